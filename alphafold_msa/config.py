@@ -1,0 +1,78 @@
+"""Model configurations: `full` (the real AlphaFold2 network) and `reduced` (a small one for CPU tests).
+
+Both are derived from the `alphafold` package's own configuration; `reduced` only shrinks the
+number of blocks and the MSA crops, so it runs the same code on weights of the same layout.
+"""
+
+from __future__ import annotations
+
+import os
+
+from alphafold_msa.errors import ConfigError
+
+MODEL_CONFIGS = ("full", "reduced")
+MODEL_PRESETS = ("monomer_ptm", "monomer")
+MODEL_NUMBERS = (1, 2, 3, 4, 5)
+MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
+
+# Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
+_REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}
+
+
+def resolve_model_config(name: str | None) -> str:
+    """The configuration name from the argument, else $ALPHAFOLD_MSA_MODEL_CONFIG, else 'full'."""
+    name = name or os.environ.get(MODEL_CONFIG_ENV) or "full"
+    if name not in MODEL_CONFIGS:
+        raise ConfigError(f"model config '{name}' is unknown; expected one of {', '.join(MODEL_CONFIGS)}")
+    return name
+
+
+def model_name(number: int, preset: str) -> str:
+    """The official parameter name, e.g. model_3_ptm."""
+    return f"model_{number}_ptm" if preset == "monomer_ptm" else f"model_{number}"
+
+
+def alphafold_config(name: str, model_config: str, *, for_weights: bool = False):
+    """The `alphafold` ConfigDict for parameter set `name` (e.g. 'model_1_ptm') under `model_config`.
+
+    With `for_weights`, the configuration describes the parameters exactly as the official files
+    store them (templates for models 1-2, unfused triangle multiplications); otherwise it is the
+    template-free network this project runs, which all five models share.
+    """
+    from alphafold.model import config as af_config
+
+    if model_config not in MODEL_CONFIGS:
+        raise ConfigError(f"model config '{model_config}' is unknown; expected one of {', '.join(MODEL_CONFIGS)}")
+    cfg = af_config.model_config(name)
+    evo = cfg.model.embeddings_and_evoformer
+    if model_config == "reduced":
+        evo.evoformer_num_block = _REDUCED["evoformer_num_block"]
+        evo.extra_msa_stack_num_block = _REDUCED["extra_msa_stack_num_block"]
+        cfg.data.eval.max_msa_clusters = _REDUCED["max_msa_clusters"]
+        cfg.data.common.max_extra_msa = _REDUCED["max_extra_msa"]
+    if for_weights:
+        for stack in (evo.evoformer, evo.template.template_pair_stack):
+            stack.triangle_multiplication_incoming.fuse_projection_weights = False
+            stack.triangle_multiplication_outgoing.fuse_projection_weights = False
+        return cfg
+    # The network this project runs: no templates, one ensemble, heads nobody reads switched off.
+    cfg.data.common.use_templates = False
+    cfg.data.common.reduce_msa_clusters_by_max_templates = False
+    evo.template.enabled = False
+    evo.template.embed_torsion_angles = False
+    cfg.data.eval.num_ensemble = 1
+    for head in ("distogram", "masked_msa", "experimentally_resolved"):
+        cfg.model.heads[head].weight = 0.0
+    return cfg
+
+
+def network_config(preset: str, model_config: str):
+    """The one template-free network all five models of a preset run through.
+
+    As in ColabFold, models 1-5 differ here only in their parameters: the template modules of
+    models 1-2 are unused without templates, and all use model 3's 5,120 extra MSA rows, so a
+    single compiled function serves every model.
+    """
+    if preset not in MODEL_PRESETS:
+        raise ConfigError(f"model preset '{preset}' is unknown; expected one of {', '.join(MODEL_PRESETS)}")
+    return alphafold_config(model_name(3, preset), model_config)

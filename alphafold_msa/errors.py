@@ -1,0 +1,17 @@
+"""Errors a user can cause: each carries a one-line message naming the file or field at fault."""
+
+
+class UserError(Exception):
+    """Base class for problems with the user's input; the message is shown without a traceback."""
+
+
+class MsaError(UserError):
+    """The alignment cannot be read or is not a valid protein MSA."""
+
+
+class WeightsError(UserError):
+    """AlphaFold parameters are missing, incomplete, or do not fit the model configuration."""
+
+
+class ConfigError(UserError):
+    """An option has an invalid value."""

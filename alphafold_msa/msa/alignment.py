@@ -1,0 +1,252 @@
+"""The query-relative alignment every format is converted to, and the numpy encoders that build it.
+
+An `Msa` is what AlphaFold reads from an a3m file: one row per sequence, one column per query
+residue, residues as HHblits ids (0-19 amino acids, 20 unknown, 21 gap) and, per cell, the number
+of residues the row inserts before that column (its deletion count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from alphafold_msa.errors import MsaError
+
+GAP_ID = 21
+INVALID_ID = 255
+# HHblits residue ids, as AlphaFold's `residue_constants.HHBLITS_AA_TO_ID` (B->D, Z->E, U->C, J/O->X).
+_HHBLITS_IDS = {
+    "A": 0, "B": 2, "C": 1, "D": 2, "E": 3, "F": 4, "G": 5, "H": 6, "I": 7, "J": 20, "K": 8,
+    "L": 9, "M": 10, "N": 11, "O": 20, "P": 12, "Q": 13, "R": 14, "S": 15, "T": 16, "U": 1,
+    "V": 17, "W": 18, "X": 20, "Y": 19, "Z": 3,
+}
+GAP_CHARACTERS = b"-.~"
+_ROWS_PER_CHUNK = 20_000
+
+
+def _lookup_table() -> np.ndarray:
+    table = np.full(256, INVALID_ID, dtype=np.uint8)
+    for letter, index in _HHBLITS_IDS.items():
+        table[ord(letter)] = index
+        table[ord(letter.lower())] = index
+    for gap in GAP_CHARACTERS:
+        table[gap] = GAP_ID
+    return table
+
+
+_RESIDUE_IDS = _lookup_table()
+_IS_LETTER = np.zeros(256, dtype=bool)
+_IS_LETTER[ord("A"):ord("Z") + 1] = True
+_IS_LETTER[ord("a"):ord("z") + 1] = True
+_IS_LOWER = np.zeros(256, dtype=bool)
+_IS_LOWER[ord("a"):ord("z") + 1] = True
+_NUCLEOTIDES = set("ACGTUN")
+
+
+@dataclasses.dataclass(frozen=True)
+class Msa:
+    """A protein MSA relative to its query (row 0), as AlphaFold consumes it."""
+
+    names: list[str]
+    matrix: np.ndarray  # (depth, length) uint8 HHblits ids
+    deletions: np.ndarray  # (depth, length) int32 deletion counts
+    query_sequence: str  # the query's residues, upper case, as written in the file
+    format: str
+    source: str
+
+    @property
+    def query_name(self) -> str:
+        return self.names[0]
+
+    @property
+    def depth(self) -> int:
+        return int(self.matrix.shape[0])
+
+    @property
+    def length(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def gap_fraction(self) -> float:
+        """Fraction of gap cells over the whole alignment."""
+        return float(np.mean(self.matrix == GAP_ID)) if self.matrix.size else 0.0
+
+    def to_a3m(self) -> str:
+        """The alignment as a3m text (deletions are written as 'x' insertions)."""
+        letters = np.frombuffer(b"ACDEFGHIKLMNPQRSTVWYX-", dtype=np.uint8)
+        lines = []
+        for name, row, dels in zip(self.names, self.matrix, self.deletions):
+            text = letters[row].tobytes().decode("ascii")
+            if dels.any():
+                text = "".join("x" * int(d) + c for d, c in zip(dels, text))
+            lines.append(f">{name}\n{text}\n")
+        return "".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class Records:
+    """Rows as read from a file, before conversion: names, aligned text, first line of each row."""
+
+    names: list[str]
+    rows: list[str]
+    lines: list[int]
+    format: str
+    source: str
+
+    def select_query(self, query: str | None) -> "Records":
+        """Move the row named `query` to the front (the first row is the query by default)."""
+        if query is None:
+            return self
+        if query not in self.names:
+            shown = ", ".join(self.names[:5]) + (", ..." if len(self.names) > 5 else "")
+            raise MsaError(f"{self.source}: no row named '{query}' to use as query (rows: {shown})")
+        index = self.names.index(query)
+        order = [index] + [i for i in range(len(self.names)) if i != index]
+        return dataclasses.replace(
+            self,
+            names=[self.names[i] for i in order],
+            rows=[self.rows[i] for i in order],
+            lines=[self.lines[i] for i in order],
+        )
+
+
+def _as_bytes(records: Records) -> list[bytes]:
+    out = []
+    for name, row, line in zip(records.names, records.rows, records.lines):
+        try:
+            out.append(row.encode("ascii"))
+        except UnicodeEncodeError as error:
+            bad = row[error.start]
+            raise MsaError(
+                f"{records.source}: line {line}: row '{name}' has the non-ASCII character {bad!r} "
+                f"at alignment column {error.start + 1}; expected amino-acid letters and '-' or '.' gaps"
+            ) from None
+    return out
+
+
+def _check_residues(
+    codes: np.ndarray, chunk_start: int, records: Records, column_of: np.ndarray, raw: np.ndarray
+) -> None:
+    """Raise for the first character that is neither an amino-acid letter nor a gap."""
+    bad = np.argwhere(codes == INVALID_ID)
+    if bad.size == 0:
+        return
+    row, col = (int(x) for x in bad[0])
+    index = chunk_start + row
+    char = chr(int(raw[row, col]))
+    raise MsaError(
+        f"{records.source}: line {records.lines[index]}: row '{records.names[index]}' has the "
+        f"illegal character {char!r} at alignment column {int(column_of[row, col]) + 1}; expected "
+        f"amino-acid letters (A-Z) and '-' or '.' gaps"
+    )
+
+
+def _query_checks(records: Records, query_sequence: str) -> None:
+    if not query_sequence:
+        raise MsaError(
+            f"{records.source}: the query row '{records.names[0]}' (line {records.lines[0]}) "
+            f"has no residues, only gaps"
+        )
+    if len(query_sequence) >= 10 and set(query_sequence) <= _NUCLEOTIDES:
+        raise MsaError(
+            f"{records.source}: the query '{records.names[0]}' looks like a nucleotide sequence "
+            f"(only A, C, G, T/U, N); AlphaFold needs a protein alignment"
+        )
+
+
+def encode_aligned(records: Records) -> Msa:
+    """Encode equal-length rows (Stockholm, aligned FASTA, Clustal).
+
+    Columns where the query has a gap are insertions: their residues become deletion counts of
+    the next query column, exactly as a conversion to a3m would write them.
+    """
+    rows = _as_bytes(records)
+    width = len(rows[0])
+    for name, row, line in zip(records.names, rows, records.lines):
+        if len(row) != width:
+            raise MsaError(
+                f"{records.source}: line {line}: row '{name}' has {len(row)} alignment columns but "
+                f"the query '{records.names[0]}' has {width}; all rows of an aligned "
+                f"{records.format} file must have the same length"
+            )
+    query = np.frombuffer(rows[0], dtype=np.uint8)
+    keep = _IS_LETTER[query]
+    query_sequence = query[keep].tobytes().decode("ascii").upper()
+    _query_checks(records, query_sequence)
+    kept_columns = np.flatnonzero(keep)
+    # Each kept column collects the inserted residues since the previous kept column.
+    previous_kept = np.concatenate([[-1], kept_columns[:-1]])
+    matrices, deletions = [], []
+    for start in range(0, len(rows), _ROWS_PER_CHUNK):
+        chunk = np.frombuffer(b"".join(rows[start:start + _ROWS_PER_CHUNK]), dtype=np.uint8)
+        chunk = chunk.reshape(-1, width)
+        all_codes = _RESIDUE_IDS[chunk]
+        _check_residues(all_codes, start, records, np.broadcast_to(np.arange(width), chunk.shape), chunk)
+        codes = all_codes[:, keep]
+        inserted = _IS_LETTER[chunk] & ~keep
+        counts = np.cumsum(inserted, axis=1, dtype=np.int32)
+        before = np.where(previous_kept >= 0, counts[:, np.maximum(previous_kept, 0)], 0)
+        deletions.append(counts[:, kept_columns] - before)
+        matrices.append(codes)
+    return Msa(
+        names=list(records.names),
+        matrix=np.concatenate(matrices),
+        deletions=np.concatenate(deletions).astype(np.int32),
+        query_sequence=query_sequence,
+        format=records.format,
+        source=records.source,
+    )
+
+
+def encode_a3m(records: Records) -> Msa:
+    """Encode a3m/a2m rows: upper case and '-' are query columns; lower case and '.' are insertions."""
+    rows = _as_bytes(records)
+    query = np.frombuffer(rows[0], dtype=np.uint8)
+    query_match = ~_IS_LOWER[query] & (query != ord("."))
+    query_sequence = query[query_match & _IS_LETTER[query]].tobytes().decode("ascii").upper()
+    _query_checks(records, query_sequence)
+    length = int(query_match.sum())
+    matrices, deletions = [], []
+    for start in range(0, len(rows), _ROWS_PER_CHUNK):
+        chunk_rows = rows[start:start + _ROWS_PER_CHUNK]
+        buffer = np.frombuffer(b"".join(chunk_rows), dtype=np.uint8)
+        row_lengths = np.fromiter((len(r) for r in chunk_rows), dtype=np.int64, count=len(chunk_rows))
+        row_starts = np.concatenate([[0], np.cumsum(row_lengths)[:-1]])
+        insertion = _IS_LOWER[buffer]
+        match = ~insertion & (buffer != ord("."))
+        match_counts = np.add.reduceat(match, row_starts)
+        wrong = np.flatnonzero(match_counts != length)
+        if wrong.size:
+            index = start + int(wrong[0])
+            raise MsaError(
+                f"{records.source}: line {records.lines[index]}: row '{records.names[index]}' has "
+                f"{int(match_counts[wrong[0]])} match columns (upper-case letters and '-') but the "
+                f"query '{records.names[0]}' has {length}; a3m rows must match the query length"
+            )
+        positions = np.flatnonzero(match)
+        column_in_row = (positions - np.repeat(row_starts, length)).reshape(-1, length)
+        raw = buffer[positions].reshape(-1, length)
+        codes = _RESIDUE_IDS[raw]
+        _check_residues(codes, start, records, column_in_row, raw)
+        counts = np.cumsum(insertion, dtype=np.int32)
+        at_match = counts[positions].reshape(-1, length)
+        row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0)
+        deletions.append(np.diff(at_match, axis=1, prepend=row_base[:, None]))
+        matrices.append(codes)
+    return Msa(
+        names=list(records.names),
+        matrix=np.concatenate(matrices),
+        deletions=np.concatenate(deletions).astype(np.int32),
+        query_sequence=query_sequence,
+        format=records.format,
+        source=records.source,
+    )
+
+
+def from_sequences(sequences: Sequence[str], names: Sequence[str] | None = None) -> Msa:
+    """Build an Msa from a3m-style strings held in memory (mainly for tests and examples)."""
+    names = list(names) if names is not None else [f"seq{i}" for i in range(len(sequences))]
+    records = Records(names=names, rows=list(sequences), lines=list(range(1, len(sequences) + 1)),
+                      format="a3m", source="<memory>")
+    return encode_a3m(records)

@@ -1,0 +1,90 @@
+"""Reading an alignment from a file or text: decompression, text checks, format detection, dispatch."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+from pathlib import Path
+
+from alphafold_msa.errors import MsaError
+from alphafold_msa.msa.a3m import parse_a3m
+from alphafold_msa.msa.alignment import Msa
+from alphafold_msa.msa.clustal import parse_clustal
+from alphafold_msa.msa.fasta import parse_fasta, read_records
+from alphafold_msa.msa.stockholm import parse_stockholm
+
+FORMATS = ("a3m", "a2m", "fasta", "stockholm", "clustal")
+_DECOMPRESSORS = ((b"\x1f\x8b", gzip.decompress), (b"BZh", bz2.decompress), (b"\xfd7zXZ\x00", lzma.decompress))
+
+
+def decode_text(data: bytes, source: str) -> list[str]:
+    """Decompress (gzip/bzip2/xz by magic bytes), decode UTF-8 (BOM and CRLF accepted), split lines."""
+    for magic, decompress in _DECOMPRESSORS:
+        if data.startswith(magic):
+            try:
+                data = decompress(data)
+            except (OSError, EOFError, lzma.LZMAError) as error:
+                raise MsaError(f"{source}: compressed file is damaged ({error})") from None
+            break
+    if b"\x00" in data[:65536]:
+        raise MsaError(f"{source}: is a binary file, not an alignment (expected text)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MsaError(f"{source}: is not UTF-8/ASCII text (byte {error.start}); expected a text alignment") from None
+    if not text.strip():
+        raise MsaError(f"{source}: is empty; expected an alignment (a3m, Stockholm, aligned FASTA or Clustal)")
+    return text.splitlines()
+
+
+def detect_format(lines: list[str], source: str) -> str:
+    """Name the format from the content: Stockholm/Clustal by header, a3m vs aligned FASTA by row lengths."""
+    first = next(line.strip() for line in lines if line.strip())
+    if first.upper().startswith("# STOCKHOLM"):
+        return "stockholm"
+    if first.upper().startswith(("CLUSTAL", "MUSCLE", "MAFFT")):
+        return "clustal"
+    if first.startswith(">") or first.startswith("#"):
+        records = read_records(lines, source, "a3m")
+        if len({len(row) for row in records.rows}) == 1:
+            return "fasta"
+        return "a3m"
+    if first.startswith("<"):
+        raise MsaError(f"{source}: looks like an HTML/XML page, not an alignment (line 1 starts with {first[:30]!r})")
+    raise MsaError(
+        f"{source}: not a recognised alignment; expected Stockholm ('# STOCKHOLM 1.0'), a3m or aligned "
+        f"FASTA ('>' headers) or Clustal ('CLUSTAL'), but the file starts with {first[:40]!r}"
+    )
+
+
+def parse_msa(text: str | bytes, format: str | None = None, query: str | None = None,
+              source: str = "<input>") -> Msa:
+    """Parse alignment text (or compressed bytes) in any supported format, detected unless given."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    lines = decode_text(data, source)
+    if format is not None and format not in FORMATS:
+        raise MsaError(f"{source}: unknown format '{format}'; expected one of {', '.join(FORMATS)}")
+    chosen = format or detect_format(lines, source)
+    if chosen == "stockholm":
+        return parse_stockholm(lines, source, query)
+    if chosen == "clustal":
+        return parse_clustal(lines, source, query)
+    if chosen == "fasta":
+        return parse_fasta(lines, source, query)
+    return parse_a3m(lines, source, query)
+
+
+def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa:
+    """Read an alignment file (a3m, a2m, Stockholm, aligned FASTA, Clustal; optionally compressed)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MsaError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise MsaError(f"{path}: is a directory, expected an alignment file") from None
+    except OSError as error:
+        raise MsaError(f"{path}: cannot be read ({error.strerror})") from None
+    return parse_msa(data, format=format, query=query, source=str(path))

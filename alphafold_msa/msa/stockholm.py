@@ -1,0 +1,53 @@
+"""Stockholm 1.0 (Pfam, HMMER): interleaved blocks, '#=' annotation, '.', '-' and '~' gaps, '//' terminator."""
+
+from __future__ import annotations
+
+import logging
+
+from alphafold_msa.errors import MsaError
+from alphafold_msa.msa.alignment import Msa, Records, encode_aligned
+
+logger = logging.getLogger(__name__)
+
+
+def read_stockholm_records(lines: list[str], source: str) -> Records:
+    """Collect each sequence's pieces across blocks, in order of first appearance; stops at the first '//'."""
+    pieces: dict[str, list[str]] = {}
+    first_line: dict[str, int] = {}
+    terminated = False
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped == "//":
+            terminated = True
+            if any(rest.strip() and not rest.startswith("#") for rest in lines[number:]):
+                logger.warning("%s holds several alignments; using the first one", source)
+            break
+        fields = stripped.split()
+        if len(fields) != 2:
+            raise MsaError(
+                f"{source}: line {number}: expected '<name> <aligned sequence>', found {stripped[:60]!r}"
+            )
+        name, piece = fields
+        if name not in pieces:
+            pieces[name] = []
+            first_line[name] = number
+        pieces[name].append(piece)
+    if not pieces:
+        raise MsaError(f"{source}: the Stockholm file has no sequence lines")
+    if not terminated:
+        raise MsaError(f"{source}: the Stockholm alignment ends without its '//' line; the file looks truncated")
+    names = list(pieces)
+    return Records(
+        names=names,
+        rows=["".join(pieces[n]) for n in names],
+        lines=[first_line[n] for n in names],
+        format="stockholm",
+        source=source,
+    )
+
+
+def parse_stockholm(lines: list[str], source: str, query: str | None = None) -> Msa:
+    """Parse Stockholm text lines; the first sequence (or the one named `query`) is the query."""
+    return encode_aligned(read_stockholm_records(lines, source).select_query(query))

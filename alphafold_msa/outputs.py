@@ -1,0 +1,119 @@
+"""Writing predictions: ranked PDB files with pLDDT B-factors, scores JSON, ranking and timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alphafold_msa.features import FeatureDict
+from alphafold_msa.results import RankedModel
+
+
+@dataclasses.dataclass
+class ModelPrediction:
+    """One model's output, reduced to what is written and ranked."""
+
+    model_name: str
+    seed: int
+    recycles: int
+    plddt: np.ndarray
+    ptm: float | None
+    pae: np.ndarray | None
+    pdb: str
+    predict_seconds: float
+
+    @property
+    def mean_plddt(self) -> float:
+        return float(np.mean(self.plddt))
+
+    @property
+    def max_pae(self) -> float | None:
+        return None if self.pae is None else float(np.max(self.pae))
+
+    def scores(self) -> dict[str, Any]:
+        """ColabFold-compatible scores (plddt, max_pae, pae, ptm) plus model, seed and recycles."""
+        out: dict[str, Any] = {
+            "model": self.model_name,
+            "seed": self.seed,
+            "recycles": self.recycles,
+            "mean_plddt": round(self.mean_plddt, 2),
+            "plddt": np.round(self.plddt.astype(float), 2).tolist(),
+        }
+        if self.pae is not None:
+            out["ptm"] = round(float(self.ptm), 4)
+            out["max_pae"] = round(self.max_pae, 2)
+            out["pae"] = np.round(self.pae.astype(float), 2).tolist()
+        return out
+
+
+def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureDict, result: dict,
+                  predict_seconds: float) -> ModelPrediction:
+    """Turn AlphaFold's output dict into a ModelPrediction with its PDB text (pLDDT in B-factors)."""
+    from alphafold.common import protein
+
+    plddt = np.asarray(result["plddt"], np.float32)
+    atom_mask = np.asarray(result["structure_module"]["final_atom_mask"])
+    structure = protein.from_prediction(
+        features=processed,
+        result=result,
+        b_factors=plddt[:, None] * atom_mask,
+        remove_leading_feature_dimension=True,
+    )
+    has_pae = "predicted_aligned_error" in result
+    return ModelPrediction(
+        model_name=model_name,
+        seed=seed,
+        recycles=recycles,
+        plddt=plddt,
+        ptm=float(result["ptm"]) if has_pae else None,
+        pae=np.asarray(result["predicted_aligned_error"], np.float32) if has_pae else None,
+        pdb=protein.to_pdb(structure),
+        predict_seconds=predict_seconds,
+    )
+
+
+def rank(predictions: list[ModelPrediction]) -> list[ModelPrediction]:
+    """Most confident first: by mean pLDDT, then pTM (AlphaFold's and ColabFold's monomer ranking)."""
+    return sorted(predictions, key=lambda p: (p.mean_plddt, p.ptm or 0.0), reverse=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and rename, so readers never see half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_ranked(ranked: list[ModelPrediction], output_dir: Path) -> tuple[list[RankedModel], Path]:
+    """ranked_{i}.pdb, scores_rank_{i}.json and ranking.json in `output_dir`."""
+    models = []
+    for index, prediction in enumerate(ranked):
+        structure_path = output_dir / f"ranked_{index}.pdb"
+        scores_path = output_dir / f"scores_rank_{index}.json"
+        write_atomic(structure_path, prediction.pdb)
+        write_atomic(scores_path, json.dumps(prediction.scores()))
+        models.append(RankedModel(
+            rank=index,
+            model_name=prediction.model_name,
+            seed=prediction.seed,
+            recycles=prediction.recycles,
+            mean_plddt=round(prediction.mean_plddt, 2),
+            ptm=None if prediction.ptm is None else round(prediction.ptm, 4),
+            max_pae=None if prediction.max_pae is None else round(prediction.max_pae, 2),
+            structure_path=structure_path,
+            scores_path=scores_path,
+        ))
+    ranking = {
+        "metric": "mean_plddt",
+        "order": [f"{p.model_name}_seed_{p.seed}" for p in ranked],
+        "mean_plddt": {f"{p.model_name}_seed_{p.seed}": round(p.mean_plddt, 2) for p in ranked},
+        "ptm": {f"{p.model_name}_seed_{p.seed}": p.ptm for p in ranked if p.ptm is not None},
+    }
+    ranking_path = output_dir / "ranking.json"
+    write_atomic(ranking_path, json.dumps(ranking, indent=2))
+    return models, ranking_path

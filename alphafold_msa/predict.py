@@ -1,0 +1,114 @@
+"""run_prediction: MSA -> features -> the monomer models -> ranked structures and scores on disk."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from alphafold_msa import config as configs
+from alphafold_msa.errors import ConfigError
+from alphafold_msa.features import build_features
+from alphafold_msa.msa import Msa, read_msa
+from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
+from alphafold_msa.results import PredictionResult
+from alphafold_msa.runner import ModelRunner, get_runner
+from alphafold_msa.weights import default_param_dir
+
+logger = logging.getLogger(__name__)
+MAX_RECYCLES = 48
+
+
+def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int) -> None:
+    if not models or any(n not in configs.MODEL_NUMBERS for n in models) or len(set(models)) != len(models):
+        raise ConfigError(f"models must be distinct numbers from 1-5, got {list(models)}")
+    if not 0 <= num_recycle <= MAX_RECYCLES:
+        raise ConfigError(f"num_recycle must be between 0 and {MAX_RECYCLES}, got {num_recycle}")
+    if num_seeds < 1:
+        raise ConfigError(f"num_seeds must be at least 1, got {num_seeds}")
+
+
+def msa_summary(msa: Msa) -> dict:
+    """What was read: format, query, depth, gap fraction."""
+    return {
+        "source": msa.source,
+        "format": msa.format,
+        "query_name": msa.query_name,
+        "query_length": msa.length,
+        "num_sequences": msa.depth,
+        "gap_fraction": round(msa.gap_fraction(), 4),
+    }
+
+
+def run_prediction(
+    msa: Msa | str | os.PathLike,
+    output_dir: str | os.PathLike,
+    param_dir: str | os.PathLike | None = None,
+    *,
+    model_config: str | None = None,
+    preset: str = "monomer_ptm",
+    models: Sequence[int] = configs.MODEL_NUMBERS,
+    num_recycle: int = 3,
+    recycle_early_stop_tolerance: float | None = None,
+    random_seed: int = 0,
+    num_seeds: int = 1,
+    msa_format: str | None = None,
+    query: str | None = None,
+    runner: ModelRunner | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PredictionResult:
+    """Predict structures for the query of `msa` and write them to `output_dir`.
+
+    `msa` is an `Msa` or a path to an alignment file (format detected unless `msa_format` is given).
+    Writes ranked_{i}.pdb (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json.
+    The model runner is shared per process, so later calls reuse compiled functions and parameters.
+    """
+    started = time.perf_counter()
+    report = progress or (lambda message: logger.info("%s", message))
+    _check_options(models, num_recycle, num_seeds)
+    if not isinstance(msa, Msa):
+        msa = read_msa(msa, format=msa_format, query=query)
+    report(f"parsed MSA: {msa.depth} sequences, query {msa.query_name} with {msa.length} residues")
+    if runner is None:
+        runner = get_runner(param_dir or default_param_dir(), model_config, preset)
+    runner.check_weights(models)
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict = {"process_features_s": 0.0, "models": {}}
+    stage = time.perf_counter()
+    raw = build_features(msa)
+    timings["build_features_s"] = round(time.perf_counter() - stage, 3)
+
+    predictions = []
+    total = len(models) * num_seeds
+    for seed in range(random_seed, random_seed + num_seeds):
+        stage = time.perf_counter()
+        processed = runner.process(raw, num_recycle, seed)
+        timings["process_features_s"] += round(time.perf_counter() - stage, 3)
+        for number in models:
+            name = configs.model_name(number, runner.preset)
+            stage = time.perf_counter()
+            result, recycles = runner.predict(processed, number, num_recycle, seed, recycle_early_stop_tolerance)
+            seconds = time.perf_counter() - stage
+            predictions.append(to_prediction(name, seed, recycles, processed, result, seconds))
+            timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
+            report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
+                   f"mean pLDDT {predictions[-1].mean_plddt:.1f}, {seconds:.1f} s")
+
+    ranked_models, ranking_path = write_ranked(rank(predictions), output_dir)
+    timings["total_s"] = round(time.perf_counter() - started, 3)
+    timings["counters"] = dict(runner.counters)
+    timings_path = output_dir / "timings.json"
+    write_atomic(timings_path, json.dumps(timings, indent=2))
+    return PredictionResult(
+        output_dir=output_dir,
+        models=ranked_models,
+        msa_summary=msa_summary(msa),
+        timings=timings,
+        ranking_path=ranking_path,
+        timings_path=timings_path,
+    )

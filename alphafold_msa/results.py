@@ -1,0 +1,38 @@
+"""What a prediction returns: ranked models with their files and scores (no jax needed to use it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class RankedModel:
+    """One predicted structure; rank 0 is the most confident."""
+
+    rank: int
+    model_name: str
+    seed: int
+    recycles: int
+    mean_plddt: float
+    ptm: float | None
+    max_pae: float | None
+    structure_path: Path
+    scores_path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionResult:
+    """Files written by `run_prediction` and the scores that ranked them."""
+
+    output_dir: Path
+    models: list[RankedModel]
+    msa_summary: dict[str, Any]
+    timings: dict[str, Any]
+    ranking_path: Path
+    timings_path: Path
+
+    @property
+    def best(self) -> RankedModel:
+        return self.models[0]

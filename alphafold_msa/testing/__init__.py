@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: generated weights in the official layout."""

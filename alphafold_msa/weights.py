@@ -1,0 +1,73 @@
+"""Locating, checking and loading AlphaFold parameters in the official `params_model_*.npz` layout."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from alphafold_msa.errors import WeightsError
+
+PARAM_DIR_ENV = "PARAM_DIR"
+RUNPOD_VOLUME = Path("/runpod-volume")
+OFFICIAL_ARCHIVE = "alphafold_params_2022-12-06.tar"
+OFFICIAL_URL = f"https://storage.googleapis.com/alphafold/{OFFICIAL_ARCHIVE}"
+_EVOFORMER_PROBE = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/msa_transition/transition1//weights"
+_EXTRA_MSA_PROBE = "alphafold/alphafold_iteration/evoformer/extra_msa_stack/msa_transition/transition1//weights"
+
+
+def default_param_dir() -> Path:
+    """$PARAM_DIR, else the RunPod network volume when mounted, else /data."""
+    if os.environ.get(PARAM_DIR_ENV):
+        return Path(os.environ[PARAM_DIR_ENV])
+    return RUNPOD_VOLUME if RUNPOD_VOLUME.is_dir() else Path("/data")
+
+
+def params_file(param_dir: str | os.PathLike, name: str) -> Path:
+    """Where the official layout keeps parameter set `name` (e.g. model_3_ptm)."""
+    return Path(param_dir) / "params" / f"params_{name}.npz"
+
+
+def check_present(param_dir: str | os.PathLike, names: Iterable[str]) -> None:
+    """Raise a WeightsError listing every missing parameter file and how to obtain them."""
+    missing = [params_file(param_dir, n).name for n in names if not params_file(param_dir, n).is_file()]
+    if missing:
+        raise WeightsError(
+            f"AlphaFold weights missing in {Path(param_dir) / 'params'} (set by --param-dir or "
+            f"${PARAM_DIR_ENV}): {', '.join(missing)}. Download {OFFICIAL_URL} and extract it into "
+            f"that folder, or run with --demo-weights to try the pipeline on random weights"
+        )
+
+
+def _check_blocks(path: Path, evoformer_blocks: int, extra_msa_blocks: int, model_config: str) -> None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            found = (npz[_EVOFORMER_PROBE].shape[0], npz[_EXTRA_MSA_PROBE].shape[0])
+    except KeyError:
+        raise WeightsError(f"{path}: not an AlphaFold monomer parameter file (no Evoformer weights)") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise WeightsError(f"{path}: damaged or incomplete parameter file ({error})") from None
+    if found != (evoformer_blocks, extra_msa_blocks):
+        raise WeightsError(
+            f"{path}: weights with {found[0]} Evoformer and {found[1]} extra-MSA blocks do not fit the "
+            f"'{model_config}' model config ({evoformer_blocks} and {extra_msa_blocks}); "
+            f"choose the model config the weights were made for (--model-config / ALPHAFOLD_MSA_MODEL_CONFIG)"
+        )
+
+
+def load_params(param_dir: str | os.PathLike, name: str, network_config, model_config: str) -> dict:
+    """Load parameter set `name` with the `alphafold` loader, checked against the network config.
+
+    Template modules (present in models 1 and 2) are dropped: this project predicts without templates.
+    """
+    from alphafold.model import data
+
+    path = params_file(param_dir, name)
+    check_present(param_dir, [name])
+    evo = network_config.model.embeddings_and_evoformer
+    _check_blocks(path, evo.evoformer_num_block, evo.extra_msa_stack_num_block, model_config)
+    params = data.get_model_haiku_params(name, str(param_dir), fuse=True)
+    return {scope: value for scope, value in params.items() if "/template_" not in scope}

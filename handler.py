@@ -1,0 +1,10 @@
+"""RunPod serverless worker: one alignment in, the top-ranked AlphaFold2 structure and its scores out."""
+
+from __future__ import annotations
+
+import runpod
+
+from alphafold_msa.worker import handle_job
+
+if __name__ == "__main__":
+    runpod.serverless.start({"handler": handle_job})

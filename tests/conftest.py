@@ -1,0 +1,46 @@
+"""Shared fixtures: the real test data beside the repo and generated reduced-size weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TESTDATA = REPO.parent / "shared" / "testdata"
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    if not TESTDATA.is_dir():
+        pytest.fail(f"test data not found at {TESTDATA} (expected ../shared/testdata beside the repo)")
+    return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def reduced_weights(tmp_path_factory) -> Path:
+    """Random weights for the reduced config: monomer_ptm models 1-2 and monomer model 1."""
+    from alphafold_msa.testing.make_weights import make_weights
+
+    root = tmp_path_factory.mktemp("weights")
+    make_weights(root, "reduced", seed=0, presets=["monomer_ptm"], numbers=[1, 2])
+    make_weights(root, "reduced", seed=0, presets=["monomer"], numbers=[1])
+    return root
+
+
+@pytest.fixture(scope="session")
+def reduced_runner(reduced_weights):
+    from alphafold_msa.runner import get_runner
+
+    return get_runner(reduced_weights, "reduced", "monomer_ptm")
+
+
+def run_launcher(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run launch.py as a user would, from the repo root."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "launch.py"), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )

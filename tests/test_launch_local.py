@@ -1,0 +1,78 @@
+"""launch.py --local as a user runs it: structure and scores out, clear one-line errors in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, run_launcher
+
+from alphafold_msa.msa import read_msa
+from test_predict import check_structure
+
+
+def test_local_prediction_writes_structure_and_scores(testdata, reduced_weights, tmp_path):
+    output = tmp_path / "out" / "3G5O_A.pdb"
+    completed = run_launcher("--local", "--msa", str(testdata / "colabfold" / "3G5O_A.a3m"), "--output", str(output),
+                             "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1,2",
+                             "--num-recycle", "1", "--output-dir", str(tmp_path / "all"))
+    assert completed.returncode == 0, completed.stderr
+    scores_path = output.with_suffix(".scores.json")
+    check_structure(output, scores_path, read_msa(testdata / "colabfold" / "3G5O_A.a3m").query_sequence)
+    scores = json.loads(scores_path.read_text())
+    assert scores["msa"]["format"] == "a3m" and scores["msa"]["num_sequences"] == 7527
+    assert output.read_text() == (tmp_path / "all" / "ranked_0.pdb").read_text()
+    assert (tmp_path / "all" / "ranked_1.pdb").is_file()
+    assert "model 2/2 done" in completed.stderr
+
+
+def test_model_config_comes_from_the_environment(testdata, reduced_weights, tmp_path):
+    output = tmp_path / "fn.pdb"
+    completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "20aa-alitest.afa"), "--output", str(output),
+                             "--param-dir", str(reduced_weights), "--models", "1", "--num-recycle", "0",
+                             env={"ALPHAFOLD_MSA_MODEL_CONFIG": "reduced"})
+    assert completed.returncode == 0, completed.stderr
+    assert output.is_file()
+
+
+def test_demo_weights_are_generated_and_flagged(testdata, tmp_path):
+    output = tmp_path / "demo.pdb"
+    completed = run_launcher("--local", "--demo-weights", "--model-config", "reduced", "--models", "1",
+                             "--num-recycle", "0", "--msa", str(testdata / "colabfold" / "6A5J.a3m"),
+                             "--output", str(output), env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert completed.returncode == 0, completed.stderr
+    assert "MEANINGLESS" in completed.stderr
+    assert (tmp_path / "cache" / "alphafold-msa" / "demo-weights" / "reduced" / "params" / "params_model_1_ptm.npz").is_file()
+    assert output.is_file()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "is empty"),
+    ("just some notes\n", "not a recognised alignment"),
+    ("# STOCKHOLM 1.0\nq MKV-LA\nh MKVLA\n//\n", "row 'h' has 5 alignment columns"),
+])
+def test_bad_alignment_is_one_line_and_exit_2(tmp_path, reduced_weights, content, expected):
+    path = tmp_path / "family.sto"
+    path.write_text(content)
+    completed = run_launcher("--local", "--msa", str(path), "--output", str(tmp_path / "x.pdb"),
+                             "--param-dir", str(reduced_weights), "--model-config", "reduced")
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and expected in completed.stderr and str(path) in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "x.pdb").exists()
+
+
+def test_missing_weights_say_where_and_how(testdata, tmp_path):
+    completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "globins4.sto"), "--output",
+                             str(tmp_path / "x.pdb"), "--param-dir", str(tmp_path / "nowhere"))
+    assert completed.returncode == 2
+    assert str(tmp_path / "nowhere" / "params") in completed.stderr
+    assert "alphafold_params_2022-12-06.tar" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_client_modules_do_not_import_jax():
+    code = ("import sys, alphafold_msa, alphafold_msa.cli; alphafold_msa.read_msa;"
+            "assert not {'jax', 'haiku', 'alphafold'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

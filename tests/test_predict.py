@@ -1,0 +1,111 @@
+"""run_prediction end to end on real alignments, with the reduced config and generated weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from Bio.PDB import PDBParser
+from Bio.SeqUtils import seq1
+
+from alphafold_msa import run_prediction
+from alphafold_msa.errors import ConfigError
+from alphafold_msa.msa import read_msa
+
+
+def check_structure(pdb_path, scores_path, query_sequence: str) -> None:
+    """One residue per query residue, the query's sequence, pLDDT in the B-factor column."""
+    structure = PDBParser(QUIET=True).get_structure("model", str(pdb_path))
+    residues = list(structure.get_residues())
+    assert len(residues) == len(query_sequence)
+    sequence = "".join(seq1(r.get_resname()) for r in residues)
+    expected = "".join(c if c in "ACDEFGHIKLMNPQRSTVWY" else "X" for c in query_sequence)
+    assert sequence == expected
+    plddt = json.loads(scores_path.read_text())["plddt"]
+    b_factors = [next(iter(r.get_atoms())).get_bfactor() for r in residues]
+    np.testing.assert_allclose(b_factors, plddt, atol=0.011)
+
+
+@pytest.mark.parametrize(
+    "path, models",
+    [("colabfold/3G5O_A.a3m", [1, 2]), ("pfam/Pkinase.sto", [2]), ("pfam/20aa-alitest.afa", [1])],
+)
+def test_prediction_on_real_alignments(testdata, reduced_weights, tmp_path, path, models):
+    result = run_prediction(testdata / path, tmp_path, reduced_weights, model_config="reduced",
+                            models=models, num_recycle=1)
+    query = read_msa(testdata / path).query_sequence
+    assert [m.rank for m in result.models] == list(range(len(models)))
+    assert sorted(m.model_name for m in result.models) == [f"model_{n}_ptm" for n in models]
+    plddts = [m.mean_plddt for m in result.models]
+    assert plddts == sorted(plddts, reverse=True)
+    for model in result.models:
+        assert model.structure_path == tmp_path / f"ranked_{model.rank}.pdb"
+        check_structure(model.structure_path, model.scores_path, query)
+        scores = json.loads(model.scores_path.read_text())
+        assert np.array(scores["pae"]).shape == (len(query), len(query))
+        assert scores["max_pae"] == pytest.approx(np.max(scores["pae"]), abs=0.01)
+        assert 0 < scores["ptm"] < 1
+    ranking = json.loads(result.ranking_path.read_text())
+    assert ranking["order"][0] == f"{result.best.model_name}_seed_0"
+    timings = json.loads(result.timings_path.read_text())
+    assert set(timings["models"]) == {f"model_{n}_ptm_seed_0" for n in models}
+    assert result.msa_summary["query_length"] == len(query)
+
+
+def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduced_runner, tmp_path):
+    """Fidelity: the pipeline adds nothing between the features and AlphaFold's RunModel."""
+    from alphafold.common import protein
+    from alphafold.model import model
+
+    from alphafold_msa.features import build_features
+    from alphafold_msa.weights import load_params
+
+    msa = read_msa(testdata / "pfam" / "20aa-alitest.afa")
+    result = run_prediction(msa, tmp_path, runner=reduced_runner, models=[2], num_recycle=2, random_seed=5)
+    processed = reduced_runner.process(build_features(msa), num_recycle=2, random_seed=5)
+    params = load_params(reduced_weights, "model_2_ptm", reduced_runner.network_config, "reduced")
+    direct = model.RunModel(reduced_runner.network_config, params)
+    direct.config.model.num_recycle = 2
+    output, _ = direct.predict(processed, random_seed=5)
+    scores = json.loads(result.best.scores_path.read_text())
+    np.testing.assert_allclose(scores["plddt"], np.round(output["plddt"].astype(float), 2), atol=1e-6)
+    ours = protein.from_pdb_string(result.best.structure_path.read_text())
+    mask = output["structure_module"]["final_atom_mask"].astype(bool)
+    np.testing.assert_allclose(ours.atom_positions[mask],
+                               output["structure_module"]["final_atom_positions"][mask], atol=1e-3)
+
+
+def test_seeds_and_models_are_deterministic(testdata, reduced_runner, tmp_path):
+    path = testdata / "colabfold" / "6A5J.a3m"
+    first = run_prediction(path, tmp_path / "a", runner=reduced_runner, models=[1], num_seeds=2, num_recycle=0)
+    again = run_prediction(path, tmp_path / "b", runner=reduced_runner, models=[1], num_seeds=2, num_recycle=0)
+    assert len(first.models) == 2 and {m.seed for m in first.models} == {0, 1}
+    for a, b in zip(first.models, again.models):
+        assert a.structure_path.read_text() == b.structure_path.read_text()
+
+
+def test_non_ptm_preset_has_no_pae(testdata, reduced_weights, tmp_path):
+    result = run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, reduced_weights,
+                            model_config="reduced", preset="monomer", models=[1], num_recycle=0)
+    scores = json.loads(result.best.scores_path.read_text())
+    assert result.best.model_name == "model_1" and result.best.ptm is None and "pae" not in scores
+
+
+def test_compiled_once_across_models_and_jobs(testdata, reduced_runner, tmp_path):
+    path = testdata / "colabfold" / "6A5J.a3m"
+    before = reduced_runner.counters["compilations"]
+    for job in range(2):
+        run_prediction(path, tmp_path / str(job), runner=reduced_runner, models=[1, 2], num_recycle=0)
+    assert reduced_runner.counters["compilations"] - before <= 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"models": [6]}, "models must be distinct numbers from 1-5"),
+    ({"models": [1, 1]}, "models must be distinct"),
+    ({"num_recycle": -1}, "num_recycle must be between 0 and 48"),
+    ({"num_seeds": 0}, "num_seeds must be at least 1"),
+])
+def test_invalid_options(testdata, reduced_runner, tmp_path, options, message):
+    with pytest.raises(ConfigError, match=message):
+        run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, runner=reduced_runner, **options)

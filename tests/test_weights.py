@@ -1,0 +1,73 @@
+"""Generated weights use the official layout and load through the official loader; errors are clear."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+
+from alphafold_msa.config import network_config
+from alphafold_msa.errors import WeightsError
+from alphafold_msa.testing.make_weights import main as make_weights_main
+from alphafold_msa.weights import check_present, load_params
+
+
+def test_layout_matches_official_files(reduced_weights):
+    from alphafold.model import data
+
+    files = sorted(p.name for p in (reduced_weights / "params").glob("*.npz"))
+    assert files == ["params_model_1.npz", "params_model_1_ptm.npz", "params_model_2_ptm.npz"]
+    with np.load(reduced_weights / "params" / "params_model_1_ptm.npz") as npz:
+        keys = list(npz.keys())
+        assert all("//" in k and k.startswith("alphafold/alphafold_iteration/") for k in keys)
+        assert any("template_embedding" in k for k in keys), "model 1 carries template modules, as officially"
+        assert any("triangle_multiplication_incoming/left_projection" in k for k in keys), "unfused, as officially"
+        assert any("predicted_aligned_error_head" in k for k in keys)
+    params = data.get_model_haiku_params("model_1_ptm", str(reduced_weights))
+    assert "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_multiplication_incoming/projection" in params
+
+
+def test_generation_is_deterministic_by_seed_and_writes_official_tar(tmp_path):
+    digests = []
+    for run in ("a", "b", "c"):
+        seed = "7" if run != "c" else "8"
+        args = [str(tmp_path / run), "--config", "reduced", "--seed", seed, "--preset", "monomer_ptm", "--models", "3"]
+        if run == "a":
+            args += ["--tar", str(tmp_path / "params.tar")]
+        assert make_weights_main(args) == 0
+        with np.load(tmp_path / run / "params" / "params_model_3_ptm.npz") as npz:
+            digests.append(hashlib.sha256(b"".join(npz[k].tobytes() for k in sorted(npz.keys()))).hexdigest())
+    assert digests[0] == digests[1] != digests[2]
+    with tarfile.open(tmp_path / "params.tar") as archive:
+        assert sorted(archive.getnames()) == ["LICENSE", "params_model_3_ptm.npz"]
+
+
+def test_missing_weights_list_files_and_the_download(tmp_path):
+    with pytest.raises(WeightsError) as caught:
+        check_present(tmp_path, ["model_1_ptm", "model_2_ptm"])
+    message = str(caught.value)
+    assert str(tmp_path / "params") in message
+    assert "params_model_1_ptm.npz, params_model_2_ptm.npz" in message
+    assert "alphafold_params_2022-12-06.tar" in message
+
+
+def test_weights_that_do_not_fit_the_config_are_named(reduced_weights):
+    with pytest.raises(WeightsError, match=r"2 Evoformer and 1 extra-MSA blocks do not fit the 'full' model config \(48 and 4\)"):
+        load_params(reduced_weights, "model_1_ptm", network_config("monomer_ptm", "full"), "full")
+
+
+def test_damaged_parameter_file(reduced_weights, tmp_path):
+    (tmp_path / "params").mkdir()
+    source = reduced_weights / "params" / "params_model_2_ptm.npz"
+    (tmp_path / "params" / "params_model_2_ptm.npz").write_bytes(source.read_bytes()[: source.stat().st_size // 3])
+    with pytest.raises(WeightsError, match="damaged or incomplete"):
+        load_params(tmp_path, "model_2_ptm", network_config("monomer_ptm", "reduced"), "reduced")
+
+
+def test_template_modules_are_dropped_for_the_template_free_network(reduced_weights):
+    params = load_params(reduced_weights, "model_1_ptm", network_config("monomer_ptm", "reduced"), "reduced")
+    assert not [scope for scope in params if "/template_" in scope]
+    shutil.rmtree(reduced_weights / "unused", ignore_errors=True)
