@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from alphafold_msa.client import DEFAULT_API_URL, RemoteError
+from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH
 from alphafold_msa.errors import UserError
 
 EXIT_OK = 0
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="launch.py",
         description="AlphaFold2 structure prediction from your own multiple sequence alignment.",
     )
-    parser.add_argument("--msa", required=True, help="alignment file: a3m, a2m, Stockholm, aligned FASTA or Clustal")
+    parser.add_argument("--msa", help="alignment file: a3m, a2m, Stockholm, aligned FASTA or Clustal")
     parser.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to <output>.scores.json")
     parser.add_argument("--format", dest="msa_format", help="alignment format, if detection should be overridden")
     parser.add_argument("--query", help="name of the row to predict (default: the first row)")
@@ -34,8 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-recycle", type=int, default=3, help="recycling iterations per model (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--num-seeds", type=int, default=1, help="seeds per model, from --seed upwards (default 1)")
+    parser.add_argument("--check", action="store_true",
+                        help="only read and validate the alignment; print a JSON summary (exit 0) or the error (exit 2)")
     remote = parser.add_argument_group("remote prediction on a RunPod endpoint")
     remote.add_argument("--endpointId", help="RunPod serverless endpoint id")
+    remote.add_argument("--api-key", default=os.environ.get("RUNPOD_API_KEY"),
+                        help="RunPod API key (default: $RUNPOD_API_KEY)")
+    remote.add_argument("--api-url", default=DEFAULT_API_URL,
+                        help="endpoint URL; {endpointId} is replaced (default %(default)s)")
+    remote.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the job (default 3600)")
+    remote.add_argument("--poll-interval", type=float, default=10,
+                        help="longest pause between status checks, in seconds (default 10)")
+    remote.add_argument("--resume", metavar="JOB_ID", help="wait for an already submitted job instead of submitting")
     local = parser.add_argument_group("local prediction (needs the worker install: pip install '.[worker]')")
     local.add_argument("--local", action="store_true", help="predict on this machine instead of an endpoint")
     local.add_argument("--param-dir", help="folder holding params/params_model_*.npz (default $PARAM_DIR)")
@@ -49,22 +62,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_models(text: str) -> list[int]:
+def parse_models(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"--models: expected comma-separated numbers from 1-5, got '{text}'") from None
 
 
-def _write_outputs(result, output: Path) -> None:
-    from alphafold_msa.outputs import write_atomic
-
+def write_structure(output: Path, structure: str, scores: dict) -> None:
+    """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(output, result.best.structure_path.read_text())
-    scores = json.loads(result.best.scores_path.read_text())
-    scores["msa"] = result.msa_summary
-    scores["ranking"] = json.loads(result.ranking_path.read_text())
-    write_atomic(output.with_suffix(".scores.json"), json.dumps(scores))
+    for path, text in ((output, structure), (output.with_suffix(".scores.json"), json.dumps(scores))):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        os.replace(partial, path)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Read and validate the alignment with the light install; print what a prediction would use."""
+    from alphafold_msa.msa import read_msa
+    from alphafold_msa.msa.filter import filter_msa
+
+    msa = read_msa(args.msa, format=args.msa_format, query=args.query)
+    filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
+    summary = {
+        "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
+        "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
+        "gap_fraction": round(msa.gap_fraction(), 4),
+    }
+    print(json.dumps(summary))
+    return EXIT_OK
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -78,16 +105,19 @@ def run_local(args: argparse.Namespace) -> int:
 
         print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
               "and only shows that the pipeline runs.", file=sys.stderr)
-        param_dir = demo_param_dir(args.model_config or "full", args.model_preset, _parse_models(args.models))
+        param_dir = demo_param_dir(args.model_config or "full", args.model_preset, parse_models(args.models))
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = run_prediction(
             args.msa, work_dir, param_dir,
-            model_config=args.model_config, preset=args.model_preset, models=_parse_models(args.models),
+            model_config=args.model_config, preset=args.model_preset, models=parse_models(args.models),
             num_recycle=args.num_recycle, random_seed=args.seed, num_seeds=args.num_seeds,
             msa_format=args.msa_format, query=args.query, progress=lambda message: print(message, file=sys.stderr),
         )
-        _write_outputs(result, Path(args.output))
+        scores = json.loads(result.best.scores_path.read_text())
+        scores["msa"] = result.msa_summary
+        scores["ranking"] = json.loads(result.ranking_path.read_text())
+        write_structure(Path(args.output), result.best.structure_path.read_text(), scores)
     finally:
         if not args.output_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -102,13 +132,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
+        if not args.msa and not args.resume:
+            raise UserError("--msa is required: the alignment file to predict from")
+        if args.check:
+            return run_check(args)
         if not args.output:
             raise UserError("--output is required: where to write the predicted structure")
         if args.local:
             return run_local(args)
-        if not args.endpointId:
-            raise UserError("give --endpointId ID to predict on a RunPod endpoint, or --local to predict here")
-        raise UserError("remote prediction through --endpointId is not available in this version yet; use --local")
+        from alphafold_msa.remote import run_remote
+
+        return run_remote(args)
+    except RemoteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REMOTE_FAILED
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

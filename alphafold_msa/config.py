@@ -14,6 +14,8 @@ MODEL_CONFIGS = ("full", "reduced")
 MODEL_PRESETS = ("monomer_ptm", "monomer")
 MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
+# Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.
+DEFAULT_MAX_MSA_DEPTH = 20_000
 
 # Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
 _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -24,8 +24,16 @@ class ModelPrediction:
     plddt: np.ndarray
     ptm: float | None
     pae: np.ndarray | None
-    pdb: str
+    structure: Any  # alphafold.common.protein.Protein
     predict_seconds: float
+
+    def structure_text(self, fmt: str) -> str:
+        """The model as PDB or mmCIF text, pLDDT in the B-factor column."""
+        from alphafold.common import protein
+
+        if fmt == "cif":
+            return protein.to_mmcif(self.structure, f"{self.model_name}_seed_{self.seed}", "Monomer")
+        return protein.to_pdb(self.structure)
 
     @property
     def mean_plddt(self) -> float:
@@ -72,7 +80,7 @@ def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureD
         plddt=plddt,
         ptm=float(result["ptm"]) if has_pae else None,
         pae=np.asarray(result["predicted_aligned_error"], np.float32) if has_pae else None,
-        pdb=protein.to_pdb(structure),
+        structure=structure,
         predict_seconds=predict_seconds,
     )
 
@@ -89,13 +97,15 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_ranked(ranked: list[ModelPrediction], output_dir: Path) -> tuple[list[RankedModel], Path]:
-    """ranked_{i}.pdb, scores_rank_{i}.json and ranking.json in `output_dir`."""
+def write_ranked(ranked: list[ModelPrediction], output_dir: Path,
+                 formats: Sequence[str] = ("pdb",)) -> tuple[list[RankedModel], Path]:
+    """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`."""
     models = []
     for index, prediction in enumerate(ranked):
-        structure_path = output_dir / f"ranked_{index}.pdb"
+        structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
+        for fmt, path in structure_paths.items():
+            write_atomic(path, prediction.structure_text(fmt))
         scores_path = output_dir / f"scores_rank_{index}.json"
-        write_atomic(structure_path, prediction.pdb)
         write_atomic(scores_path, json.dumps(prediction.scores()))
         models.append(RankedModel(
             rank=index,
@@ -105,7 +115,7 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path) -> tuple[list[
             mean_plddt=round(prediction.mean_plddt, 2),
             ptm=None if prediction.ptm is None else round(prediction.ptm, 4),
             max_pae=None if prediction.max_pae is None else round(prediction.max_pae, 2),
-            structure_path=structure_path,
+            structure_paths=structure_paths,
             scores_path=scores_path,
         ))
     ranking = {

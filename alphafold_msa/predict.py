@@ -13,6 +13,7 @@ from alphafold_msa import config as configs
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.features import build_features
 from alphafold_msa.msa import Msa, read_msa
+from alphafold_msa.msa.filter import filter_msa
 from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
 from alphafold_msa.results import PredictionResult
 from alphafold_msa.runner import ModelRunner, get_runner
@@ -22,23 +23,29 @@ logger = logging.getLogger(__name__)
 MAX_RECYCLES = 48
 
 
-def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int) -> None:
+def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int, max_msa_depth: int,
+                   formats: Sequence[str]) -> None:
     if not models or any(n not in configs.MODEL_NUMBERS for n in models) or len(set(models)) != len(models):
         raise ConfigError(f"models must be distinct numbers from 1-5, got {list(models)}")
     if not 0 <= num_recycle <= MAX_RECYCLES:
         raise ConfigError(f"num_recycle must be between 0 and {MAX_RECYCLES}, got {num_recycle}")
     if num_seeds < 1:
         raise ConfigError(f"num_seeds must be at least 1, got {num_seeds}")
+    if not formats or set(formats) - {"pdb", "cif"}:
+        raise ConfigError(f"formats must be 'pdb' and/or 'cif', got {list(formats)}")
+    if max_msa_depth < 1:
+        raise ConfigError(f"max_msa_depth must be at least 1, got {max_msa_depth}")
 
 
-def msa_summary(msa: Msa) -> dict:
-    """What was read: format, query, depth, gap fraction."""
+def msa_summary(msa: Msa, filtered: Msa) -> dict:
+    """What was read and what was kept: format, query, depth before and after filtering, gaps."""
     return {
         "source": msa.source,
         "format": msa.format,
         "query_name": msa.query_name,
         "query_length": msa.length,
         "num_sequences": msa.depth,
+        "num_sequences_filtered": filtered.depth,
         "gap_fraction": round(msa.gap_fraction(), 4),
     }
 
@@ -55,6 +62,8 @@ def run_prediction(
     recycle_early_stop_tolerance: float | None = None,
     random_seed: int = 0,
     num_seeds: int = 1,
+    max_msa_depth: int = configs.DEFAULT_MAX_MSA_DEPTH,
+    formats: Sequence[str] = ("pdb",),
     msa_format: str | None = None,
     query: str | None = None,
     runner: ModelRunner | None = None,
@@ -63,15 +72,18 @@ def run_prediction(
     """Predict structures for the query of `msa` and write them to `output_dir`.
 
     `msa` is an `Msa` or a path to an alignment file (format detected unless `msa_format` is given).
-    Writes ranked_{i}.pdb (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json.
+    Duplicate rows are removed and at most `max_msa_depth` rows (query first) are featurized.
+    Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json.
     The model runner is shared per process, so later calls reuse compiled functions and parameters.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
-    _check_options(models, num_recycle, num_seeds)
+    _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
     if not isinstance(msa, Msa):
         msa = read_msa(msa, format=msa_format, query=query)
-    report(f"parsed MSA: {msa.depth} sequences, query {msa.query_name} with {msa.length} residues")
+    filtered, _ = filter_msa(msa, max_msa_depth, seed=random_seed)
+    report(f"parsed MSA: {msa.depth} sequences ({filtered.depth} after filtering), "
+           f"query {msa.query_name} with {msa.length} residues")
     if runner is None:
         runner = get_runner(param_dir or default_param_dir(), model_config, preset)
     runner.check_weights(models)
@@ -80,7 +92,7 @@ def run_prediction(
     output_dir.mkdir(parents=True, exist_ok=True)
     timings: dict = {"process_features_s": 0.0, "models": {}}
     stage = time.perf_counter()
-    raw = build_features(msa)
+    raw = build_features(filtered)
     timings["build_features_s"] = round(time.perf_counter() - stage, 3)
 
     predictions = []
@@ -99,7 +111,7 @@ def run_prediction(
             report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
                    f"mean pLDDT {predictions[-1].mean_plddt:.1f}, {seconds:.1f} s")
 
-    ranked_models, ranking_path = write_ranked(rank(predictions), output_dir)
+    ranked_models, ranking_path = write_ranked(rank(predictions), output_dir, formats)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings["counters"] = dict(runner.counters)
     timings_path = output_dir / "timings.json"
@@ -107,7 +119,7 @@ def run_prediction(
     return PredictionResult(
         output_dir=output_dir,
         models=ranked_models,
-        msa_summary=msa_summary(msa),
+        msa_summary=msa_summary(msa, filtered),
         timings=timings,
         ranking_path=ranking_path,
         timings_path=timings_path,

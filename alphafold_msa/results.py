@@ -18,8 +18,13 @@ class RankedModel:
     mean_plddt: float
     ptm: float | None
     max_pae: float | None
-    structure_path: Path
+    structure_paths: dict[str, Path]  # format ("pdb", "cif") -> file
     scores_path: Path
+
+    @property
+    def structure_path(self) -> Path:
+        """The PDB file when one was written, else the first format's file."""
+        return self.structure_paths.get("pdb") or next(iter(self.structure_paths.values()))
 
 
 @dataclasses.dataclass(frozen=True)

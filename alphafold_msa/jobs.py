@@ -1,0 +1,120 @@
+"""The job schema shared by worker and client: validation, defaults, payload encoding and size limits.
+
+Client-safe: needs only the standard library and jsonschema.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from importlib import resources
+from typing import Any
+
+from alphafold_msa.errors import UserError
+
+# RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
+# the job still reports COMPLETED. Stay well inside both.
+MAX_REQUEST_BYTES = 9_000_000
+MAX_RESULT_BYTES = 9_000_000
+INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
+DEFAULTS: dict[str, Any] = {
+    "format": None, "query": None, "models": [1, 2, 3, 4, 5], "num_recycle": 3, "random_seed": 0,
+    "num_seeds": 1, "max_msa_depth": 20_000, "formats": ["pdb"], "all_models": False, "scores": False,
+}
+
+
+class JobInputError(UserError):
+    """A job's input does not follow the schema; the message names the field."""
+
+
+class ResultTooLargeError(UserError):
+    """The encoded result would exceed the platform's payload limit."""
+
+
+def schema() -> dict[str, Any]:
+    """The JSON schema of a job's input (alphafold_msa/job_schema.json)."""
+    return json.loads(resources.files("alphafold_msa").joinpath("job_schema.json").read_text())
+
+
+def _field(error) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    return f"input.{path}" if path else "input"
+
+
+def validate_input(job_input: Any) -> dict[str, Any]:
+    """Check a job input against the schema; return it with defaults filled in and the MSA decoded."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(job_input), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        error = errors[0]
+        if error.validator == "oneOf":
+            raise JobInputError("input: give the alignment as exactly one of 'msa' (text) or 'msa_gz_b64'")
+        if error.validator == "additionalProperties":
+            allowed = ", ".join(schema()["properties"])
+            raise JobInputError(f"input: {error.message}; allowed fields: {allowed}")
+        raise JobInputError(f"{_field(error)}: {error.message}")
+    values = {**DEFAULTS, **job_input}
+    if "msa_gz_b64" in values:
+        values["msa"] = decode_text(values.pop("msa_gz_b64"), "input.msa_gz_b64")
+    return values
+
+
+def encode_text(text: str) -> dict[str, str]:
+    """A text payload: inline when small, gzip+base64 when large."""
+    if len(text) <= INLINE_TEXT_BYTES:
+        return {"encoding": "text", "data": text}
+    packed = base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6)).decode("ascii")
+    return {"encoding": "gzip+base64", "data": packed}
+
+
+def decode_text(payload: str | dict[str, str], field: str = "payload") -> str:
+    """Inverse of encode_text; a bare string is base64 gzip (as in 'msa_gz_b64')."""
+    if isinstance(payload, dict):
+        if payload.get("encoding") == "text":
+            return payload["data"]
+        payload = payload.get("data", "")
+    try:
+        return gzip.decompress(base64.b64decode(payload, validate=True)).decode("utf-8")
+    except (ValueError, OSError, EOFError, UnicodeDecodeError) as error:
+        raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
+
+
+def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[str, Any]:
+    """The /run body: the input (alignment compressed when large) and an execution-timeout policy."""
+    job_input = dict(job_input)
+    if len(job_input.get("msa", "")) > INLINE_TEXT_BYTES:
+        job_input["msa_gz_b64"] = encode_text(job_input.pop("msa"))["data"]
+    body = {"input": job_input, "policy": {"executionTimeout": int(execution_timeout_s * 1000)}}
+    size = len(json.dumps(body))
+    if size > MAX_REQUEST_BYTES:
+        raise JobInputError(
+            f"input: the compressed alignment is {size / 1e6:.1f} MB, over the {MAX_REQUEST_BYTES / 1e6:.0f} MB "
+            f"RunPod request limit; reduce its depth first (e.g. remove redundant sequences)"
+        )
+    return body
+
+
+def check_result_size(result: dict[str, Any]) -> int:
+    """Raise ResultTooLargeError if the result's JSON would not survive the platform's limit."""
+    size = len(json.dumps(result))
+    if size > MAX_RESULT_BYTES:
+        raise ResultTooLargeError(
+            f"the result is {size / 1e6:.1f} MB, over the {MAX_RESULT_BYTES / 1e6:.0f} MB RunPod payload "
+            f"limit; ask for fewer outputs (all_models=false, scores=false, formats=['pdb'])"
+        )
+    return size
+
+
+def decode_output(output: Any) -> dict[str, Any]:
+    """A job's output as a dict; older workers returned a JSON string with 'structure'."""
+    if isinstance(output, str):
+        try:
+            output = json.loads(output)
+        except json.JSONDecodeError:
+            raise UserError("the worker returned text that is not JSON") from None
+    if not isinstance(output, dict) or "structure" not in output:
+        raise UserError("the worker's result has no structure")
+    return output

@@ -1,0 +1,33 @@
+"""Depth reduction before featurizing: drop exact duplicates, then subsample to a maximum depth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from alphafold_msa.msa.alignment import Msa
+
+
+def _take(msa: Msa, rows: np.ndarray) -> Msa:
+    return dataclasses.replace(msa, names=[msa.names[i] for i in rows], matrix=msa.matrix[rows],
+                               deletions=msa.deletions[rows])
+
+
+def filter_msa(msa: Msa, max_depth: int, seed: int = 0) -> tuple[Msa, dict[str, int]]:
+    """Remove rows identical to an earlier one, then keep the query plus a seeded random sample.
+
+    Returns the filtered alignment and a record of what was done (depths before and after).
+    """
+    packed = np.ascontiguousarray(msa.matrix).view(np.dtype((np.void, msa.matrix.shape[1])))[:, 0]
+    _, first = np.unique(packed, return_index=True)
+    keep = np.sort(first)
+    unique_depth = len(keep)
+    if len(keep) > max_depth:
+        rng = np.random.default_rng(seed)
+        # np.unique keeps first occurrences, so the query (row 0) is keep[0].
+        sample = np.sort(rng.choice(keep[1:], size=max_depth - 1, replace=False))
+        keep = np.concatenate([[0], sample])
+    record = {"input_depth": msa.depth, "unique_depth": unique_depth, "filtered_depth": len(keep),
+              "max_msa_depth": max_depth}
+    return (msa if len(keep) == msa.depth else _take(msa, keep)), record

@@ -1,0 +1,90 @@
+"""A real HTTP server on 127.0.0.1 that behaves like RunPod's hosted endpoint API, scripted per test."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Reply:
+    """One scripted answer: an HTTP status, a JSON body (or raw bytes), headers; or a dropped connection."""
+
+    def __init__(self, status: int = 200, body: Any = None, headers: dict | None = None, raw: bytes | None = None,
+                 drop: bool = False):
+        self.status, self.body, self.headers, self.raw, self.drop = status, body, headers or {}, raw, drop
+
+
+class EndpointEmulator:
+    """Serves /v2/{endpoint}/run, /status/{id} (GET) and /cancel/{id}; records every request."""
+
+    def __init__(self, endpoint: str = "ep1", job_id: str = "job-123"):
+        self.endpoint, self.job_id = endpoint, job_id
+        self.run_replies: list[Reply] = []
+        self.status_replies: list[Reply] = []  # the last one repeats
+        self.requests: list[dict] = []
+        self.cancelled = threading.Event()
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, reply: Reply) -> None:
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _route(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                emulator.requests.append({"method": method, "path": self.path, "body": body,
+                                          "authorization": self.headers.get("Authorization")})
+                prefix = f"/v2/{emulator.endpoint}"
+                if not self.path.startswith(prefix + "/"):
+                    return self._answer(Reply(404, {"error": "endpoint not found"}))
+                route = self.path[len(prefix):]
+                if method == "POST" and route == "/run":
+                    reply = emulator.run_replies.pop(0) if emulator.run_replies else Reply(
+                        200, {"id": emulator.job_id, "status": "IN_QUEUE"})
+                    return self._answer(reply)
+                if method == "GET" and route == f"/status/{emulator.job_id}":
+                    replies = emulator.status_replies
+                    return self._answer(replies.pop(0) if len(replies) > 1 else replies[0])
+                if method == "POST" and route == f"/cancel/{emulator.job_id}":
+                    emulator.cancelled.set()
+                    return self._answer(Reply(200, {"id": emulator.job_id, "status": "CANCELLED"}))
+                if route.startswith("/status/"):
+                    return self._answer(Reply(405, {"detail": "Method Not Allowed"}))
+                return self._answer(Reply(404, {"error": "not found"}))
+
+            def do_GET(self):
+                self._route("GET")
+
+            def do_POST(self):
+                self._route("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/{{endpointId}}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "EndpointEmulator":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def paths(self, method: str | None = None) -> list[str]:
+        return [r["path"] for r in self.requests if method in (None, r["method"])]

@@ -1,0 +1,160 @@
+"""launch.py against a local emulation of RunPod's hosted endpoint API: every status and failure mode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, run_launcher
+from endpoint_emulator import EndpointEmulator, Reply
+
+API_KEY = "rp-secret-key-123"
+PDB = "ATOM      1  N   MET A   1       0.000   0.000   0.000  1.00 80.00           N  \nEND\n"
+COMPLETED = Reply(200, {"id": "job-123", "status": "COMPLETED", "executionTime": 1200,
+                        "output": {"structure": PDB, "structure_format": "pdb", "model": "model_1_ptm",
+                                   "mean_plddt": 80.0, "ptm": 0.5, "max_pae": 3.0, "plddt": [80.0]}})
+
+
+def launch(emulator: EndpointEmulator, msa, output, *extra: str) -> subprocess.CompletedProcess:
+    return run_launcher("--msa", str(msa), "--output", str(output), "--endpointId", "ep1", "--api-url", emulator.url,
+                        "--poll-interval", "0.05", *extra, env={"RUNPOD_API_KEY": API_KEY}, timeout=120)
+
+
+@pytest.fixture
+def msa(testdata):
+    return testdata / "colabfold" / "6A5J.a3m"
+
+
+def test_queue_progress_completed(msa, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [
+            Reply(200, {"id": "job-123", "status": "IN_QUEUE", "delayTime": 2000}),
+            Reply(200, {"id": "job-123", "status": "IN_PROGRESS", "output": "model 1/5 done"}),
+            COMPLETED,
+        ]
+        completed = launch(emulator, msa, tmp_path / "x.pdb", "--models", "1,2", "--num-recycle", "1", "--timeout", "900")
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "x.pdb").read_text() == PDB
+    assert '"mean_plddt": 80.0' in (tmp_path / "x.scores.json").read_text()
+    run = emulator.requests[0]
+    assert run["path"] == "/v2/ep1/run" and run["authorization"] == f"Bearer {API_KEY}"
+    assert run["body"]["input"]["msa"].startswith(">101\nIKKILSKIKKLLK")
+    assert run["body"]["input"]["models"] == [1, 2] and run["body"]["input"]["num_recycle"] == 1
+    assert run["body"]["policy"]["executionTimeout"] == 900_000
+    assert emulator.paths("GET") == ["/v2/ep1/status/job-123"] * 3
+    assert "job job-123 submitted" in completed.stderr and "model 1/5 done" in completed.stderr
+    assert API_KEY not in completed.stderr + completed.stdout
+    assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.parametrize("status, code, message", [
+    (Reply(200, {"id": "job-123", "status": "FAILED", "error": "input.num_recycle: 99 is greater than the maximum of 48"}),
+     3, "input.num_recycle: 99 is greater"),
+    (Reply(200, {"id": "job-123", "status": "CANCELLED"}), 5, "was cancelled"),
+    (Reply(200, {"id": "job-123", "status": "TIMED_OUT"}), 4, "timed out"),
+    (Reply(200, raw=b"<html>oops</html>"), 3, "not a JSON object"),
+    (Reply(200, {"id": "job-123", "status": "COMPLETED", "output": {"nothing": 1}}), 2, "has no structure"),
+])
+def test_terminal_failures_have_distinct_exit_codes(msa, tmp_path, status, code, message):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [status]
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == code, completed.stderr
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+    assert not (tmp_path / "x.pdb").exists()
+
+
+@pytest.mark.parametrize("reply, message", [
+    (Reply(401, {"error": "Unauthorized"}), "rejected the API key (HTTP 401)"),
+    (Reply(403, {"error": "Forbidden"}), "rejected the API key (HTTP 403)"),
+])
+def test_bad_key(msa, tmp_path, reply, message):
+    with EndpointEmulator() as emulator:
+        emulator.run_replies = [reply]
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == 3 and message in completed.stderr
+
+
+def test_unknown_endpoint(msa, tmp_path):
+    with EndpointEmulator(endpoint="other") as emulator:
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == 3 and "HTTP 404" in completed.stderr and "endpoint id" in completed.stderr
+
+
+def test_rate_limit_honours_retry_after(msa, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(429, {"error": "slow down"}, headers={"Retry-After": "1.5"}), COMPLETED]
+        started = time.monotonic()
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+        elapsed = time.monotonic() - started
+    assert completed.returncode == 0, completed.stderr
+    assert elapsed >= 1.5 and len(emulator.paths("GET")) == 2
+
+
+def test_transient_errors_are_retried(msa, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.run_replies = [Reply(503, {"error": "unavailable"}), Reply(200, {"id": "job-123"})]
+        emulator.status_replies = [Reply(drop=True), Reply(502, {"error": "bad gateway"}), COMPLETED]
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == 0, completed.stderr
+    assert len(emulator.paths("POST")) == 2 and len(emulator.paths("GET")) == 3
+
+
+def test_ctrl_c_cancels_the_remote_job(msa, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, {"id": "job-123", "status": "IN_PROGRESS"})]
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "launch.py"), "--msa", str(msa), "--output", str(tmp_path / "x.pdb"),
+             "--endpointId", "ep1", "--api-url", emulator.url, "--poll-interval", "0.05"],
+            cwd=REPO, stderr=subprocess.PIPE, text=True, env={**os.environ, "RUNPOD_API_KEY": API_KEY})
+        deadline = time.monotonic() + 30
+        while len(emulator.paths("GET")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert emulator.cancelled.is_set()
+    assert process.returncode == 5 and "cancelled job job-123" in stderr
+
+
+def test_client_timeout_leaves_the_job_resumable(msa, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, {"id": "job-123", "status": "IN_QUEUE"})]
+        completed = launch(emulator, msa, tmp_path / "x.pdb", "--timeout", "1")
+        assert completed.returncode == 4 and "--resume job-123" in completed.stderr
+        emulator.status_replies = [COMPLETED]
+        resumed = launch(emulator, msa, tmp_path / "x.pdb", "--resume", "job-123")
+    assert resumed.returncode == 0 and (tmp_path / "x.pdb").read_text() == PDB
+    assert emulator.paths("POST") == ["/v2/ep1/run"]
+
+
+def test_older_workers_json_string_output(msa, tmp_path):
+    import json
+
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, {"id": "job-123", "status": "COMPLETED",
+                                               "output": json.dumps({"structure": PDB})})]
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == 0 and (tmp_path / "x.pdb").read_text() == PDB
+
+
+def test_bad_alignment_is_never_submitted(tmp_path):
+    bad = tmp_path / "bad.a3m"
+    bad.write_text(">q\nMKVLA\n>h\nMK\n")
+    with EndpointEmulator() as emulator:
+        completed = launch(emulator, bad, tmp_path / "x.pdb")
+    assert completed.returncode == 2 and "row 'h'" in completed.stderr
+    assert emulator.requests == []
+
+
+def test_check_mode_prints_a_summary(msa, testdata):
+    import json
+
+    completed = run_launcher("--check", "--msa", str(testdata / "colabfold" / "3G5O_A.a3m"))
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout)
+    assert summary["format"] == "a3m" and summary["query_length"] == 93 and summary["num_sequences"] == 7527
+    assert summary["num_sequences_filtered"] < 7527

@@ -1,0 +1,64 @@
+"""True end to end: the RunPod SDK's local server running handler.py, driven by launch.py."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, run_launcher
+
+from alphafold_msa.msa import read_msa
+from test_predict import check_structure
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def worker_url(reduced_weights, tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "PARAM_DIR": str(reduced_weights), "ALPHAFOLD_MSA_MODEL_CONFIG": "reduced",
+           "WORKDIR": str(tmp_path_factory.mktemp("workdir"))}
+    log = tmp_path_factory.mktemp("log") / "worker.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)],
+                                   cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"worker exited: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}", env["WORKDIR"]
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_launcher_gets_a_structure_from_the_local_worker(worker_url, testdata, tmp_path):
+    url, workdir = worker_url
+    msa = testdata / "pfam" / "RRM_1.sto"
+    output = tmp_path / "rrm.pdb"
+    completed = run_launcher("--api-url", url, "--msa", str(msa), "--output", str(output), "--models", "1",
+                             "--num-recycle", "1", "--poll-interval", "0.5")
+    assert completed.returncode == 0, completed.stderr
+    check_structure(output, output.with_suffix(".scores.json"), read_msa(msa).query_sequence)
+    assert os.listdir(workdir) == []
+
+
+def test_worker_failure_reaches_the_launcher(worker_url, testdata, tmp_path):
+    url, _ = worker_url
+    completed = run_launcher("--api-url", url, "--msa", str(testdata / "colabfold" / "6A5J.a3m"),
+                             "--output", str(tmp_path / "x.pdb"), "--models", "3", "--poll-interval", "0.5")
+    assert completed.returncode == 3
+    assert "failed: AlphaFold weights missing" in completed.stderr and "params_model_3_ptm.npz" in completed.stderr
+    assert not (tmp_path / "x.pdb").exists()
