@@ -62,3 +62,19 @@ def test_worker_failure_reaches_the_launcher(worker_url, testdata, tmp_path):
     assert completed.returncode == 3
     assert "failed: AlphaFold weights missing" in completed.stderr and "params_model_3_ptm.npz" in completed.stderr
     assert not (tmp_path / "x.pdb").exists()
+
+
+def test_handler_test_input_file(reduced_weights):
+    """`python handler.py` runs test_input.json once and exits, as the RunPod SDK does locally."""
+    import json
+
+    env = {**os.environ, "PARAM_DIR": str(reduced_weights), "ALPHAFOLD_MSA_MODEL_CONFIG": "reduced"}
+    job = json.loads((REPO / "test_input.json").read_text())
+    job["input"]["models"] = [1]
+    completed = subprocess.run([sys.executable, "handler.py", "--test_input", json.dumps(job)], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    log = completed.stdout + completed.stderr
+    assert "completed successfully" in log and "'structure': 'MODEL" in log
+    hub_tests = json.loads((REPO / ".runpod" / "tests.json").read_text())
+    assert hub_tests["tests"][0]["input"] == json.loads((REPO / "test_input.json").read_text())["input"]
