@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from alphafold_msa.client import DEFAULT_API_URL, RemoteError
-from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH
+from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, model_name
 from alphafold_msa.errors import UserError
 
 EXIT_OK = 0
@@ -78,20 +78,38 @@ def write_structure(output: Path, structure: str, scores: dict) -> None:
         os.replace(partial, path)
 
 
-def run_check(args: argparse.Namespace) -> int:
-    """Read and validate the alignment with the light install; print what a prediction would use."""
+def check_alignment(args: argparse.Namespace) -> dict:
+    """Read and validate the alignment with the light install; summarise what a prediction would use."""
+    from alphafold_msa.config import max_query_length
     from alphafold_msa.msa import read_msa
-    from alphafold_msa.msa.filter import filter_msa
+    from alphafold_msa.msa.filter import check_length, filter_msa
 
     msa = read_msa(args.msa, format=args.msa_format, query=args.query)
+    check_length(msa, max_query_length())
     filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
-    summary = {
+    return {
         "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
         "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
         "gap_fraction": round(msa.gap_fraction(), 4),
     }
-    print(json.dumps(summary))
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """--check: print the alignment summary as one JSON object."""
+    print(json.dumps(check_alignment(args)))
     return EXIT_OK
+
+
+def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
+    """Weights already in the folder are used as they are; missing ones are provisioned like start.sh does."""
+    from alphafold_msa.provision import ensure_weights
+    from alphafold_msa.weights import params_file
+
+    if all(params_file(param_dir, name).is_file() for name in names):
+        return
+    print(f"AlphaFold weights missing in {param_dir / 'params'}; downloading them (about 5 GB, once)",
+          file=sys.stderr)
+    ensure_weights(param_dir, models=names)
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -100,17 +118,20 @@ def run_local(args: argparse.Namespace) -> int:
     from alphafold_msa.weights import default_param_dir
 
     param_dir = Path(args.param_dir) if args.param_dir else default_param_dir()
+    models = parse_models(args.models)
     if args.demo_weights:
         from alphafold_msa.testing.demo import demo_param_dir
 
         print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
               "and only shows that the pipeline runs.", file=sys.stderr)
-        param_dir = demo_param_dir(args.model_config or "full", args.model_preset, parse_models(args.models))
+        param_dir = demo_param_dir(args.model_config or "full", args.model_preset, models)
+    else:
+        fetch_missing_weights(param_dir, [model_name(n, args.model_preset) for n in models])
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = run_prediction(
             args.msa, work_dir, param_dir,
-            model_config=args.model_config, preset=args.model_preset, models=parse_models(args.models),
+            model_config=args.model_config, preset=args.model_preset, models=models,
             num_recycle=args.num_recycle, random_seed=args.seed, num_seeds=args.num_seeds,
             msa_format=args.msa_format, query=args.query, progress=lambda message: print(message, file=sys.stderr),
         )

@@ -16,6 +16,16 @@ MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
 # Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.
 DEFAULT_MAX_MSA_DEPTH = 20_000
+MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
+DEFAULT_MAX_LENGTH = 2_500
+
+
+def max_query_length() -> int:
+    """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
+    value = os.environ.get(MAX_LENGTH_ENV) or str(DEFAULT_MAX_LENGTH)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{MAX_LENGTH_ENV} must be a positive number of residues, got '{value}'")
+    return int(value)
 
 # Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
 _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}

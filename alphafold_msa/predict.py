@@ -13,7 +13,7 @@ from alphafold_msa import config as configs
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.features import build_features
 from alphafold_msa.msa import Msa, read_msa
-from alphafold_msa.msa.filter import filter_msa
+from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
 from alphafold_msa.results import PredictionResult
 from alphafold_msa.runner import ModelRunner, get_runner
@@ -81,6 +81,7 @@ def run_prediction(
     _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
     if not isinstance(msa, Msa):
         msa = read_msa(msa, format=msa_format, query=query)
+    check_length(msa, configs.max_query_length())
     filtered, _ = filter_msa(msa, max_msa_depth, seed=random_seed)
     report(f"parsed MSA: {msa.depth} sequences ({filtered.depth} after filtering), "
            f"query {msa.query_name} with {msa.length} residues")

@@ -37,9 +37,9 @@ class StatusPrinter:
 
 def _job_input(args: argparse.Namespace) -> dict:
     """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
-    from alphafold_msa.msa import read_msa
-
-    read_msa(args.msa, format=args.msa_format, query=args.query)
+    summary = cli.check_alignment(args)
+    print(f"checked {args.msa}: {summary['format']}, {summary['num_sequences']} sequences, "
+          f"query {summary['query_name']} ({summary['query_length']} residues)", file=sys.stderr)
     text = "\n".join(decode_text(Path(args.msa).read_bytes(), args.msa)) + "\n"
     job_input = {"msa": text, "models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
                  "random_seed": args.seed, "num_seeds": args.num_seeds}

@@ -64,12 +64,33 @@ def test_bad_alignment_is_one_line_and_exit_2(tmp_path, reduced_weights, content
     assert not (tmp_path / "x.pdb").exists()
 
 
-def test_missing_weights_say_where_and_how(testdata, tmp_path):
-    completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "globins4.sto"), "--output",
-                             str(tmp_path / "x.pdb"), "--param-dir", str(tmp_path / "nowhere"))
+def test_missing_weights_are_fetched_like_start_sh(testdata, reduced_weights, tmp_path):
+    from alphafold_msa.testing.make_weights import write_tar
+    from weights_server import WeightsServer
+
+    write_tar([reduced_weights / "params" / "params_model_1_ptm.npz"], tmp_path / "params.tar")
+    with WeightsServer((tmp_path / "params.tar").read_bytes()) as server:
+        args = ("--local", "--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--output", str(tmp_path / "x.pdb"),
+                "--param-dir", str(tmp_path / "volume"), "--model-config", "reduced", "--models", "1",
+                "--num-recycle", "0")
+        completed = run_launcher(*args, env={"PARAMS_URL": server.url})
+        assert completed.returncode == 0, completed.stderr
+        assert "downloading them" in completed.stderr
+        assert (tmp_path / "volume" / "params" / "MANIFEST.json").is_file()
+        again = run_launcher(*args, env={"PARAMS_URL": server.url})
+        assert again.returncode == 0 and server.downloads() == 1
+
+
+def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
+    from weights_server import WeightsServer
+
+    with WeightsServer(b"") as server:
+        completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "globins4.sto"), "--output",
+                                 str(tmp_path / "x.pdb"), "--param-dir", str(tmp_path / "nowhere"),
+                                 env={"PARAMS_URL": server.url.replace("params.tar", "missing.tar")})
     assert completed.returncode == 2
-    assert str(tmp_path / "nowhere" / "params") in completed.stderr
-    assert "alphafold_params_2022-12-06.tar" in completed.stderr and "Traceback" not in completed.stderr
+    assert str(tmp_path / "nowhere" / "params") in completed.stderr and "HTTP 404" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 def test_client_modules_do_not_import_jax():

@@ -43,6 +43,8 @@ _IS_LETTER[ord("a"):ord("z") + 1] = True
 _IS_LOWER = np.zeros(256, dtype=bool)
 _IS_LOWER[ord("a"):ord("z") + 1] = True
 _NUCLEOTIDES = set("ACGTUN")
+_INVALID_BYTES = np.flatnonzero(_lookup_table() == INVALID_ID)
+_INVALID_A3M_BYTES = np.append(_INVALID_BYTES, ord("~"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,33 +113,26 @@ class Records:
         )
 
 
-def _as_bytes(records: Records) -> list[bytes]:
-    out = []
-    for name, row, line in zip(records.names, records.rows, records.lines):
-        try:
-            out.append(row.encode("ascii"))
-        except UnicodeEncodeError as error:
-            bad = row[error.start]
-            raise MsaError(
-                f"{records.source}: line {line}: row '{name}' has the non-ASCII character {bad!r} "
-                f"at alignment column {error.start + 1}; expected amino-acid letters and '-' or '.' gaps"
-            ) from None
-    return out
-
-
-def _check_residues(
-    codes: np.ndarray, chunk_start: int, records: Records, column_of: np.ndarray, raw: np.ndarray
-) -> None:
-    """Raise for the first character that is neither an amino-acid letter nor a gap."""
-    bad = np.argwhere(codes == INVALID_ID)
-    if bad.size == 0:
+def _check_ascii(records: Records) -> None:
+    """Report the first non-ASCII character with its row, line and column."""
+    if all(map(str.isascii, records.rows)):
         return
-    row, col = (int(x) for x in bad[0])
-    index = chunk_start + row
-    char = chr(int(raw[row, col]))
+    for index, row in enumerate(records.rows):
+        if not row.isascii():
+            column = next(i for i, char in enumerate(row) if not char.isascii())
+            raise MsaError(
+                f"{records.source}: line {records.lines[index]}: row '{records.names[index]}' has the non-ASCII "
+                f"character {row[column]!r} at alignment column {column + 1}; expected amino-acid letters and "
+                f"'-' or '.' gaps"
+            )
+
+
+
+def _raise_illegal_character(records: Records, index: int, column: int) -> None:
+    """Report the character at `column` of row `index` as illegal, naming row, line and column."""
     raise MsaError(
         f"{records.source}: line {records.lines[index]}: row '{records.names[index]}' has the "
-        f"illegal character {char!r} at alignment column {int(column_of[row, col]) + 1}; expected "
+        f"illegal character {records.rows[index][column]!r} at alignment column {column + 1}; expected "
         f"amino-acid letters (A-Z) and '-' or '.' gaps"
     )
 
@@ -161,7 +156,8 @@ def encode_aligned(records: Records) -> Msa:
     Columns where the query has a gap are insertions: their residues become deletion counts of
     the next query column, exactly as a conversion to a3m would write them.
     """
-    rows = _as_bytes(records)
+    _check_ascii(records)
+    rows = records.rows
     width = len(rows[0])
     for name, row, line in zip(records.names, rows, records.lines):
         if len(row) != width:
@@ -170,29 +166,33 @@ def encode_aligned(records: Records) -> Msa:
                 f"the query '{records.names[0]}' has {width}; all rows of an aligned "
                 f"{records.format} file must have the same length"
             )
-    query = np.frombuffer(rows[0], dtype=np.uint8)
+    query = np.frombuffer(rows[0].encode("ascii"), dtype=np.uint8)
     keep = _IS_LETTER[query]
     query_sequence = query[keep].tobytes().decode("ascii").upper()
     _query_checks(records, query_sequence)
     kept_columns = np.flatnonzero(keep)
-    # Each kept column collects the inserted residues since the previous kept column.
-    previous_kept = np.concatenate([[-1], kept_columns[:-1]])
+    inserted_columns = np.flatnonzero(~keep)
+    # Deletion count of kept column k: inserted residues between the previous kept column and k,
+    # i.e. a difference of the running count over insert columns at the boundaries.
+    boundaries = np.searchsorted(inserted_columns, kept_columns)
     matrices, deletions = [], []
     for start in range(0, len(rows), _ROWS_PER_CHUNK):
-        chunk = np.frombuffer(b"".join(rows[start:start + _ROWS_PER_CHUNK]), dtype=np.uint8)
-        chunk = chunk.reshape(-1, width)
-        all_codes = _RESIDUE_IDS[chunk]
-        _check_residues(all_codes, start, records, np.broadcast_to(np.arange(width), chunk.shape), chunk)
-        codes = all_codes[:, keep]
-        inserted = _IS_LETTER[chunk] & ~keep
-        counts = np.cumsum(inserted, axis=1, dtype=np.int32)
-        before = np.where(previous_kept >= 0, counts[:, np.maximum(previous_kept, 0)], 0)
-        deletions.append(counts[:, kept_columns] - before)
-        matrices.append(codes)
+        text = "".join(rows[start:start + _ROWS_PER_CHUNK]).encode("ascii")
+        chunk = np.frombuffer(text, dtype=np.uint8).reshape(-1, width)
+        if np.bincount(chunk.ravel(), minlength=256)[_INVALID_BYTES].any():
+            row, column = np.argwhere(_RESIDUE_IDS[chunk] == INVALID_ID)[0]
+            _raise_illegal_character(records, start + int(row), int(column))
+        matrices.append(_RESIDUE_IDS[chunk[:, kept_columns]])
+        in_inserts = chunk[:, inserted_columns]
+        # Only letters and the gaps '-', '.', '~' are left: letters are the bytes from 'A' up, bar '~'.
+        inserted = (in_inserts >= ord("A")) & (in_inserts != ord("~"))
+        counts = np.zeros((len(chunk), len(inserted_columns) + 1), dtype=np.int32)
+        np.cumsum(inserted, axis=1, dtype=np.int32, out=counts[:, 1:])
+        deletions.append(np.diff(counts[:, boundaries], axis=1, prepend=np.int32(0)))
     return Msa(
         names=list(records.names),
         matrix=np.concatenate(matrices),
-        deletions=np.concatenate(deletions).astype(np.int32),
+        deletions=np.concatenate(deletions).astype(np.int32, copy=False),
         query_sequence=query_sequence,
         format=records.format,
         source=records.source,
@@ -201,21 +201,27 @@ def encode_aligned(records: Records) -> Msa:
 
 def encode_a3m(records: Records) -> Msa:
     """Encode a3m/a2m rows: upper case and '-' are query columns; lower case and '.' are insertions."""
-    rows = _as_bytes(records)
-    query = np.frombuffer(rows[0], dtype=np.uint8)
-    query_match = ~_IS_LOWER[query] & (query != ord("."))
+    _check_ascii(records)
+    rows = records.rows
+    query = np.frombuffer(rows[0].encode("ascii"), dtype=np.uint8)
+    query_match = (query < ord("a")) & (query != ord("."))
     query_sequence = query[query_match & _IS_LETTER[query]].tobytes().decode("ascii").upper()
     _query_checks(records, query_sequence)
     length = int(query_match.sum())
     matrices, deletions = [], []
     for start in range(0, len(rows), _ROWS_PER_CHUNK):
         chunk_rows = rows[start:start + _ROWS_PER_CHUNK]
-        buffer = np.frombuffer(b"".join(chunk_rows), dtype=np.uint8)
-        row_lengths = np.fromiter((len(r) for r in chunk_rows), dtype=np.int64, count=len(chunk_rows))
+        buffer = np.frombuffer("".join(chunk_rows).encode("ascii"), dtype=np.uint8)
+        row_lengths = np.fromiter(map(len, chunk_rows), dtype=np.int64, count=len(chunk_rows))
         row_starts = np.concatenate([[0], np.cumsum(row_lengths)[:-1]])
-        insertion = _IS_LOWER[buffer]
+        if np.bincount(buffer, minlength=256)[_INVALID_A3M_BYTES].any():
+            position = int(np.flatnonzero(np.isin(buffer, _INVALID_A3M_BYTES))[0])
+            row = int(np.searchsorted(row_starts, position, side="right")) - 1
+            _raise_illegal_character(records, start + row, position - int(row_starts[row]))
+        # With only letters, '-' and '.' left: lower case are insertions, '.' pads insert columns.
+        insertion = buffer >= ord("a")
         match = ~insertion & (buffer != ord("."))
-        match_counts = np.add.reduceat(match, row_starts)
+        match_counts = np.add.reduceat(match, row_starts, dtype=np.int32)
         wrong = np.flatnonzero(match_counts != length)
         if wrong.size:
             index = start + int(wrong[0])
@@ -224,20 +230,15 @@ def encode_a3m(records: Records) -> Msa:
                 f"{int(match_counts[wrong[0]])} match columns (upper-case letters and '-') but the "
                 f"query '{records.names[0]}' has {length}; a3m rows must match the query length"
             )
-        positions = np.flatnonzero(match)
-        column_in_row = (positions - np.repeat(row_starts, length)).reshape(-1, length)
-        raw = buffer[positions].reshape(-1, length)
-        codes = _RESIDUE_IDS[raw]
-        _check_residues(codes, start, records, column_in_row, raw)
+        matrices.append(_RESIDUE_IDS[buffer[match]].reshape(-1, length))
         counts = np.cumsum(insertion, dtype=np.int32)
-        at_match = counts[positions].reshape(-1, length)
-        row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0)
+        at_match = counts[match].reshape(-1, length)
+        row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0).astype(np.int32)
         deletions.append(np.diff(at_match, axis=1, prepend=row_base[:, None]))
-        matrices.append(codes)
     return Msa(
         names=list(records.names),
         matrix=np.concatenate(matrices),
-        deletions=np.concatenate(deletions).astype(np.int32),
+        deletions=np.concatenate(deletions).astype(np.int32, copy=False),
         query_sequence=query_sequence,
         format=records.format,
         source=records.source,

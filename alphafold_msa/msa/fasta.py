@@ -8,34 +8,42 @@ from alphafold_msa.msa.alignment import Msa, Records, encode_aligned
 
 def read_records(lines: list[str], source: str, format_name: str) -> Records:
     """Split '>'-headed records; the row name is the header's first word. '#' lines before the first record are skipped."""
-    names: list[str] = []
-    rows: list[str] = []
-    starts: list[int] = []
-    pieces: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        if line.startswith(">"):
-            if names:
-                rows.append("".join(pieces))
-            header = line[1:].split(None, 1)
-            names.append(header[0] if header else "")
-            starts.append(number)
-            pieces = []
-        elif names:
-            pieces.append("".join(line.split()))
-        elif line.strip() and not line.startswith("#"):
+    starts = [index for index, line in enumerate(lines) if line[:1] == ">"]
+    if not starts:
+        raise MsaError(f"{source}: no '>' records found; expected {format_name} with '>' headers")
+    for number, line in enumerate(lines[: starts[0]], start=1):
+        if line.strip() and not line.startswith("#"):
             raise MsaError(
                 f"{source}: line {number}: expected a '>' header before any sequence, found {line[:40]!r}"
             )
-    if names:
-        rows.append("".join(pieces))
-    if not names:
-        raise MsaError(f"{source}: no '>' records found; expected {format_name} with '>' headers")
-    for index, row in enumerate(rows):
+    if len(starts) * 2 == len(lines) - starts[0] and starts[-1] == len(lines) - 2 and \
+            all(b - a == 2 for a, b in zip(starts, starts[1:])):
+        fast = _two_line_records(lines, starts, source, format_name)
+        if fast is not None:
+            return fast
+    ends = starts[1:] + [len(lines)]
+    names, rows = [], []
+    for start, end in zip(starts, ends):
+        header = lines[start][1:].split(None, 1)
+        names.append(header[0] if header else "")
+        row = lines[start + 1] if end == start + 2 else "".join(lines[start + 1:end])
+        if " " in row or "\t" in row:
+            row = "".join(row.split())
         row = row.rstrip("*")
         if not row:
-            raise MsaError(f"{source}: line {starts[index]}: record '{names[index]}' has no sequence")
-        rows[index] = row
-    return Records(names=names, rows=rows, lines=starts, format=format_name, source=source)
+            raise MsaError(f"{source}: line {start + 1}: record '{names[-1]}' has no sequence")
+        rows.append(row)
+    return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source)
+
+
+def _two_line_records(lines: list[str], starts: list[int], source: str, format_name: str) -> Records | None:
+    """The common layout, one sequence line per record, without per-record Python work; None if unusual."""
+    rows = lines[starts[0] + 1::2]
+    joined = "".join(rows)
+    if not all(rows) or " " in joined or "\t" in joined or "*" in joined:
+        return None  # empty rows, spaces or stop codons: the general reader reports or cleans them
+    names = [(line[1:].split(None, 1) or [""])[0] for line in lines[starts[0]::2]]
+    return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source)
 
 
 def parse_fasta(lines: list[str], source: str, query: str | None = None) -> Msa:

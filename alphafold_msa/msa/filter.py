@@ -6,7 +6,17 @@ import dataclasses
 
 import numpy as np
 
+from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.alignment import Msa
+
+
+def check_length(msa: Msa, max_length: int) -> None:
+    """Reject a query longer than `max_length` before any model is loaded."""
+    if msa.length > max_length:
+        raise MsaError(
+            f"{msa.source}: the query '{msa.query_name}' has {msa.length} residues, over the maximum of "
+            f"{max_length} this worker accepts (ALPHAFOLD_MSA_MAX_LENGTH); predict a shorter region or domain"
+        )
 
 
 def _take(msa: Msa, rows: np.ndarray) -> Msa:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import lzma
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.a3m import parse_a3m
-from alphafold_msa.msa.alignment import Msa
+from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import parse_clustal
 from alphafold_msa.msa.fasta import parse_fasta, read_records
 from alphafold_msa.msa.stockholm import parse_stockholm
@@ -47,16 +48,18 @@ def detect_format(lines: list[str], source: str) -> str:
     if first.upper().startswith(("CLUSTAL", "MUSCLE", "MAFFT")):
         return "clustal"
     if first.startswith(">") or first.startswith("#"):
-        records = read_records(lines, source, "a3m")
-        if len({len(row) for row in records.rows}) == 1:
-            return "fasta"
-        return "a3m"
+        return _fasta_kind(read_records(lines, source, "a3m"))
     if first.startswith("<"):
         raise MsaError(f"{source}: looks like an HTML/XML page, not an alignment (line 1 starts with {first[:30]!r})")
     raise MsaError(
         f"{source}: not a recognised alignment; expected Stockholm ('# STOCKHOLM 1.0'), a3m or aligned "
         f"FASTA ('>' headers) or Clustal ('CLUSTAL'), but the file starts with {first[:40]!r}"
     )
+
+
+def _fasta_kind(records: Records) -> str:
+    """Rows of one length are aligned FASTA; rows of different lengths are a3m."""
+    return "fasta" if len({len(row) for row in records.rows}) == 1 else "a3m"
 
 
 def parse_msa(text: str | bytes, format: str | None = None, query: str | None = None,
@@ -66,14 +69,22 @@ def parse_msa(text: str | bytes, format: str | None = None, query: str | None = 
     lines = decode_text(data, source)
     if format is not None and format not in FORMATS:
         raise MsaError(f"{source}: unknown format '{format}'; expected one of {', '.join(FORMATS)}")
-    chosen = format or detect_format(lines, source)
+    chosen = format
+    if chosen is None:
+        first = next(line.strip() for line in lines if line.strip())
+        if first.startswith((">", "#")) and not first.upper().startswith("# STOCKHOLM"):
+            records = read_records(lines, source, "a3m")  # read once, then decide a3m or FASTA
+            kind = _fasta_kind(records)
+            encode = encode_aligned if kind == "fasta" else encode_a3m
+            return encode(dataclasses.replace(records, format=kind).select_query(query))
+        chosen = detect_format(lines, source)
     if chosen == "stockholm":
         return parse_stockholm(lines, source, query)
     if chosen == "clustal":
         return parse_clustal(lines, source, query)
     if chosen == "fasta":
         return parse_fasta(lines, source, query)
-    return parse_a3m(lines, source, query)
+    return parse_a3m(lines, source, query, format_name=chosen)
 
 
 def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa:

@@ -16,8 +16,10 @@ def read_stockholm_records(lines: list[str], source: str) -> Records:
     first_line: dict[str, int] = {}
     terminated = False
     for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+        if not line or line[0] == "#":
+            continue
+        stripped = line.strip() if line[0].isspace() or line[-1].isspace() else line
+        if not stripped or stripped[0] == "#":
             continue
         if stripped == "//":
             terminated = True

@@ -81,3 +81,44 @@ def test_missing_file(tmp_path):
 def test_unknown_query_name(testdata):
     with pytest.raises(MsaError, match="no row named 'NOPE'"):
         read_msa(testdata / "pfam" / "globins4.sto", query="NOPE")
+
+
+def test_query_longer_than_the_limit_is_rejected_before_any_model(testdata, monkeypatch, tmp_path):
+    from alphafold_msa import run_prediction
+
+    monkeypatch.setenv("ALPHAFOLD_MSA_MAX_LENGTH", "50")
+    with pytest.raises(MsaError, match=r"has 146 residues, over the maximum of 50 .*ALPHAFOLD_MSA_MAX_LENGTH"):
+        # No weights exist at this param_dir: the length check comes first.
+        run_prediction(testdata / "pfam" / "globins4.sto", tmp_path / "out", tmp_path / "no-weights")
+
+
+def test_several_stockholm_alignments_use_the_first_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "two.sto"
+    path.write_text("# STOCKHOLM 1.0\nq MKVLA\nh MK-LA\n//\n# STOCKHOLM 1.0\nz WWWWW\n//\n")
+    msa = read_msa(path)
+    assert msa.names == ["q", "h"]
+    assert "several alignments" in caplog.text
+
+
+def test_duplicated_names_are_allowed(tmp_path):
+    path = tmp_path / "dups.fasta"
+    path.write_text(">a\nMKVLA\n>a\nMKVLA\n>a\nMK-LA\n")
+    assert read_msa(path).names == ["a", "a", "a"]
+
+
+def test_rare_residue_codes_map_as_in_alphafold(tmp_path):
+    from alphafold.common import residue_constants
+
+    path = tmp_path / "rare.fasta"
+    path.write_text(">q\nBZJUOXA\n>h\nbzjuoxa\n")
+    msa = read_msa(path)
+    expected = [residue_constants.HHBLITS_AA_TO_ID[c] for c in "BZJUOXA"]
+    assert msa.matrix[0].tolist() == expected and msa.matrix[1].tolist() == expected
+
+
+def test_a2m_dots_are_gaps_in_insert_columns(tmp_path):
+    path = tmp_path / "family.a2m"
+    path.write_text(">q\nMK..VLA\n>h\nMKgsV-A\n>h2\nMK.aVLA\n")
+    msa = read_msa(path, format="a2m")
+    assert msa.length == 5 and msa.format == "a2m"
+    assert msa.deletions[1].tolist() == [0, 0, 2, 0, 0] and msa.deletions[2].tolist() == [0, 0, 1, 0, 0]

@@ -1,0 +1,67 @@
+"""A local HTTP file server with Range support and scripted failures, for provisioning tests."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class WeightsServer:
+    """Serves `payload` at /params.tar; `fail_with` statuses are answered first, one per request."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.fail_with: list[int] = []
+        self.cut_after: int | None = None  # close the connection after this many body bytes, once
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+                if self.path != "/params.tar":
+                    self.send_error(404)
+                    return
+                if server.fail_with:
+                    self.send_error(server.fail_with.pop(0))
+                    return
+                start = 0
+                if (header := self.headers.get("Range", "")).startswith("bytes="):
+                    start = int(header[6:].split("-")[0])
+                    if start >= len(server.payload):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(server.payload)}")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
+                else:
+                    self.send_response(200)
+                body = server.payload[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                if server.cut_after is not None:
+                    self.wfile.write(body[: server.cut_after])
+                    server.cut_after = None
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/params.tar"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "WeightsServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def downloads(self) -> int:
+        return sum(1 for r in self.requests if r["path"] == "/params.tar")
