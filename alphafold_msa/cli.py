@@ -78,14 +78,22 @@ def write_structure(output: Path, structure: str, scores: dict) -> None:
         os.replace(partial, path)
 
 
-def check_alignment(args: argparse.Namespace) -> dict:
-    """Read and validate the alignment with the light install; summarise what a prediction would use."""
+def read_checked(args: argparse.Namespace):
+    """The alignment, read and validated with the light install (the query-length limit included)."""
     from alphafold_msa.config import max_query_length
     from alphafold_msa.msa import read_msa
-    from alphafold_msa.msa.filter import check_length, filter_msa
+    from alphafold_msa.msa.filter import check_length
 
     msa = read_msa(args.msa, format=args.msa_format, query=args.query)
     check_length(msa, max_query_length())
+    return msa
+
+
+def check_alignment(args: argparse.Namespace) -> dict:
+    """Summarise what a prediction would use: format, query, depth before and after filtering."""
+    from alphafold_msa.msa.filter import filter_msa
+
+    msa = read_checked(args)
     filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
     return {
         "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
@@ -117,6 +125,7 @@ def run_local(args: argparse.Namespace) -> int:
     from alphafold_msa.predict import run_prediction
     from alphafold_msa.weights import default_param_dir
 
+    msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     param_dir = Path(args.param_dir) if args.param_dir else default_param_dir()
     models = parse_models(args.models)
     if args.demo_weights:
@@ -130,10 +139,10 @@ def run_local(args: argparse.Namespace) -> int:
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = run_prediction(
-            args.msa, work_dir, param_dir,
+            msa, work_dir, param_dir,
             model_config=args.model_config, preset=args.model_preset, models=models,
             num_recycle=args.num_recycle, random_seed=args.seed, num_seeds=args.num_seeds,
-            msa_format=args.msa_format, query=args.query, progress=lambda message: print(message, file=sys.stderr),
+            progress=lambda message: print(message, file=sys.stderr),
         )
         scores = json.loads(result.best.scores_path.read_text())
         scores["msa"] = result.msa_summary

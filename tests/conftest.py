@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests talk to 127.0.0.1 only: a code path that would fetch the official weights fails fast here.
+os.environ["PARAMS_URL"] = "http://127.0.0.1:9/no-weights-in-tests.tar"
+os.environ["ALPHAFOLD_MSA_DOWNLOAD_RETRIES"] = "0"
 TESTDATA = REPO.parent / "shared" / "testdata"
 
 

@@ -94,6 +94,7 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
 
 
 def test_client_modules_do_not_import_jax():
-    code = ("import sys, alphafold_msa, alphafold_msa.cli; alphafold_msa.read_msa;"
+    code = ("import sys, alphafold_msa, alphafold_msa.cli, alphafold_msa.remote, alphafold_msa.provision;"
+            "alphafold_msa.read_msa; alphafold_msa.jobs.validate_input({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

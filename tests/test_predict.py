@@ -61,9 +61,14 @@ def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduce
     from alphafold_msa.features import build_features
     from alphafold_msa.weights import load_params
 
+    from alphafold_msa.msa.filter import filter_msa
+
     msa = read_msa(testdata / "pfam" / "20aa-alitest.afa")
     result = run_prediction(msa, tmp_path, runner=reduced_runner, models=[2], num_recycle=2, random_seed=5)
-    processed = reduced_runner.process(build_features(msa), num_recycle=2, random_seed=5)
+    filtered, record = filter_msa(msa, 20_000, seed=5)
+    assert record["unique_depth"] == 3, "test4 equals the query once its insertions are set aside"
+    assert result.msa_summary["num_sequences_filtered"] == 3
+    processed = reduced_runner.process(build_features(filtered), num_recycle=2, random_seed=5)
     params = load_params(reduced_weights, "model_2_ptm", reduced_runner.network_config, "reduced")
     direct = model.RunModel(reduced_runner.network_config, params)
     direct.config.model.num_recycle = 2

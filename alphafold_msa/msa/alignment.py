@@ -40,11 +40,17 @@ _RESIDUE_IDS = _lookup_table()
 _IS_LETTER = np.zeros(256, dtype=bool)
 _IS_LETTER[ord("A"):ord("Z") + 1] = True
 _IS_LETTER[ord("a"):ord("z") + 1] = True
-_IS_LOWER = np.zeros(256, dtype=bool)
-_IS_LOWER[ord("a"):ord("z") + 1] = True
 _NUCLEOTIDES = set("ACGTUN")
-_INVALID_BYTES = np.flatnonzero(_lookup_table() == INVALID_ID)
-_INVALID_A3M_BYTES = np.append(_INVALID_BYTES, ord("~"))
+# bytes.translate tables: one C pass per chunk instead of numpy fancy indexing.
+_RESIDUE_TABLE = _RESIDUE_IDS.tobytes()
+_A3M_MATCH, _A3M_INSERTION, _A3M_PAD, _A3M_INVALID = 0, 1, 2, 3
+_A3M_KINDS = bytes(
+    _A3M_INSERTION if chr(b).islower() and chr(b).isascii() and chr(b).isalpha()
+    else _A3M_PAD if b == ord(".")
+    else _A3M_MATCH if (chr(b).isupper() and chr(b).isascii()) or b == ord("-")
+    else _A3M_INVALID
+    for b in range(256)
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,24 +181,26 @@ def encode_aligned(records: Records) -> Msa:
     # Deletion count of kept column k: inserted residues between the previous kept column and k,
     # i.e. a difference of the running count over insert columns at the boundaries.
     boundaries = np.searchsorted(inserted_columns, kept_columns)
-    matrices, deletions = [], []
+    matrix = np.empty((len(rows), len(kept_columns)), dtype=np.uint8)
+    deletions = np.empty((len(rows), len(kept_columns)), dtype=np.int32)
     for start in range(0, len(rows), _ROWS_PER_CHUNK):
-        text = "".join(rows[start:start + _ROWS_PER_CHUNK]).encode("ascii")
-        chunk = np.frombuffer(text, dtype=np.uint8).reshape(-1, width)
-        if np.bincount(chunk.ravel(), minlength=256)[_INVALID_BYTES].any():
-            row, column = np.argwhere(_RESIDUE_IDS[chunk] == INVALID_ID)[0]
-            _raise_illegal_character(records, start + int(row), int(column))
-        matrices.append(_RESIDUE_IDS[chunk[:, kept_columns]])
-        in_inserts = chunk[:, inserted_columns]
-        # Only letters and the gaps '-', '.', '~' are left: letters are the bytes from 'A' up, bar '~'.
-        inserted = (in_inserts >= ord("A")) & (in_inserts != ord("~"))
-        counts = np.zeros((len(chunk), len(inserted_columns) + 1), dtype=np.int32)
+        stop = start + _ROWS_PER_CHUNK
+        text = "".join(rows[start:stop]).encode("ascii").translate(_RESIDUE_TABLE)
+        if bytes([INVALID_ID]) in text:
+            position = text.index(bytes([INVALID_ID]))
+            _raise_illegal_character(records, start + position // width, position % width)
+        codes = np.frombuffer(text, dtype=np.uint8).reshape(-1, width)
+        matrix[start:stop] = codes[:, kept_columns]
+        inserted = codes[:, inserted_columns] < GAP_ID  # residues (ids 0-20) in insert columns
+        counts = np.zeros((len(codes), len(inserted_columns) + 1), dtype=np.int32)
         np.cumsum(inserted, axis=1, dtype=np.int32, out=counts[:, 1:])
-        deletions.append(np.diff(counts[:, boundaries], axis=1, prepend=np.int32(0)))
+        at_kept = counts[:, boundaries]
+        deletions[start:stop, 0] = at_kept[:, 0]
+        np.subtract(at_kept[:, 1:], at_kept[:, :-1], out=deletions[start:stop, 1:])
     return Msa(
         names=list(records.names),
-        matrix=np.concatenate(matrices),
-        deletions=np.concatenate(deletions).astype(np.int32, copy=False),
+        matrix=matrix,
+        deletions=deletions,
         query_sequence=query_sequence,
         format=records.format,
         source=records.source,
@@ -208,19 +216,22 @@ def encode_a3m(records: Records) -> Msa:
     query_sequence = query[query_match & _IS_LETTER[query]].tobytes().decode("ascii").upper()
     _query_checks(records, query_sequence)
     length = int(query_match.sum())
-    matrices, deletions = [], []
+    matrix = np.empty((len(rows), length), dtype=np.uint8)
+    deletions = np.empty((len(rows), length), dtype=np.int32)
     for start in range(0, len(rows), _ROWS_PER_CHUNK):
-        chunk_rows = rows[start:start + _ROWS_PER_CHUNK]
-        buffer = np.frombuffer("".join(chunk_rows).encode("ascii"), dtype=np.uint8)
+        stop = start + _ROWS_PER_CHUNK
+        chunk_rows = rows[start:stop]
+        text = "".join(chunk_rows).encode("ascii")
+        kinds = text.translate(_A3M_KINDS)
         row_lengths = np.fromiter(map(len, chunk_rows), dtype=np.int64, count=len(chunk_rows))
         row_starts = np.concatenate([[0], np.cumsum(row_lengths)[:-1]])
-        if np.bincount(buffer, minlength=256)[_INVALID_A3M_BYTES].any():
-            position = int(np.flatnonzero(np.isin(buffer, _INVALID_A3M_BYTES))[0])
+        if bytes([_A3M_INVALID]) in kinds:
+            position = kinds.index(bytes([_A3M_INVALID]))
             row = int(np.searchsorted(row_starts, position, side="right")) - 1
             _raise_illegal_character(records, start + row, position - int(row_starts[row]))
-        # With only letters, '-' and '.' left: lower case are insertions, '.' pads insert columns.
-        insertion = buffer >= ord("a")
-        match = ~insertion & (buffer != ord("."))
+        kind = np.frombuffer(kinds, dtype=np.uint8)
+        insertion = kind == _A3M_INSERTION
+        match = kind == _A3M_MATCH
         match_counts = np.add.reduceat(match, row_starts, dtype=np.int32)
         wrong = np.flatnonzero(match_counts != length)
         if wrong.size:
@@ -230,15 +241,17 @@ def encode_a3m(records: Records) -> Msa:
                 f"{int(match_counts[wrong[0]])} match columns (upper-case letters and '-') but the "
                 f"query '{records.names[0]}' has {length}; a3m rows must match the query length"
             )
-        matrices.append(_RESIDUE_IDS[buffer[match]].reshape(-1, length))
+        matrix[start:stop] = np.frombuffer(text.translate(_RESIDUE_TABLE), dtype=np.uint8)[match].reshape(-1, length)
         counts = np.cumsum(insertion, dtype=np.int32)
         at_match = counts[match].reshape(-1, length)
-        row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0).astype(np.int32)
-        deletions.append(np.diff(at_match, axis=1, prepend=row_base[:, None]))
+        # Insertions counted before each row's first match column belong to that row alone.
+        row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0)
+        deletions[start:stop, 0] = at_match[:, 0] - row_base
+        np.subtract(at_match[:, 1:], at_match[:, :-1], out=deletions[start:stop, 1:])
     return Msa(
         names=list(records.names),
-        matrix=np.concatenate(matrices),
-        deletions=np.concatenate(deletions).astype(np.int32, copy=False),
+        matrix=matrix,
+        deletions=deletions,
         query_sequence=query_sequence,
         format=records.format,
         source=records.source,

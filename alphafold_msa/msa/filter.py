@@ -29,13 +29,16 @@ def filter_msa(msa: Msa, max_depth: int, seed: int = 0) -> tuple[Msa, dict[str, 
 
     Returns the filtered alignment and a record of what was done (depths before and after).
     """
-    packed = np.ascontiguousarray(msa.matrix).view(np.dtype((np.void, msa.matrix.shape[1])))[:, 0]
-    _, first = np.unique(packed, return_index=True)
-    keep = np.sort(first)
+    width = msa.length
+    blob = np.ascontiguousarray(msa.matrix).tobytes()
+    first_index: dict[bytes, int] = {}
+    for row in range(msa.depth):
+        first_index.setdefault(blob[row * width:(row + 1) * width], row)
+    keep = np.fromiter(first_index.values(), dtype=np.int64, count=len(first_index))  # ascending
     unique_depth = len(keep)
     if len(keep) > max_depth:
         rng = np.random.default_rng(seed)
-        # np.unique keeps first occurrences, so the query (row 0) is keep[0].
+        # First occurrences are kept, so the query (row 0) is keep[0].
         sample = np.sort(rng.choice(keep[1:], size=max_depth - 1, replace=False))
         keep = np.concatenate([[0], sample])
     record = {"input_depth": msa.depth, "unique_depth": unique_depth, "filtered_depth": len(keep),

@@ -1,0 +1,77 @@
+"""Cold-start cost of a worker: first prediction in a fresh process, with an empty vs a warm JAX
+compilation cache (the cache start.sh puts on the network volume), and a warm second job.
+
+    python benchmarks/cold_start.py [--full] [--msa FILE]
+
+Each case runs in a new Python process, as a newly started worker would. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MSA = REPO.parent / "shared" / "testdata" / "colabfold" / "3G5O_A.a3m"
+
+JOB = """
+import json, sys, time
+start = time.perf_counter()
+from alphafold_msa import run_prediction
+imported = time.perf_counter()
+msa, out, params, config = sys.argv[1:5]
+first = run_prediction(msa, out + "/1", params, model_config=config, models=[1], num_recycle=0)
+done_first = time.perf_counter()
+second = run_prediction(msa, out + "/2", params, model_config=config, models=[1], num_recycle=0)
+done_second = time.perf_counter()
+print(json.dumps({"import_s": round(imported - start, 2), "first_job_s": round(done_first - imported, 2),
+                  "second_job_s": round(done_second - done_first, 2),
+                  "first_model_s": first.timings["models"]["model_1_ptm_seed_0"]}))
+"""
+
+
+def run_case(msa: Path, params: Path, config: str, cache: Path | None, work: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    if cache is not None:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(cache)
+    completed = subprocess.run([sys.executable, "-c", JOB, str(msa), str(work), str(params), config],
+                               cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="the full-size network (minutes on a CPU)")
+    parser.add_argument("--msa", type=Path, default=DEFAULT_MSA)
+    args = parser.parse_args(argv)
+    config = "full" if args.full else "reduced"
+    sys.path.insert(0, str(REPO))
+    from alphafold_msa.testing.make_weights import make_weights
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        make_weights(tmp / "weights", config, presets=["monomer_ptm"], numbers=[1])
+        cases = {
+            "no_cache": run_case(args.msa, tmp / "weights", config, None, tmp / "a"),
+            "empty_cache": run_case(args.msa, tmp / "weights", config, tmp / "cache", tmp / "b"),
+            "warm_cache": run_case(args.msa, tmp / "weights", config, tmp / "cache", tmp / "c"),
+        }
+        cache_mb = sum(f.stat().st_size for f in (tmp / "cache").rglob("*") if f.is_file()) / 1e6
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (CPU backend)",
+        "model_config": config, "msa": args.msa.name, "models": 1, "num_recycle": 0,
+        "cases": cases, "cache_mb": round(cache_mb, 1),
+        "first_job_speedup_from_cache": round(cases["empty_cache"]["first_job_s"] / cases["warm_cache"]["first_job_s"], 2),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
