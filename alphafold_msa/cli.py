@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--query", help="name of the row to predict (default: the first row)")
     parser.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")
     parser.add_argument("--num-recycle", type=int, default=3, help="recycling iterations per model (default 3)")
+    parser.add_argument("--recycle-early-stop-tolerance", type=float,
+                        help="stop recycling once the structure moves less than this (default 0.0: never early)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--num-seeds", type=int, default=1, help="seeds per model, from --seed upwards (default 1)")
     parser.add_argument("--check", action="store_true",
@@ -141,7 +143,8 @@ def run_local(args: argparse.Namespace) -> int:
         result = run_prediction(
             msa, work_dir, param_dir,
             model_config=args.model_config, preset=args.model_preset, models=models,
-            num_recycle=args.num_recycle, random_seed=args.seed, num_seeds=args.num_seeds,
+            num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
+            random_seed=args.seed, num_seeds=args.num_seeds,
             progress=lambda message: print(message, file=sys.stderr),
         )
         scores = json.loads(result.best.scores_path.read_text())

@@ -16,6 +16,10 @@ MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
 # Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.
 DEFAULT_MAX_MSA_DEPTH = 20_000
+# Sequence lengths are padded up to the next bucket so jobs of nearby lengths share one compiled
+# network (steps of at most ~25%); longer queries run at their exact length.
+LENGTH_BUCKETS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 576, 640, 768, 896,
+                  1024, 1152, 1280, 1536, 1792, 2048, 2304, 2560)
 MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
@@ -29,6 +33,11 @@ def max_query_length() -> int:
 
 # Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
 _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}
+
+
+def bucket_length(length: int) -> int:
+    """The padded length a query of `length` residues runs at."""
+    return next((bucket for bucket in LENGTH_BUCKETS if bucket >= length), length)
 
 
 def resolve_model_config(name: str | None) -> str:
@@ -78,13 +87,16 @@ def alphafold_config(name: str, model_config: str, *, for_weights: bool = False)
     return cfg
 
 
-def network_config(preset: str, model_config: str):
+def network_config(preset: str, model_config: str, bfloat16: bool = True):
     """The one template-free network all five models of a preset run through.
 
     As in ColabFold, models 1-5 differ here only in their parameters: the template modules of
     models 1-2 are unused without templates, and all use model 3's 5,120 extra MSA rows, so a
-    single compiled function serves every model.
+    single compiled function serves every model. `bfloat16` (the default, as in ColabFold) runs
+    the network in bfloat16 where the fork supports it; False runs it in float32.
     """
     if preset not in MODEL_PRESETS:
         raise ConfigError(f"model preset '{preset}' is unknown; expected one of {', '.join(MODEL_PRESETS)}")
-    return alphafold_config(model_name(3, preset), model_config)
+    cfg = alphafold_config(model_name(3, preset), model_config)
+    cfg.model.global_config.bfloat16 = bfloat16
+    return cfg

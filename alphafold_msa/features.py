@@ -52,3 +52,20 @@ def process_features(raw: FeatureDict, network_config, num_recycle: int, random_
     cfg.data.common.num_recycle = num_recycle
     cfg.model.num_recycle = num_recycle
     return af_features.np_example_to_features(raw, cfg, random_seed=random_seed)
+
+
+def pad_residues(processed: FeatureDict, network_config, length: int) -> FeatureDict:
+    """Zero-pad every residue axis of model-ready features to `length` (padding is masked out).
+
+    The axes are those AlphaFold's own feature schema (`data.eval.feat`) names as residue axes;
+    the leading axis is the recycle copy.
+    """
+    from alphafold.model.tf.shape_placeholders import NUM_RES
+
+    schema = network_config.data.eval.feat
+    padded = {}
+    for key, value in processed.items():
+        axes = [None, *schema[key]] if key in schema else []
+        widths = [(0, length - size) if axis == NUM_RES else (0, 0) for axis, size in zip(axes, value.shape)]
+        padded[key] = np.pad(value, widths + [(0, 0)] * (value.ndim - len(widths))) if widths else value
+    return padded

@@ -19,7 +19,8 @@ MAX_REQUEST_BYTES = 9_000_000
 MAX_RESULT_BYTES = 9_000_000
 INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
-    "format": None, "query": None, "models": [1, 2, 3, 4, 5], "num_recycle": 3, "random_seed": 0,
+    "format": None, "query": None, "models": [1, 2, 3, 4, 5], "num_recycle": 3, "recycle_early_stop_tolerance": None,
+    "random_seed": 0,
     "num_seeds": 1, "max_msa_depth": 20_000, "formats": ["pdb"], "all_models": False, "scores": False,
 }
 

@@ -37,9 +37,10 @@ def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int, max_
         raise ConfigError(f"max_msa_depth must be at least 1, got {max_msa_depth}")
 
 
-def msa_summary(msa: Msa, filtered: Msa) -> dict:
+def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
     """What was read and what was kept: format, query, depth before and after filtering, gaps."""
     return {
+        "filter": {"method": "exact duplicates removed, then seeded random subsample", **filter_record},
         "source": msa.source,
         "format": msa.format,
         "query_name": msa.query_name,
@@ -82,7 +83,7 @@ def run_prediction(
     if not isinstance(msa, Msa):
         msa = read_msa(msa, format=msa_format, query=query)
     check_length(msa, configs.max_query_length())
-    filtered, _ = filter_msa(msa, max_msa_depth, seed=random_seed)
+    filtered, filter_record = filter_msa(msa, max_msa_depth, seed=random_seed)
     report(f"parsed MSA: {msa.depth} sequences ({filtered.depth} after filtering), "
            f"query {msa.query_name} with {msa.length} residues")
     if runner is None:
@@ -120,7 +121,7 @@ def run_prediction(
     return PredictionResult(
         output_dir=output_dir,
         models=ranked_models,
-        msa_summary=msa_summary(msa, filtered),
+        msa_summary=msa_summary(msa, filtered, filter_record),
         timings=timings,
         ranking_path=ranking_path,
         timings_path=timings_path,

@@ -47,6 +47,8 @@ def _job_input(args: argparse.Namespace) -> dict:
         job_input["format"] = args.msa_format
     if args.query:
         job_input["query"] = args.query
+    if args.recycle_early_stop_tolerance is not None:
+        job_input["recycle_early_stop_tolerance"] = args.recycle_early_stop_tolerance
     validate_input(job_input)
     return job_input
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from alphafold_msa import config as configs
 from alphafold_msa import weights
-from alphafold_msa.features import FeatureDict, process_features
+from alphafold_msa.features import FeatureDict, pad_residues, process_features
 
 logger = logging.getLogger(__name__)
 
@@ -20,13 +20,15 @@ logger = logging.getLogger(__name__)
 class ModelRunner:
     """Runs the monomer models of one preset under one model config; reused across jobs."""
 
-    def __init__(self, param_dir: str | os.PathLike, model_config: str = "full", preset: str = "monomer_ptm"):
+    def __init__(self, param_dir: str | os.PathLike, model_config: str = "full", preset: str = "monomer_ptm",
+                 bucketing: bool = True, bfloat16: bool = True):
         from alphafold.model import model
 
         self.param_dir = Path(param_dir)
         self.model_config = configs.resolve_model_config(model_config)
         self.preset = preset
-        self.network_config = configs.network_config(preset, self.model_config)
+        self.bucketing = bucketing
+        self.network_config = configs.network_config(preset, self.model_config, bfloat16)
         self._model = model.RunModel(self.network_config)
         self._params: dict[str, Any] = {}
         self._shapes_seen: set[tuple] = set()
@@ -66,22 +68,48 @@ class ModelRunner:
         random_seed: int,
         recycle_early_stop_tolerance: float | None = None,
     ) -> tuple[dict, int]:
-        """Run model `number`; returns AlphaFold's output dict and the number of recycles done."""
+        """Run model `number`; returns AlphaFold's output dict (for the real length) and the recycles done.
+
+        The features are padded to the length bucket, so nearby lengths reuse one compilation;
+        outputs are cut back to the query's residues.
+        """
         model = self._model
         model.params = self.params(number)
         model.config.model.num_recycle = num_recycle
-        if recycle_early_stop_tolerance is not None:
-            model.config.model.recycle_early_stop_tolerance = recycle_early_stop_tolerance
+        model.config.model.recycle_early_stop_tolerance = (
+            self.network_config.model.recycle_early_stop_tolerance
+            if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
+        length = processed["aatype"].shape[1]
+        padded_length = configs.bucket_length(length) if self.bucketing else length
+        if padded_length != length:
+            processed = pad_residues(processed, self.network_config, padded_length)
         # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
         signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
         if signature not in self._shapes_seen:
             self._shapes_seen.add(signature)
             self.counters["compilations"] += 1
+            logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
         else:
             self.counters["compile_cache_hits"] += 1
         result, recycles = model.predict(processed, random_seed=random_seed)
         self.counters["predictions"] += 1
-        return result, int(recycles)
+        return unpad_result(result, length), int(recycles)
+
+
+def unpad_result(result: dict, length: int) -> dict:
+    """The outputs a prediction is written from, cut to the first `length` residues."""
+    fold = result["structure_module"]
+    out = {
+        "plddt": result["plddt"][:length],
+        "ptm": result.get("ptm"),
+        "structure_module": {"final_atom_positions": fold["final_atom_positions"][:length],
+                             "final_atom_mask": fold["final_atom_mask"][:length]},
+    }
+    if "predicted_aligned_error" in result:
+        out["predicted_aligned_error"] = result["predicted_aligned_error"][:length, :length]
+    else:
+        out.pop("ptm")
+    return out
 
 
 _RUNNERS: dict[tuple, ModelRunner] = {}

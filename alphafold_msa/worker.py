@@ -90,10 +90,13 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
         msa_path.write_text(options["msa"])
         result = run_prediction(
             msa_path, job_dir / "output",
-            models=options["models"], num_recycle=options["num_recycle"], random_seed=options["random_seed"],
+            models=options["models"], num_recycle=options["num_recycle"],
+            recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
             msa_format=options["format"], query=options["query"], progress=_progress_reporter(job),
         )
+        logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
+                    result.timings["counters"])
         return build_result(result, options)
     except UserError as error:
         message = str(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -58,7 +59,8 @@ def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduce
     from alphafold.common import protein
     from alphafold.model import model
 
-    from alphafold_msa.features import build_features
+    from alphafold_msa.config import bucket_length
+    from alphafold_msa.features import build_features, pad_residues
     from alphafold_msa.weights import load_params
 
     from alphafold_msa.msa.filter import filter_msa
@@ -69,16 +71,46 @@ def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduce
     assert record["unique_depth"] == 3, "test4 equals the query once its insertions are set aside"
     assert result.msa_summary["num_sequences_filtered"] == 3
     processed = reduced_runner.process(build_features(filtered), num_recycle=2, random_seed=5)
+    padded = pad_residues(processed, reduced_runner.network_config, bucket_length(20))
     params = load_params(reduced_weights, "model_2_ptm", reduced_runner.network_config, "reduced")
-    direct = model.RunModel(reduced_runner.network_config, params)
+    direct = model.RunModel(copy.deepcopy(reduced_runner.network_config), params)
     direct.config.model.num_recycle = 2
-    output, _ = direct.predict(processed, random_seed=5)
+    output, _ = direct.predict(padded, random_seed=5)
+    output = {"plddt": output["plddt"][:20],
+              "structure_module": {k: v[:20] for k, v in output["structure_module"].items()}}
     scores = json.loads(result.best.scores_path.read_text())
     np.testing.assert_allclose(scores["plddt"], np.round(output["plddt"].astype(float), 2), atol=1e-6)
     ours = protein.from_pdb_string(result.best.structure_path.read_text())
     mask = output["structure_module"]["final_atom_mask"].astype(bool)
     np.testing.assert_allclose(ours.atom_positions[mask],
                                output["structure_module"]["final_atom_positions"][mask], atol=1e-3)
+
+
+def test_padding_to_a_length_bucket_leaves_outputs_unchanged(testdata, reduced_weights, tmp_path):
+    """A 71-residue query run at its own length and padded to the 80-residue bucket agree.
+
+    In float32 and without recycling, so that the check is about masking: in bfloat16 the padded
+    reductions round differently, and random weights amplify any difference from one recycle to
+    the next (a trained network does not).
+    """
+    from alphafold.common import protein
+
+    from alphafold_msa.runner import ModelRunner
+
+    path = testdata / "pfam" / "RRM_1.sto"
+    results = {}
+    for bucketing in (False, True):
+        runner = ModelRunner(reduced_weights, "reduced", "monomer_ptm", bucketing=bucketing, bfloat16=False)
+        results[bucketing] = run_prediction(path, tmp_path / str(bucketing), runner=runner, models=[1], num_recycle=0)
+        assert runner.counters["compilations"] == 1
+    scores = {k: json.loads(r.best.scores_path.read_text()) for k, r in results.items()}
+    assert len(scores[True]["plddt"]) == 71
+    np.testing.assert_allclose(scores[True]["plddt"], scores[False]["plddt"], atol=0.1)
+    pae_difference = np.abs(np.array(scores[True]["pae"]) - np.array(scores[False]["pae"]))
+    assert pae_difference.mean() < 0.05 and np.percentile(pae_difference, 99) < 0.5
+    assert scores[True]["ptm"] == pytest.approx(scores[False]["ptm"], abs=0.005)
+    coords = {k: protein.from_pdb_string(r.best.structure_path.read_text()).atom_positions for k, r in results.items()}
+    assert np.abs(coords[True] - coords[False]).max() < 0.5
 
 
 def test_seeds_and_models_are_deterministic(testdata, reduced_runner, tmp_path):
@@ -114,3 +146,11 @@ def test_compiled_once_across_models_and_jobs(testdata, reduced_runner, tmp_path
 def test_invalid_options(testdata, reduced_runner, tmp_path, options, message):
     with pytest.raises(ConfigError, match=message):
         run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, runner=reduced_runner, **options)
+
+
+def test_recycling_stops_early_below_the_tolerance(testdata, reduced_runner, tmp_path):
+    path = testdata / "colabfold" / "6A5J.a3m"
+    full = run_prediction(path, tmp_path / "a", runner=reduced_runner, models=[1], num_recycle=3)
+    early = run_prediction(path, tmp_path / "b", runner=reduced_runner, models=[1], num_recycle=3,
+                           recycle_early_stop_tolerance=1e6)
+    assert full.best.recycles == 3 and early.best.recycles == 1

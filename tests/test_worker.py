@@ -32,6 +32,7 @@ def small_msa(testdata):
     ({"msa": ">q\nMK\n", "colour": "red"}, "'colour' was unexpected"),
     ({"msa": ">q\nMK\n", "num_recycle": "3"}, "input.num_recycle: '3' is not of type 'integer'"),
     ({"msa": ">q\nMK\n", "num_recycle": 99}, "input.num_recycle: 99 is greater than the maximum of 48"),
+    ({"msa": ">q\nMK\n", "recycle_early_stop_tolerance": -1}, "input.recycle_early_stop_tolerance: -1 is less than"),
     ({"msa": ">q\nMK\n", "models": [6]}, "input.models.0: 6 is greater than the maximum of 5"),
     ({"msa": ">q\nMK\n", "models": []}, "input.models: [] should be non-empty"),
     ({"msa": ">q\nMK\n", "models": [1, 1]}, "input.models: [1, 1] has non-unique elements"),
@@ -70,11 +71,14 @@ def test_compressed_input_all_models_both_formats_and_scores(worker_env, small_m
         assert '"pae"' in decode_text(model["scores"])
 
 
-def test_twenty_jobs_compile_once(worker_env, small_msa, reduced_runner):
+def test_twenty_jobs_of_two_lengths_compile_at_most_twice(worker_env, small_msa, testdata, reduced_runner):
+    other = (testdata / "pfam" / "RRM_1.sto").read_text()  # 71 residues; 6A5J has 13
     before = dict(reduced_runner.counters)
     for job in range(20):
-        result = handle_job({"id": f"job-{job}", "input": {"msa": small_msa, "models": [1], "num_recycle": 0}})
+        job_input = {"msa": small_msa if job % 2 else other, "models": [1, 2], "num_recycle": 0}
+        result = handle_job({"id": f"job-{job}", "input": job_input})
         assert "error" not in result, result
-    assert reduced_runner.counters["compilations"] - before.get("compilations", 0) <= 1
-    assert reduced_runner.counters["predictions"] - before.get("predictions", 0) == 20
+    assert reduced_runner.counters["compilations"] - before.get("compilations", 0) <= 2
+    assert reduced_runner.counters["predictions"] - before.get("predictions", 0) == 40
+    assert reduced_runner.counters["params_loaded"] <= 2
     assert list(worker_env.iterdir()) == []
