@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from alphafold_msa.client import DEFAULT_API_URL, RemoteError
-from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, model_name
+from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, model_name
 from alphafold_msa.errors import UserError
 
 EXIT_OK = 0
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", dest="msa_format", help="alignment format, if detection should be overridden")
     parser.add_argument("--query", help="name of the row to predict (default: the first row)")
     parser.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")
-    parser.add_argument("--num-recycle", type=int, default=3, help="recycling iterations per model (default 3)")
+    parser.add_argument("--num-recycle", type=int, default=DEFAULT_NUM_RECYCLE,
+                        help=f"recycling iterations per model (default {DEFAULT_NUM_RECYCLE})")
     parser.add_argument("--recycle-early-stop-tolerance", type=float,
                         help="stop recycling once the structure moves less than this (default 0.0: never early)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -73,11 +74,11 @@ def parse_models(text: str) -> list[int]:
 
 def write_structure(output: Path, structure: str, scores: dict) -> None:
     """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
+    from alphafold_msa.outputs import write_atomic
+
     output.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((output, structure), (output.with_suffix(".scores.json"), json.dumps(scores))):
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text)
-        os.replace(partial, path)
+    write_atomic(output, structure)
+    write_atomic(output.with_suffix(".scores.json"), json.dumps(scores))
 
 
 def read_checked(args: argparse.Namespace):

@@ -16,6 +16,7 @@ MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
 # Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.
 DEFAULT_MAX_MSA_DEPTH = 20_000
+DEFAULT_NUM_RECYCLE = 3
 # Sequence lengths are padded up to the next bucket so jobs of nearby lengths share one compiled
 # network (steps of at most ~25%); longer queries run at their exact length.
 LENGTH_BUCKETS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 576, 640, 768, 896,

@@ -11,6 +11,7 @@ import json
 from importlib import resources
 from typing import Any
 
+from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.errors import UserError
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
@@ -19,9 +20,9 @@ MAX_REQUEST_BYTES = 9_000_000
 MAX_RESULT_BYTES = 9_000_000
 INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
-    "format": None, "query": None, "models": [1, 2, 3, 4, 5], "num_recycle": 3, "recycle_early_stop_tolerance": None,
-    "random_seed": 0,
-    "num_seeds": 1, "max_msa_depth": 20_000, "formats": ["pdb"], "all_models": False, "scores": False,
+    "format": None, "query": None, "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
+    "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
+    "formats": ["pdb"], "all_models": False, "scores": False,
 }
 
 

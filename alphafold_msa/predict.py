@@ -59,7 +59,7 @@ def run_prediction(
     model_config: str | None = None,
     preset: str = "monomer_ptm",
     models: Sequence[int] = configs.MODEL_NUMBERS,
-    num_recycle: int = 3,
+    num_recycle: int = configs.DEFAULT_NUM_RECYCLE,
     recycle_early_stop_tolerance: float | None = None,
     random_seed: int = 0,
     num_seeds: int = 1,
@@ -89,6 +89,7 @@ def run_prediction(
     if runner is None:
         runner = get_runner(param_dir or default_param_dir(), model_config, preset)
     runner.check_weights(models)
+    counters_before = dict(runner.counters)
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,8 @@ def run_prediction(
 
     ranked_models, ranking_path = write_ranked(rank(predictions), output_dir, formats)
     timings["total_s"] = round(time.perf_counter() - started, 3)
-    timings["counters"] = dict(runner.counters)
+    timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in runner.counters.items()},
+                           "worker_process": dict(runner.counters)}
     timings_path = output_dir / "timings.json"
     write_atomic(timings_path, json.dumps(timings, indent=2))
     return PredictionResult(

@@ -156,6 +156,36 @@ def _query_checks(records: Records, query_sequence: str) -> None:
         )
 
 
+def _running_to_counts(running: np.ndarray, base, out: np.ndarray) -> None:
+    """Deletion counts from a running count of inserted residues sampled at each query column."""
+    out[:, 0] = running[:, 0] - base
+    np.subtract(running[:, 1:], running[:, :-1], out=out[:, 1:])
+
+
+def _build(records: Records, matrix: np.ndarray, deletions: np.ndarray, query_sequence: str) -> Msa:
+    return Msa(names=list(records.names), matrix=matrix, deletions=deletions, query_sequence=query_sequence,
+               format=records.format, source=records.source)
+
+
+class InterleavedRows:
+    """Pieces of named rows spread over blocks (Stockholm, Clustal), joined in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.pieces: dict[str, list[str]] = {}
+        self.first_line: dict[str, int] = {}
+
+    def add(self, name: str, piece: str, line: int) -> None:
+        if name not in self.pieces:
+            self.pieces[name] = []
+            self.first_line[name] = line
+        self.pieces[name].append(piece)
+
+    def records(self, format_name: str, source: str) -> Records:
+        names = list(self.pieces)
+        return Records(names=names, rows=["".join(self.pieces[n]) for n in names],
+                       lines=[self.first_line[n] for n in names], format=format_name, source=source)
+
+
 def encode_aligned(records: Records) -> Msa:
     """Encode equal-length rows (Stockholm, aligned FASTA, Clustal).
 
@@ -194,17 +224,8 @@ def encode_aligned(records: Records) -> Msa:
         inserted = codes[:, inserted_columns] < GAP_ID  # residues (ids 0-20) in insert columns
         counts = np.zeros((len(codes), len(inserted_columns) + 1), dtype=np.int32)
         np.cumsum(inserted, axis=1, dtype=np.int32, out=counts[:, 1:])
-        at_kept = counts[:, boundaries]
-        deletions[start:stop, 0] = at_kept[:, 0]
-        np.subtract(at_kept[:, 1:], at_kept[:, :-1], out=deletions[start:stop, 1:])
-    return Msa(
-        names=list(records.names),
-        matrix=matrix,
-        deletions=deletions,
-        query_sequence=query_sequence,
-        format=records.format,
-        source=records.source,
-    )
+        _running_to_counts(counts[:, boundaries], 0, deletions[start:stop])
+    return _build(records, matrix, deletions, query_sequence)
 
 
 def encode_a3m(records: Records) -> Msa:
@@ -244,18 +265,10 @@ def encode_a3m(records: Records) -> Msa:
         matrix[start:stop] = np.frombuffer(text.translate(_RESIDUE_TABLE), dtype=np.uint8)[match].reshape(-1, length)
         counts = np.cumsum(insertion, dtype=np.int32)
         at_match = counts[match].reshape(-1, length)
-        # Insertions counted before each row's first match column belong to that row alone.
+        # The running count carries over from the previous row: subtract its value at the row start.
         row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0)
-        deletions[start:stop, 0] = at_match[:, 0] - row_base
-        np.subtract(at_match[:, 1:], at_match[:, :-1], out=deletions[start:stop, 1:])
-    return Msa(
-        names=list(records.names),
-        matrix=matrix,
-        deletions=deletions,
-        query_sequence=query_sequence,
-        format=records.format,
-        source=records.source,
-    )
+        _running_to_counts(at_match, row_base, deletions[start:stop])
+    return _build(records, matrix, deletions, query_sequence)
 
 
 def from_sequences(sequences: Sequence[str], names: Sequence[str] | None = None) -> Msa:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.msa.alignment import Msa, Records, encode_aligned
+from alphafold_msa.msa.alignment import InterleavedRows, Msa, Records, encode_aligned
 
 
 def read_clustal_records(lines: list[str], source: str) -> Records:
     """Collect each sequence's pieces across blocks; conservation lines (indented) are skipped."""
-    pieces: dict[str, list[str]] = {}
-    first_line: dict[str, int] = {}
+    rows = InterleavedRows()
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip() or line[0].isspace():
             continue
@@ -18,16 +17,10 @@ def read_clustal_records(lines: list[str], source: str) -> Records:
             fields = fields[:2]
         if len(fields) != 2:
             raise MsaError(f"{source}: line {number}: expected '<name> <aligned sequence>', found {line[:60]!r}")
-        name, piece = fields
-        if name not in pieces:
-            pieces[name] = []
-            first_line[name] = number
-        pieces[name].append(piece)
-    if not pieces:
+        rows.add(fields[0], fields[1], number)
+    if not rows.pieces:
         raise MsaError(f"{source}: the Clustal file has no sequence lines")
-    names = list(pieces)
-    return Records(names=names, rows=["".join(pieces[n]) for n in names],
-                   lines=[first_line[n] for n in names], format="clustal", source=source)
+    return rows.records("clustal", source)
 
 
 def parse_clustal(lines: list[str], source: str, query: str | None = None) -> Msa:

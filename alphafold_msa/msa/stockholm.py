@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.msa.alignment import Msa, Records, encode_aligned
+from alphafold_msa.msa.alignment import InterleavedRows, Msa, Records, encode_aligned
 
 logger = logging.getLogger(__name__)
 
 
 def read_stockholm_records(lines: list[str], source: str) -> Records:
     """Collect each sequence's pieces across blocks, in order of first appearance; stops at the first '//'."""
-    pieces: dict[str, list[str]] = {}
-    first_line: dict[str, int] = {}
+    rows = InterleavedRows()
     terminated = False
     for number, line in enumerate(lines, start=1):
         if not line or line[0] == "#":
@@ -31,23 +30,12 @@ def read_stockholm_records(lines: list[str], source: str) -> Records:
             raise MsaError(
                 f"{source}: line {number}: expected '<name> <aligned sequence>', found {stripped[:60]!r}"
             )
-        name, piece = fields
-        if name not in pieces:
-            pieces[name] = []
-            first_line[name] = number
-        pieces[name].append(piece)
-    if not pieces:
+        rows.add(fields[0], fields[1], number)
+    if not rows.pieces:
         raise MsaError(f"{source}: the Stockholm file has no sequence lines")
     if not terminated:
         raise MsaError(f"{source}: the Stockholm alignment ends without its '//' line; the file looks truncated")
-    names = list(pieces)
-    return Records(
-        names=names,
-        rows=["".join(pieces[n]) for n in names],
-        lines=[first_line[n] for n in names],
-        format="stockholm",
-        source=source,
-    )
+    return rows.records("stockholm", source)
 
 
 def parse_stockholm(lines: list[str], source: str, query: str | None = None) -> Msa:
