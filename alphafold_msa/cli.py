@@ -157,7 +157,7 @@ def run_local(args: argparse.Namespace) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
     best = result.best
     ptm = f", pTM {best.ptm:.3f}" if best.ptm is not None else ""
-    print(f"wrote {args.output} ({best.model_name}, mean pLDDT {best.mean_plddt:.1f}{ptm})", file=sys.stderr)
+    print(f"wrote {args.output} ({best.model_name}, mean pLDDT {best.mean_plddt:.2f}{ptm})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -112,7 +112,7 @@ def run_prediction(
             predictions.append(to_prediction(name, seed, recycles, processed, result, seconds))
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
             report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
-                   f"mean pLDDT {predictions[-1].mean_plddt:.1f}, {seconds:.1f} s")
+                   f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
 
     ranked_models, ranking_path = write_ranked(rank(predictions), output_dir, formats)
     timings["total_s"] = round(time.perf_counter() - started, 3)
