@@ -122,3 +122,9 @@ def test_a2m_dots_are_gaps_in_insert_columns(tmp_path):
     msa = read_msa(path, format="a2m")
     assert msa.length == 5 and msa.format == "a2m"
     assert msa.deletions[1].tolist() == [0, 0, 2, 0, 0] and msa.deletions[2].tolist() == [0, 0, 1, 0, 0]
+
+
+def test_non_ascii_character_names_row_line_and_column(tmp_path):
+    message = _error_for(tmp_path, ">q\nMKVLA\n>h\nMKVÄA\n", "accent.fasta")
+    assert "non-ASCII character 'Ä'" in message and "row 'h'" in message and "line 3" in message
+    assert "column 4" in message
