@@ -29,6 +29,8 @@ class ModelRunner:
         self.preset = preset
         self.bucketing = bucketing
         self.network_config = configs.network_config(preset, self.model_config, bfloat16)
+        # RunModel keeps (and predict mutates) this config object, so keep the default apart.
+        self._default_early_stop = self.network_config.model.recycle_early_stop_tolerance
         self._model = model.RunModel(self.network_config)
         self._params: dict[str, Any] = {}
         self._shapes_seen: set[tuple] = set()
@@ -77,8 +79,7 @@ class ModelRunner:
         model.params = self.params(number)
         model.config.model.num_recycle = num_recycle
         model.config.model.recycle_early_stop_tolerance = (
-            self.network_config.model.recycle_early_stop_tolerance
-            if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
+            self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
         length = processed["aatype"].shape[1]
         padded_length = configs.bucket_length(length) if self.bucketing else length
         if padded_length != length:
@@ -101,14 +102,12 @@ def unpad_result(result: dict, length: int) -> dict:
     fold = result["structure_module"]
     out = {
         "plddt": result["plddt"][:length],
-        "ptm": result.get("ptm"),
         "structure_module": {"final_atom_positions": fold["final_atom_positions"][:length],
                              "final_atom_mask": fold["final_atom_mask"][:length]},
     }
     if "predicted_aligned_error" in result:
         out["predicted_aligned_error"] = result["predicted_aligned_error"][:length, :length]
-    else:
-        out.pop("ptm")
+        out["ptm"] = result["ptm"]
     return out
 
 

@@ -153,4 +153,6 @@ def test_recycling_stops_early_below_the_tolerance(testdata, reduced_runner, tmp
     full = run_prediction(path, tmp_path / "a", runner=reduced_runner, models=[1], num_recycle=3)
     early = run_prediction(path, tmp_path / "b", runner=reduced_runner, models=[1], num_recycle=3,
                            recycle_early_stop_tolerance=1e6)
+    after = run_prediction(path, tmp_path / "c", runner=reduced_runner, models=[1], num_recycle=3)
     assert full.best.recycles == 3 and early.best.recycles == 1
+    assert after.best.recycles == 3, "a job's tolerance must not become the next job's default"

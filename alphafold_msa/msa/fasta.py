@@ -1,9 +1,9 @@
-"""FASTA-syntax alignments: aligned FASTA ('-'/'.' gaps, equal-length rows) and the record reader a3m shares."""
+"""The '>'-headed record reader shared by a3m/a2m and aligned FASTA (which encoder applies is decided by read.py)."""
 
 from __future__ import annotations
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.msa.alignment import Msa, Records, encode_aligned
+from alphafold_msa.msa.alignment import Records
 
 
 def read_records(lines: list[str], source: str, format_name: str) -> Records:
@@ -44,8 +44,3 @@ def _two_line_records(lines: list[str], starts: list[int], source: str, format_n
         return None  # empty rows, spaces or stop codons: the general reader reports or cleans them
     names = [(line[1:].split(None, 1) or [""])[0] for line in lines[starts[0]::2]]
     return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source)
-
-
-def parse_fasta(lines: list[str], source: str, query: str | None = None) -> Msa:
-    """Aligned FASTA: every row has the same length; the query's gap columns become insertions."""
-    return encode_aligned(read_records(lines, source, "fasta").select_query(query))

@@ -10,10 +10,9 @@ import os
 from pathlib import Path
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.msa.a3m import parse_a3m
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import parse_clustal
-from alphafold_msa.msa.fasta import parse_fasta, read_records
+from alphafold_msa.msa.fasta import read_records
 from alphafold_msa.msa.stockholm import parse_stockholm
 
 FORMATS = ("a3m", "a2m", "fasta", "stockholm", "clustal")
@@ -40,15 +39,15 @@ def decode_text(data: bytes, source: str) -> list[str]:
     return text.splitlines()
 
 
-def detect_format(lines: list[str], source: str) -> str:
-    """Name the format from the content: Stockholm/Clustal by header, a3m vs aligned FASTA by row lengths."""
+def _detect_syntax(lines: list[str], source: str) -> str:
+    """'stockholm', 'clustal' or 'records' ('>'-headed: a3m or aligned FASTA), from the first line."""
     first = next(line.strip() for line in lines if line.strip())
     if first.upper().startswith("# STOCKHOLM"):
         return "stockholm"
     if first.upper().startswith(("CLUSTAL", "MUSCLE", "MAFFT")):
         return "clustal"
-    if first.startswith(">") or first.startswith("#"):
-        return _fasta_kind(read_records(lines, source, "a3m"))
+    if first.startswith((">", "#")):
+        return "records"
     if first.startswith("<"):
         raise MsaError(f"{source}: looks like an HTML/XML page, not an alignment (line 1 starts with {first[:30]!r})")
     raise MsaError(
@@ -62,6 +61,12 @@ def _fasta_kind(records: Records) -> str:
     return "fasta" if len({len(row) for row in records.rows}) == 1 else "a3m"
 
 
+def detect_format(lines: list[str], source: str) -> str:
+    """Name the format from the content: Stockholm/Clustal by header, a3m vs aligned FASTA by row lengths."""
+    syntax = _detect_syntax(lines, source)
+    return _fasta_kind(read_records(lines, source, "a3m")) if syntax == "records" else syntax
+
+
 def parse_msa(text: str | bytes, format: str | None = None, query: str | None = None,
               source: str = "<input>") -> Msa:
     """Parse alignment text (or compressed bytes) in any supported format, detected unless given."""
@@ -69,22 +74,16 @@ def parse_msa(text: str | bytes, format: str | None = None, query: str | None = 
     lines = decode_text(data, source)
     if format is not None and format not in FORMATS:
         raise MsaError(f"{source}: unknown format '{format}'; expected one of {', '.join(FORMATS)}")
-    chosen = format
-    if chosen is None:
-        first = next(line.strip() for line in lines if line.strip())
-        if first.startswith((">", "#")) and not first.upper().startswith("# STOCKHOLM"):
-            records = read_records(lines, source, "a3m")  # read once, then decide a3m or FASTA
-            kind = _fasta_kind(records)
-            encode = encode_aligned if kind == "fasta" else encode_a3m
-            return encode(dataclasses.replace(records, format=kind).select_query(query))
-        chosen = detect_format(lines, source)
-    if chosen == "stockholm":
+    syntax = format if format in ("stockholm", "clustal") else None
+    syntax = syntax or ("records" if format else _detect_syntax(lines, source))
+    if syntax == "stockholm":
         return parse_stockholm(lines, source, query)
-    if chosen == "clustal":
+    if syntax == "clustal":
         return parse_clustal(lines, source, query)
-    if chosen == "fasta":
-        return parse_fasta(lines, source, query)
-    return parse_a3m(lines, source, query, format_name=chosen)
+    records = read_records(lines, source, "a3m")  # read once, then decide a3m or FASTA
+    kind = format or _fasta_kind(records)
+    encode = encode_aligned if kind == "fasta" else encode_a3m
+    return encode(dataclasses.replace(records, format=kind).select_query(query))
 
 
 def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa:
