@@ -4,12 +4,14 @@
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The worker is the only process on its GPU: let jax use 95% of the card (default 75%).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
 
 # Ubuntu's python3 (3.12) is fixed by the base image tag; its point releases are security updates.
 # hadolint ignore=DL3008

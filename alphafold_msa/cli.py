@@ -93,7 +93,9 @@ def read_checked(args: argparse.Namespace):
 
 
 def check_alignment(args: argparse.Namespace) -> dict:
-    """Summarise what a prediction would use: format, query, depth before and after filtering."""
+    """Summarise what a prediction would use: format, query, depth before and after filtering, and
+    the device memory five full-size models need for it."""
+    from alphafold_msa.memory import GB, estimate_peak_bytes
     from alphafold_msa.msa.filter import filter_msa
 
     msa = read_checked(args)
@@ -102,6 +104,7 @@ def check_alignment(args: argparse.Namespace) -> dict:
         "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
         "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
         "gap_fraction": round(msa.gap_fraction(), 4),
+        "estimated_device_memory_gb": round(estimate_peak_bytes(msa.length) / GB, 1),
     }
 
 

@@ -21,6 +21,10 @@ DEFAULT_NUM_RECYCLE = 3
 # network (steps of at most ~25%); longer queries run at their exact length.
 LENGTH_BUCKETS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 576, 640, 768, 896,
                   1024, 1152, 1280, 1536, 1792, 2048, 2304, 2560)
+# MSA rows enter the network's shapes too: the cluster and extra-MSA crops are fitted to the
+# alignment's depth (as ColabFold does) and rounded up to one of these, within the config's limits,
+# so a shallow alignment runs a smaller network without a compilation for every depth.
+DEPTH_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 3072, 4096, 5120)
 MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
@@ -39,6 +43,22 @@ _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_c
 def bucket_length(length: int) -> int:
     """The padded length a query of `length` residues runs at."""
     return next((bucket for bucket in LENGTH_BUCKETS if bucket >= length), length)
+
+
+def msa_crops(depth: int, max_clusters: int, max_extra: int, bucketing: bool = True) -> tuple[int, int]:
+    """(MSA clusters, extra MSA rows) the network runs with for an alignment of `depth` rows.
+
+    Without `bucketing`, AlphaFold's fixed crops (`max_clusters`, `max_extra`).
+    """
+    if not bucketing:
+        return max_clusters, max_extra
+    clusters = min(depth, max_clusters)
+    extra = max(min(depth - clusters, max_extra), 1)
+    return _depth_bucket(clusters, max_clusters), _depth_bucket(extra, max_extra)
+
+
+def _depth_bucket(rows: int, limit: int) -> int:
+    return min(next((bucket for bucket in DEPTH_BUCKETS if bucket >= rows), limit), limit)
 
 
 def resolve_model_config(name: str | None) -> str:

@@ -44,13 +44,20 @@ def build_features(msa: Msa) -> FeatureDict:
     return features
 
 
-def process_features(raw: FeatureDict, network_config, num_recycle: int, random_seed: int) -> FeatureDict:
-    """AlphaFold's input pipeline (MSA clustering, masking, crops) with one copy per recycle."""
+def process_features(raw: FeatureDict, network_config, num_recycle: int, random_seed: int,
+                     msa_crops: tuple[int, int] | None = None) -> FeatureDict:
+    """AlphaFold's input pipeline (MSA clustering, masking, crops) with one copy per recycle.
+
+    `msa_crops` (clusters, extra rows) replaces the config's crops; rows beyond the alignment's
+    depth are masked padding either way.
+    """
     from alphafold.model import features as af_features
 
     cfg = copy.deepcopy(network_config)
     cfg.data.common.num_recycle = num_recycle
     cfg.model.num_recycle = num_recycle
+    if msa_crops is not None:
+        cfg.data.eval.max_msa_clusters, cfg.data.common.max_extra_msa = msa_crops
     return af_features.np_example_to_features(raw, cfg, random_seed=random_seed)
 
 

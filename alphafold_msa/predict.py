@@ -89,6 +89,7 @@ def run_prediction(
     if runner is None:
         runner = get_runner(param_dir or default_param_dir(), model_config, preset)
     runner.check_weights(models)
+    runner.check_memory(msa.length, models)
     counters_before = dict(runner.counters)
 
     output_dir = Path(output_dir)

@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from alphafold_msa import config as configs
-from alphafold_msa import weights
+from alphafold_msa import memory, weights
 from alphafold_msa.features import FeatureDict, pad_residues, process_features
 
 logger = logging.getLogger(__name__)
 
 
 class ModelRunner:
-    """Runs the monomer models of one preset under one model config; reused across jobs."""
+    """Runs the monomer models of one preset under one model config; reused across jobs.
+
+    With `bucketing` (the default), the sequence length and the MSA crops are rounded up to
+    buckets so that jobs share compilations; without it, a job runs at its exact length with
+    AlphaFold's fixed MSA crops.
+    """
 
     def __init__(self, param_dir: str | os.PathLike, model_config: str = "full", preset: str = "monomer_ptm",
                  bucketing: bool = True, bfloat16: bool = True):
@@ -43,6 +48,12 @@ class ModelRunner:
         """Fail before any compute if a requested parameter file is missing."""
         weights.check_present(self.param_dir, self.names(numbers))
 
+    def check_memory(self, length: int, numbers: Sequence[int]) -> None:
+        """Refuse, before any compute, a query whose estimated peak memory does not fit the device."""
+        kept_loaded = len(set(self._params) | set(self.names(numbers)))
+        available, where = memory.device_memory()
+        memory.check_fits(length, self.model_config, kept_loaded, available, where)
+
     def params(self, number: int) -> Any:
         """The parameters of model `number`, loaded once and kept on the device."""
         name = configs.model_name(number, self.preset)
@@ -58,9 +69,15 @@ class ModelRunner:
             self.counters["params_cache_hits"] += 1
         return self._params[name]
 
+    def msa_crops(self, depth: int) -> tuple[int, int]:
+        """(MSA clusters, extra MSA rows) for an alignment of `depth` rows: fitted to it and bucketed."""
+        data = self.network_config.data
+        return configs.msa_crops(depth, data.eval.max_msa_clusters, data.common.max_extra_msa, self.bucketing)
+
     def process(self, raw: FeatureDict, num_recycle: int, random_seed: int) -> FeatureDict:
         """Model-ready features for one seed: one MSA sample per recycle."""
-        return process_features(raw, self.network_config, num_recycle, random_seed)
+        crops = self.msa_crops(len(raw["msa"]))
+        return process_features(raw, self.network_config, num_recycle, random_seed, crops)
 
     def predict(
         self,

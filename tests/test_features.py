@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from alphafold_msa.config import network_config
+from alphafold_msa.config import msa_crops, network_config
 from alphafold_msa.features import build_features, process_features
 from alphafold_msa.msa import read_msa
 
@@ -44,3 +44,10 @@ def test_raw_features_equal_alphafold_pipeline(testdata):
     for key in ("aatype", "residue_index", "seq_length", "msa", "deletion_matrix_int", "num_alignments"):
         np.testing.assert_array_equal(ours[key], expected[key], err_msg=key)
     assert ours["template_aatype"].shape == (1, 87, 22)
+
+
+@pytest.mark.parametrize("depth, crops", [(1, (16, 16)), (7, (16, 16)), (79, (128, 16)), (600, (512, 128)),
+                                          (1000, (512, 512)), (5632, (512, 5120)), (7527, (512, 5120))])
+def test_msa_crops_fit_the_alignment_and_round_up_to_a_bucket(depth, crops):
+    assert msa_crops(depth, 512, 5120) == crops
+    assert msa_crops(depth, 512, 5120, bucketing=False) == (512, 5120)

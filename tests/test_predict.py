@@ -86,8 +86,10 @@ def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduce
                                output["structure_module"]["final_atom_positions"][mask], atol=1e-3)
 
 
-def test_padding_to_a_length_bucket_leaves_outputs_unchanged(testdata, reduced_weights, tmp_path):
-    """A 71-residue query run at its own length and padded to the 80-residue bucket agree.
+@pytest.mark.parametrize("name, length, depth", [("RRM_1.sto", 71, 79), ("20aa-alitest.afa", 20, 3)])
+def test_padding_to_buckets_leaves_outputs_unchanged(testdata, reduced_weights, tmp_path, name, length, depth):
+    """A query run at its own length with AlphaFold's fixed MSA crops, and padded to its length and
+    depth buckets, agree (71 -> 80 residues; 20 -> 64 residues and 32 -> 16 extra MSA rows).
 
     In float32 and without recycling, so that the check is about masking: in bfloat16 the padded
     reductions round differently, and random weights amplify any difference from one recycle to
@@ -97,14 +99,16 @@ def test_padding_to_a_length_bucket_leaves_outputs_unchanged(testdata, reduced_w
 
     from alphafold_msa.runner import ModelRunner
 
-    path = testdata / "pfam" / "RRM_1.sto"
+    path = testdata / "pfam" / name
     results = {}
     for bucketing in (False, True):
         runner = ModelRunner(reduced_weights, "reduced", "monomer_ptm", bucketing=bucketing, bfloat16=False)
         results[bucketing] = run_prediction(path, tmp_path / str(bucketing), runner=runner, models=[1], num_recycle=0)
         assert runner.counters["compilations"] == 1
+    assert ModelRunner(reduced_weights, "reduced", bucketing=False).msa_crops(depth) == (16, 32)
+    assert ModelRunner(reduced_weights, "reduced").msa_crops(depth) == ((16, 32) if depth > 48 else (16, 16))
     scores = {k: json.loads(r.best.scores_path.read_text()) for k, r in results.items()}
-    assert len(scores[True]["plddt"]) == 71
+    assert len(scores[True]["plddt"]) == length
     np.testing.assert_allclose(scores[True]["plddt"], scores[False]["plddt"], atol=0.1)
     pae_difference = np.abs(np.array(scores[True]["pae"]) - np.array(scores[False]["pae"]))
     assert pae_difference.mean() < 0.05 and np.percentile(pae_difference, 99) < 0.5

@@ -158,3 +158,4 @@ def test_check_mode_prints_a_summary(msa, testdata):
     summary = json.loads(completed.stdout)
     assert summary["format"] == "a3m" and summary["query_length"] == 93 and summary["num_sequences"] == 7527
     assert summary["num_sequences_filtered"] < 7527
+    assert 1 < summary["estimated_device_memory_gb"] < 10

@@ -1,0 +1,136 @@
+"""Device memory a prediction needs, and the check that refuses a job that cannot fit.
+
+The estimate is read from a table of XLA's buffer assignment for the network at each padded
+length (working memory of one recycle with the config's largest MSA crops, so it is an upper
+bound for shallower alignments) plus the parameters of every model kept on the device.
+`benchmarks/memory_model.py` measures the table; `measure_working_bytes` gives one entry.
+Importing this module does not import jax, so the launcher can estimate without it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+
+from alphafold_msa.config import bucket_length
+from alphafold_msa.errors import UserError
+
+DEVICE_MEMORY_ENV = "ALPHAFOLD_MSA_DEVICE_MEMORY_GB"
+# Allowance for allocator fragmentation and buffers outside the compiled function.
+HEADROOM = 1.10
+GB = 1e9
+
+# Padded length -> working bytes (benchmarks/memory_model.py, XLA CPU compiler, bfloat16 network).
+WORKING_BYTES: dict[str, tuple[tuple[int, int], ...]] = {
+    "full": (
+        (64, 785_685_370), (128, 1_221_559_738), (256, 2_158_415_234), (384, 3_159_936_770),
+        (512, 4_243_419_266), (768, 6_586_907_522), (1024, 9_308_864_642), (1536, 15_872_028_226),
+        (2048, 24_453_676_674), (2560, 37_418_501_762),
+    ),
+    "reduced": (
+        (64, 61_491_578), (128, 189_918_138), (256, 454_275_834), (512, 1_413_140_858), (1024, 5_584_935_802),
+        (2048, 22_263_983_994), (2560, 34_754_042_234),
+    ),
+}
+PARAM_BYTES_PER_MODEL = {"full": 371_518_072, "reduced": 26_391_160}
+
+
+class ResourceError(UserError):
+    """A job needs more device memory than the worker has."""
+
+
+def working_bytes(padded_length: int, model_config: str) -> int:
+    """Working memory of one recycle at `padded_length`: interpolated in the table, quadratic beyond it."""
+    table = WORKING_BYTES[model_config]
+    lengths = [length for length, _ in table]
+    index = bisect.bisect_left(lengths, padded_length)
+    if index < len(table) and lengths[index] == padded_length:
+        return table[index][1]
+    if index == 0:
+        return table[0][1]
+    if index == len(table):
+        top_length, top_bytes = table[-1]
+        return int(top_bytes * (padded_length / top_length) ** 2)
+    (low, low_bytes), (high, high_bytes) = table[index - 1], table[index]
+    return int(low_bytes + (high_bytes - low_bytes) * (padded_length - low) / (high - low))
+
+
+def estimate_peak_bytes(length: int, model_config: str = "full", num_models: int = 5) -> int:
+    """Peak device bytes to predict a `length`-residue query with `num_models` models kept loaded."""
+    return int(HEADROOM * working_bytes(bucket_length(length), model_config)
+               + num_models * PARAM_BYTES_PER_MODEL[model_config])
+
+
+def longest_fitting_length(available_bytes: int, model_config: str = "full", num_models: int = 5) -> int:
+    """The longest query whose estimate fits in `available_bytes` (0 if none does)."""
+    low, high = 0, 20_000
+    while low < high:
+        middle = (low + high + 1) // 2
+        if estimate_peak_bytes(middle, model_config, num_models) <= available_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def device_memory() -> tuple[int, str]:
+    """(bytes the computation may use, what they belong to) on this process's first jax device.
+
+    $ALPHAFOLD_MSA_DEVICE_MEMORY_GB overrides; otherwise the accelerator allocator's limit, or the
+    machine's physical memory when running on CPU.
+    """
+    import jax
+
+    device = jax.devices()[0]
+    override = os.environ.get(DEVICE_MEMORY_ENV)
+    if override:
+        try:
+            return int(float(override) * GB), f"{DEVICE_MEMORY_ENV}={override}"
+        except ValueError:
+            raise UserError(f"{DEVICE_MEMORY_ENV} must be a number of gigabytes, got '{override}'") from None
+    stats = device.memory_stats() or {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"]), f"this worker's {device.device_kind}"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory (CPU)"
+
+
+def check_fits(length: int, model_config: str, num_models: int, available_bytes: int, where: str) -> None:
+    """Raise ResourceError, naming the estimate and the longest query that fits, if a job cannot fit."""
+    needed = estimate_peak_bytes(length, model_config, num_models)
+    if needed <= available_bytes:
+        return
+    longest = longest_fitting_length(available_bytes, model_config, num_models)
+    raise ResourceError(
+        f"a {length}-residue query needs about {needed / GB:.2f} GB of device memory with {num_models} "
+        f"model(s) loaded, more than the {available_bytes / GB:.2f} GB of {where}; the longest query that "
+        f"fits is about {longest} residues (fewer models, or a card with more memory, raise it)")
+
+
+def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]:
+    """(working bytes, parameter bytes) XLA assigns to one recycle at `padded_length` residues.
+
+    Lowers and compiles the network for abstract inputs with the config's MSA crops; runs nothing.
+    """
+    import jax
+    import numpy as np
+    from alphafold.model import model
+
+    from alphafold_msa.features import build_features, process_features
+    from alphafold_msa.msa import parse_msa
+
+    sequence = ("ACDEFGHIKLMNPQRSTVWY" * padded_length)[:padded_length]
+    msa = parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
+    processed = process_features(build_features(msa), network_config, num_recycle=0, random_seed=0)
+    batch = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in processed.items()}
+    half = np.float16
+    batch["prev"] = {"prev_msa_first_row": jax.ShapeDtypeStruct((padded_length, 256), half),
+                     "prev_pair": jax.ShapeDtypeStruct((padded_length, padded_length, 128), half),
+                     "prev_pos": jax.ShapeDtypeStruct((padded_length, 37, 3), half)}
+    runner = model.RunModel(network_config)
+    key = jax.random.PRNGKey(0)
+    params = jax.eval_shape(runner.init, key, batch)
+    param_bytes = sum(int(np.prod(v.shape)) * v.dtype.itemsize for scope in params.values() for v in scope.values())
+    analysis = runner.apply.lower(params, key, batch).compile().memory_analysis()
+    working = (analysis.argument_size_in_bytes - param_bytes + analysis.output_size_in_bytes
+               + analysis.temp_size_in_bytes)
+    return int(working), int(param_bytes)
