@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from alphafold_msa.client import DEFAULT_API_URL, RemoteError
-from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, model_name
+from alphafold_msa.config import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, model_name
 from alphafold_msa.errors import UserError
 
 EXIT_OK = 0
@@ -29,7 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="launch.py",
         description="AlphaFold2 structure prediction from your own multiple sequence alignment.",
     )
-    parser.add_argument("--msa", help="alignment file: a3m, a2m, Stockholm, aligned FASTA or Clustal")
+    parser.add_argument("--msa", action="append",
+                        help="alignment file: a3m, a2m, Stockholm, aligned FASTA or Clustal; for a complex, one "
+                             "per distinct chain (repeat --msa) or one ColabFold complex a3m")
+    complexes = parser.add_argument_group("complexes")
+    complexes.add_argument("--paired", action="append",
+                           help="paired alignment of the complex: one file whose query is the chains' queries "
+                                "concatenated, or one file per chain whose rows pair up by position")
+    complexes.add_argument("--copies", help="copies of each chain, e.g. 2,1 (default 1 each; --copies 2 with one "
+                                            "--msa predicts a homodimer)")
+    complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",
+                           help="AlphaFold-Multimer v3 (default) or the monomer pTM models with chain breaks (ptm)")
     parser.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to <output>.scores.json")
     parser.add_argument("--format", dest="msa_format", help="alignment format, if detection should be overridden")
     parser.add_argument("--query", help="name of the row to predict (default: the first row)")
@@ -81,13 +91,34 @@ def write_structure(output: Path, structure: str, scores: dict) -> None:
     write_atomic(output.with_suffix(".scores.json"), json.dumps(scores))
 
 
+def parse_copies(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--copies: expected comma-separated copy numbers such as 2,1, got '{text}'") from None
+
+
 def read_checked(args: argparse.Namespace):
-    """The alignment, read and validated with the light install (the query-length limit included)."""
+    """The alignment (`Msa`) or complex (`ComplexMsa`), read and validated with the light install
+    (the length limit included)."""
     from alphafold_msa.config import max_query_length
-    from alphafold_msa.msa import read_msa
+    from alphafold_msa.msa import assemble_complex, read_input, read_msa
+    from alphafold_msa.msa.complex import ComplexMsa
     from alphafold_msa.msa.filter import check_length
 
-    msa = read_msa(args.msa, format=args.msa_format, query=args.query)
+    copies = parse_copies(args.copies)
+    if len(args.msa) == 1 and not args.paired and copies is None:
+        msa = read_input(args.msa[0], format=args.msa_format, query=args.query)
+    else:
+        if args.query:
+            raise UserError("--query picks the row of a single alignment; a complex uses each chain's first row")
+        chains = [read_msa(path, format=args.msa_format) for path in args.msa]
+        paired = [read_msa(path) for path in args.paired or []]
+        msa = assemble_complex(chains, copies, paired or None)
+    if isinstance(msa, ComplexMsa) and msa.num_chains == 1:
+        msa = msa.chains[0]
     check_length(msa, max_query_length())
     return msa
 
@@ -96,15 +127,20 @@ def check_alignment(args: argparse.Namespace) -> dict:
     """Summarise what a prediction would use: format, query, depth before and after filtering, and
     the device memory five full-size models need for it."""
     from alphafold_msa.memory import GB, estimate_peak_bytes
+    from alphafold_msa.msa import Msa
     from alphafold_msa.msa.filter import filter_msa
 
     msa = read_checked(args)
+    memory = {"estimated_device_memory_gb": round(estimate_peak_bytes(msa.length) / GB, 1)}
+    if not isinstance(msa, Msa):
+        return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
+                "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
+                "paired_rows": msa.paired[0].depth - 1 if msa.paired else 0, **memory}
     filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
     return {
         "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
         "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
-        "gap_fraction": round(msa.gap_fraction(), 4),
-        "estimated_device_memory_gb": round(estimate_peak_bytes(msa.length) / GB, 1),
+        "gap_fraction": round(msa.gap_fraction(), 4), **memory,
     }
 
 
@@ -131,22 +167,27 @@ def run_local(args: argparse.Namespace) -> int:
     from alphafold_msa.predict import run_prediction
     from alphafold_msa.weights import default_param_dir
 
+    from alphafold_msa.msa import Msa
+
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     param_dir = Path(args.param_dir) if args.param_dir else default_param_dir()
     models = parse_models(args.models)
+    preset = args.model_preset
+    if not isinstance(msa, Msa):
+        preset = "multimer" if args.complex_mode == "multimer" else "monomer_ptm"
     if args.demo_weights:
         from alphafold_msa.testing.demo import demo_param_dir
 
         print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
               "and only shows that the pipeline runs.", file=sys.stderr)
-        param_dir = demo_param_dir(args.model_config or "full", args.model_preset, models)
+        param_dir = demo_param_dir(args.model_config or "full", preset, models)
     else:
-        fetch_missing_weights(param_dir, [model_name(n, args.model_preset) for n in models])
+        fetch_missing_weights(param_dir, [model_name(n, preset) for n in models])
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = run_prediction(
             msa, work_dir, param_dir,
-            model_config=args.model_config, preset=args.model_preset, models=models,
+            model_config=args.model_config, preset=args.model_preset, complex_mode=args.complex_mode, models=models,
             num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
             random_seed=args.seed, num_seeds=args.num_seeds,
             progress=lambda message: print(message, file=sys.stderr),
@@ -160,7 +201,8 @@ def run_local(args: argparse.Namespace) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
     best = result.best
     ptm = f", pTM {best.ptm:.3f}" if best.ptm is not None else ""
-    print(f"wrote {args.output} ({best.model_name}, mean pLDDT {best.mean_plddt:.2f}{ptm})", file=sys.stderr)
+    iptm = f", ipTM {best.iptm:.3f}" if best.iptm is not None else ""
+    print(f"wrote {args.output} ({best.model_name}, mean pLDDT {best.mean_plddt:.2f}{ptm}{iptm})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -11,20 +11,26 @@ import os
 from alphafold_msa.errors import ConfigError
 
 MODEL_CONFIGS = ("full", "reduced")
-MODEL_PRESETS = ("monomer_ptm", "monomer")
+MODEL_PRESETS = ("monomer_ptm", "monomer", "multimer")
+# How a complex is predicted: AlphaFold-Multimer v3, or the monomer pTM models over the
+# concatenated chains with chain breaks (ColabFold's "pTM complex" mode).
+COMPLEX_MODES = ("multimer", "ptm")
 MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
 # Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.
 DEFAULT_MAX_MSA_DEPTH = 20_000
 DEFAULT_NUM_RECYCLE = 3
 # Sequence lengths are padded up to the next bucket so jobs of nearby lengths share one compiled
-# network (steps of at most ~25%); longer queries run at their exact length.
-LENGTH_BUCKETS = (64, 80, 96, 112, 128, 160, 192, 224, 256, 288, 320, 384, 448, 512, 576, 640, 768, 896,
-                  1024, 1152, 1280, 1536, 1792, 2048, 2304, 2560)
+# network: steps of 8 residues up to 256 (so padding costs little compute at any length, like
+# ColabFold's recompile padding of 10), then steps of at most ~12%; longer queries run at their
+# exact length. The persistent compilation cache makes each bucket a one-time cost per endpoint.
+LENGTH_BUCKETS = (*range(16, 257, 8), 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 832, 896, 960,
+                  1024, 1152, 1280, 1408, 1536, 1792, 2048, 2304, 2560)
 # MSA rows enter the network's shapes too: the cluster and extra-MSA crops are fitted to the
 # alignment's depth (as ColabFold does) and rounded up to one of these, within the config's limits,
 # so a shallow alignment runs a smaller network without a compilation for every depth.
-DEPTH_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 3072, 4096, 5120)
+DEPTH_BUCKETS = (*range(16, 129, 16), 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024, 1280, 1536, 2048,
+                 2560, 3072, 4096, 5120)
 MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
@@ -70,39 +76,50 @@ def resolve_model_config(name: str | None) -> str:
 
 
 def model_name(number: int, preset: str) -> str:
-    """The official parameter name, e.g. model_3_ptm."""
-    return f"model_{number}_ptm" if preset == "monomer_ptm" else f"model_{number}"
+    """The official parameter name, e.g. model_3_ptm or model_3_multimer_v3."""
+    suffix = {"monomer_ptm": "_ptm", "monomer": "", "multimer": "_multimer_v3"}[preset]
+    return f"model_{number}{suffix}"
 
 
 def alphafold_config(name: str, model_config: str, *, for_weights: bool = False):
     """The `alphafold` ConfigDict for parameter set `name` (e.g. 'model_1_ptm') under `model_config`.
 
     With `for_weights`, the configuration describes the parameters exactly as the official files
-    store them (templates for models 1-2, unfused triangle multiplications); otherwise it is the
-    template-free network this project runs, which all five models share.
+    store them (templates; triangle multiplications unfused in the monomer files, fused in the
+    multimer ones); otherwise it is the template-free network this project runs, which all five
+    models of a preset share.
     """
     from alphafold.model import config as af_config
 
     if model_config not in MODEL_CONFIGS:
         raise ConfigError(f"model config '{model_config}' is unknown; expected one of {', '.join(MODEL_CONFIGS)}")
     cfg = af_config.model_config(name)
+    multimer = cfg.model.global_config.multimer_mode
     evo = cfg.model.embeddings_and_evoformer
     if model_config == "reduced":
         evo.evoformer_num_block = _REDUCED["evoformer_num_block"]
         evo.extra_msa_stack_num_block = _REDUCED["extra_msa_stack_num_block"]
-        cfg.data.eval.max_msa_clusters = _REDUCED["max_msa_clusters"]
-        cfg.data.common.max_extra_msa = _REDUCED["max_extra_msa"]
+        if multimer:
+            evo.num_msa, evo.num_extra_msa = _REDUCED["max_msa_clusters"], _REDUCED["max_extra_msa"]
+        else:
+            cfg.data.eval.max_msa_clusters = _REDUCED["max_msa_clusters"]
+            cfg.data.common.max_extra_msa = _REDUCED["max_extra_msa"]
     if for_weights:
-        for stack in (evo.evoformer, evo.template.template_pair_stack):
-            stack.triangle_multiplication_incoming.fuse_projection_weights = False
-            stack.triangle_multiplication_outgoing.fuse_projection_weights = False
+        if not multimer:
+            for stack in (evo.evoformer, evo.template.template_pair_stack):
+                stack.triangle_multiplication_incoming.fuse_projection_weights = False
+                stack.triangle_multiplication_outgoing.fuse_projection_weights = False
         return cfg
     # The network this project runs: no templates, one ensemble, heads nobody reads switched off.
-    cfg.data.common.use_templates = False
-    cfg.data.common.reduce_msa_clusters_by_max_templates = False
     evo.template.enabled = False
-    evo.template.embed_torsion_angles = False
-    cfg.data.eval.num_ensemble = 1
+    if multimer:
+        cfg.model.num_ensemble_eval = 1
+        cfg.model.split_msa_sampling = True  # the MSA is sampled outside the network: one compile per length
+    else:
+        cfg.data.common.use_templates = False
+        cfg.data.common.reduce_msa_clusters_by_max_templates = False
+        evo.template.embed_torsion_angles = False
+        cfg.data.eval.num_ensemble = 1
     for head in ("distogram", "masked_msa", "experimentally_resolved"):
         cfg.model.heads[head].weight = 0.0
     return cfg

@@ -34,14 +34,20 @@ def build_features(msa: Msa) -> FeatureDict:
     """
     from alphafold.data import pipeline
 
-    length = msa.length
-    features = dict(pipeline.make_sequence_features(msa.query_sequence, msa.query_name, length))
-    features["msa"] = msa.matrix.astype(np.int32)
-    features["deletion_matrix_int"] = msa.deletions.astype(np.int32)
-    features["num_alignments"] = np.full(length, msa.depth, dtype=np.int32)
-    features["msa_species_identifiers"] = np.array([b""] * msa.depth, dtype=object)
-    features.update(empty_template_features(length))
+    features = dict(pipeline.make_sequence_features(msa.query_sequence, msa.query_name, msa.length))
+    features.update(msa_features(msa))
+    features.update(empty_template_features(msa.length))
     return features
+
+
+def msa_features(msa: Msa) -> FeatureDict:
+    """The MSA part of the raw features (`pipeline.make_msa_features`), without deduplication."""
+    return {
+        "msa": msa.matrix.astype(np.int32),
+        "deletion_matrix_int": msa.deletions.astype(np.int32),
+        "num_alignments": np.full(msa.length, msa.depth, dtype=np.int32),
+        "msa_species_identifiers": np.array([b""] * msa.depth, dtype=object),
+    }
 
 
 def process_features(raw: FeatureDict, network_config, num_recycle: int, random_seed: int,

@@ -20,10 +20,13 @@ MAX_REQUEST_BYTES = 9_000_000
 MAX_RESULT_BYTES = 9_000_000
 INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
-    "format": None, "query": None, "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
+    "format": None, "query": None, "complex_mode": "multimer", "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
     "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
     "formats": ["pdb"], "all_models": False, "scores": False,
 }
+
+# Scores of the top model that a complex's result carries besides the monomer ones.
+COMPLEX_SCORES = ("iptm", "ranking_confidence", "chain_mean_plddt", "chain_pair_pae")
 
 
 class JobInputError(UserError):

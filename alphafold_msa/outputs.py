@@ -26,18 +26,47 @@ class ModelPrediction:
     pae: np.ndarray | None
     structure: Any  # alphafold.common.protein.Protein
     predict_seconds: float
+    iptm: float | None = None  # complexes only
 
     def structure_text(self, fmt: str) -> str:
-        """The model as PDB or mmCIF text, pLDDT in the B-factor column."""
+        """The model as PDB or mmCIF text, pLDDT in the B-factor column, chains A, B, ..."""
         from alphafold.common import protein
 
         if fmt == "cif":
-            return protein.to_mmcif(self.structure, f"{self.model_name}_seed_{self.seed}", "Monomer")
+            kind = "Multimer" if self.is_complex else "Monomer"
+            return protein.to_mmcif(self.structure, f"{self.model_name}_seed_{self.seed}", kind)
         return protein.to_pdb(self.structure)
+
+    @property
+    def chain_index(self) -> np.ndarray:
+        return np.asarray(self.structure.chain_index)
+
+    @property
+    def is_complex(self) -> bool:
+        return len(np.unique(self.chain_index)) > 1
 
     @property
     def mean_plddt(self) -> float:
         return float(np.mean(self.plddt))
+
+    @property
+    def ranking_confidence(self) -> float:
+        """0.8 ipTM + 0.2 pTM for complexes (AlphaFold-Multimer's ranking), else mean pLDDT."""
+        if self.iptm is not None:
+            return 0.8 * self.iptm + 0.2 * float(self.ptm)
+        return self.mean_plddt
+
+    def chain_scores(self) -> dict[str, Any]:
+        """Per-chain mean pLDDT and the mean PAE of every ordered chain pair (rows: aligned chain)."""
+        from alphafold.common.protein import PDB_CHAIN_IDS
+
+        chains = np.unique(self.chain_index)
+        masks = {PDB_CHAIN_IDS[c]: self.chain_index == c for c in chains}
+        out: dict[str, Any] = {"chain_mean_plddt": {c: round(float(self.plddt[m].mean()), 2) for c, m in masks.items()}}
+        if self.pae is not None:
+            out["chain_pair_pae"] = {f"{a}-{b}": round(float(self.pae[np.ix_(ma, mb)].mean()), 2)
+                                     for a, ma in masks.items() for b, mb in masks.items() if a != b}
+        return out
 
     @property
     def max_pae(self) -> float | None:
@@ -56,6 +85,11 @@ class ModelPrediction:
             out["ptm"] = round(float(self.ptm), 4)
             out["max_pae"] = round(self.max_pae, 2)
             out["pae"] = np.round(self.pae.astype(float), 2).tolist()
+        if self.is_complex:
+            if self.iptm is not None:
+                out["iptm"] = round(self.iptm, 4)
+                out["ranking_confidence"] = round(self.ranking_confidence, 4)
+            out.update(self.chain_scores())
         return out
 
 
@@ -66,11 +100,16 @@ def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureD
 
     plddt = np.asarray(result["plddt"], np.float32)
     atom_mask = np.asarray(result["structure_module"]["final_atom_mask"])
+    per_recycle = processed["aatype"].ndim == 2  # monomer features carry a leading recycle axis
+    features = {k: processed[k] for k in ("aatype", "residue_index")}
+    if "asym_id" in processed:  # chains numbered from 0 (AlphaFold-Multimer counts from 1)
+        asym_id = np.asarray(processed["asym_id"]).astype(np.int32)
+        features["asym_id"] = asym_id - asym_id.min()
     structure = protein.from_prediction(
-        features=processed,
+        features=features,
         result=result,
         b_factors=plddt[:, None] * atom_mask,
-        remove_leading_feature_dimension=True,
+        remove_leading_feature_dimension=per_recycle,
     )
     has_pae = "predicted_aligned_error" in result
     return ModelPrediction(
@@ -82,12 +121,14 @@ def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureD
         pae=np.asarray(result["predicted_aligned_error"], np.float32) if has_pae else None,
         structure=structure,
         predict_seconds=predict_seconds,
+        iptm=float(result["iptm"]) if "iptm" in result and len(np.unique(structure.chain_index)) > 1 else None,
     )
 
 
 def rank(predictions: list[ModelPrediction]) -> list[ModelPrediction]:
-    """Most confident first: by mean pLDDT, then pTM (AlphaFold's and ColabFold's monomer ranking)."""
-    return sorted(predictions, key=lambda p: (p.mean_plddt, p.ptm or 0.0), reverse=True)
+    """Most confident first: complexes by 0.8 ipTM + 0.2 pTM, monomers by mean pLDDT then pTM
+    (AlphaFold's and ColabFold's rankings)."""
+    return sorted(predictions, key=lambda p: (p.ranking_confidence, p.ptm or 0.0), reverse=True)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -115,15 +156,19 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path,
             mean_plddt=round(prediction.mean_plddt, 2),
             ptm=None if prediction.ptm is None else round(prediction.ptm, 4),
             max_pae=None if prediction.max_pae is None else round(prediction.max_pae, 2),
+            iptm=None if prediction.iptm is None else round(prediction.iptm, 4),
             structure_paths=structure_paths,
             scores_path=scores_path,
         ))
+    complex_ranking = any(p.iptm is not None for p in ranked)
     ranking = {
-        "metric": "mean_plddt",
+        "metric": "0.8*iptm+0.2*ptm" if complex_ranking else "mean_plddt",
         "order": [f"{p.model_name}_seed_{p.seed}" for p in ranked],
         "mean_plddt": {f"{p.model_name}_seed_{p.seed}": round(p.mean_plddt, 2) for p in ranked},
         "ptm": {f"{p.model_name}_seed_{p.seed}": p.ptm for p in ranked if p.ptm is not None},
     }
+    if complex_ranking:
+        ranking["iptm"] = {f"{p.model_name}_seed_{p.seed}": p.iptm for p in ranked}
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
     return models, ranking_path

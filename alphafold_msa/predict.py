@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -11,8 +12,9 @@ from typing import Callable, Sequence
 
 from alphafold_msa import config as configs
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.features import build_features
-from alphafold_msa.msa import Msa, read_msa
+from alphafold_msa.complex_features import build_multimer_features, build_ptm_complex_features
+from alphafold_msa.features import FeatureDict, build_features
+from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
 from alphafold_msa.results import PredictionResult
@@ -51,13 +53,52 @@ def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
     }
 
 
+def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str) -> dict:
+    """The complex's chains (IDs, lengths, copies, depths before and after filtering) and paired rows."""
+    chain_ids = iter(msa.chain_ids)
+    chains = [{"chain_ids": [next(chain_ids) for _ in range(copies)], "query_name": chain.query_name,
+               "query_length": chain.length, "copies": copies, "format": chain.format,
+               "num_sequences": chain.depth, "num_sequences_filtered": kept.depth}
+              for chain, kept, copies in zip(msa.chains, filtered.chains, msa.copies)]
+    summary = {
+        "source": msa.source,
+        "complex_mode": complex_mode,
+        "query_name": msa.query_name,
+        "query_length": msa.length,
+        "num_sequences": msa.depth,
+        "num_sequences_filtered": filtered.depth,
+        "chains": chains,
+        "paired_rows": msa.paired[0].depth - 1 if msa.paired else 0,
+    }
+    if not msa.paired and len(msa.chains) > 1:
+        summary["note"] = "no paired alignment: the chains' alignments are unpaired (block-diagonal)"
+    return summary
+
+
+def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
+             seed: int) -> tuple[FeatureDict, str, dict]:
+    """(raw features, preset to run, MSA summary) for a single chain or a complex."""
+    if isinstance(msa, Msa):
+        filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
+        return build_features(filtered), preset, msa_summary(msa, filtered, record)
+    if complex_mode not in configs.COMPLEX_MODES:
+        raise ConfigError(f"complex mode must be one of {', '.join(configs.COMPLEX_MODES)}, got '{complex_mode}'")
+    kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
+    filtered = dataclasses.replace(msa, chains=kept)
+    summary = complex_summary(msa, filtered, complex_mode)
+    if complex_mode == "multimer":
+        return build_multimer_features(filtered), "multimer", summary
+    return build_ptm_complex_features(filtered), "monomer_ptm", summary
+
+
 def run_prediction(
-    msa: Msa | str | os.PathLike,
+    msa: Msa | ComplexMsa | str | os.PathLike,
     output_dir: str | os.PathLike,
     param_dir: str | os.PathLike | None = None,
     *,
     model_config: str | None = None,
     preset: str = "monomer_ptm",
+    complex_mode: str = "multimer",
     models: Sequence[int] = configs.MODEL_NUMBERS,
     num_recycle: int = configs.DEFAULT_NUM_RECYCLE,
     recycle_early_stop_tolerance: float | None = None,
@@ -70,34 +111,38 @@ def run_prediction(
     runner: ModelRunner | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PredictionResult:
-    """Predict structures for the query of `msa` and write them to `output_dir`.
+    """Predict structures for the query of `msa` (or the complex) and write them to `output_dir`.
 
-    `msa` is an `Msa` or a path to an alignment file (format detected unless `msa_format` is given).
-    Duplicate rows are removed and at most `max_msa_depth` rows (query first) are featurized.
+    `msa` is an `Msa`, a `ComplexMsa` or a path to an alignment file (format detected unless
+    `msa_format` is given; ColabFold's complex a3m is read as a complex). Duplicate rows are
+    removed and at most `max_msa_depth` rows (query first) of each alignment are featurized.
+    Complexes run AlphaFold-Multimer v3 (`complex_mode="multimer"`) or the monomer pTM models with
+    chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains.
     Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json.
     The model runner is shared per process, so later calls reuse compiled functions and parameters.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
     _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
-    if not isinstance(msa, Msa):
-        msa = read_msa(msa, format=msa_format, query=query)
+    if not isinstance(msa, (Msa, ComplexMsa)):
+        msa = read_input(msa, format=msa_format, query=query)
     check_length(msa, configs.max_query_length())
-    filtered, filter_record = filter_msa(msa, max_msa_depth, seed=random_seed)
-    report(f"parsed MSA: {msa.depth} sequences ({filtered.depth} after filtering), "
-           f"query {msa.query_name} with {msa.length} residues")
+    stage = time.perf_counter()
+    raw, preset, summary = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
+    build_seconds = time.perf_counter() - stage
+    report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
+           f"filtering), query {msa.query_name} with {msa.length} residues")
     if runner is None:
         runner = get_runner(param_dir or default_param_dir(), model_config, preset)
+    elif runner.preset != preset:
+        raise ConfigError(f"this input needs the '{preset}' models, but the runner given runs '{runner.preset}'")
     runner.check_weights(models)
     runner.check_memory(msa.length, models)
     counters_before = dict(runner.counters)
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    timings: dict = {"process_features_s": 0.0, "models": {}}
-    stage = time.perf_counter()
-    raw = build_features(filtered)
-    timings["build_features_s"] = round(time.perf_counter() - stage, 3)
+    timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3)}
 
     predictions = []
     total = len(models) * num_seeds
@@ -124,7 +169,7 @@ def run_prediction(
     return PredictionResult(
         output_dir=output_dir,
         models=ranked_models,
-        msa_summary=msa_summary(msa, filtered, filter_record),
+        msa_summary=summary,
         timings=timings,
         ranking_path=ranking_path,
         timings_path=timings_path,

@@ -10,7 +10,7 @@ from pathlib import Path
 from alphafold_msa import cli
 from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, backoff_delays
 from alphafold_msa.errors import UserError
-from alphafold_msa.jobs import decode_output, request_body, validate_input
+from alphafold_msa.jobs import COMPLEX_SCORES, decode_output, request_body, validate_input
 from alphafold_msa.msa.read import decode_text
 
 
@@ -37,14 +37,24 @@ class StatusPrinter:
 
 def _job_input(args: argparse.Namespace) -> dict:
     """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
-    summary = cli.check_alignment(args)
-    print(f"checked {args.msa}: {summary['format']}, {summary['num_sequences']} sequences, "
-          f"query {summary['query_name']} ({summary['query_length']} residues)", file=sys.stderr)
-    text = "\n".join(decode_text(Path(args.msa).read_bytes(), args.msa)) + "\n"
-    job_input = {"msa": text, "models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
+    from alphafold_msa.msa import Msa
+
+    msa = cli.read_checked(args)
+    job_input = {"models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
                  "random_seed": args.seed, "num_seeds": args.num_seeds}
-    if args.msa_format:
-        job_input["format"] = args.msa_format
+    if isinstance(msa, Msa):
+        print(f"checked {args.msa[0]}: {msa.format}, {msa.depth} sequences, "
+              f"query {msa.query_name} ({msa.length} residues)", file=sys.stderr)
+        job_input["msa"] = "\n".join(decode_text(Path(args.msa[0]).read_bytes(), args.msa[0])) + "\n"
+        if args.msa_format:
+            job_input["format"] = args.msa_format
+    else:
+        chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
+        paired = msa.paired[0].depth - 1 if msa.paired else 0
+        print(f"checked complex of {msa.num_chains} chains ({chains} residues), {paired} paired rows",
+              file=sys.stderr)
+        job_input["msa"] = msa.to_colabfold_a3m()
+        job_input["complex_mode"] = args.complex_mode
     if args.query:
         job_input["query"] = args.query
     if args.recycle_early_stop_tolerance is not None:
@@ -118,7 +128,8 @@ def run_remote(args: argparse.Namespace) -> int:
         print(f"error: job {job_id} timed out on the endpoint (its execution timeout)", file=sys.stderr)
         return cli.EXIT_TIMEOUT
     output = decode_output(status.get("output"))
-    scores = {k: output.get(k) for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt", "ranking", "msa", "timings")}
+    scores = {k: output[k] for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt", "ranking", "msa", "timings",
+                                      *COMPLEX_SCORES) if k in output}
     scores["job_id"] = job_id
     cli.write_structure(Path(args.output), output["structure"], scores)
     print(f"wrote {args.output} ({output.get('model')}, mean pLDDT {output.get('mean_plddt')})", file=sys.stderr)

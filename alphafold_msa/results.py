@@ -20,6 +20,7 @@ class RankedModel:
     max_pae: float | None
     structure_paths: dict[str, Path]  # format ("pdb", "cif") -> file
     scores_path: Path
+    iptm: float | None = None  # complexes only
 
     @property
     def structure_path(self) -> Path:

@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from alphafold_msa import config as configs
 from alphafold_msa import memory, weights
 from alphafold_msa.features import FeatureDict, pad_residues, process_features
@@ -18,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class ModelRunner:
-    """Runs the monomer models of one preset under one model config; reused across jobs.
+    """Runs the five models of one preset under one model config; reused across jobs.
 
     With `bucketing` (the default), the sequence length and the MSA crops are rounded up to
     buckets so that jobs share compilations; without it, a job runs at its exact length with
@@ -74,10 +76,20 @@ class ModelRunner:
         data = self.network_config.data
         return configs.msa_crops(depth, data.eval.max_msa_clusters, data.common.max_extra_msa, self.bucketing)
 
+    @property
+    def multimer(self) -> bool:
+        return self.preset == "multimer"
+
     def process(self, raw: FeatureDict, num_recycle: int, random_seed: int) -> FeatureDict:
-        """Model-ready features for one seed: one MSA sample per recycle."""
+        """Model-ready features for one seed: one MSA sample per recycle (AlphaFold-Multimer samples
+        inside the model, so its features pass through unchanged)."""
+        if self.multimer:
+            return raw
         crops = self.msa_crops(len(raw["msa"]))
-        return process_features(raw, self.network_config, num_recycle, random_seed, crops)
+        processed = process_features(raw, self.network_config, num_recycle, random_seed, crops)
+        if "asym_id" in raw:  # chains of a pTM complex
+            processed["asym_id"] = np.tile(raw["asym_id"], (len(processed["aatype"]), 1))
+        return processed
 
     def predict(
         self,
@@ -97,12 +109,17 @@ class ModelRunner:
         model.config.model.num_recycle = num_recycle
         model.config.model.recycle_early_stop_tolerance = (
             self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
-        length = processed["aatype"].shape[1]
-        padded_length = configs.bucket_length(length) if self.bucketing else length
-        if padded_length != length:
-            processed = pad_residues(processed, self.network_config, padded_length)
-        # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
-        signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
+        if self.multimer:
+            # Complexes run at their exact length; the MSA is sampled to fixed shapes outside the network.
+            length = padded_length = processed["aatype"].shape[0]
+            signature = (length,)
+        else:
+            length = processed["aatype"].shape[1]
+            padded_length = configs.bucket_length(length) if self.bucketing else length
+            if padded_length != length:
+                processed = pad_residues(processed, self.network_config, padded_length)
+            # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
+            signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
         if signature not in self._shapes_seen:
             self._shapes_seen.add(signature)
             self.counters["compilations"] += 1
@@ -125,6 +142,8 @@ def unpad_result(result: dict, length: int) -> dict:
     if "predicted_aligned_error" in result:
         out["predicted_aligned_error"] = result["predicted_aligned_error"][:length, :length]
         out["ptm"] = result["ptm"]
+    if "iptm" in result:
+        out["iptm"] = result["iptm"]
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from alphafold_msa import __version__
 from alphafold_msa.errors import UserError
-from alphafold_msa.jobs import check_result_size, encode_text, validate_input
+from alphafold_msa.jobs import COMPLEX_SCORES, check_result_size, encode_text, validate_input
 from alphafold_msa.results import PredictionResult, RankedModel
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _progress_reporter(job: dict[str, Any]) -> Callable[[str], None]:
 def _model_entry(model: RankedModel, formats: list[str], scores: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "rank": model.rank, "model": model.model_name, "seed": model.seed, "recycles": model.recycles,
-        "mean_plddt": model.mean_plddt, "ptm": model.ptm, "max_pae": model.max_pae,
+        "mean_plddt": model.mean_plddt, "ptm": model.ptm, "iptm": model.iptm, "max_pae": model.max_pae,
         "structures": {fmt: encode_text(model.structure_paths[fmt].read_text()) for fmt in formats},
     }
     if scores:
@@ -63,11 +63,12 @@ def build_result(result: PredictionResult, options: dict[str, Any]) -> dict[str,
         "max_pae": best.max_pae,
         "plddt": best_scores["plddt"],
         "ranking": [{"rank": m.rank, "model": m.model_name, "seed": m.seed, "mean_plddt": m.mean_plddt,
-                     "ptm": m.ptm} for m in result.models],
+                     "ptm": m.ptm, **({"iptm": m.iptm} if m.iptm is not None else {})} for m in result.models],
         "msa": {k: v for k, v in result.msa_summary.items() if k != "source"},  # source: a job-local path
         "timings": result.timings,
         "version": __version__,
     }
+    output.update({k: best_scores[k] for k in COMPLEX_SCORES if k in best_scores})
     returned = result.models if options["all_models"] else [best]
     if options["all_models"] or options["scores"] or len(formats) > 1:
         output["models"] = [_model_entry(m, formats, options["scores"]) for m in returned]
@@ -93,7 +94,8 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
             models=options["models"], num_recycle=options["num_recycle"],
             recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
-            msa_format=options["format"], query=options["query"], progress=_progress_reporter(job),
+            msa_format=options["format"], query=options["query"], complex_mode=options["complex_mode"],
+            progress=_progress_reporter(job),
         )
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
                     result.timings["counters"])

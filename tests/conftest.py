@@ -25,12 +25,13 @@ def testdata() -> Path:
 
 @pytest.fixture(scope="session")
 def reduced_weights(tmp_path_factory) -> Path:
-    """Random weights for the reduced config: monomer_ptm models 1-2 and monomer model 1."""
+    """Random weights for the reduced config: monomer_ptm models 1-2, monomer model 1, multimer models 1-2."""
     from alphafold_msa.testing.make_weights import make_weights
 
     root = tmp_path_factory.mktemp("weights")
     make_weights(root, "reduced", seed=0, presets=["monomer_ptm"], numbers=[1, 2])
     make_weights(root, "reduced", seed=0, presets=["monomer"], numbers=[1])
+    make_weights(root, "reduced", seed=0, presets=["multimer"], numbers=[1, 2])
     return root
 
 

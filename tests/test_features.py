@@ -46,7 +46,7 @@ def test_raw_features_equal_alphafold_pipeline(testdata):
     assert ours["template_aatype"].shape == (1, 87, 22)
 
 
-@pytest.mark.parametrize("depth, crops", [(1, (16, 16)), (7, (16, 16)), (79, (128, 16)), (600, (512, 128)),
+@pytest.mark.parametrize("depth, crops", [(1, (16, 16)), (7, (16, 16)), (79, (80, 16)), (600, (512, 96)),
                                           (1000, (512, 512)), (5632, (512, 5120)), (7527, (512, 5120))])
 def test_msa_crops_fit_the_alignment_and_round_up_to_a_bucket(depth, crops):
     assert msa_crops(depth, 512, 5120) == crops

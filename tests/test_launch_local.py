@@ -98,3 +98,41 @@ def test_client_modules_do_not_import_jax():
             "alphafold_msa.read_msa; alphafold_msa.jobs.validate_input({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_local_homodimer_from_one_alignment_and_copies(testdata, reduced_weights, tmp_path):
+    output = tmp_path / "dimer.pdb"
+    completed = run_launcher("--local", "--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--copies", "2",
+                             "--output", str(output), "--param-dir", str(reduced_weights), "--model-config", "reduced",
+                             "--models", "1", "--num-recycle", "0")
+    assert completed.returncode == 0, completed.stderr
+    chains = [line[21] for line in output.read_text().splitlines() if line.startswith("ATOM") and " CA " in line]
+    assert chains == ["A"] * 13 + ["B"] * 13
+    scores = json.loads(output.with_suffix(".scores.json").read_text())
+    assert scores["model"] == "model_1_multimer_v3" and 0 <= scores["iptm"] <= 1
+    assert "ipTM" in completed.stderr
+
+
+def test_check_summarises_a_complex(testdata):
+    data = testdata / "colabfold"
+    completed = run_launcher("--check", "--msa", str(data / "3G5O_A.a3m"), "--msa", str(data / "3G5O_B.a3m"),
+                             "--paired", str(data / "3G5O_A.paired.a3m"), "--paired", str(data / "3G5O_B.paired.a3m"),
+                             "--copies", "1,2")
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout)
+    assert summary["chain_ids"] == ["A", "B", "C"] and summary["chain_lengths"] == [93, 87, 87]
+    assert summary["query_length"] == 267 and summary["paired_rows"] == 14
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--copies", "2,1"], "2 copy numbers for 1 chain alignments"),
+    (["--copies", "two"], "--copies: expected comma-separated copy numbers"),
+    (["--paired", "{data}/3G5O_B.paired.a3m"], "the paired alignment's query"),
+    (["--query", "101", "--copies", "2"], "--query picks the row of a single alignment"),
+])
+def test_complex_input_errors_are_one_line_and_exit_2(testdata, tmp_path, extra, message):
+    data = testdata / "colabfold"
+    args = [part.format(data=data) for part in extra]
+    completed = run_launcher("--check", "--msa", str(data / "3G5O_A.a3m"), *args)
+    assert completed.returncode == 2, completed.stderr
+    assert message in completed.stderr and "Traceback" not in completed.stderr

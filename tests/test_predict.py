@@ -89,7 +89,7 @@ def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduce
 @pytest.mark.parametrize("name, length, depth", [("RRM_1.sto", 71, 79), ("20aa-alitest.afa", 20, 3)])
 def test_padding_to_buckets_leaves_outputs_unchanged(testdata, reduced_weights, tmp_path, name, length, depth):
     """A query run at its own length with AlphaFold's fixed MSA crops, and padded to its length and
-    depth buckets, agree (71 -> 80 residues; 20 -> 64 residues and 32 -> 16 extra MSA rows).
+    depth buckets, agree (71 -> 72 residues; 20 -> 24 residues and 32 -> 16 extra MSA rows).
 
     In float32 and without recycling, so that the check is about masking: in bfloat16 the padded
     reductions round differently, and random weights amplify any difference from one recycle to

@@ -19,7 +19,8 @@ def test_layout_matches_official_files(reduced_weights):
     from alphafold.model import data
 
     files = sorted(p.name for p in (reduced_weights / "params").glob("*.npz"))
-    assert files == ["params_model_1.npz", "params_model_1_ptm.npz", "params_model_2_ptm.npz"]
+    assert files == ["params_model_1.npz", "params_model_1_multimer_v3.npz", "params_model_1_ptm.npz",
+                     "params_model_2_multimer_v3.npz", "params_model_2_ptm.npz"]
     with np.load(reduced_weights / "params" / "params_model_1_ptm.npz") as npz:
         keys = list(npz.keys())
         assert all("//" in k and k.startswith("alphafold/alphafold_iteration/") for k in keys)
@@ -28,6 +29,12 @@ def test_layout_matches_official_files(reduced_weights):
         assert any("predicted_aligned_error_head" in k for k in keys)
     params = data.get_model_haiku_params("model_1_ptm", str(reduced_weights))
     assert "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_multiplication_incoming/projection" in params
+    with np.load(reduced_weights / "params" / "params_model_1_multimer_v3.npz") as npz:
+        keys = list(npz.keys())
+        assert any("template_embedding" in k for k in keys), "multimer models carry template modules"
+        evoformer = [k for k in keys if "evoformer_iteration/triangle_multiplication_incoming/" in k]
+        assert any("/projection//" in k for k in evoformer), "fused, as officially"
+        assert not any("left_projection" in k for k in evoformer)
 
 
 def test_generation_is_deterministic_by_seed_and_writes_official_tar(tmp_path):

@@ -78,3 +78,24 @@ def test_handler_test_input_file(reduced_weights):
     assert "completed successfully" in log and "'structure': 'MODEL" in log
     hub_tests = json.loads((REPO / ".runpod" / "tests.json").read_text())
     assert hub_tests["tests"][0]["input"] == json.loads((REPO / "test_input.json").read_text())["input"]
+
+
+def test_launcher_submits_a_heterodimer_with_its_paired_alignment(worker_url, testdata, tmp_path):
+    import json
+
+    from Bio.PDB import PDBParser
+
+    url, workdir = worker_url
+    data = testdata / "colabfold"
+    output = tmp_path / "3G5O.pdb"
+    completed = run_launcher("--api-url", url, "--msa", str(data / "3G5O_A.a3m"), "--msa", str(data / "3G5O_B.a3m"),
+                             "--paired", str(data / "3G5O_A.paired.a3m"), "--paired", str(data / "3G5O_B.paired.a3m"),
+                             "--output", str(output), "--models", "1", "--num-recycle", "0", "--poll-interval", "0.5")
+    assert completed.returncode == 0, completed.stderr
+    assert "checked complex of 2 chains (A: 93, B: 87 residues), 14 paired rows" in completed.stderr
+    structure = PDBParser(QUIET=True).get_structure("complex", output)
+    assert [(chain.id, len(chain)) for chain in structure[0]] == [("A", 93), ("B", 87)]
+    scores = json.loads(output.with_suffix(".scores.json").read_text())
+    assert 0 <= scores["iptm"] <= 1 and set(scores["chain_pair_pae"]) == {"A-B", "B-A"}
+    assert scores["msa"]["paired_rows"] == 14 and scores["msa"]["complex_mode"] == "multimer"
+    assert os.listdir(workdir) == []

@@ -12,6 +12,7 @@ from pathlib import Path
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import parse_clustal
+from alphafold_msa.msa.complex import ComplexMsa, is_complex_header, parse_colabfold_complex
 from alphafold_msa.msa.fasta import read_records
 from alphafold_msa.msa.stockholm import parse_stockholm
 
@@ -67,11 +68,33 @@ def detect_format(lines: list[str], source: str) -> str:
     return _fasta_kind(read_records(lines, source, "a3m")) if syntax == "records" else syntax
 
 
+def parse_input(text: str | bytes, format: str | None = None, query: str | None = None,
+                source: str = "<input>") -> Msa | ComplexMsa:
+    """An alignment (`Msa`) or, for ColabFold's complex a3m, a `ComplexMsa`, from text or compressed bytes."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    lines = decode_text(data, source)
+    first = next(index for index, line in enumerate(lines) if line.strip())
+    if is_complex_header(lines[first]):
+        if format not in (None, "a3m"):
+            raise MsaError(f"{source}: line {first + 1} is ColabFold's complex header, but the format was given "
+                           f"as '{format}'")
+        if query is not None:
+            raise MsaError(f"{source}: a complex a3m has one query per chain; a query name cannot be chosen")
+        return parse_colabfold_complex(lines[first:], source)
+    return _parse_lines(lines, format, query, source)
+
+
 def parse_msa(text: str | bytes, format: str | None = None, query: str | None = None,
               source: str = "<input>") -> Msa:
     """Parse alignment text (or compressed bytes) in any supported format, detected unless given."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    lines = decode_text(data, source)
+    parsed = parse_input(text, format, query, source)
+    if isinstance(parsed, ComplexMsa):
+        raise MsaError(f"{source}: is ColabFold's complex a3m ({parsed.num_chains} chains), not a single-chain "
+                       "alignment; read it with read_input / parse_input")
+    return parsed
+
+
+def _parse_lines(lines: list[str], format: str | None, query: str | None, source: str) -> Msa:
     if format is not None and format not in FORMATS:
         raise MsaError(f"{source}: unknown format '{format}'; expected one of {', '.join(FORMATS)}")
     syntax = format if format in ("stockholm", "clustal") else None
@@ -88,7 +111,15 @@ def parse_msa(text: str | bytes, format: str | None = None, query: str | None = 
 
 def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa:
     """Read an alignment file (a3m, a2m, Stockholm, aligned FASTA, Clustal; optionally compressed)."""
-    path = Path(path)
+    return parse_msa(_read_bytes(Path(path)), format=format, query=query, source=str(path))
+
+
+def read_input(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa | ComplexMsa:
+    """Read an alignment file, or a complex in ColabFold's complex a3m (then a `ComplexMsa`)."""
+    return parse_input(_read_bytes(Path(path)), format=format, query=query, source=str(path))
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -97,4 +128,4 @@ def read_msa(path: str | os.PathLike, format: str | None = None, query: str | No
         raise MsaError(f"{path}: is a directory, expected an alignment file") from None
     except OSError as error:
         raise MsaError(f"{path}: cannot be read ({error.strerror})") from None
-    return parse_msa(data, format=format, query=query, source=str(path))
+    return data

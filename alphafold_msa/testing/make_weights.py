@@ -2,8 +2,9 @@
 
     python -m alphafold_msa.testing.make_weights --config reduced|full [--seed N] [--tar FILE] DIR
 
-The arrays have exactly the names and shapes of the official files (models 1-2 with template
-modules, unfused triangle multiplications), so they load through the same code path as real
+The arrays have exactly the names and shapes of the official files (monomer models 1-2 with
+template modules and unfused triangle multiplications; multimer v3 models with templates and
+fused ones), so they load through the same code path as real
 weights. Values are random and deterministic by seed: structures predicted with them are meaningless.
 """
 
@@ -65,6 +66,23 @@ def _example_batch(cfg) -> dict:
     return batch
 
 
+def _multimer_example_batch() -> dict:
+    """Merged features of a small heterodimer, the input AlphaFold-Multimer declares its parameters on."""
+    from alphafold_msa.complex_features import build_multimer_features
+    from alphafold_msa.msa import from_sequences
+    from alphafold_msa.msa.complex import assemble_complex
+
+    chains = [from_sequences(["ACDEFGHI", "ACDEFGHV"]), from_sequences(["KLMNPQ", "KLMNPE"])]
+    batch = dict(build_multimer_features(assemble_complex(chains)))
+    length = len(batch["aatype"])
+    batch["prev"] = {
+        "prev_msa_first_row": np.zeros((length, 256), np.float16),
+        "prev_pair": np.zeros((length, length, 128), np.float16),
+        "prev_pos": np.zeros((length, 37, 3), np.float16),
+    }
+    return batch
+
+
 def parameter_shapes(name: str, model_config: str) -> dict[str, dict[str, tuple[int, ...]]]:
     """Scope -> array name -> shape, as in the official file for parameter set `name`."""
     import jax
@@ -72,7 +90,9 @@ def parameter_shapes(name: str, model_config: str) -> dict[str, dict[str, tuple[
 
     cfg = alphafold_config(name, model_config, for_weights=True)
     runner = model.RunModel(cfg)
-    shapes = jax.eval_shape(runner.init, jax.random.PRNGKey(0), _example_batch(cfg))
+    multimer = cfg.model.global_config.multimer_mode
+    batch = _multimer_example_batch() if multimer else _example_batch(cfg)
+    shapes = jax.eval_shape(runner.init, jax.random.PRNGKey(0), batch)
     return {scope: {k: tuple(v.shape) for k, v in arrays.items()} for scope, arrays in shapes.items()}
 
 

@@ -1,0 +1,228 @@
+"""Alignments of complexes: one alignment per distinct chain, copy numbers, and optional paired rows.
+
+Two ways in, one `ComplexMsa` out:
+- ColabFold's complex a3m: a first line `#len1,len2,...<TAB>copies1,copies2,...`, the query line
+  (the chains' queries concatenated), paired rows spanning several chains, then each chain's
+  unpaired rows padded with gaps over the other chains (`parse_colabfold_complex`);
+- one alignment per chain in any format, plus an optional paired alignment: either one file whose
+  query is the chains' queries concatenated, or one file per chain whose rows pair up by position
+  (`assemble_complex`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Sequence
+
+import numpy as np
+
+from alphafold_msa.errors import MsaError
+from alphafold_msa.msa.alignment import Msa, Records, encode_a3m
+from alphafold_msa.msa.fasta import read_records
+
+CHAIN_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_HEADER = re.compile(r"#\s*(\d+(?:,\d+)*)\t(\d+(?:,\d+)*)\s*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComplexMsa:
+    """A complex: each distinct chain's alignment (query first), its copy number, and paired rows.
+
+    `paired`, when present, holds one alignment per distinct chain with equal depth: row i of each
+    is one paired sequence of the complex. Chains are labelled A, B, ... in this order, copies
+    of a chain next to each other.
+    """
+
+    chains: tuple[Msa, ...]
+    copies: tuple[int, ...]
+    paired: tuple[Msa, ...] | None
+    source: str
+
+    @property
+    def lengths(self) -> list[int]:
+        """Residues of each distinct chain."""
+        return [chain.length for chain in self.chains]
+
+    @property
+    def chain_lengths(self) -> list[int]:
+        """Residues of every chain of the complex, copies included, in chain-ID order."""
+        return [chain.length for chain, copies in zip(self.chains, self.copies) for _ in range(copies)]
+
+    @property
+    def length(self) -> int:
+        """Residues of the whole complex."""
+        return sum(self.chain_lengths)
+
+    @property
+    def query_name(self) -> str:
+        return "+".join(chain.query_name for chain in self.chains)
+
+    @property
+    def num_chains(self) -> int:
+        return sum(self.copies)
+
+    @property
+    def chain_ids(self) -> list[str]:
+        return list(CHAIN_IDS[: self.num_chains])
+
+    @property
+    def sequences(self) -> list[str]:
+        """Query sequence of every chain, copies included."""
+        return [chain.query_sequence for chain, copies in zip(self.chains, self.copies) for _ in range(copies)]
+
+    @property
+    def depth(self) -> int:
+        """Rows over all alignments (paired rows counted once)."""
+        return sum(chain.depth for chain in self.chains) + (self.paired[0].depth if self.paired else 0)
+
+    def to_colabfold_a3m(self) -> str:
+        """The complex as ColabFold's complex a3m (the form jobs carry it in)."""
+        lengths = self.lengths
+        lines = [f"#{','.join(map(str, lengths))}\t{','.join(map(str, self.copies))}"]
+        names = [f"{101 + i}" for i in range(len(self.chains))]
+        if len(self.chains) > 1:
+            if self.paired:
+                rows = [_a3m_rows(chain) for chain in self.paired]
+                for index in range(self.paired[0].depth):
+                    header = "\t".join(chain.names[index] for chain in self.paired) if index else "\t".join(names)
+                    lines += [f">{header}", "".join(chain_rows[index] for chain_rows in rows)]
+            else:
+                lines += [">" + "\t".join(names), "".join(chain.query_sequence for chain in self.chains)]
+        for index, chain in enumerate(self.chains):
+            before = "-" * sum(lengths[:index])
+            after = "-" * sum(lengths[index + 1:])
+            for number, (name, row) in enumerate(zip(chain.names, _a3m_rows(chain))):
+                lines += [f">{names[index] if number == 0 else name}", before + row + after]
+        return "\n".join(lines) + "\n"
+
+
+def _a3m_rows(msa: Msa) -> list[str]:
+    return [text.split("\n", 1)[1].rstrip("\n") for text in msa.to_a3m().split(">")[1:]]
+
+
+def complex_header(first_line: str) -> tuple[list[int], list[int]] | None:
+    """(chain lengths, copy numbers) from a ColabFold header line, or None if it is not one."""
+    match = _HEADER.match(first_line.rstrip("\r\n"))
+    if not match:
+        return None
+    return [int(x) for x in match.group(1).split(",")], [int(x) for x in match.group(2).split(",")]
+
+
+def is_complex_header(first_line: str) -> bool:
+    """True for a ColabFold header that describes more than one chain (a complex, not a monomer)."""
+    header = complex_header(first_line)
+    return header is not None and (len(header[0]) > 1 or header[1][0] > 1)
+
+
+def parse_colabfold_complex(lines: list[str], source: str) -> ComplexMsa:
+    """Read ColabFold's complex a3m (lines of text, header first)."""
+    header = complex_header(lines[0])
+    if header is None:
+        raise MsaError(f"{source}: line 1: expected ColabFold's complex header '#len1,len2,...<TAB>copies1,copies2,...' "
+                       f"(e.g. '#93,87\\t1,1'), found {lines[0][:40]!r}")
+    lengths, copies = header
+    if len(lengths) != len(copies):
+        raise MsaError(f"{source}: line 1: {len(lengths)} chain lengths but {len(copies)} copy numbers; "
+                       "the header needs one copy number per chain")
+    if min(lengths) < 1 or min(copies) < 1:
+        raise MsaError(f"{source}: line 1: chain lengths and copy numbers must be at least 1")
+    records = read_records(lines, source, "a3m")
+    total = sum(lengths)
+    bounds = np.cumsum([0, *lengths])
+    paired: list[list[tuple[str, str, int]]] = [[] for _ in lengths]
+    unpaired: list[list[tuple[str, str, int]]] = [[] for _ in lengths]
+    heteromer = len(lengths) > 1
+    for name, row, line in zip(records.names, records.rows, records.lines):
+        segments = _split_columns(row, bounds, total, source, name, line, lengths)
+        with_residues = [i for i, segment in enumerate(segments) if _has_residues(segment)]
+        if heteromer and len(with_residues) > 1:
+            for chain, segment in enumerate(segments):
+                paired[chain].append((name, segment, line))
+        else:
+            for chain in with_residues:
+                unpaired[chain].append((name, segments[chain], line))
+    if not paired[0] and heteromer:
+        raise MsaError(f"{source}: line {records.lines[0]}: the first row must be the query of all chains "
+                       f"({'+'.join(map(str, lengths))} residues)")
+    chains = []
+    for chain in range(len(lengths)):
+        rows = unpaired[chain]
+        query = paired[chain][0] if heteromer else rows[0]
+        if rows and rows[0][1] == query[1]:
+            rows = rows[1:]  # each chain's unpaired block opens with its query
+        chains.append(_encode([query, *rows], source))
+    paired_msas = None
+    if heteromer and len(paired[0]) > 1:
+        paired_msas = tuple(_encode(rows, source) for rows in paired)
+    return ComplexMsa(chains=tuple(chains), copies=tuple(copies), paired=paired_msas, source=source)
+
+
+def _split_columns(row: str, bounds: np.ndarray, total: int, source: str, name: str, line: int,
+                   lengths: list[int]) -> list[str]:
+    """The row cut into one a3m segment per chain; insertions go with the column after them."""
+    codes = np.frombuffer(row.encode("ascii", "replace"), dtype=np.uint8)
+    aligned = (codes < ord("a")) & (codes != ord("."))
+    count = int(aligned.sum())
+    if count != total:
+        raise MsaError(f"{source}: line {line}: row '{name}' has {count} aligned columns, expected {total} "
+                       f"(chains of {'+'.join(map(str, lengths))} residues per the header on line 1)")
+    positions = np.flatnonzero(aligned)
+    cuts = [0, *(int(positions[b - 1]) + 1 for b in bounds[1:-1]), len(row)]
+    return [row[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def _has_residues(segment: str) -> bool:
+    return any(c.isalpha() and c.isupper() for c in segment)
+
+
+def _encode(rows: list[tuple[str, str, int]], source: str) -> Msa:
+    names, texts, lines = zip(*rows)
+    return encode_a3m(Records(names=list(names), rows=list(texts), lines=list(lines), format="a3m", source=source))
+
+
+def assemble_complex(chains: Sequence[Msa], copies: Sequence[int] | None = None,
+                     paired: Sequence[Msa] | None = None) -> ComplexMsa:
+    """A complex from one alignment per distinct chain, copy numbers (default 1 each) and an optional
+    paired alignment: one whose query is the chains' queries concatenated, or one per chain."""
+    chains = tuple(chains)
+    copies = tuple(copies) if copies is not None else (1,) * len(chains)
+    sources = ", ".join(chain.source for chain in chains)
+    if len(copies) != len(chains):
+        raise MsaError(f"{len(copies)} copy numbers for {len(chains)} chain alignments ({sources}); "
+                       "give one copy number per alignment, e.g. --copies 2,1")
+    if min(copies) < 1:
+        raise MsaError(f"copy numbers must be at least 1, got {','.join(map(str, copies))}")
+    paired_msas = _split_paired(chains, list(paired)) if paired else None
+    if paired_msas and len(chains) == 1:
+        paired_msas = None  # copies of one chain are not paired (as in AlphaFold-Multimer)
+    return ComplexMsa(chains=chains, copies=copies, paired=paired_msas, source=sources)
+
+
+def _split_paired(chains: tuple[Msa, ...], paired: list[Msa]) -> tuple[Msa, ...]:
+    queries = [chain.query_sequence for chain in chains]
+    if len(paired) == 1 and len(chains) > 1:
+        joined = paired[0]
+        if joined.query_sequence != "".join(queries):
+            raise MsaError(f"{joined.source}: the paired alignment's query ({joined.length} residues) is not the "
+                           f"chains' queries concatenated ({'+'.join(str(len(q)) for q in queries)} residues, "
+                           "in the order the chain alignments were given)")
+        bounds = np.cumsum([0, *map(len, queries)])
+        return tuple(_columns(joined, a, b) for a, b in zip(bounds, bounds[1:]))
+    if len(paired) != len(chains):
+        raise MsaError(f"{len(paired)} paired alignments for {len(chains)} chains; give one paired alignment "
+                       "spanning all chains or one per chain")
+    for chain, rows in zip(chains, paired):
+        if rows.query_sequence != chain.query_sequence:
+            raise MsaError(f"{rows.source}: the paired alignment's query differs from the query of {chain.source}")
+    depths = {rows.depth for rows in paired}
+    if len(depths) > 1:
+        raise MsaError(f"paired alignments must have the same number of rows, row i of each being one paired "
+                       f"sequence; got {', '.join(f'{rows.source}: {rows.depth}' for rows in paired)}")
+    return tuple(paired)
+
+
+def _columns(msa: Msa, start: int, stop: int) -> Msa:
+    return dataclasses.replace(msa, matrix=msa.matrix[:, start:stop], deletions=msa.deletions[:, start:stop],
+                               query_sequence=msa.query_sequence[start:stop])
+
