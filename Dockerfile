@@ -25,9 +25,10 @@ COPY pyproject.toml README.md ./
 COPY requirements/constraints.txt requirements/constraints.txt
 COPY alphafold_msa ./alphafold_msa
 # Every version is pinned by the constraints file (the same one CI installs with); jax's CUDA
-# plugin is pinned to the tested jax release.
+# plugin is pinned to the tested jax release, and OpenMM's CUDA platform (Amber relaxation on the
+# GPU) to the tested OpenMM.
 # hadolint ignore=DL3013
-RUN pip install -c requirements/constraints.txt ".[worker]" "jax[cuda12]==0.10.2"
+RUN pip install -c requirements/constraints.txt ".[worker]" "jax[cuda12]==0.10.2" "openmm[cuda12]==8.6.1"
 COPY handler.py launch.py start.sh test_input.json ./
 
 CMD ["/app/start.sh"]

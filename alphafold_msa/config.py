@@ -31,6 +31,9 @@ LENGTH_BUCKETS = (*range(16, 257, 8), 288, 320, 352, 384, 416, 448, 480, 512, 57
 # so a shallow alignment runs a smaller network without a compilation for every depth.
 DEPTH_BUCKETS = (*range(16, 129, 16), 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024, 1280, 1536, 2048,
                  2560, 3072, 4096, 5120)
+# Amber relaxation: none, the top model (AlphaFold's default) or all; $ALPHAFOLD_MSA_RELAX sets the default.
+RELAX_MODES = ("none", "best", "all")
+RELAX_ENV = "ALPHAFOLD_MSA_RELAX"
 MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
@@ -49,6 +52,14 @@ _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_c
 def bucket_length(length: int) -> int:
     """The padded length a query of `length` residues runs at."""
     return next((bucket for bucket in LENGTH_BUCKETS if bucket >= length), length)
+
+
+def resolve_relax(mode: str | None) -> str:
+    """The relaxation mode from the argument, else $ALPHAFOLD_MSA_RELAX, else 'best'."""
+    mode = mode or os.environ.get(RELAX_ENV) or "best"
+    if mode not in RELAX_MODES:
+        raise ConfigError(f"relax must be one of {', '.join(RELAX_MODES)}, got '{mode}'")
+    return mode
 
 
 def msa_crops(depth: int, max_clusters: int, max_extra: int, bucketing: bool = True) -> tuple[int, int]:

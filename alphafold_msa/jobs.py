@@ -22,7 +22,7 @@ INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
     "format": None, "query": None, "complex_mode": "multimer", "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
     "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
-    "formats": ["pdb"], "all_models": False, "scores": False,
+    "formats": ["pdb"], "relax": None, "all_models": False, "scores": False,
 }
 
 # Scores of the top model that a complex's result carries besides the monomer ones.

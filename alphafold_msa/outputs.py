@@ -138,16 +138,21 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_ranked(ranked: list[ModelPrediction], output_dir: Path,
-                 formats: Sequence[str] = ("pdb",)) -> tuple[list[RankedModel], Path]:
-    """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`."""
+def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Sequence[str] = ("pdb",),
+                 relax_mode: str = "none") -> tuple[list[RankedModel], Path]:
+    """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`; with
+    `relax_mode` 'best' or 'all', relaxed_rank_{i}.pdb too (the scores record how it went)."""
     models = []
     for index, prediction in enumerate(ranked):
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
         for fmt, path in structure_paths.items():
             write_atomic(path, prediction.structure_text(fmt))
+        scores = prediction.scores()
+        relaxed_path = None
+        if relax_mode == "all" or (relax_mode == "best" and index == 0):
+            relaxed_path, scores["relax"] = _write_relaxed(prediction, output_dir / f"relaxed_rank_{index}.pdb")
         scores_path = output_dir / f"scores_rank_{index}.json"
-        write_atomic(scores_path, json.dumps(prediction.scores()))
+        write_atomic(scores_path, json.dumps(scores))
         models.append(RankedModel(
             rank=index,
             model_name=prediction.model_name,
@@ -159,6 +164,7 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path,
             iptm=None if prediction.iptm is None else round(prediction.iptm, 4),
             structure_paths=structure_paths,
             scores_path=scores_path,
+            relaxed_path=relaxed_path,
         ))
     complex_ranking = any(p.iptm is not None for p in ranked)
     ranking = {
@@ -172,3 +178,14 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path,
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
     return models, ranking_path
+
+
+def _write_relaxed(prediction: ModelPrediction, path: Path) -> tuple[Path | None, dict[str, Any]]:
+    """Relax one model into `path`; on failure nothing is written and the error is reported."""
+    from alphafold_msa.relax import relax
+
+    outcome = relax(prediction.structure)
+    if outcome.pdb is None:
+        return None, outcome.info
+    write_atomic(path, outcome.pdb)
+    return path, outcome.info

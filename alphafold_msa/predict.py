@@ -106,6 +106,7 @@ def run_prediction(
     num_seeds: int = 1,
     max_msa_depth: int = configs.DEFAULT_MAX_MSA_DEPTH,
     formats: Sequence[str] = ("pdb",),
+    relax: str | None = None,
     msa_format: str | None = None,
     query: str | None = None,
     runner: ModelRunner | None = None,
@@ -118,12 +119,15 @@ def run_prediction(
     removed and at most `max_msa_depth` rows (query first) of each alignment are featurized.
     Complexes run AlphaFold-Multimer v3 (`complex_mode="multimer"`) or the monomer pTM models with
     chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains.
-    Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json.
+    Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json;
+    `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
+    Amber-relaxed relaxed_rank_{i}.pdb files.
     The model runner is shared per process, so later calls reuse compiled functions and parameters.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
     _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
+    relax = configs.resolve_relax(relax)
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=msa_format, query=query)
     check_length(msa, configs.max_query_length())
@@ -160,7 +164,11 @@ def run_prediction(
             report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
                    f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
 
-    ranked_models, ranking_path = write_ranked(rank(predictions), output_dir, formats)
+    stage = time.perf_counter()
+    if relax != "none":
+        report(f"relaxing {'the top model' if relax == 'best' else 'every model'} with Amber")
+    ranked_models, ranking_path = write_ranked(rank(predictions), output_dir, formats, relax)
+    timings["write_and_relax_s"] = round(time.perf_counter() - stage, 3)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in runner.counters.items()},
                            "worker_process": dict(runner.counters)}

@@ -42,6 +42,8 @@ def _job_input(args: argparse.Namespace) -> dict:
     msa = cli.read_checked(args)
     job_input = {"models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
                  "random_seed": args.seed, "num_seeds": args.num_seeds}
+    if args.relax:
+        job_input["relax"] = args.relax
     if isinstance(msa, Msa):
         print(f"checked {args.msa[0]}: {msa.format}, {msa.depth} sequences, "
               f"query {msa.query_name} ({msa.length} residues)", file=sys.stderr)
@@ -129,8 +131,9 @@ def run_remote(args: argparse.Namespace) -> int:
         return cli.EXIT_TIMEOUT
     output = decode_output(status.get("output"))
     scores = {k: output[k] for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt", "ranking", "msa", "timings",
-                                      *COMPLEX_SCORES) if k in output}
+                                      "relax", *COMPLEX_SCORES) if k in output}
     scores["job_id"] = job_id
     cli.write_structure(Path(args.output), output["structure"], scores)
-    print(f"wrote {args.output} ({output.get('model')}, mean pLDDT {output.get('mean_plddt')})", file=sys.stderr)
+    print(f"wrote {args.output} ({output.get('model')}, mean pLDDT {output.get('mean_plddt')}"
+          f"{cli.describe_relax(output.get('relax'))})", file=sys.stderr)
     return cli.EXIT_OK

@@ -21,6 +21,7 @@ class RankedModel:
     structure_paths: dict[str, Path]  # format ("pdb", "cif") -> file
     scores_path: Path
     iptm: float | None = None  # complexes only
+    relaxed_path: Path | None = None  # the Amber-relaxed PDB, when relaxation was asked for and worked
 
     @property
     def structure_path(self) -> Path:

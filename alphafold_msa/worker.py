@@ -69,6 +69,11 @@ def build_result(result: PredictionResult, options: dict[str, Any]) -> dict[str,
         "version": __version__,
     }
     output.update({k: best_scores[k] for k in COMPLEX_SCORES if k in best_scores})
+    output["relaxed"] = best.relaxed_path is not None
+    if "relax" in best_scores:
+        output["relax"] = best_scores["relax"]
+    if best.relaxed_path is not None:
+        output["structure"], output["structure_format"] = best.relaxed_path.read_text(), "pdb"
     returned = result.models if options["all_models"] else [best]
     if options["all_models"] or options["scores"] or len(formats) > 1:
         output["models"] = [_model_entry(m, formats, options["scores"]) for m in returned]
@@ -94,7 +99,8 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
             models=options["models"], num_recycle=options["num_recycle"],
             recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
-            msa_format=options["format"], query=options["query"], complex_mode=options["complex_mode"],
+            relax=options["relax"], msa_format=options["format"], query=options["query"],
+            complex_mode=options["complex_mode"],
             progress=_progress_reporter(job),
         )
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],

@@ -64,7 +64,7 @@ def main() -> None:
             msa = generated_msa(length, args.depth)
             start = time.perf_counter()
             result = run_prediction(msa, Path(out) / str(length), runner=runner, models=models,
-                                    num_recycle=args.num_recycle, recycle_early_stop_tolerance=0.0)
+                                    num_recycle=args.num_recycle, recycle_early_stop_tolerance=0.0, relax="none")
             seconds = list(result.timings["models"].values())
             warm = seconds[1:] or seconds
             rows.append({"length": length, "job_s": round(time.perf_counter() - start, 1),

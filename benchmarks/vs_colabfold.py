@@ -38,7 +38,8 @@ jobs, per_model = [], []
 for path in inputs:
     begun = time.perf_counter()
     result = run_prediction(path, f"{out}/{len(jobs)}", params, model_config="full",
-                            models=range(1, int(models) + 1), num_recycle=int(recycles), random_seed=0)
+                            models=range(1, int(models) + 1), num_recycle=int(recycles), random_seed=0,
+                            relax="none")
     jobs.append(round(time.perf_counter() - begun, 1))
     per_model.append([round(s, 1) for s in result.timings["models"].values()])
 print(json.dumps({"import_s": round(imported - start, 1), "jobs_s": jobs, "models_s": per_model}))

@@ -72,7 +72,7 @@ def run_warm(lengths, param_dir: Path, config: str, models: list[int], num_recyc
         for index, length in enumerate(lengths):
             start = time.perf_counter()
             run_prediction(job_msa(length), Path(out) / str(index), runner=runner, models=models,
-                           num_recycle=num_recycle)
+                           num_recycle=num_recycle, relax="none")
             jobs.append({"length": length, "wall_s": round(time.perf_counter() - start, 2),
                          "compilations_so_far": runner.counters["compilations"]})
     return jobs

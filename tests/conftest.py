@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Tests talk to 127.0.0.1 only: a code path that would fetch the official weights fails fast here.
 os.environ["PARAMS_URL"] = "http://127.0.0.1:9/no-weights-in-tests.tar"
 os.environ["ALPHAFOLD_MSA_DOWNLOAD_RETRIES"] = "0"
+# Amber relaxation takes seconds to a minute per model on a CPU: tests relax only where they test it.
+os.environ["ALPHAFOLD_MSA_RELAX"] = "none"
 TESTDATA = REPO.parent / "shared" / "testdata"
 
 

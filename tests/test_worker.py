@@ -38,6 +38,8 @@ def small_msa(testdata):
     ({"msa": ">q\nMK\n", "models": [1, 1]}, "input.models: [1, 1] has non-unique elements"),
     ({"msa": ">q\nMK\n", "format": "nexus"}, "input.format: 'nexus' is not one of"),
     ({"msa": ">q\nMK\n", "formats": ["png"]}, "input.formats.0: 'png' is not one of"),
+    ({"msa": ">q\nMK\n", "relax": "sometimes"}, "input.relax: 'sometimes' is not one of"),
+    ({"msa": ">q\nMK\n", "complex_mode": "dimer"}, "input.complex_mode: 'dimer' is not one of"),
     ({"msa_gz_b64": "not base64!"}, "input.msa_gz_b64: not valid gzip+base64"),
     ({"msa": ""}, "input.msa: '' should be non-empty"),
     ({"msa": ">q\nMKVLA\n>h\nMK?LA\n", "models": [1]}, "input.msa: line 3: row 'h' has the illegal character '?'"),

@@ -1,0 +1,68 @@
+"""Amber relaxation: clashes removed from a structure of ideal geometry, predictions survive failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import run_launcher
+
+from alphafold_msa.relax import relax, violations
+from alphafold_msa.testing.structures import ideal_structure, perturbed
+from alphafold_msa.worker import handle_job
+
+
+def test_relaxation_removes_violations_and_keeps_sequence_and_chains():
+    start = perturbed(ideal_structure(["MKTAYIAKQRQISFVKSHFSRQ", "GSHMLEDPVKW"]), noise=0.4, seed=1)
+    before = violations(start)
+    assert before > 10, "the perturbed structure has clashes to remove"
+    outcome = relax(start)
+    assert outcome.pdb is not None, outcome.info
+    assert outcome.info["platform"] == "CPU" and outcome.info["violations_before"] == before
+    assert outcome.info["violations_after"] < before and outcome.info["violations_after"] <= 1
+    assert outcome.info["energy_after_kcal_mol"] < outcome.info["energy_before_kcal_mol"]
+    from alphafold.common import protein
+
+    relaxed = protein.from_pdb_string(outcome.pdb)
+    np.testing.assert_array_equal(relaxed.aatype, start.aatype)
+    np.testing.assert_array_equal(relaxed.chain_index, start.chain_index)
+    np.testing.assert_array_equal(relaxed.residue_index, start.residue_index)
+    assert 0 < outcome.info["rmsd_to_unrelaxed"] < 1.0
+
+
+def test_a_structure_that_cannot_be_relaxed_is_reported_not_raised():
+    start = ideal_structure(["MKTAYIAKQR"])
+    broken = perturbed(start, noise=0.0, seed=0)
+    broken.atom_mask[4] = 0  # a residue without atoms: Amber refuses it
+    outcome = relax(broken)
+    assert outcome.pdb is None and "well-defined residues" in outcome.info["error"]
+    assert outcome.info["seconds"] >= 0
+
+
+def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights, tmp_path):
+    output = tmp_path / "rrm.pdb"
+    completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--output", str(output),
+                             "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1",
+                             "--num-recycle", "0", "--relax", "best", "--output-dir", str(tmp_path / "all"))
+    assert completed.returncode == 0, completed.stderr
+    assert "relaxed on CPU in" in completed.stderr
+    scores = json.loads(output.with_suffix(".scores.json").read_text())
+    assert scores["relax"]["violations_after"] < scores["relax"]["violations_before"]
+    assert output.read_text() == (tmp_path / "all" / "relaxed_rank_0.pdb").read_text()
+    assert (tmp_path / "all" / "ranked_0.pdb").is_file()
+    hydrogens = [line for line in output.read_text().splitlines() if line.startswith("ATOM") and line[76:78].strip() == "H"]
+    assert hydrogens, "Amber relaxation adds hydrogens"
+
+
+def test_failed_relaxation_still_returns_the_prediction(monkeypatch, reduced_weights, testdata, tmp_path):
+    """With random weights the 13-residue 6A5J prediction is too distorted for Amber to minimise."""
+    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
+    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    monkeypatch.delenv("ALPHAFOLD_MSA_RELAX")  # the default: relax the top model
+    job = {"msa": (testdata / "colabfold" / "6A5J.a3m").read_text(), "models": [1], "num_recycle": 0}
+    result = handle_job({"id": "job-relax", "input": job})
+    assert "error" not in result, result
+    assert result["relaxed"] is False and "Minimization failed" in result["relax"]["error"]
+    assert result["structure"].startswith("MODEL") and len(result["plddt"]) == 13
+
