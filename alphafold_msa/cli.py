@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-seeds", type=int, default=1, help="seeds per model, from --seed upwards (default 1)")
     parser.add_argument("--relax", choices=RELAX_MODES,
                         help="Amber relaxation of the top model (best: the default, as AlphaFold), of all models, "
-                             "or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else best)")
+                             "or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else best; "
+                             "none with --demo-weights)")
     parser.add_argument("--check", action="store_true",
                         help="only read and validate the alignment; print a JSON summary (exit 0) or the error (exit 2)")
     remote = parser.add_argument_group("remote prediction on a RunPod endpoint")
@@ -201,7 +202,8 @@ def run_local(args: argparse.Namespace) -> int:
             msa, work_dir, param_dir,
             model_config=args.model_config, preset=args.model_preset, complex_mode=args.complex_mode, models=models,
             num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
-            random_seed=args.seed, num_seeds=args.num_seeds, relax=args.relax,
+            random_seed=args.seed, num_seeds=args.num_seeds,
+            relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
             progress=lambda message: print(message, file=sys.stderr),
         )
         scores = json.loads(result.best.scores_path.read_text())
