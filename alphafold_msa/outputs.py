@@ -112,7 +112,7 @@ def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureD
         remove_leading_feature_dimension=per_recycle,
     )
     has_pae = "predicted_aligned_error" in result
-    return ModelPrediction(
+    prediction = ModelPrediction(
         model_name=model_name,
         seed=seed,
         recycles=recycles,
@@ -121,8 +121,10 @@ def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureD
         pae=np.asarray(result["predicted_aligned_error"], np.float32) if has_pae else None,
         structure=structure,
         predict_seconds=predict_seconds,
-        iptm=float(result["iptm"]) if "iptm" in result and len(np.unique(structure.chain_index)) > 1 else None,
     )
+    if "iptm" in result and prediction.is_complex:
+        prediction.iptm = float(result["iptm"])
+    return prediction
 
 
 def rank(predictions: list[ModelPrediction]) -> list[ModelPrediction]:
