@@ -80,16 +80,20 @@ class Msa:
         """Fraction of gap cells over the whole alignment."""
         return float(np.mean(self.matrix == GAP_ID)) if self.matrix.size else 0.0
 
-    def to_a3m(self) -> str:
-        """The alignment as a3m text (deletions are written as 'x' insertions)."""
+    def a3m_rows(self) -> list[str]:
+        """Each row as a3m text: aligned columns upper case or '-', deletions written as 'x' insertions."""
         letters = np.frombuffer(b"ACDEFGHIKLMNPQRSTVWYX-", dtype=np.uint8)
-        lines = []
-        for name, row, dels in zip(self.names, self.matrix, self.deletions):
+        rows = []
+        for row, dels in zip(self.matrix, self.deletions):
             text = letters[row].tobytes().decode("ascii")
             if dels.any():
                 text = "".join("x" * int(d) + c for d, c in zip(dels, text))
-            lines.append(f">{name}\n{text}\n")
-        return "".join(lines)
+            rows.append(text)
+        return rows
+
+    def to_a3m(self) -> str:
+        """The alignment as a3m text (deletions are written as 'x' insertions)."""
+        return "".join(f">{name}\n{row}\n" for name, row in zip(self.names, self.a3m_rows()))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,7 +83,7 @@ class ComplexMsa:
         names = [f"{101 + i}" for i in range(len(self.chains))]
         if len(self.chains) > 1:
             if self.paired:
-                rows = [_a3m_rows(chain) for chain in self.paired]
+                rows = [chain.a3m_rows() for chain in self.paired]
                 for index in range(self.paired[0].depth):
                     header = "\t".join(chain.names[index] for chain in self.paired) if index else "\t".join(names)
                     lines += [f">{header}", "".join(chain_rows[index] for chain_rows in rows)]
@@ -92,13 +92,9 @@ class ComplexMsa:
         for index, chain in enumerate(self.chains):
             before = "-" * sum(lengths[:index])
             after = "-" * sum(lengths[index + 1:])
-            for number, (name, row) in enumerate(zip(chain.names, _a3m_rows(chain))):
+            for number, (name, row) in enumerate(zip(chain.names, chain.a3m_rows())):
                 lines += [f">{names[index] if number == 0 else name}", before + row + after]
         return "\n".join(lines) + "\n"
-
-
-def _a3m_rows(msa: Msa) -> list[str]:
-    return [text.split("\n", 1)[1].rstrip("\n") for text in msa.to_a3m().split(">")[1:]]
 
 
 def complex_header(first_line: str) -> tuple[list[int], list[int]] | None:
