@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import copy
+from typing import Any, Callable
 
 import numpy as np
 
 from alphafold_msa.msa import Msa
 
 FeatureDict = dict[str, np.ndarray]
+
+
+def zero_recycling_inputs(length: int, make: Callable[[tuple, Any], Any] = np.zeros) -> dict[str, Any]:
+    """The network's `prev` inputs for the first recycle (float16), built by `make(shape, dtype)`:
+    `np.zeros` for arrays, `jax.ShapeDtypeStruct` for abstract shapes."""
+    return {"prev_msa_first_row": make((length, 256), np.float16),
+            "prev_pair": make((length, length, 128), np.float16),
+            "prev_pos": make((length, 37, 3), np.float16)}
 
 
 def empty_template_features(length: int) -> FeatureDict:

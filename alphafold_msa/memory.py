@@ -115,17 +115,14 @@ def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]
     import numpy as np
     from alphafold.model import model
 
-    from alphafold_msa.features import build_features, process_features
+    from alphafold_msa.features import build_features, process_features, zero_recycling_inputs
     from alphafold_msa.msa import parse_msa
 
     sequence = ("ACDEFGHIKLMNPQRSTVWY" * padded_length)[:padded_length]
     msa = parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
     processed = process_features(build_features(msa), network_config, num_recycle=0, random_seed=0)
     batch = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in processed.items()}
-    half = np.float16
-    batch["prev"] = {"prev_msa_first_row": jax.ShapeDtypeStruct((padded_length, 256), half),
-                     "prev_pair": jax.ShapeDtypeStruct((padded_length, padded_length, 128), half),
-                     "prev_pos": jax.ShapeDtypeStruct((padded_length, 37, 3), half)}
+    batch["prev"] = zero_recycling_inputs(padded_length, jax.ShapeDtypeStruct)
     runner = model.RunModel(network_config)
     key = jax.random.PRNGKey(0)
     params = jax.eval_shape(runner.init, key, batch)

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from alphafold_msa.config import MODEL_CONFIGS, MODEL_NUMBERS, MODEL_PRESETS, alphafold_config, model_name
+from alphafold_msa.features import zero_recycling_inputs
 
 _TEMPLATES = 1
 _LENGTH = 8
@@ -47,11 +48,7 @@ def _example_batch(cfg) -> dict:
         "atom37_atom_exists": np.ones((1, length, 37), f32),
         "residx_atom14_to_atom37": np.zeros((1, length, 14), np.int32),
         "residx_atom37_to_atom14": np.zeros((1, length, 37), np.int32),
-        "prev": {
-            "prev_msa_first_row": np.zeros((length, 256), np.float16),
-            "prev_pair": np.zeros((length, length, 128), np.float16),
-            "prev_pos": np.zeros((length, 37, 3), np.float16),
-        },
+        "prev": zero_recycling_inputs(length),
     }
     if cfg.model.embeddings_and_evoformer.template.enabled:
         t = _TEMPLATES
@@ -75,11 +72,7 @@ def _multimer_example_batch() -> dict:
     chains = [from_sequences(["ACDEFGHI", "ACDEFGHV"]), from_sequences(["KLMNPQ", "KLMNPE"])]
     batch = dict(build_multimer_features(assemble_complex(chains)))
     length = len(batch["aatype"])
-    batch["prev"] = {
-        "prev_msa_first_row": np.zeros((length, 256), np.float16),
-        "prev_pair": np.zeros((length, length, 128), np.float16),
-        "prev_pos": np.zeros((length, 37, 3), np.float16),
-    }
+    batch["prev"] = zero_recycling_inputs(length)
     return batch
 
 
