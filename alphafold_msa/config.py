@@ -34,6 +34,9 @@ DEPTH_BUCKETS = (*range(16, 129, 16), 160, 192, 224, 256, 320, 384, 448, 512, 64
 # Amber relaxation: none, the top model (AlphaFold's default) or all; $ALPHAFOLD_MSA_RELAX sets the default.
 RELAX_MODES = ("none", "best", "all")
 RELAX_ENV = "ALPHAFOLD_MSA_RELAX"
+# Each relaxation runs in a child process stopped after this many seconds; the unrelaxed model is kept.
+RELAX_TIMEOUT_ENV = "ALPHAFOLD_MSA_RELAX_TIMEOUT"
+DEFAULT_RELAX_TIMEOUT_S = 600.0
 MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
@@ -60,6 +63,23 @@ def resolve_relax(mode: str | None) -> str:
     if mode not in RELAX_MODES:
         raise ConfigError(f"relax must be one of {', '.join(RELAX_MODES)}, got '{mode}'")
     return mode
+
+
+def relax_timeout() -> float:
+    """Seconds one model's relaxation may take: $ALPHAFOLD_MSA_RELAX_TIMEOUT, else 600."""
+    value = os.environ.get(RELAX_TIMEOUT_ENV) or str(DEFAULT_RELAX_TIMEOUT_S)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ConfigError(f"{RELAX_TIMEOUT_ENV} must be a positive number of seconds, got '{value}'")
+    return seconds
+
+
+def relaxed_ranks(mode: str, num_models: int) -> range:
+    """The ranks relaxation mode `mode` relaxes: none, the top one, or all."""
+    return range({"none": 0, "best": min(1, num_models), "all": num_models}[mode])
 
 
 def msa_crops(depth: int, max_clusters: int, max_extra: int, bucketing: bool = True) -> tuple[int, int]:

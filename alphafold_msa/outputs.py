@@ -6,11 +6,12 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from alphafold_msa.features import FeatureDict
+from alphafold_msa.relax import RelaxOutcome
 from alphafold_msa.results import RankedModel
 
 
@@ -141,9 +142,10 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Sequence[str] = ("pdb",),
-                 relax_mode: str = "none") -> tuple[list[RankedModel], Path]:
-    """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`; with
-    `relax_mode` 'best' or 'all', relaxed_rank_{i}.pdb too (the scores record how it went)."""
+                 relaxed: Mapping[int, RelaxOutcome] | None = None) -> tuple[list[RankedModel], Path]:
+    """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`; for each
+    rank in `relaxed`, relaxed_rank_{i}.pdb when relaxation worked, and its record in the scores."""
+    relaxed = relaxed or {}
     models = []
     for index, prediction in enumerate(ranked):
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
@@ -151,8 +153,11 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
             write_atomic(path, prediction.structure_text(fmt))
         scores = prediction.scores()
         relaxed_path = None
-        if relax_mode == "all" or (relax_mode == "best" and index == 0):
-            relaxed_path, scores["relax"] = _write_relaxed(prediction, output_dir / f"relaxed_rank_{index}.pdb")
+        if index in relaxed:
+            scores["relax"] = relaxed[index].info
+            if relaxed[index].pdb is not None:
+                relaxed_path = output_dir / f"relaxed_rank_{index}.pdb"
+                write_atomic(relaxed_path, relaxed[index].pdb)
         scores_path = output_dir / f"scores_rank_{index}.json"
         write_atomic(scores_path, json.dumps(scores))
         models.append(RankedModel(
@@ -180,14 +185,3 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
     return models, ranking_path
-
-
-def _write_relaxed(prediction: ModelPrediction, path: Path) -> tuple[Path | None, dict[str, Any]]:
-    """Relax one model into `path`; on failure nothing is written and the error is reported."""
-    from alphafold_msa.relax import relax
-
-    outcome = relax(prediction.structure)
-    if outcome.pdb is None:
-        return None, outcome.info
-    write_atomic(path, outcome.pdb)
-    return path, outcome.info

@@ -17,6 +17,7 @@ from alphafold_msa.features import FeatureDict, build_features
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
+from alphafold_msa.relax import relax as relax_structure
 from alphafold_msa.results import PredictionResult
 from alphafold_msa.runner import ModelRunner, get_runner
 from alphafold_msa.weights import default_param_dir
@@ -121,13 +122,14 @@ def run_prediction(
     chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains.
     Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json;
     `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
-    Amber-relaxed relaxed_rank_{i}.pdb files.
+    Amber-relaxed relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s).
     The model runner is shared per process, so later calls reuse compiled functions and parameters.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
     _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
     relax = configs.resolve_relax(relax)
+    relax_timeout = configs.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=msa_format, query=query)
     check_length(msa, configs.max_query_length())
@@ -164,11 +166,16 @@ def run_prediction(
             report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
                    f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
 
+    ranked = rank(predictions)
     stage = time.perf_counter()
-    if relax != "none":
-        report(f"relaxing {'the top model' if relax == 'best' else 'every model'} with Amber")
-    ranked_models, ranking_path = write_ranked(rank(predictions), output_dir, formats, relax)
-    timings["write_and_relax_s"] = round(time.perf_counter() - stage, 3)
+    relaxed = {}
+    for index in configs.relaxed_ranks(relax, len(ranked)):
+        report(f"relaxing rank {index} ({ranked[index].model_name} seed {ranked[index].seed}) with Amber")
+        relaxed[index] = relax_structure(ranked[index].structure, timeout_s=relax_timeout)
+    timings["relax_s"] = round(time.perf_counter() - stage, 3)
+    stage = time.perf_counter()
+    ranked_models, ranking_path = write_ranked(ranked, output_dir, formats, relaxed)
+    timings["write_s"] = round(time.perf_counter() - stage, 3)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in runner.counters.items()},
                            "worker_process": dict(runner.counters)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 from typing import Any
 
@@ -39,12 +40,31 @@ def violations(structure: Any) -> int:
     return int(amber_minimize.get_violation_metrics(structure)["num_residue_violations"])
 
 
-def relax(structure: Any, platform: str | None = None) -> RelaxOutcome:
-    """Relax an `alphafold.common.protein.Protein`; a failure is reported in `info`, never raised."""
+def relax(structure: Any, platform: str | None = None, timeout_s: float | None = None) -> RelaxOutcome:
+    """Relax an `alphafold.common.protein.Protein` in a child process; a failure, or running past
+    `timeout_s` (default $ALPHAFOLD_MSA_RELAX_TIMEOUT, else 600 s), is reported in `info`, never raised."""
+    from alphafold_msa.config import RELAX_TIMEOUT_ENV, relax_timeout
+
+    platform = platform or openmm_platform()
+    timeout_s = relax_timeout() if timeout_s is None else timeout_s
+    started = time.perf_counter()
+    # A fresh interpreter: OpenMM cannot be interrupted, but a child process can be stopped.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pending = pool.apply_async(_relax_here, (structure, platform))
+        try:
+            return pending.get(timeout_s)
+        except multiprocessing.TimeoutError:
+            seconds = round(time.perf_counter() - started, 2)
+            return RelaxOutcome(pdb=None, info={
+                "platform": platform, "seconds": seconds,
+                "error": f"relaxation stopped after {timeout_s:g} s ({RELAX_TIMEOUT_ENV})"})
+
+
+def _relax_here(structure: Any, platform: str) -> RelaxOutcome:
+    """The relaxation itself, in this process: AlphaFold's Amber pipeline with ColabFold's settings."""
     from alphafold.common import protein
     from alphafold.relax import amber_minimize, utils
 
-    platform = platform or openmm_platform()
     started = time.perf_counter()
     info: dict[str, Any] = {"platform": platform}
     try:
@@ -65,4 +85,3 @@ def relax(structure: Any, platform: str | None = None) -> RelaxOutcome:
         pdb = None
     info["seconds"] = round(time.perf_counter() - started, 2)
     return RelaxOutcome(pdb=pdb, info=info)
-

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from conftest import run_launcher
+
+from alphafold_msa.errors import ConfigError
+from alphafold_msa.predict import run_prediction
 
 from alphafold_msa.relax import relax, violations
 from alphafold_msa.testing.structures import ideal_structure, perturbed
@@ -37,6 +41,21 @@ def test_a_structure_that_cannot_be_relaxed_is_reported_not_raised():
     outcome = relax(broken)
     assert outcome.pdb is None and "well-defined residues" in outcome.info["error"]
     assert outcome.info["seconds"] >= 0
+
+
+def test_relaxation_past_its_time_limit_is_stopped_and_reported():
+    start = perturbed(ideal_structure(["MKTAYIAKQRQISFVKSHFSRQ"]), noise=0.4, seed=2)
+    outcome = relax(start, timeout_s=0.05)
+    assert outcome.pdb is None
+    assert outcome.info["error"] == "relaxation stopped after 0.05 s (ALPHAFOLD_MSA_RELAX_TIMEOUT)"
+    assert 0.05 <= outcome.info["seconds"] < 30
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon"])
+def test_a_bad_relaxation_time_limit_is_refused_before_predicting(monkeypatch, value, testdata, tmp_path):
+    monkeypatch.setenv("ALPHAFOLD_MSA_RELAX_TIMEOUT", value)
+    with pytest.raises(ConfigError, match=f"ALPHAFOLD_MSA_RELAX_TIMEOUT must be a positive number of seconds, got '{value}'"):
+        run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, tmp_path / "no-weights", relax="best")
 
 
 def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights, tmp_path):
