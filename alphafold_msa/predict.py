@@ -12,12 +12,15 @@ from typing import Callable, Sequence
 
 from alphafold_msa import config as configs
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.complex_features import build_multimer_features, build_ptm_complex_features
+from alphafold_msa.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
 from alphafold_msa.features import FeatureDict, build_features
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
+from alphafold_msa.plots import coverage
 from alphafold_msa.relax import relax as relax_structure
+from alphafold_msa.report import summary as report_summary
+from alphafold_msa.report import write_plots, write_summary
 from alphafold_msa.results import PredictionResult
 from alphafold_msa.runner import ModelRunner, get_runner
 from alphafold_msa.weights import default_param_dir
@@ -41,7 +44,8 @@ def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int, max_
 
 
 def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
-    """What was read and what was kept: format, query, depth before and after filtering, gaps."""
+    """What was read and what was kept: format, query, depth before and after filtering, gaps, and
+    the filtered alignment's coverage (rows with a residue) per query position."""
     return {
         "filter": {"method": "exact duplicates removed, then seeded random subsample", **filter_record},
         "source": msa.source,
@@ -51,11 +55,13 @@ def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
         "num_sequences": msa.depth,
         "num_sequences_filtered": filtered.depth,
         "gap_fraction": round(msa.gap_fraction(), 4),
+        "coverage": coverage(filtered).tolist(),
     }
 
 
 def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str) -> dict:
-    """The complex's chains (IDs, lengths, copies, depths before and after filtering) and paired rows."""
+    """The complex's chains (IDs, lengths, copies, depths before and after filtering), paired rows and
+    coverage per position of the concatenated alignment."""
     chain_ids = iter(msa.chain_ids)
     chains = [{"chain_ids": [next(chain_ids) for _ in range(copies)], "query_name": chain.query_name,
                "query_length": chain.length, "copies": copies, "format": chain.format,
@@ -70,6 +76,7 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str) ->
         "num_sequences_filtered": filtered.depth,
         "chains": chains,
         "paired_rows": msa.paired[0].depth - 1 if msa.paired else 0,
+        "coverage": coverage(concatenated_msa(filtered)).tolist(),
     }
     if not msa.paired and len(msa.chains) > 1:
         summary["note"] = "no paired alignment: the chains' alignments are unpaired (block-diagonal)"
@@ -77,19 +84,20 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str) ->
 
 
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
-             seed: int) -> tuple[FeatureDict, str, dict]:
-    """(raw features, preset to run, MSA summary) for a single chain or a complex."""
+             seed: int) -> tuple[FeatureDict, str, dict, Msa]:
+    """(raw features, preset to run, MSA summary, the filtered alignment as one Msa) for a single
+    chain or a complex (its chains' alignments concatenated)."""
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
-        return build_features(filtered), preset, msa_summary(msa, filtered, record)
+        return build_features(filtered), preset, msa_summary(msa, filtered, record), filtered
     if complex_mode not in configs.COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(configs.COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
     filtered = dataclasses.replace(msa, chains=kept)
     summary = complex_summary(msa, filtered, complex_mode)
     if complex_mode == "multimer":
-        return build_multimer_features(filtered), "multimer", summary
-    return build_ptm_complex_features(filtered), "monomer_ptm", summary
+        return build_multimer_features(filtered), "multimer", summary, concatenated_msa(filtered)
+    return build_ptm_complex_features(filtered), "monomer_ptm", summary, concatenated_msa(filtered)
 
 
 def run_prediction(
@@ -120,7 +128,8 @@ def run_prediction(
     removed and at most `max_msa_depth` rows (query first) of each alignment are featurized.
     Complexes run AlphaFold-Multimer v3 (`complex_mode="multimer"`) or the monomer pTM models with
     chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains.
-    Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json and timings.json;
+    Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json, timings.json,
+    plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt;
     `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
     Amber-relaxed relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s).
     The model runner is shared per process, so later calls reuse compiled functions and parameters.
@@ -134,7 +143,7 @@ def run_prediction(
         msa = read_input(msa, format=msa_format, query=query)
     check_length(msa, configs.max_query_length())
     stage = time.perf_counter()
-    raw, preset, summary = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
+    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
     build_seconds = time.perf_counter() - stage
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
@@ -176,11 +185,16 @@ def run_prediction(
     stage = time.perf_counter()
     ranked_models, ranking_path = write_ranked(ranked, output_dir, formats, relaxed)
     timings["write_s"] = round(time.perf_counter() - stage, 3)
+    stage = time.perf_counter()
+    plots = write_plots(output_dir, ranked, alignment)
+    timings["plots_s"] = round(time.perf_counter() - stage, 3)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in runner.counters.items()},
                            "worker_process": dict(runner.counters)}
     timings_path = output_dir / "timings.json"
     write_atomic(timings_path, json.dumps(timings, indent=2))
+    summary_path, _ = write_summary(output_dir, report_summary(ranked_models, summary, timings,
+                                                                relaxed[0].info if 0 in relaxed else None))
     return PredictionResult(
         output_dir=output_dir,
         models=ranked_models,
@@ -188,4 +202,6 @@ def run_prediction(
         timings=timings,
         ranking_path=ranking_path,
         timings_path=timings_path,
+        plots=plots,
+        summary_path=summary_path,
     )

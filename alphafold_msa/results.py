@@ -39,6 +39,8 @@ class PredictionResult:
     timings: dict[str, Any]
     ranking_path: Path
     timings_path: Path
+    plots: dict[str, Path] = dataclasses.field(default_factory=dict)  # plddt, pae, coverage -> PNG
+    summary_path: Path | None = None  # summary.json (summary.txt beside it)
 
     @property
     def best(self) -> RankedModel:

@@ -153,6 +153,10 @@ def test_heterodimer_prediction_with_multimer_and_ptm_modes(heterodimer, reduced
         assert set(scores["chain_mean_plddt"]) == {"A", "B"} and set(scores["chain_pair_pae"]) == {"A-B", "B-A"}
         ranking = json.loads(result.ranking_path.read_text())
         assert ranking["metric"] == "0.8*iptm+0.2*ptm"
+        coverage = result.msa_summary["coverage"]  # of the chains' alignments side by side
+        assert len(coverage) == 180 and min(coverage) >= 1 and set(result.plots) == {"plddt", "pae", "coverage"}
+        summary = json.loads(result.summary_path.read_text())
+        assert summary["iptm"] == result.best.iptm and [c["chain_ids"] for c in summary["chains"]] == [["A"], ["B"]]
         confidences = [0.8 * ranking["iptm"][k] + 0.2 * ranking["ptm"][k] for k in ranking["order"]]
         assert confidences == sorted(confidences, reverse=True)
         assert result.msa_summary["complex_mode"] == mode and result.msa_summary["paired_rows"] == 14

@@ -52,6 +52,27 @@ def test_prediction_on_real_alignments(testdata, reduced_weights, tmp_path, path
     timings = json.loads(result.timings_path.read_text())
     assert set(timings["models"]) == {f"model_{n}_ptm_seed_0" for n in models}
     assert result.msa_summary["query_length"] == len(query)
+    check_report(result, read_msa(testdata / path))
+
+
+def check_report(result, msa) -> None:
+    """The plots are PNG images; the summary lists the models as ranked; coverage counts residues."""
+    from PIL import Image
+
+    assert set(result.plots) == {"plddt", "pae", "coverage"}
+    for path in result.plots.values():
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] >= 400
+    summary = json.loads(result.summary_path.read_text())
+    assert [m["model"] for m in summary["models"]] == [m.model_name for m in result.models]
+    assert summary["best_model"] == f"{result.best.model_name}_seed_0"
+    assert summary["query_length"] == msa.length and summary["num_sequences"] == msa.depth
+    text = result.summary_path.with_suffix(".txt").read_text()
+    assert text.startswith(f"query: {msa.query_name} ({msa.length} residues)")
+    assert f"0. {result.best.model_name} seed 0: mean pLDDT {result.best.mean_plddt:.2f}" in text
+    coverage = result.msa_summary["coverage"]
+    assert len(coverage) == msa.length and max(coverage) <= result.msa_summary["num_sequences_filtered"]
+    assert min(coverage) >= 1, "the query covers every position"
 
 
 def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduced_runner, tmp_path):

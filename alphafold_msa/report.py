@@ -1,0 +1,86 @@
+"""A prediction's report: plots (PNG) and a short summary (summary.json, summary.txt) in its output folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alphafold_msa.msa import Msa
+from alphafold_msa.outputs import ModelPrediction, write_atomic
+from alphafold_msa.plots import plot_coverage, plot_pae, plot_plddt
+from alphafold_msa.results import RankedModel
+
+PLOT_FILES = {"plddt": "plddt.png", "pae": "pae.png", "coverage": "coverage.png"}
+
+
+def chain_boundaries(prediction: ModelPrediction) -> list[int]:
+    """Residue offsets where a new chain starts (empty for one chain)."""
+    return [int(i) for i in np.flatnonzero(np.diff(prediction.chain_index)) + 1]
+
+
+def write_plots(output_dir: Path, ranked: list[ModelPrediction], alignment: Msa) -> dict[str, Path]:
+    """plddt.png (every model), pae.png (the top model, when it has PAE) and coverage.png."""
+    boundaries = chain_boundaries(ranked[0])
+    labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
+    plots = {"plddt": plot_plddt(labels, [p.plddt for p in ranked], output_dir / PLOT_FILES["plddt"], boundaries)}
+    if ranked[0].pae is not None:
+        plots["pae"] = plot_pae(labels[0], ranked[0].pae, output_dir / PLOT_FILES["pae"], boundaries)
+    plots["coverage"] = plot_coverage(alignment, output_dir / PLOT_FILES["coverage"], boundaries)
+    return plots
+
+
+def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dict[str, Any],
+            relax: dict[str, Any] | None) -> dict[str, Any]:
+    """What a reader wants first: the query, the alignment (depths, coverage per position), each
+    model's confidence, the top one, time."""
+    best = models[0]
+    out: dict[str, Any] = {
+        "query_name": msa_summary["query_name"],
+        "query_length": msa_summary["query_length"],
+        "num_sequences": msa_summary["num_sequences"],
+        "num_sequences_filtered": msa_summary["num_sequences_filtered"],
+        "best_model": f"{best.model_name}_seed_{best.seed}",
+        "mean_plddt": best.mean_plddt,
+        "ptm": best.ptm,
+        "iptm": best.iptm,
+        "models": [{"rank": m.rank, "model": m.model_name, "seed": m.seed, "recycles": m.recycles,
+                    "mean_plddt": m.mean_plddt, "ptm": m.ptm, "iptm": m.iptm} for m in models],
+        "total_s": timings["total_s"],
+        "coverage": msa_summary["coverage"],
+    }
+    if "chains" in msa_summary:
+        out["chains"] = msa_summary["chains"]
+    if relax is not None:
+        out["relax"] = relax
+    return out
+
+
+def summary_text(data: dict[str, Any]) -> str:
+    """summary.txt: a few lines a person reads."""
+    lines = [f"query: {data['query_name']} ({data['query_length']} residues)",
+             f"alignment: {data['num_sequences']} sequences, {data['num_sequences_filtered']} after filtering"]
+    for chain in data.get("chains", []):
+        lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
+                     f"residues, {chain['num_sequences']} sequences)")
+    lines.append("models (best first):")
+    for m in data["models"]:
+        scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]
+        scores += [f"{name} {m[key]:.3f}" for key, name in (("ptm", "pTM"), ("iptm", "ipTM")) if m[key] is not None]
+        lines.append(f"  {m['rank']}. {m['model']} seed {m['seed']}: {', '.join(scores)}, {m['recycles']} recycles")
+    relax = data.get("relax")
+    if relax:
+        lines.append(f"relaxed: no ({relax['error']})" if "error" in relax
+                     else f"relaxed: yes, on {relax['platform']} in {relax['seconds']:.1f} s")
+    lines.append(f"time: {data['total_s']:.1f} s")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(output_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:
+    """summary.json and summary.txt in `output_dir`."""
+    json_path, text_path = output_dir / "summary.json", output_dir / "summary.txt"
+    write_atomic(json_path, json.dumps(data, indent=2))
+    write_atomic(text_path, summary_text(data))
+    return json_path, text_path
