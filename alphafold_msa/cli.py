@@ -29,9 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="launch.py",
         description="AlphaFold2 structure prediction from your own multiple sequence alignment.",
     )
-    parser.add_argument("--msa", action="append",
+    parser.add_argument("--msa", nargs="+", action="extend",
                         help="alignment file: a3m, a2m, Stockholm, aligned FASTA or Clustal; for a complex, one "
-                             "per distinct chain (repeat --msa) or one ColabFold complex a3m")
+                             "per distinct chain (repeat --msa) or one ColabFold complex a3m; for a batch (with "
+                             "--output-dir and no --output), any number of files, folders and glob patterns")
     complexes = parser.add_argument_group("complexes")
     complexes.add_argument("--paired", action="append",
                            help="paired alignment of the complex: one file whose query is the chains' queries "
@@ -40,8 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                                             "--msa predicts a homodimer)")
     complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",
                            help="AlphaFold-Multimer v3 (default) or the monomer pTM models with chain breaks (ptm)")
-    parser.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to <output>.scores.json")
-    parser.add_argument("--format", dest="msa_format", help="alignment format, if detection should be overridden")
+    parser.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to "
+                                         "<output>.scores.json, plots and summary beside it")
+    parser.add_argument("--output-dir",
+                        help="folder for every output file (all ranked models, scores, ranking, plots, summary); "
+                             "without --output, batch mode: one subfolder per alignment, a manifest to resume "
+                             "from, and a summary table")
+    parser.add_argument("--format", type=parse_formats, default=(None, None),
+                        help="structure formats to write, pdb and/or cif (e.g. pdb,cif; default pdb), and/or the "
+                             "alignment format if detection should be overridden (a3m, a2m, fasta, stockholm, clustal)")
     parser.add_argument("--query", help="name of the row to predict (default: the first row)")
     parser.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")
     parser.add_argument("--num-recycle", type=int, default=DEFAULT_NUM_RECYCLE,
@@ -66,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--poll-interval", type=float, default=10,
                         help="longest pause between status checks, in seconds (default 10)")
     remote.add_argument("--resume", metavar="JOB_ID", help="wait for an already submitted job instead of submitting")
+    remote.add_argument("--concurrency", type=positive_int, default=4,
+                        help="batch mode: most jobs in flight at once (default 4)")
+    remote.add_argument("--max-retries", type=int, default=2,
+                        help="batch mode: resubmissions of a failed job before giving up on it (default 2)")
     local = parser.add_argument_group("local prediction (needs the worker install: pip install '.[worker]')")
     local.add_argument("--local", action="store_true", help="predict on this machine instead of an endpoint")
     local.add_argument("--param-dir", help="folder holding params/params_model_*.npz (default $PARAM_DIR)")
@@ -73,10 +85,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help="network size: full AlphaFold2 (default) or reduced (tests only)")
     local.add_argument("--model-preset", choices=("monomer_ptm", "monomer"), default="monomer_ptm",
                        help="parameter set: monomer_ptm (default, gives pTM and PAE) or monomer")
-    local.add_argument("--output-dir", help="keep every ranked model, score file and timing in this folder")
     local.add_argument("--demo-weights", action="store_true",
                        help="use generated random weights instead of the official ones: the structure is meaningless")
     return parser
+
+
+def parse_formats(text: str) -> tuple[str | None, list[str] | None]:
+    """--format: (alignment format or None, structure formats or None) from e.g. 'pdb,cif' or 'sto'."""
+    from alphafold_msa.msa.read import FORMATS
+
+    aliases = {"sto": "stockholm", "stk": "stockholm", "mmcif": "cif", "afa": "fasta", "aln": "clustal"}
+    items = [aliases.get(item.strip().lower(), item.strip().lower()) for item in text.split(",") if item.strip()]
+    unknown = [item for item in items if item not in ("pdb", "cif") and item not in FORMATS]
+    if unknown or not items:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': expected structure formats pdb and/or cif, or one alignment format of {', '.join(FORMATS)}")
+    alignment = [item for item in items if item in FORMATS]
+    if len(alignment) > 1:
+        raise argparse.ArgumentTypeError(f"'{text}': name at most one alignment format")
+    structures = [item for item in items if item in ("pdb", "cif")]
+    return (alignment[0] if alignment else None), (structures or None)
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return int(text)
 
 
 def parse_models(text: str) -> list[int]:
@@ -175,14 +209,13 @@ def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
     ensure_weights(param_dir, models=names)
 
 
-def run_local(args: argparse.Namespace) -> int:
-    """Predict on this machine through run_prediction, the same code the worker runs."""
+def predict_here(args: argparse.Namespace, msa, work_dir: Path, show_warning: bool = True):
+    """run_prediction on this machine with the command's options, the same code the worker runs;
+    the weights are the official ones (fetched when missing) or, with --demo-weights, generated."""
+    from alphafold_msa.msa import Msa
     from alphafold_msa.predict import run_prediction
     from alphafold_msa.weights import default_param_dir
 
-    from alphafold_msa.msa import Msa
-
-    msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     param_dir = Path(args.param_dir) if args.param_dir else default_param_dir()
     models = parse_models(args.models)
     preset = args.model_preset
@@ -191,26 +224,36 @@ def run_local(args: argparse.Namespace) -> int:
     if args.demo_weights:
         from alphafold_msa.testing.demo import demo_param_dir
 
-        print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
-              "and only shows that the pipeline runs.", file=sys.stderr)
+        if show_warning:
+            print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
+                  "and only shows that the pipeline runs.", file=sys.stderr)
         param_dir = demo_param_dir(args.model_config or "full", preset, models)
     else:
         fetch_missing_weights(param_dir, [model_name(n, preset) for n in models])
+    return run_prediction(
+        msa, work_dir, param_dir,
+        model_config=args.model_config, preset=args.model_preset, complex_mode=args.complex_mode, models=models,
+        num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
+        random_seed=args.seed, num_seeds=args.num_seeds, formats=args.structure_formats or ("pdb",),
+        relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
+        progress=lambda message: print(message, file=sys.stderr),
+    )
+
+
+def run_local(args: argparse.Namespace) -> int:
+    """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
+    from alphafold_msa.result_files import place_beside
+
+    msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        result = run_prediction(
-            msa, work_dir, param_dir,
-            model_config=args.model_config, preset=args.model_preset, complex_mode=args.complex_mode, models=models,
-            num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
-            random_seed=args.seed, num_seeds=args.num_seeds,
-            relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
-            progress=lambda message: print(message, file=sys.stderr),
-        )
+        result = predict_here(args, msa, work_dir)
         scores = json.loads(result.best.scores_path.read_text())
         scores["msa"] = result.msa_summary
         scores["ranking"] = json.loads(result.ranking_path.read_text())
         structure = result.best.relaxed_path or result.best.structure_path
         write_structure(Path(args.output), structure.read_text(), scores)
+        place_beside(Path(args.output), work_dir)
     finally:
         if not args.output_dir:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -222,22 +265,56 @@ def run_local(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def check_one(path: Path, args: argparse.Namespace):
+    """Batch mode: one alignment file (or ColabFold complex a3m) read and checked like a single job's."""
+    from alphafold_msa.config import max_query_length
+    from alphafold_msa.msa import read_input
+    from alphafold_msa.msa.filter import check_length
+
+    msa = read_input(path, format=args.msa_format)
+    check_length(msa, max_query_length())
+    return msa
+
+
+def run_local_batch(args: argparse.Namespace) -> int:
+    """Batch mode on this machine (see alphafold_msa.batch)."""
+    from alphafold_msa.batch import run_local_batch as run
+
+    settings = {"models": parse_models(args.models), "num_recycle": args.num_recycle, "random_seed": args.seed,
+                "num_seeds": args.num_seeds, "relax": args.relax, "formats": args.structure_formats,
+                "complex_mode": args.complex_mode, "model_config": args.model_config,
+                "model_preset": args.model_preset, "demo_weights": args.demo_weights}
+    warned = []
+
+    def predict(msa, folder: Path) -> dict:
+        result = predict_here(args, msa, folder, show_warning=not warned)
+        warned.append(True)
+        best = result.best
+        return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
+                "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,
+                "worker_s": result.timings["total_s"]}
+
+    return run(args, settings, lambda path: check_one(path, args), predict)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.msa_format, args.structure_formats = args.format
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         if not args.msa and not args.resume:
             raise UserError("--msa is required: the alignment file to predict from")
         if args.check:
             return run_check(args)
-        if not args.output:
-            raise UserError("--output is required: where to write the predicted structure")
+        if not args.output and not args.output_dir:
+            raise UserError("--output is required: where to write the predicted structure "
+                            "(or --output-dir without --output for a batch)")
         if args.local:
-            return run_local(args)
-        from alphafold_msa.remote import run_remote
+            return run_local(args) if args.output else run_local_batch(args)
+        from alphafold_msa.remote import run_remote, run_remote_batch
 
-        return run_remote(args)
+        return run_remote(args) if args.output else run_remote_batch(args)
     except RemoteError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_REMOTE_FAILED

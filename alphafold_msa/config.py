@@ -41,6 +41,18 @@ MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
 
+MSA_URL_MAX_BYTES_ENV = "ALPHAFOLD_MSA_URL_MAX_BYTES"
+DEFAULT_MSA_URL_MAX_BYTES = 1_000_000_000
+
+
+def msa_url_max_bytes() -> int:
+    """The largest alignment a job's msa_url may point to: $ALPHAFOLD_MSA_URL_MAX_BYTES, else 1 GB."""
+    value = os.environ.get(MSA_URL_MAX_BYTES_ENV) or str(DEFAULT_MSA_URL_MAX_BYTES)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{MSA_URL_MAX_BYTES_ENV} must be a positive number of bytes, got '{value}'")
+    return int(value)
+
+
 def max_query_length() -> int:
     """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
     value = os.environ.get(MAX_LENGTH_ENV) or str(DEFAULT_MAX_LENGTH)

@@ -22,8 +22,16 @@ INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
     "format": None, "query": None, "complex_mode": "multimer", "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
     "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
-    "formats": ["pdb"], "relax": None, "all_models": False, "scores": False,
+    "formats": ["pdb"], "relax": None, "all_models": False, "scores": False, "files": False,
 }
+# The results archive travels inline (base64) up to this size; beyond it, through the worker's bucket.
+INLINE_ARCHIVE_BYTES = 6_000_000
+# Conservative sizes of the archive's parts once gzip-compressed, for the check before a job runs:
+# PAE as two-decimal JSON per residue pair, structure text per residue, and the plots.
+_ARCHIVE_PAE_BYTES_PER_PAIR = 3.5
+_ARCHIVE_STRUCTURE_BYTES_PER_RESIDUE = 250
+_ARCHIVE_RELAXED_BYTES_PER_RESIDUE = 400
+_ARCHIVE_FIXED_BYTES = 200_000
 
 # Scores of the top model that a complex's result carries besides the monomer ones.
 COMPLEX_SCORES = ("iptm", "ranking_confidence", "chain_mean_plddt", "chain_pair_pae")
@@ -56,7 +64,7 @@ def validate_input(job_input: Any) -> dict[str, Any]:
     if errors:
         error = errors[0]
         if error.validator == "oneOf":
-            raise JobInputError("input: give the alignment as exactly one of 'msa' (text) or 'msa_gz_b64'")
+            raise JobInputError("input: give the alignment as exactly one of 'msa' (text), 'msa_gz_b64' or 'msa_url'")
         if error.validator == "additionalProperties":
             allowed = ", ".join(schema()["properties"])
             raise JobInputError(f"input: {error.message}; allowed fields: {allowed}")
@@ -100,6 +108,14 @@ def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[st
             f"RunPod request limit; reduce its depth first (e.g. remove redundant sequences)"
         )
     return body
+
+
+def estimate_archive_bytes(length: int, num_predictions: int, num_formats: int, num_relaxed: int) -> int:
+    """An upper estimate of the base64-encoded results archive of one job."""
+    per_model = _ARCHIVE_PAE_BYTES_PER_PAIR * length ** 2 + _ARCHIVE_STRUCTURE_BYTES_PER_RESIDUE * length * num_formats
+    packed = (_ARCHIVE_FIXED_BYTES + num_predictions * per_model
+              + num_relaxed * _ARCHIVE_RELAXED_BYTES_PER_RESIDUE * length)
+    return int(packed * 4 / 3)
 
 
 def check_result_size(result: dict[str, Any]) -> int:

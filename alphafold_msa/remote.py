@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from alphafold_msa import cli
+from alphafold_msa.batch import result_numbers, run_batch
 from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, backoff_delays
 from alphafold_msa.errors import UserError
 from alphafold_msa.jobs import COMPLEX_SCORES, decode_output, request_body, validate_input
 from alphafold_msa.msa.read import decode_text
+from alphafold_msa.result_files import place_beside, receive_files
 
 
 class StatusPrinter:
@@ -35,34 +39,75 @@ class StatusPrinter:
             self.stream.write("\n")
 
 
+def job_options(args: argparse.Namespace) -> dict:
+    """The job fields every alignment of this command shares (models, recycles, seeds, formats...)."""
+    options = {"models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
+               "random_seed": args.seed, "num_seeds": args.num_seeds, "files": True}
+    if args.relax:
+        options["relax"] = args.relax
+    if args.structure_formats:
+        options["formats"] = args.structure_formats
+    if args.recycle_early_stop_tolerance is not None:
+        options["recycle_early_stop_tolerance"] = args.recycle_early_stop_tolerance
+    return options
+
+
+def alignment_input(path: Path, msa, args: argparse.Namespace) -> dict:
+    """The job's alignment fields: the file's text for one chain, ColabFold's complex a3m for a complex."""
+    from alphafold_msa.msa import Msa
+
+    if isinstance(msa, Msa):
+        fields = {"msa": "\n".join(decode_text(path.read_bytes(), str(path))) + "\n"}
+        if args.msa_format:
+            fields["format"] = args.msa_format
+        if args.query:
+            fields["query"] = args.query
+        return fields
+    return {"msa": msa.to_colabfold_a3m(), "complex_mode": args.complex_mode}
+
+
 def _job_input(args: argparse.Namespace) -> dict:
     """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
     from alphafold_msa.msa import Msa
 
     msa = cli.read_checked(args)
-    job_input = {"models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
-                 "random_seed": args.seed, "num_seeds": args.num_seeds}
-    if args.relax:
-        job_input["relax"] = args.relax
     if isinstance(msa, Msa):
         print(f"checked {args.msa[0]}: {msa.format}, {msa.depth} sequences, "
               f"query {msa.query_name} ({msa.length} residues)", file=sys.stderr)
-        job_input["msa"] = "\n".join(decode_text(Path(args.msa[0]).read_bytes(), args.msa[0])) + "\n"
-        if args.msa_format:
-            job_input["format"] = args.msa_format
     else:
         chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
         paired = msa.paired[0].depth - 1 if msa.paired else 0
         print(f"checked complex of {msa.num_chains} chains ({chains} residues), {paired} paired rows",
               file=sys.stderr)
-        job_input["msa"] = msa.to_colabfold_a3m()
-        job_input["complex_mode"] = args.complex_mode
-    if args.query:
-        job_input["query"] = args.query
-    if args.recycle_early_stop_tolerance is not None:
-        job_input["recycle_early_stop_tolerance"] = args.recycle_early_stop_tolerance
+    job_input = {**job_options(args), **alignment_input(Path(args.msa[0]), msa, args)}
     validate_input(job_input)
     return job_input
+
+
+def output_scores(output: dict, job_id: str) -> dict:
+    """What <output>.scores.json keeps of a job's output."""
+    scores = {k: output[k] for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt", "ranking", "msa", "timings",
+                                      "relax", *COMPLEX_SCORES) if k in output}
+    scores["job_id"] = job_id
+    return scores
+
+
+def collect_files(output: dict, destination: Path) -> list[Path]:
+    """Unpack the job's results archive into `destination`; an older worker without one gets its
+    top structure and scores written there instead."""
+    if "files" in output:
+        return receive_files(output["files"], destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    structure = destination / f"ranked_0.{output.get('structure_format', 'pdb')}"
+    cli.write_structure(structure, output["structure"], output_scores(output, ""))
+    return [structure]
+
+
+def collect_batch_entry(entry, status: dict, destination: Path) -> None:
+    """Batch mode: a completed job's files into out/<name>/ and its numbers into the manifest entry."""
+    output = decode_output(status.get("output"))
+    collect_files(output, destination)
+    entry.result = result_numbers(output, status)
 
 
 def _describe(status: dict, elapsed: float) -> str:
@@ -98,13 +143,18 @@ def wait_for(client: EndpointClient, job_id: str, timeout: float, poll_interval:
         raise
 
 
-def run_remote(args: argparse.Namespace) -> int:
-    """Submit (or resume) a job on the endpoint and write its structure; returns the exit code."""
+def endpoint_client(args: argparse.Namespace) -> EndpointClient:
+    """The endpoint named by --endpointId / --api-url, with the API key."""
     if "{endpointId}" in args.api_url and not args.endpointId:
         raise UserError("give --endpointId ID (or --api-url for a local worker), or --local to predict here")
     if not args.api_key and args.api_url == cli.DEFAULT_API_URL:
         raise UserError("no RunPod API key: set RUNPOD_API_KEY or pass --api-key")
-    client = EndpointClient(args.api_url.replace("{endpointId}", args.endpointId or ""), args.api_key)
+    return EndpointClient(args.api_url.replace("{endpointId}", args.endpointId or ""), args.api_key)
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    """Submit (or resume) a job on the endpoint and write its structure and plots; returns the exit code."""
+    client = endpoint_client(args)
     if args.resume:
         job_id = args.resume
     else:
@@ -130,10 +180,28 @@ def run_remote(args: argparse.Namespace) -> int:
         print(f"error: job {job_id} timed out on the endpoint (its execution timeout)", file=sys.stderr)
         return cli.EXIT_TIMEOUT
     output = decode_output(status.get("output"))
-    scores = {k: output[k] for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt", "ranking", "msa", "timings",
-                                      "relax", *COMPLEX_SCORES) if k in output}
-    scores["job_id"] = job_id
-    cli.write_structure(Path(args.output), output["structure"], scores)
+    output_path = Path(args.output)
+    cli.write_structure(output_path, output["structure"], output_scores(output, job_id))
+    extras = ""
+    if "files" in output:
+        files_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
+        try:
+            receive_files(output["files"], files_dir)
+            placed = place_beside(output_path, files_dir)
+        finally:
+            if not args.output_dir:
+                shutil.rmtree(files_dir, ignore_errors=True)
+        extras = f"; plots and summary beside it ({len(placed)} files)"
+        if args.output_dir:
+            extras += f"; every file in {args.output_dir}"
     print(f"wrote {args.output} ({output.get('model')}, mean pLDDT {output.get('mean_plddt')}"
-          f"{cli.describe_relax(output.get('relax'))})", file=sys.stderr)
+          f"{cli.describe_relax(output.get('relax'))}){extras}", file=sys.stderr)
     return cli.EXIT_OK
+
+
+def run_remote_batch(args: argparse.Namespace) -> int:
+    """Batch mode against the endpoint (see alphafold_msa.batch)."""
+    options = job_options(args)
+    validate_input({**options, "msa": ">q\nA\n"})
+    return run_batch(args, endpoint_client(args), options, lambda path: cli.check_one(path, args),
+                     lambda path, msa: alignment_input(path, msa, args), collect_batch_entry)

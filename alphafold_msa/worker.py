@@ -6,9 +6,11 @@ loaded parameters and compiled network.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -16,9 +18,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from alphafold_msa import __version__
+from alphafold_msa import config as configs
+from alphafold_msa.archive import pack, sha256
 from alphafold_msa.errors import UserError
-from alphafold_msa.jobs import COMPLEX_SCORES, check_result_size, encode_text, validate_input
+from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, check_result_size, encode_text,
+                                estimate_archive_bytes, validate_input)
 from alphafold_msa.results import PredictionResult, RankedModel
+from alphafold_msa.storage import Bucket, fetch
 
 logger = logging.getLogger(__name__)
 WORKDIR_ENV = "WORKDIR"
@@ -77,12 +83,41 @@ def build_result(result: PredictionResult, options: dict[str, Any]) -> dict[str,
     returned = result.models if options["all_models"] else [best]
     if options["all_models"] or options["scores"] or len(formats) > 1:
         output["models"] = [_model_entry(m, formats, options["scores"]) for m in returned]
-    check_result_size(output)
     return output
+
+
+def check_archive_deliverable(length: int, options: dict[str, Any], bucket: Bucket | None) -> None:
+    """Before any compute: refuse a job whose results archive could only travel through a bucket
+    when none is configured (rather than computing and losing the result)."""
+    predictions = len(options["models"]) * options["num_seeds"]
+    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(options["relax"]), predictions))
+    estimate = estimate_archive_bytes(length, predictions, len(options["formats"]), relaxed)
+    if estimate > INLINE_ARCHIVE_BYTES and bucket is None:
+        raise UserError(
+            f"the result files of this job ({length} residues, {predictions} model(s)) would be about "
+            f"{estimate / 1e6:.0f} MB, over the {INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and the "
+            f"worker has no bucket for larger ones: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
+            f"BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME on the endpoint, or ask for fewer models or seeds")
+
+
+def deliver_archive(job_id: str, output_dir: Path, bucket: Bucket | None) -> dict[str, Any]:
+    """Every output file as one tar.gz: inline (base64) when small, else uploaded to the bucket
+    with a presigned URL; with its SHA-256 either way."""
+    data = pack(output_dir)
+    files: dict[str, Any] = {"archive": "tar.gz", "bytes": len(data), "sha256": sha256(data)}
+    encoded = base64.b64encode(data).decode("ascii")
+    if len(encoded) <= INLINE_ARCHIVE_BYTES:
+        return {**files, "data": encoded}
+    if bucket is None:
+        raise UserError(f"the result files are {len(encoded) / 1e6:.1f} MB encoded, over the "
+                        f"{INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and no bucket is configured")
+    key = f"alphafold-msa/{re.sub(r'[^A-Za-z0-9._-]', '_', job_id)}/results.tar.gz"
+    return {**files, "url": bucket.upload(key, data), "key": f"s3://{bucket.name}/{key}"}
 
 
 def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; bad input and unexpected failures come back as {'error': one line}."""
+    from alphafold_msa.msa import read_input
     from alphafold_msa.predict import run_prediction
 
     job_id = str(job.get("id") or uuid.uuid4())
@@ -90,22 +125,32 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     job_dir: Path | None = None
     try:
         options = validate_input(job.get("input"))
+        bucket = Bucket.from_env()
         base.mkdir(parents=True, exist_ok=True)
         job_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:40]}-", dir=base))
         msa_path = job_dir / "input.msa"
-        msa_path.write_text(options["msa"])
+        if "msa_url" in options:
+            msa_path.write_bytes(fetch(options["msa_url"], bucket, configs.msa_url_max_bytes()))
+        else:
+            msa_path.write_text(options["msa"])
+        msa = read_input(msa_path, format=options["format"], query=options["query"])
+        if options["files"]:
+            check_archive_deliverable(msa.length, options, bucket)
         result = run_prediction(
-            msa_path, job_dir / "output",
+            msa, job_dir / "output",
             models=options["models"], num_recycle=options["num_recycle"],
             recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
-            relax=options["relax"], msa_format=options["format"], query=options["query"],
-            complex_mode=options["complex_mode"],
+            relax=options["relax"], complex_mode=options["complex_mode"],
             progress=_progress_reporter(job),
         )
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
                     result.timings["counters"])
-        return build_result(result, options)
+        output = build_result(result, options)
+        if options["files"]:
+            output["files"] = deliver_archive(job_id, result.output_dir, bucket)
+        check_result_size(output)
+        return output
     except UserError as error:
         message = str(error)
         if job_dir is not None:

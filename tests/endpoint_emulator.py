@@ -16,6 +16,40 @@ class Reply:
         self.status, self.body, self.headers, self.raw, self.drop = status, body, headers or {}, raw, drop
 
 
+class JsonRequestHandler(BaseHTTPRequestHandler):
+    """A quiet handler that reads JSON bodies and sends `Reply`s; subclasses implement `route(method)`."""
+
+    def log_message(self, *args):
+        pass
+
+    def read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length)) if length else None
+
+    def answer(self, reply: Reply) -> None:
+        if reply.drop:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def route(self, method: str) -> None:
+        raise NotImplementedError
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+
 class EndpointEmulator:
     """Serves /v2/{endpoint}/run, /status/{id} (GET) and /cancel/{id}; records every request."""
 
@@ -27,52 +61,28 @@ class EndpointEmulator:
         self.cancelled = threading.Event()
         emulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, reply: Reply) -> None:
-                if reply.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
-                self.send_response(reply.status)
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def _route(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
+        class Handler(JsonRequestHandler):
+            def route(self, method: str) -> None:
+                body = self.read_json()
                 emulator.requests.append({"method": method, "path": self.path, "body": body,
                                           "authorization": self.headers.get("Authorization")})
                 prefix = f"/v2/{emulator.endpoint}"
                 if not self.path.startswith(prefix + "/"):
-                    return self._answer(Reply(404, {"error": "endpoint not found"}))
+                    return self.answer(Reply(404, {"error": "endpoint not found"}))
                 route = self.path[len(prefix):]
                 if method == "POST" and route == "/run":
                     reply = emulator.run_replies.pop(0) if emulator.run_replies else Reply(
                         200, {"id": emulator.job_id, "status": "IN_QUEUE"})
-                    return self._answer(reply)
+                    return self.answer(reply)
                 if method == "GET" and route == f"/status/{emulator.job_id}":
                     replies = emulator.status_replies
-                    return self._answer(replies.pop(0) if len(replies) > 1 else replies[0])
+                    return self.answer(replies.pop(0) if len(replies) > 1 else replies[0])
                 if method == "POST" and route == f"/cancel/{emulator.job_id}":
                     emulator.cancelled.set()
-                    return self._answer(Reply(200, {"id": emulator.job_id, "status": "CANCELLED"}))
+                    return self.answer(Reply(200, {"id": emulator.job_id, "status": "CANCELLED"}))
                 if route.startswith("/status/"):
-                    return self._answer(Reply(405, {"detail": "Method Not Allowed"}))
-                return self._answer(Reply(404, {"error": "not found"}))
-
-            def do_GET(self):
-                self._route("GET")
-
-            def do_POST(self):
-                self._route("POST")
+                    return self.answer(Reply(405, {"detail": "Method Not Allowed"}))
+                return self.answer(Reply(404, {"error": "not found"}))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/{{endpointId}}"

@@ -26,6 +26,34 @@ def test_local_prediction_writes_structure_and_scores(testdata, reduced_weights,
     assert output.read_text() == (tmp_path / "all" / "ranked_0.pdb").read_text()
     assert (tmp_path / "all" / "ranked_1.pdb").is_file()
     assert "model 2/2 done" in completed.stderr
+    for name in ("3G5O_A_plddt.png", "3G5O_A_pae.png", "3G5O_A_coverage.png", "3G5O_A.summary.txt"):
+        assert (output.parent / name).is_file(), name
+    assert (output.parent / "3G5O_A.summary.txt").read_text() == (tmp_path / "all" / "summary.txt").read_text()
+
+
+def test_a_local_batch_runs_each_alignment_once_and_tabulates(testdata, reduced_weights, tmp_path):
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder)
+    shutil.copy(testdata / "pfam" / "20aa-alitest.afa", folder)
+    (folder / "empty.sto").write_text("")
+    args = ["--local", "--msa", str(folder), "--output-dir", str(tmp_path / "out"), "--param-dir",
+            str(reduced_weights), "--model-config", "reduced", "--models", "1", "--num-recycle", "0",
+            "--format", "pdb,cif"]
+    completed = run_launcher(*args)
+    assert completed.returncode == 3, completed.stderr  # the empty file
+    assert "empty: not submitted: " in completed.stderr and "empty.sto: is empty" in completed.stderr
+    rows = {line.split()[0]: line.split() for line in completed.stdout.splitlines()[1:]}
+    assert rows["6A5J"][1] == "13" and rows["6A5J"][-1] == "COMPLETED"
+    assert rows["20aa-alitest"][-1] == "COMPLETED" and rows["empty"][-1] == "INVALID"
+    for name in ("6A5J", "20aa-alitest"):
+        assert {"ranked_0.pdb", "ranked_0.cif", "coverage.png", "summary.json"} <= {
+            p.name for p in (tmp_path / "out" / name).iterdir()}
+    again = run_launcher(*args)
+    assert again.returncode == 3 and "3 alignments, 3 already finished" in again.stderr
+    assert "model 1/1 done" not in again.stderr, "nothing is predicted twice"
 
 
 def test_model_config_comes_from_the_environment(testdata, reduced_weights, tmp_path):
@@ -94,9 +122,10 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
 
 
 def test_client_modules_do_not_import_jax():
-    code = ("import sys, alphafold_msa, alphafold_msa.cli, alphafold_msa.remote, alphafold_msa.provision;"
+    code = ("import sys, alphafold_msa, alphafold_msa.cli, alphafold_msa.remote, alphafold_msa.provision,"
+            " alphafold_msa.batch, alphafold_msa.result_files;"
             "alphafold_msa.read_msa; alphafold_msa.jobs.validate_input({'msa': '>q\\nMK\\n'});"
-            "assert not {'jax', 'haiku', 'alphafold'} & set(sys.modules), sorted(sys.modules)")
+            "assert not {'jax', 'haiku', 'alphafold', 'matplotlib', 'boto3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
@@ -136,3 +165,16 @@ def test_complex_input_errors_are_one_line_and_exit_2(testdata, tmp_path, extra,
     completed = run_launcher("--check", "--msa", str(data / "3G5O_A.a3m"), *args)
     assert completed.returncode == 2, completed.stderr
     assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_format_names_structure_formats_or_the_alignment_format(testdata):
+    from alphafold_msa.cli import parse_formats
+
+    assert parse_formats("pdb,cif") == (None, ["pdb", "cif"])
+    assert parse_formats("sto") == ("stockholm", None)
+    assert parse_formats("a3m,mmcif") == ("a3m", ["cif"])
+    checked = run_launcher("--check", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--format", "stockholm")
+    assert checked.returncode == 0 and json.loads(checked.stdout)["format"] == "stockholm"
+    wrong = run_launcher("--check", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--format", "pdb,xyz")
+    assert wrong.returncode == 2
+    assert "'pdb,xyz': expected structure formats pdb and/or cif, or one alignment format of" in wrong.stderr

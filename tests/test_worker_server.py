@@ -99,3 +99,30 @@ def test_launcher_submits_a_heterodimer_with_its_paired_alignment(worker_url, te
     assert 0 <= scores["iptm"] <= 1 and set(scores["chain_pair_pae"]) == {"A-B", "B-A"}
     assert scores["msa"]["paired_rows"] == 14 and scores["msa"]["complex_mode"] == "multimer"
     assert os.listdir(workdir) == []
+
+
+def test_a_small_batch_through_the_local_worker(worker_url, testdata, tmp_path):
+    """A folder of alignments through the SDK's server: every job's files and the summary table."""
+    import json
+    import shutil
+
+    url, workdir = worker_url
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    shutil.copy(testdata / "pfam" / "RRM_1.sto", folder)
+    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder)
+    out = tmp_path / "out"
+    completed = run_launcher("--api-url", url, "--msa", str(folder / "*"), "--output-dir", str(out), "--models", "1",
+                             "--num-recycle", "0", "--concurrency", "2", "--poll-interval", "0.5")
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].split() == ["name", "length", "depth", "mean_plddt", "ptm", "iptm", "worker_s", "status"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["RRM_1"][1:3] == ["71", "79"] and rows["6A5J"][1] == "13"
+    assert all(row[-1] == "COMPLETED" for row in rows.values())
+    for name, length in (("RRM_1", 71), ("6A5J", 13)):
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["query_length"] == length and (out / name / "pae.png").is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["status"] for e in manifest["entries"]] == ["COMPLETED", "COMPLETED"]
+    assert os.listdir(workdir) == []

@@ -1,0 +1,359 @@
+"""launch.py's batch mode: one job per alignment, at most N in flight, resumable from a manifest.
+
+`out/manifest.json` records every alignment (path, SHA-256) and, before anything is waited on, the
+job id each submission got. Running the same command again resumes: completed alignments are
+skipped, submitted ones are polled (not resubmitted), failed ones are retried while attempts remain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import hashlib
+import json
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable
+
+from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, RemoteError, backoff_delays
+from alphafold_msa.errors import UserError
+from alphafold_msa.jobs import request_body
+from alphafold_msa.outputs import write_atomic
+
+ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".fa", ".fas", ".afa", ".aln",
+                      ".clustal", ".msa")
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
+MANIFEST = "manifest.json"
+DONE = ("COMPLETED", "INVALID")  # never run again; FAILED ones are retried on a rerun while attempts remain
+TABLE_COLUMNS = ("name", "length", "depth", "mean_plddt", "ptm", "iptm", "worker_s", "status")
+
+
+def _alignment_stem(path: Path) -> str | None:
+    """'PF00076' for PF00076.sto or PF00076.a3m.gz; None when the name is not an alignment's."""
+    name = path.name
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    for suffix in ALIGNMENT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def discover(patterns: list[str]) -> list[Path]:
+    """The alignment files named by files, directories (their alignment files) and glob patterns, in order."""
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.iterdir() if p.is_file() and _alignment_stem(p))
+            if not matches:
+                raise UserError(f"{pattern}: no alignment files in this folder (expected names ending in "
+                                f"{', '.join(ALIGNMENT_SUFFIXES)}, optionally .gz/.bz2/.xz)")
+        elif path.is_file():
+            matches = [path]
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+            if not matches:
+                raise UserError(f"{pattern}: matches no files")
+        else:
+            raise UserError(f"{pattern}: no such file or folder")
+        found += matches
+    unique = {p.resolve(): p for p in found}
+    return list(unique.values())
+
+
+def job_names(paths: list[Path]) -> list[str]:
+    """A folder name per alignment: its stem, made unique with _2, _3... in order."""
+    names: list[str] = []
+    for path in paths:
+        stem = _alignment_stem(path) or path.stem
+        name, number = stem, 2
+        while name in names:
+            name, number = f"{stem}_{number}", number + 1
+        names.append(name)
+    return names
+
+
+@dataclasses.dataclass
+class Entry:
+    """One alignment of the batch and what has happened to it."""
+
+    name: str
+    path: str
+    sha256: str
+    status: str = "PENDING"  # PENDING, SUBMITTING, SUBMITTED (RUNNING locally), COMPLETED, FAILED, INVALID
+    job_id: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    result: dict[str, Any] = dataclasses.field(default_factory=dict)  # the table's numbers
+
+
+class Manifest:
+    """out/manifest.json: the batch's settings and entries, rewritten atomically on every change."""
+
+    def __init__(self, directory: Path, settings: dict[str, Any], entries: list[Entry]):
+        self.path = directory / MANIFEST
+        self.settings = settings
+        self.entries = entries
+        self.lock = threading.Lock()
+
+    @classmethod
+    def open(cls, directory: Path, settings: dict[str, Any], paths: list[Path]) -> "Manifest":
+        """The manifest in `directory`, with entries for `paths` (known ones keep their state)."""
+        known: dict[str, Entry] = {}
+        if (directory / MANIFEST).is_file():
+            saved = json.loads((directory / MANIFEST).read_text())
+            if saved["settings"] != settings:
+                changed = sorted(k for k in {**settings, **saved["settings"]}
+                                 if settings.get(k) != saved["settings"].get(k))
+                raise UserError(f"{directory / MANIFEST} belongs to a batch run with other settings "
+                                f"({', '.join(changed)}); rerun with the same options or use another --output-dir")
+            known = {e["sha256"] + e["name"]: Entry(**e) for e in saved["entries"]}
+        entries = []
+        for path, name in zip(paths, job_names(paths)):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            entries.append(known.get(digest + name) or Entry(name=name, path=str(path), sha256=digest))
+        manifest = cls(directory, settings, entries)
+        manifest.save()
+        return manifest
+
+    def save(self) -> None:
+        with self.lock:
+            data = {"settings": self.settings, "entries": [dataclasses.asdict(e) for e in self.entries]}
+            write_atomic(self.path, json.dumps(data, indent=1))
+
+
+def table_row(entry: Entry) -> dict[str, Any]:
+    return {"name": entry.name, **{k: entry.result.get(k) for k in TABLE_COLUMNS[1:-1]}, "status": entry.status}
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The final table, aligned in columns; '-' where a value does not apply."""
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    cells = [list(TABLE_COLUMNS)] + [[cell(row[c]) for c in TABLE_COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(TABLE_COLUMNS))]
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in cells)
+
+
+def result_numbers(output: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """length, depth, mean pLDDT, pTM, ipTM and worker seconds of a completed job."""
+    msa = output.get("msa", {})
+    seconds = status.get("executionTime")
+    return {"length": msa.get("query_length"), "depth": msa.get("num_sequences"),
+            "mean_plddt": output.get("mean_plddt"), "ptm": output.get("ptm"), "iptm": output.get("iptm"),
+            "worker_s": round(seconds / 1000, 1) if isinstance(seconds, (int, float))
+            else output.get("timings", {}).get("total_s")}
+
+
+class BatchRun:
+    """Submits, polls and collects the entries of a manifest against one endpoint."""
+
+    def __init__(self, manifest: Manifest, client: EndpointClient, build_input: Callable[[Entry], dict],
+                 collect: Callable[[Entry, dict, Path], None], *, max_retries: int, timeout: float,
+                 poll_interval: float, log: Callable[[str], None]):
+        self.manifest, self.client, self.build_input, self.collect = manifest, client, build_input, collect
+        self.max_retries, self.timeout, self.poll_interval, self.log = max_retries, timeout, poll_interval, log
+        self.stop = threading.Event()
+
+    def run_entry(self, entry: Entry) -> Entry:
+        """Drive one entry to COMPLETED or FAILED (or until the run is stopped)."""
+        while not self.stop.is_set():
+            if entry.job_id is None:
+                if entry.attempts > self.max_retries:
+                    return self._finish(entry, "FAILED")
+                body = self.build_input(entry)
+                entry.status = "SUBMITTING"
+                self.manifest.save()
+                entry.job_id = self.client.submit(body)
+                entry.attempts += 1
+                entry.status = "SUBMITTED"
+                self.manifest.save()
+                self.log(f"{entry.name}: submitted as job {entry.job_id} (attempt {entry.attempts})")
+            status = self._wait(entry)
+            if status is None:
+                return entry
+            if status["status"] == "COMPLETED":
+                try:
+                    self.collect(entry, status, self.manifest.path.parent / entry.name)
+                except UserError as error:
+                    entry.error = str(error)
+                    return self._finish(entry, "FAILED")
+                entry.error = None
+                return self._finish(entry, "COMPLETED")
+            entry.error = f"{status['status']}: {status.get('error') or 'no error message'}"
+            self.log(f"{entry.name}: job {entry.job_id} {entry.error}")
+            entry.job_id = None
+            self.manifest.save()
+        return entry
+
+    def _wait(self, entry: Entry) -> dict | None:
+        """The job's terminal status; None when the run is stopped first. A job the endpoint no
+        longer knows (its result expired) or one past --timeout counts as a failed attempt."""
+        started = time.monotonic()
+        delays = backoff_delays(min(1.0, self.poll_interval), self.poll_interval)
+        while not self.stop.is_set():
+            try:
+                status = self.client.status(entry.job_id)
+            except RemoteError as error:
+                if "HTTP 404" not in str(error):
+                    raise
+                return {"status": "LOST", "error": "the endpoint no longer knows this job"}
+            if status["status"] in TERMINAL_STATUSES:
+                return status
+            if time.monotonic() - started > self.timeout:
+                self.client.cancel(entry.job_id)
+                return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
+            self.stop.wait(next(delays))
+        return None
+
+    def _finish(self, entry: Entry, status: str) -> Entry:
+        entry.status = status
+        self.manifest.save()
+        self.log(f"{entry.name}: {status.lower()}" + (f" ({entry.error})" if status == "FAILED" else ""))
+        return entry
+
+    def run(self, concurrency: int, progress: Callable[[], None]) -> None:
+        """Run every entry not done, at most `concurrency` at a time. On Ctrl-C or an endpoint that
+        cannot be reached, stop waiting and re-raise: submitted jobs keep running and stay in the manifest."""
+        pool = ThreadPoolExecutor(max_workers=concurrency)
+        pending = {pool.submit(self.run_entry, e) for e in self.manifest.entries if e.status not in DONE}
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+                    progress()
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def settings_of(options: dict[str, Any]) -> dict[str, Any]:
+    """The job options that must not change between a batch and its resumption, as JSON stores them."""
+    return json.loads(json.dumps(options))
+
+
+def write_tables(directory: Path, entries: list[Entry]) -> str:
+    """summary.tsv and summary.json in the batch folder; returns the table as text."""
+    rows = [table_row(e) for e in entries]
+    write_atomic(directory / "summary.json", json.dumps(rows, indent=1))
+    tsv = ["\t".join(TABLE_COLUMNS)] + ["\t".join("" if r[c] is None else str(r[c]) for c in TABLE_COLUMNS)
+                                        for r in rows]
+    write_atomic(directory / "summary.tsv", "\n".join(tsv) + "\n")
+    return format_table(rows)
+
+
+def progress_bar(total: int, done: int):
+    """A tqdm bar on a terminal (none in logs); returns (advance, write, close)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=done, unit="job", file=sys.stderr, disable=None, dynamic_ncols=True)
+    return (lambda: bar.update(1)), (lambda text: bar.write(text, file=sys.stderr)), bar.close
+
+
+def open_batch(args: argparse.Namespace, options: dict[str, Any],
+               check: Callable[[Path], Any]) -> tuple[Manifest, dict[str, Any]]:
+    """Discover the alignments, open (or resume) the manifest and check every new alignment
+    locally: a bad one is marked INVALID and never run. Returns the manifest and what was read."""
+    paths = discover(args.msa)
+    directory = Path(args.output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest.open(directory, settings_of(options), paths)
+    checked: dict[str, Any] = {}
+    for entry in manifest.entries:
+        if entry.status == "PENDING":
+            try:
+                checked[entry.name] = check(Path(entry.path))
+            except UserError as error:
+                entry.status, entry.error = "INVALID", str(error)
+    manifest.save()
+    return manifest, checked
+
+
+def _start_progress(manifest: Manifest, where: str):
+    finished = sum(e.status in DONE for e in manifest.entries)
+    advance, write, close = progress_bar(len(manifest.entries), finished)
+    for entry in manifest.entries:
+        if entry.status == "INVALID":
+            write(f"{entry.name}: not submitted: {entry.error}")
+    write(f"{len(manifest.entries)} alignments, {finished} already finished; {where}; manifest {manifest.path}")
+    return advance, write, close
+
+
+def finish_batch(manifest: Manifest) -> int:
+    """Print the table (also summary.tsv / summary.json); 0 when every alignment completed, else 3."""
+    directory = manifest.path.parent
+    print(write_tables(directory, manifest.entries))
+    failed = [e for e in manifest.entries if e.status != "COMPLETED"]
+    if failed:
+        print(f"{len(failed)} of {len(manifest.entries)} alignments did not complete; see {directory / 'summary.tsv'}",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+def run_batch(args: argparse.Namespace, client: EndpointClient, options: dict[str, Any],
+              check: Callable[[Path], Any], alignment_input: Callable[[Path, Any], dict],
+              collect: Callable[[Entry, dict, Path], None]) -> int:
+    """Batch mode on an endpoint: `check` reads and validates one alignment, `alignment_input` turns
+    it into the job's alignment fields (joined to `options`), `collect` writes a completed job's files.
+    Returns 0 when every alignment completed, 3 when any failed or was invalid, 5 when interrupted."""
+    manifest, checked = open_batch(args, options, check)
+    advance, write, close = _start_progress(manifest, f"up to {args.concurrency} jobs at a time")
+
+    def job_input(entry: Entry) -> dict:
+        msa = checked.get(entry.name) or check(Path(entry.path))
+        return request_body({**options, **alignment_input(Path(entry.path), msa)}, execution_timeout_s=args.timeout)
+
+    batch = BatchRun(manifest, client, job_input, collect, max_retries=args.max_retries, timeout=args.timeout,
+                     poll_interval=args.poll_interval, log=write)
+    try:
+        batch.run(args.concurrency, advance)
+    except KeyboardInterrupt:
+        close()
+        running = sum(e.status == "SUBMITTED" for e in manifest.entries)
+        print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
+              f"collect them (nothing is resubmitted)", file=sys.stderr)
+        return 5
+    close()
+    return finish_batch(manifest)
+
+
+def run_local_batch(args: argparse.Namespace, options: dict[str, Any], check: Callable[[Path], Any],
+                    predict: Callable[[Any, Path], dict[str, Any]]) -> int:
+    """Batch mode on this machine, one alignment after another: `predict(msa, folder)` writes one
+    prediction's files and returns the table's numbers. Resumable the same way."""
+    manifest, checked = open_batch(args, options, check)
+    advance, write, close = _start_progress(manifest, "predicting here, one at a time")
+    try:
+        for entry in manifest.entries:
+            if entry.status in DONE or entry.attempts > args.max_retries:
+                continue
+            entry.status, entry.attempts = "RUNNING", entry.attempts + 1
+            manifest.save()
+            try:
+                msa = checked.get(entry.name) or check(Path(entry.path))
+                entry.result = predict(msa, manifest.path.parent / entry.name)
+                entry.status, entry.error = "COMPLETED", None
+            except UserError as error:
+                entry.status, entry.error = "FAILED", str(error)
+            manifest.save()
+            write(f"{entry.name}: {entry.status.lower()}" + (f" ({entry.error})" if entry.error else ""))
+            advance()
+    except KeyboardInterrupt:
+        close()
+        print("interrupted: run the same command again to continue", file=sys.stderr)
+        return 5
+    close()
+    return finish_batch(manifest)

@@ -1,0 +1,61 @@
+"""The client's side of a job's files: receive the results archive (inline or from the bucket,
+checksum verified) and put the plots and summary where the user asked for the structure."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import shutil
+from pathlib import Path
+from typing import Any
+
+from alphafold_msa.archive import ArchiveError, unpack
+from alphafold_msa.storage import Bucket, ExpiredLinkError, StorageError, download
+
+MAX_ARCHIVE_BYTES = 4_000_000_000
+# The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
+BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")
+SUMMARIES = ("summary.json", "summary.txt")
+
+
+def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
+    """Unpack a job's `files` (base64 'data' or a presigned 'url', with 'sha256') into `destination`.
+
+    An expired link is fetched from the bucket directly when this machine has the bucket's
+    credentials (BUCKET_* variables); otherwise the error names the object to fetch.
+    """
+    if "data" in files:
+        try:
+            data = base64.b64decode(files["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ArchiveError("the results archive in the job's output is not valid base64") from None
+    else:
+        try:
+            data = download(files["url"], MAX_ARCHIVE_BYTES, expected_sha256=files["sha256"])
+        except ExpiredLinkError as error:
+            data = _from_bucket(files, str(error))
+    return unpack(data, destination, expected_sha256=files["sha256"])
+
+
+def _from_bucket(files: dict[str, Any], reason: str) -> bytes:
+    bucket = Bucket.from_env()
+    key = files.get("key", "")
+    prefix = f"s3://{bucket.name}/" if bucket else None
+    if bucket is None or not key.startswith(prefix):
+        raise StorageError(f"{reason}; the results are still in the bucket as {key or 'an unnamed object'}: "
+                           f"set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and "
+                           f"BUCKET_NAME here to fetch them, or download the object yourself")
+    return bucket.get(key[len(prefix):], MAX_ARCHIVE_BYTES)
+
+
+def place_beside(output: Path, files_dir: Path) -> list[Path]:
+    """Copy the plots and summary from `files_dir` next to `output` (model.pdb -> model_plddt.png,
+    model.summary.txt, ...); returns the files written."""
+    placed = []
+    for name in BESIDE_OUTPUT:
+        if (files_dir / name).is_file():
+            placed.append(Path(shutil.copyfile(files_dir / name, output.with_name(f"{output.stem}_{name}"))))
+    for name in SUMMARIES:
+        if (files_dir / name).is_file():
+            placed.append(Path(shutil.copyfile(files_dir / name, output.with_suffix(f".{name}"))))
+    return placed

@@ -1,0 +1,181 @@
+"""Large results and inputs through an S3 bucket: a real S3 server (moto's) on 127.0.0.1, the real worker."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import socket
+import tarfile
+import time
+
+import pytest
+from batch_endpoint import BatchEndpoint
+from conftest import run_launcher
+
+from alphafold_msa import worker
+from alphafold_msa.archive import ArchiveError, pack, unpack
+from alphafold_msa.result_files import receive_files
+from alphafold_msa.storage import Bucket, ExpiredLinkError, StorageError, download
+from alphafold_msa.worker import handle_job
+
+BUCKET_VARIABLES = ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME")
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_ACCESS_KEY_ID": "test-key",
+           "BUCKET_SECRET_ACCESS_KEY": "test-secret", "BUCKET_NAME": "results"}
+    bucket = Bucket(env["BUCKET_ENDPOINT_URL"], env["BUCKET_ACCESS_KEY_ID"], env["BUCKET_SECRET_ACCESS_KEY"], "results")
+    bucket.client().create_bucket(Bucket="results")
+    yield env
+    server.stop()
+
+
+@pytest.fixture
+def bucket_env(s3_server, monkeypatch) -> Bucket:
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    return Bucket.from_env()
+
+
+@pytest.fixture
+def no_bucket(monkeypatch):
+    for key in BUCKET_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def worker_env(monkeypatch, reduced_weights, tmp_path):
+    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
+    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+
+
+def _job(msa_text: str, **fields) -> dict:
+    return {"id": "job-s3", "input": {"msa": msa_text, "models": [1], "num_recycle": 0, "files": True, **fields}}
+
+
+def test_results_over_the_inline_limit_arrive_through_the_bucket_intact(testdata, worker_env, bucket_env,
+                                                                        monkeypatch, tmp_path):
+    monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
+    result = handle_job(_job((testdata / "pfam" / "RRM_1.sto").read_text()))
+    assert "error" not in result, result
+    files = result["files"]
+    assert "data" not in files and files["key"] == "s3://results/alphafold-msa/job-s3/results.tar.gz"
+    stored = bucket_env.get("alphafold-msa/job-s3/results.tar.gz", 10**8)
+    assert hashlib.sha256(stored).hexdigest() == files["sha256"] and len(stored) == files["bytes"]
+    written = {p.name for p in receive_files(files, tmp_path / "fetched")}
+    assert {"ranked_0.pdb", "scores_rank_0.json", "ranking.json", "timings.json", "plddt.png", "pae.png",
+            "coverage.png", "summary.json", "summary.txt"} <= written
+    assert (tmp_path / "fetched" / "ranked_0.pdb").read_text() == result["structure"]
+    assert list((tmp_path / "work").iterdir()) == [], "the job folder is removed once the result is stored"
+
+    with pytest.raises(StorageError, match="damaged or was replaced"):
+        receive_files({**files, "sha256": "0" * 64}, tmp_path / "tampered")
+
+
+def test_small_results_travel_inline(testdata, worker_env, no_bucket, tmp_path):
+    result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
+    assert "error" not in result, result
+    assert "url" not in result["files"] and result["files"]["bytes"] < worker.INLINE_ARCHIVE_BYTES
+    written = {p.name for p in receive_files(result["files"], tmp_path / "inline")}
+    assert {"ranked_0.pdb", "plddt.png", "coverage.png", "summary.txt"} <= written
+
+
+def test_an_expired_link_is_fetched_with_the_bucket_credentials_or_named(bucket_env, monkeypatch, tmp_path):
+    archive_dir = tmp_path / "files"
+    archive_dir.mkdir()
+    (archive_dir / "summary.txt").write_text("query: q\n")
+    data = pack(archive_dir)
+    url = bucket_env.upload("alphafold-msa/old/results.tar.gz", data, expires_s=1)
+    assert download(url, 10**6) == data
+    time.sleep(1.5)
+    with pytest.raises(ExpiredLinkError, match="the download link expired at"):
+        download(url, 10**6)
+    files = {"url": url, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+             "key": "s3://results/alphafold-msa/old/results.tar.gz"}
+    assert [p.name for p in receive_files(files, tmp_path / "via-credentials")] == ["summary.txt"]
+    for key in BUCKET_VARIABLES:
+        monkeypatch.delenv(key)
+    with pytest.raises(StorageError, match="still in the bucket as s3://results/alphafold-msa/old/results.tar.gz"):
+        receive_files(files, tmp_path / "no-credentials")
+
+
+def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_bucket, monkeypatch, tmp_path):
+    monkeypatch.setenv("PARAM_DIR", str(tmp_path / "no-weights-here"))
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    query = "ACDEFGHIKLMNPQRSTVWY" * 40  # 800 residues, five models
+    result = handle_job({"id": "big", "input": {"msa": f">q\n{query}\n", "files": True}})
+    assert result["error"].startswith("the result files of this job (800 residues, 5 model(s)) would be about ")
+    assert "set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME" in result["error"]
+
+
+def test_an_alignment_in_the_bucket_is_fetched_by_msa_url(testdata, worker_env, bucket_env):
+    text = (testdata / "pfam" / "RRM_1.sto").read_bytes()
+    bucket_env.client().put_object(Bucket="results", Key="inputs/rrm.sto.gz", Body=gzip.compress(text))
+    result = handle_job({"id": "by-url", "input": {"msa_url": "s3://results/inputs/rrm.sto.gz", "models": [1],
+                                                   "num_recycle": 0}})
+    assert "error" not in result, result
+    assert result["msa"]["query_length"] == 71 and result["msa"]["num_sequences"] == 79
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://example.org/family.a3m", "msa_url must be an https URL or in the worker's bucket"),
+    ("https://127.0.0.1/family.a3m", "resolves to the non-public address 127.0.0.1"),
+    ("https://169.254.169.254/latest/meta-data", "resolves to the non-public address 169.254.169.254"),
+    ("https://10.0.0.8/family.a3m", "resolves to the non-public address 10.0.0.8"),
+    ("s3://someone-elses/family.a3m", "is not in the worker's bucket 'results'"),
+])
+def test_msa_urls_outside_the_bucket_must_be_public_https(url, message, bucket_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    result = handle_job({"id": "url", "input": {"msa_url": url}})
+    assert message in result["error"]
+
+
+def test_an_msa_url_over_the_size_limit_is_refused(bucket_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("ALPHAFOLD_MSA_URL_MAX_BYTES", "100")
+    bucket_env.client().put_object(Bucket="results", Key="inputs/big.a3m", Body=b">q\n" + b"A" * 500 + b"\n")
+    result = handle_job({"id": "big-url", "input": {"msa_url": "s3://results/inputs/big.a3m"}})
+    assert result["error"] == "s3://results/inputs/big.a3m is 504 bytes, over the 100-byte limit"
+
+
+def test_the_launcher_downloads_large_results_from_the_bucket(testdata, worker_env, bucket_env, monkeypatch,
+                                                              tmp_path):
+    monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
+    output = tmp_path / "rrm.pdb"
+    with BatchEndpoint(handle_job) as endpoint:
+        completed = run_launcher("--msa", str(testdata / "pfam" / "RRM_1.sto"), "--output", str(output),
+                                 "--output-dir", str(tmp_path / "all"), "--endpointId", "ep1",
+                                 "--api-url", endpoint.url, "--api-key", "k", "--models", "1", "--num-recycle", "0",
+                                 "--format", "pdb,cif", "--poll-interval", "0.2")
+    assert completed.returncode == 0, completed.stderr
+    assert {p.name for p in (tmp_path / "all").iterdir()} >= {"ranked_0.pdb", "ranked_0.cif", "plddt.png",
+                                                               "summary.json"}
+    for name in ("rrm_plddt.png", "rrm_pae.png", "rrm_coverage.png", "rrm.summary.txt", "rrm.summary.json"):
+        assert (tmp_path / name).is_file(), name
+    assert output.read_text() == (tmp_path / "all" / "ranked_0.pdb").read_text()
+    summary = json.loads((tmp_path / "rrm.summary.json").read_text())
+    assert summary["query_length"] == 71 and summary["models"][0]["model"] == "model_1_ptm"
+
+
+def test_an_archive_cannot_write_outside_its_folder(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        entry = tarfile.TarInfo("../escaped.txt")
+        entry.size = 2
+        tar.addfile(entry, io.BytesIO(b"hi"))
+    with pytest.raises(ArchiveError, match="unexpected entry '../escaped.txt'"):
+        unpack(buffer.getvalue(), tmp_path / "dest")
+    assert not (tmp_path / "escaped.txt").exists()
+    with pytest.raises(ArchiveError, match="cannot be read"):
+        unpack(b"\x1f\x8b not really gzip", tmp_path / "dest")
