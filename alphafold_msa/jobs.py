@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
 INLINE_ARCHIVE_BYTES = 6_000_000
 # Conservative sizes of the archive's parts once gzip-compressed, for the check before a job runs:
 # PAE as two-decimal JSON per residue pair, structure text per residue, and the plots.
-_ARCHIVE_PAE_BYTES_PER_PAIR = 3.5
+_ARCHIVE_PAE_BYTES_PER_PAIR = 4.0
 _ARCHIVE_STRUCTURE_BYTES_PER_RESIDUE = 250
 _ARCHIVE_RELAXED_BYTES_PER_RESIDUE = 400
 _ARCHIVE_FIXED_BYTES = 200_000

@@ -183,6 +183,8 @@ def run_remote(args: argparse.Namespace) -> int:
     output_path = Path(args.output)
     cli.write_structure(output_path, output["structure"], output_scores(output, job_id))
     extras = ""
+    if "files_error" in output:
+        extras = f"; WARNING: the other files could not be returned: {output['files_error']}"
     if "files" in output:
         files_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
         try:

@@ -21,8 +21,8 @@ from alphafold_msa import __version__
 from alphafold_msa import config as configs
 from alphafold_msa.archive import pack, sha256
 from alphafold_msa.errors import UserError
-from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, check_result_size, encode_text,
-                                estimate_archive_bytes, validate_input)
+from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, ResultTooLargeError, check_result_size,
+                                encode_text, estimate_archive_bytes, validate_input)
 from alphafold_msa.results import PredictionResult, RankedModel
 from alphafold_msa.storage import Bucket, fetch
 
@@ -109,8 +109,9 @@ def deliver_archive(job_id: str, output_dir: Path, bucket: Bucket | None) -> dic
     if len(encoded) <= INLINE_ARCHIVE_BYTES:
         return {**files, "data": encoded}
     if bucket is None:
-        raise UserError(f"the result files are {len(encoded) / 1e6:.1f} MB encoded, over the "
-                        f"{INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and no bucket is configured")
+        raise ResultTooLargeError(f"the result files are {len(encoded) / 1e6:.1f} MB encoded, over the "
+                                  f"{INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and no bucket is "
+                                  f"configured (BUCKET_ENDPOINT_URL...); the top model and its scores are returned")
     key = f"alphafold-msa/{re.sub(r'[^A-Za-z0-9._-]', '_', job_id)}/results.tar.gz"
     return {**files, "url": bucket.upload(key, data), "key": f"s3://{bucket.name}/{key}"}
 
@@ -148,7 +149,10 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
                     result.timings["counters"])
         output = build_result(result, options)
         if options["files"]:
-            output["files"] = deliver_archive(job_id, result.output_dir, bucket)
+            try:
+                output["files"] = deliver_archive(job_id, result.output_dir, bucket)
+            except ResultTooLargeError as error:  # beyond the estimate: keep what fits rather than fail
+                output["files_error"] = str(error)
         check_result_size(output)
         return output
     except UserError as error:

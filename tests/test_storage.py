@@ -119,6 +119,17 @@ def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_buc
     assert "set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME" in result["error"]
 
 
+def test_when_the_estimate_falls_short_the_top_model_still_comes_back(testdata, worker_env, no_bucket, monkeypatch):
+    from alphafold_msa import jobs
+
+    monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
+    for constant in ("_ARCHIVE_FIXED_BYTES", "_ARCHIVE_PAE_BYTES_PER_PAIR", "_ARCHIVE_STRUCTURE_BYTES_PER_RESIDUE"):
+        monkeypatch.setattr(jobs, constant, 0)  # an estimate that misses: the archive turns out too large
+    result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
+    assert "files" not in result and result["structure"].startswith("MODEL")
+    assert "over the 0 MB a result can carry, and no bucket is configured" in result["files_error"]
+
+
 def test_an_alignment_in_the_bucket_is_fetched_by_msa_url(testdata, worker_env, bucket_env):
     text = (testdata / "pfam" / "RRM_1.sto").read_bytes()
     bucket_env.client().put_object(Bucket="results", Key="inputs/rrm.sto.gz", Body=gzip.compress(text))
