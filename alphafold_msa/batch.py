@@ -170,7 +170,11 @@ class BatchRun:
             if entry.job_id is None:
                 if entry.attempts > self.max_retries:
                     return self._finish(entry, "FAILED")
-                body = self.build_input(entry)
+                try:
+                    body = self.build_input(entry)
+                except UserError as error:  # the file changed or went away since the batch started
+                    entry.error = str(error)
+                    return self._finish(entry, "INVALID")
                 entry.status = "SUBMITTING"
                 self.manifest.save()
                 entry.job_id = self.client.submit(body)
@@ -218,7 +222,7 @@ class BatchRun:
     def _finish(self, entry: Entry, status: str) -> Entry:
         entry.status = status
         self.manifest.save()
-        self.log(f"{entry.name}: {status.lower()}" + (f" ({entry.error})" if status == "FAILED" else ""))
+        self.log(f"{entry.name}: {status.lower()}" + (f" ({entry.error})" if status != "COMPLETED" else ""))
         return entry
 
     def run(self, concurrency: int, progress: Callable[[], None]) -> None:
@@ -262,23 +266,22 @@ def progress_bar(total: int, done: int):
     return (lambda: bar.update(1)), (lambda text: bar.write(text, file=sys.stderr)), bar.close
 
 
-def open_batch(args: argparse.Namespace, options: dict[str, Any],
-               check: Callable[[Path], Any]) -> tuple[Manifest, dict[str, Any]]:
+def open_batch(args: argparse.Namespace, options: dict[str, Any], check: Callable[[Path], Any]) -> Manifest:
     """Discover the alignments, open (or resume) the manifest and check every new alignment
-    locally: a bad one is marked INVALID and never run. Returns the manifest and what was read."""
+    locally: a bad one is marked INVALID and never run. (Alignments are read again when their job
+    starts, so a batch of hundreds never holds them all in memory.)"""
     paths = discover(args.msa)
     directory = Path(args.output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.open(directory, settings_of(options), paths)
-    checked: dict[str, Any] = {}
     for entry in manifest.entries:
         if entry.status == "PENDING":
             try:
-                checked[entry.name] = check(Path(entry.path))
+                check(Path(entry.path))
             except UserError as error:
                 entry.status, entry.error = "INVALID", str(error)
     manifest.save()
-    return manifest, checked
+    return manifest
 
 
 def _start_progress(manifest: Manifest, where: str):
@@ -309,11 +312,11 @@ def run_batch(args: argparse.Namespace, client: EndpointClient, options: dict[st
     """Batch mode on an endpoint: `check` reads and validates one alignment, `alignment_input` turns
     it into the job's alignment fields (joined to `options`), `collect` writes a completed job's files.
     Returns 0 when every alignment completed, 3 when any failed or was invalid, 5 when interrupted."""
-    manifest, checked = open_batch(args, options, check)
+    manifest = open_batch(args, options, check)
     advance, write, close = _start_progress(manifest, f"up to {args.concurrency} jobs at a time")
 
     def job_input(entry: Entry) -> dict:
-        msa = checked.get(entry.name) or check(Path(entry.path))
+        msa = check(Path(entry.path))
         return request_body({**options, **alignment_input(Path(entry.path), msa)}, execution_timeout_s=args.timeout)
 
     batch = BatchRun(manifest, client, job_input, collect, max_retries=args.max_retries, timeout=args.timeout,
@@ -334,7 +337,7 @@ def run_local_batch(args: argparse.Namespace, options: dict[str, Any], check: Ca
                     predict: Callable[[Any, Path], dict[str, Any]]) -> int:
     """Batch mode on this machine, one alignment after another: `predict(msa, folder)` writes one
     prediction's files and returns the table's numbers. Resumable the same way."""
-    manifest, checked = open_batch(args, options, check)
+    manifest = open_batch(args, options, check)
     advance, write, close = _start_progress(manifest, "predicting here, one at a time")
     try:
         for entry in manifest.entries:
@@ -343,7 +346,7 @@ def run_local_batch(args: argparse.Namespace, options: dict[str, Any], check: Ca
             entry.status, entry.attempts = "RUNNING", entry.attempts + 1
             manifest.save()
             try:
-                msa = checked.get(entry.name) or check(Path(entry.path))
+                msa = check(Path(entry.path))
                 entry.result = predict(msa, manifest.path.parent / entry.name)
                 entry.status, entry.error = "COMPLETED", None
             except UserError as error:
