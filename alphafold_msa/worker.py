@@ -24,7 +24,7 @@ from alphafold_msa.errors import UserError
 from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, ResultTooLargeError, check_result_size,
                                 encode_text, estimate_archive_bytes, validate_input)
 from alphafold_msa.results import PredictionResult, RankedModel
-from alphafold_msa.storage import Bucket, fetch
+from alphafold_msa.storage import Bucket, StorageError, fetch
 
 logger = logging.getLogger(__name__)
 WORKDIR_ENV = "WORKDIR"
@@ -151,7 +151,7 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
         if options["files"]:
             try:
                 output["files"] = deliver_archive(job_id, result.output_dir, bucket)
-            except ResultTooLargeError as error:  # beyond the estimate: keep what fits rather than fail
+            except (ResultTooLargeError, StorageError) as error:  # keep what fits rather than fail the job
                 output["files_error"] = str(error)
         check_result_size(output)
         return output

@@ -130,6 +130,16 @@ def test_when_the_estimate_falls_short_the_top_model_still_comes_back(testdata, 
     assert "over the 0 MB a result can carry, and no bucket is configured" in result["files_error"]
 
 
+def test_an_unreachable_bucket_still_returns_the_top_model(testdata, worker_env, monkeypatch):
+    for key, value in {"BUCKET_ENDPOINT_URL": "http://127.0.0.1:9", "BUCKET_ACCESS_KEY_ID": "k",
+                       "BUCKET_SECRET_ACCESS_KEY": "s", "BUCKET_NAME": "results"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
+    result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
+    assert result["structure"].startswith("MODEL") and "files" not in result
+    assert result["files_error"].startswith("cannot upload to bucket 'results' at http://127.0.0.1:9")
+
+
 def test_an_alignment_in_the_bucket_is_fetched_by_msa_url(testdata, worker_env, bucket_env):
     text = (testdata / "pfam" / "RRM_1.sto").read_bytes()
     bucket_env.client().put_object(Bucket="results", Key="inputs/rrm.sto.gz", Body=gzip.compress(text))
