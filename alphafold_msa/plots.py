@@ -10,6 +10,7 @@ import numpy as np
 from alphafold_msa.msa.alignment import GAP_ID, Msa
 
 DPI = 100
+MAX_DRAWN_ROWS = 2000  # the coverage image is 500 pixels high; deeper alignments are drawn sampled
 
 
 def _figure(width: float, height: float):
@@ -83,8 +84,10 @@ def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = ()) -> Path:
     axes = figure.add_subplot()
     identity = sequence_identity(msa)
     order = np.argsort(-identity, kind="stable")
+    if len(order) > MAX_DRAWN_ROWS:  # more rows than pixels: every k-th row of the sorted alignment
+        order = order[np.linspace(0, len(order) - 1, MAX_DRAWN_ROWS).astype(int)]
     covered = msa.matrix[order] != GAP_ID
-    image = np.where(covered, identity[order][:, None], np.nan)
+    image = np.where(covered, identity[order][:, None].astype(np.float32), np.float32(np.nan))
     shown = axes.imshow(image, aspect="auto", interpolation="nearest", cmap="rainbow_r", vmin=0, vmax=1,
                         origin="lower", extent=(0.5, msa.length + 0.5, 0, msa.depth))
     axes.plot(np.arange(1, msa.length + 1), coverage(msa), color="black", linewidth=1)
