@@ -307,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError("--msa is required: the alignment file to predict from")
         if args.check:
             return run_check(args)
+        if args.resume and not args.output:
+            raise UserError("--resume JOB_ID waits for one job: give --output for its structure")
         if not args.output and not args.output_dir:
             raise UserError("--output is required: where to write the predicted structure "
                             "(or --output-dir without --output for a batch)")

@@ -159,3 +159,16 @@ def test_check_mode_prints_a_summary(msa, testdata):
     assert summary["format"] == "a3m" and summary["query_length"] == 93 and summary["num_sequences"] == 7527
     assert summary["num_sequences_filtered"] < 7527
     assert 1 < summary["estimated_device_memory_gb"] < 10
+
+
+def test_resume_needs_an_output_and_a_worker_without_files_is_reported(msa, tmp_path):
+    resumed = run_launcher("--resume", "job-123", "--output-dir", str(tmp_path / "d"), "--endpointId", "ep1",
+                           env={"RUNPOD_API_KEY": API_KEY})
+    assert resumed.returncode == 2 and "--resume JOB_ID waits for one job: give --output" in resumed.stderr
+    body = dict(COMPLETED.body)
+    body["output"] = {**body["output"], "files_error": "the result files are 7.1 MB encoded, over the 6 MB"}
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, body)]
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == 0 and (tmp_path / "x.pdb").read_text() == PDB
+    assert "WARNING: the other files could not be returned: the result files are 7.1 MB" in completed.stderr
