@@ -157,12 +157,21 @@ def result_numbers(output: dict[str, Any], status: dict[str, Any]) -> dict[str, 
 class BatchRun:
     """Submits, polls and collects the entries of a manifest against one endpoint."""
 
-    def __init__(self, manifest: Manifest, client: EndpointClient, build_input: Callable[[Entry], dict],
+    def __init__(self, manifest: Manifest, make_client: Callable[[], EndpointClient],
+                 build_input: Callable[[Entry], dict],
                  collect: Callable[[Entry, dict, Path], None], *, max_retries: int, timeout: float,
                  poll_interval: float, log: Callable[[str], None]):
-        self.manifest, self.client, self.build_input, self.collect = manifest, client, build_input, collect
+        self.manifest, self.make_client, self.build_input, self.collect = manifest, make_client, build_input, collect
+        self.clients = threading.local()
         self.max_retries, self.timeout, self.poll_interval, self.log = max_retries, timeout, poll_interval, log
         self.stop = threading.Event()
+
+    @property
+    def client(self) -> EndpointClient:
+        """This thread's client (an HTTP session is not shared between threads)."""
+        if not hasattr(self.clients, "client"):
+            self.clients.client = self.make_client()
+        return self.clients.client
 
     def run_entry(self, entry: Entry) -> Entry:
         """Drive one entry to COMPLETED or FAILED (or until the run is stopped)."""
@@ -306,10 +315,11 @@ def finish_batch(manifest: Manifest) -> int:
     return 0
 
 
-def run_batch(args: argparse.Namespace, client: EndpointClient, options: dict[str, Any],
+def run_batch(args: argparse.Namespace, make_client: Callable[[], EndpointClient], options: dict[str, Any],
               check: Callable[[Path], Any], alignment_input: Callable[[Path, Any], dict],
               collect: Callable[[Entry, dict, Path], None]) -> int:
-    """Batch mode on an endpoint: `check` reads and validates one alignment, `alignment_input` turns
+    """Batch mode on an endpoint (`make_client` gives each worker thread its client): `check` reads
+    and validates one alignment, `alignment_input` turns
     it into the job's alignment fields (joined to `options`), `collect` writes a completed job's files.
     Returns 0 when every alignment completed, 3 when any failed or was invalid, 5 when interrupted."""
     manifest = open_batch(args, options, check)
@@ -319,7 +329,7 @@ def run_batch(args: argparse.Namespace, client: EndpointClient, options: dict[st
         msa = check(Path(entry.path))
         return request_body({**options, **alignment_input(Path(entry.path), msa)}, execution_timeout_s=args.timeout)
 
-    batch = BatchRun(manifest, client, job_input, collect, max_retries=args.max_retries, timeout=args.timeout,
+    batch = BatchRun(manifest, make_client, job_input, collect, max_retries=args.max_retries, timeout=args.timeout,
                      poll_interval=args.poll_interval, log=write)
     try:
         batch.run(args.concurrency, advance)

@@ -205,5 +205,6 @@ def run_remote_batch(args: argparse.Namespace) -> int:
     """Batch mode against the endpoint (see alphafold_msa.batch)."""
     options = job_options(args)
     validate_input({**options, "msa": ">q\nA\n"})
-    return run_batch(args, endpoint_client(args), options, lambda path: cli.check_one(path, args),
+    endpoint_client(args)  # a missing endpoint id or API key fails before anything is read
+    return run_batch(args, lambda: endpoint_client(args), options, lambda path: cli.check_one(path, args),
                      lambda path, msa: alignment_input(path, msa, args), collect_batch_entry)
