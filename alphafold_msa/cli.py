@@ -142,20 +142,18 @@ def read_checked(args: argparse.Namespace):
     """The alignment (`Msa`) or complex (`ComplexMsa`), read and validated with the light install
     (the length limit included)."""
     from alphafold_msa.config import max_query_length
-    from alphafold_msa.msa import assemble_complex, read_input, read_msa
-    from alphafold_msa.msa.complex import ComplexMsa
+    from alphafold_msa.msa import assemble_complex, read_msa
     from alphafold_msa.msa.filter import check_length
 
     copies = parse_copies(args.copies)
     if len(args.msa) == 1 and not args.paired and copies is None:
-        msa = read_input(args.msa[0], format=args.msa_format, query=args.query)
-    else:
-        if args.query:
-            raise UserError("--query picks the row of a single alignment; a complex uses each chain's first row")
-        chains = [read_msa(path, format=args.msa_format) for path in args.msa]
-        paired = [read_msa(path) for path in args.paired or []]
-        msa = assemble_complex(chains, copies, paired or None)
-    if isinstance(msa, ComplexMsa) and msa.num_chains == 1:
+        return check_one(Path(args.msa[0]), args)
+    if args.query:
+        raise UserError("--query picks the row of a single alignment; a complex uses each chain's first row")
+    chains = [read_msa(path, format=args.msa_format) for path in args.msa]
+    paired = [read_msa(path) for path in args.paired or []]
+    msa = assemble_complex(chains, copies, paired or None)
+    if msa.num_chains == 1:
         msa = msa.chains[0]
     check_length(msa, max_query_length())
     return msa
@@ -173,7 +171,7 @@ def check_alignment(args: argparse.Namespace) -> dict:
     if not isinstance(msa, Msa):
         return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
                 "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
-                "paired_rows": msa.paired[0].depth - 1 if msa.paired else 0, **memory}
+                "paired_rows": msa.paired_rows, **memory}
     filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
     return {
         "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
@@ -209,7 +207,13 @@ def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
     ensure_weights(param_dir, models=names)
 
 
-def predict_here(args: argparse.Namespace, msa, work_dir: Path, show_warning: bool = True):
+def warn_demo_weights(args: argparse.Namespace) -> None:
+    if args.demo_weights:
+        print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
+              "and only shows that the pipeline runs.", file=sys.stderr)
+
+
+def predict_here(args: argparse.Namespace, msa, work_dir: Path):
     """run_prediction on this machine with the command's options, the same code the worker runs;
     the weights are the official ones (fetched when missing) or, with --demo-weights, generated."""
     from alphafold_msa.msa import Msa
@@ -224,9 +228,6 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path, show_warning: bo
     if args.demo_weights:
         from alphafold_msa.testing.demo import demo_param_dir
 
-        if show_warning:
-            print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
-                  "and only shows that the pipeline runs.", file=sys.stderr)
         param_dir = demo_param_dir(args.model_config or "full", preset, models)
     else:
         fetch_missing_weights(param_dir, [model_name(n, preset) for n in models])
@@ -245,6 +246,7 @@ def run_local(args: argparse.Namespace) -> int:
     from alphafold_msa.result_files import place_beside
 
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
+    warn_demo_weights(args)
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = predict_here(args, msa, work_dir)
@@ -266,12 +268,13 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def check_one(path: Path, args: argparse.Namespace):
-    """Batch mode: one alignment file (or ColabFold complex a3m) read and checked like a single job's."""
+    """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
+    the length limit included: a single job's input, or each of a batch's."""
     from alphafold_msa.config import max_query_length
     from alphafold_msa.msa import read_input
     from alphafold_msa.msa.filter import check_length
 
-    msa = read_input(path, format=args.msa_format)
+    msa = read_input(path, format=args.msa_format, query=args.query)
     check_length(msa, max_query_length())
     return msa
 
@@ -284,11 +287,10 @@ def run_local_batch(args: argparse.Namespace) -> int:
                 "num_seeds": args.num_seeds, "relax": args.relax, "formats": args.structure_formats,
                 "complex_mode": args.complex_mode, "model_config": args.model_config,
                 "model_preset": args.model_preset, "demo_weights": args.demo_weights}
-    warned = []
+    warn_demo_weights(args)
 
     def predict(msa, folder: Path) -> dict:
-        result = predict_here(args, msa, folder, show_warning=not warned)
-        warned.append(True)
+        result = predict_here(args, msa, folder)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,

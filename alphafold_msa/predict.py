@@ -59,9 +59,9 @@ def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
     }
 
 
-def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str) -> dict:
+def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, alignment: Msa) -> dict:
     """The complex's chains (IDs, lengths, copies, depths before and after filtering), paired rows and
-    coverage per position of the concatenated alignment."""
+    coverage per position of `alignment`, the filtered chains' alignments concatenated."""
     chain_ids = iter(msa.chain_ids)
     chains = [{"chain_ids": [next(chain_ids) for _ in range(copies)], "query_name": chain.query_name,
                "query_length": chain.length, "copies": copies, "format": chain.format,
@@ -75,8 +75,8 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str) ->
         "num_sequences": msa.depth,
         "num_sequences_filtered": filtered.depth,
         "chains": chains,
-        "paired_rows": msa.paired[0].depth - 1 if msa.paired else 0,
-        "coverage": coverage(concatenated_msa(filtered)).tolist(),
+        "paired_rows": msa.paired_rows,
+        "coverage": coverage(alignment).tolist(),
     }
     if not msa.paired and len(msa.chains) > 1:
         summary["note"] = "no paired alignment: the chains' alignments are unpaired (block-diagonal)"
@@ -94,10 +94,11 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
         raise ConfigError(f"complex mode must be one of {', '.join(configs.COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
     filtered = dataclasses.replace(msa, chains=kept)
-    summary = complex_summary(msa, filtered, complex_mode)
+    alignment = concatenated_msa(filtered)
+    summary = complex_summary(msa, filtered, complex_mode, alignment)
     if complex_mode == "multimer":
-        return build_multimer_features(filtered), "multimer", summary, concatenated_msa(filtered)
-    return build_ptm_complex_features(filtered), "monomer_ptm", summary, concatenated_msa(filtered)
+        return build_multimer_features(filtered), "multimer", summary, alignment
+    return build_ptm_complex_features(filtered), "monomer_ptm", summary, alignment
 
 
 def run_prediction(

@@ -76,8 +76,7 @@ def _job_input(args: argparse.Namespace) -> dict:
               f"query {msa.query_name} ({msa.length} residues)", file=sys.stderr)
     else:
         chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
-        paired = msa.paired[0].depth - 1 if msa.paired else 0
-        print(f"checked complex of {msa.num_chains} chains ({chains} residues), {paired} paired rows",
+        print(f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows",
               file=sys.stderr)
     job_input = {**job_options(args), **alignment_input(Path(args.msa[0]), msa, args)}
     validate_input(job_input)

@@ -51,7 +51,7 @@ def main() -> None:
                          "compilations": result.timings["counters"]["this_job"].get("compilations", 0)})
     print(json.dumps({"benchmark": "complex_timing", "config": args.config, "mode": args.mode,
                       "device": str(jax.devices()[0]), "machine": platform.processor() or platform.machine(),
-                      "chains": complex_msa.chain_lengths, "paired_rows": complex_msa.paired[0].depth - 1,
+                      "chains": complex_msa.chain_lengths, "paired_rows": complex_msa.paired_rows,
                       "num_recycle": args.num_recycle, "jobs": jobs}, indent=2))
 
 

@@ -72,6 +72,11 @@ class ComplexMsa:
         return [chain.query_sequence for chain, copies in zip(self.chains, self.copies) for _ in range(copies)]
 
     @property
+    def paired_rows(self) -> int:
+        """Paired rows below the joint query (0 without a paired alignment)."""
+        return self.paired[0].depth - 1 if self.paired else 0
+
+    @property
     def depth(self) -> int:
         """Rows over all alignments (paired rows counted once)."""
         return sum(chain.depth for chain in self.chains) + (self.paired[0].depth if self.paired else 0)
