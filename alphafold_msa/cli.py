@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--poll-interval", type=float, default=10,
                         help="longest pause between status checks, in seconds (default 10)")
     remote.add_argument("--resume", metavar="JOB_ID", help="wait for an already submitted job instead of submitting")
-    remote.add_argument("--concurrency", type=positive_int, default=4,
+    remote.add_argument("--concurrency", type=whole_number(1), default=4,
                         help="batch mode: most jobs in flight at once (default 4)")
-    remote.add_argument("--max-retries", type=int, default=2,
+    remote.add_argument("--max-retries", type=whole_number(0), default=2,
                         help="batch mode: resubmissions of a failed job before giving up on it (default 2)")
     local = parser.add_argument_group("local prediction (needs the worker install: pip install '.[worker]')")
     local.add_argument("--local", action="store_true", help="predict on this machine instead of an endpoint")
@@ -107,10 +107,14 @@ def parse_formats(text: str) -> tuple[str | None, list[str] | None]:
     return (alignment[0] if alignment else None), (structures or None)
 
 
-def positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
-    return int(text)
+def whole_number(minimum: int):
+    """An argparse type: a whole number of at least `minimum`."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got '{text}'")
+        return int(text)
+
+    return parse
 
 
 def parse_models(text: str) -> list[int]:

@@ -178,3 +178,13 @@ def test_format_names_structure_formats_or_the_alignment_format(testdata):
     wrong = run_launcher("--check", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--format", "pdb,xyz")
     assert wrong.returncode == 2
     assert "'pdb,xyz': expected structure formats pdb and/or cif, or one alignment format of" in wrong.stderr
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--concurrency", "0", "argument --concurrency: expected a whole number of at least 1, got '0'"),
+    ("--max-retries", "-1", "argument --max-retries: expected a whole number of at least 0, got '-1'"),
+])
+def test_batch_counts_are_checked(testdata, tmp_path, flag, value, message):
+    completed = run_launcher("--msa", str(testdata / "pfam"), "--output-dir", str(tmp_path), "--endpointId", "e",
+                             flag, value)
+    assert completed.returncode == 2 and message in completed.stderr
