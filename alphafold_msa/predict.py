@@ -120,6 +120,7 @@ def run_prediction(
     msa_format: str | None = None,
     query: str | None = None,
     runner: ModelRunner | None = None,
+    kernels: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PredictionResult:
     """Predict structures for the query of `msa` (or the complex) and write them to `output_dir`.
@@ -133,7 +134,9 @@ def run_prediction(
     plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt;
     `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
     Amber-relaxed relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s).
-    The model runner is shared per process, so later calls reuse compiled functions and parameters.
+    The model runner is shared per process, so later calls reuse compiled functions and parameters;
+    `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
+    chooses its GPU kernels (see `alphafold_msa.kernels`).
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
@@ -149,7 +152,7 @@ def run_prediction(
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
     if runner is None:
-        runner = get_runner(param_dir or default_param_dir(), model_config, preset)
+        runner = get_runner(param_dir or default_param_dir(), model_config, preset, kernels)
     elif runner.preset != preset:
         raise ConfigError(f"this input needs the '{preset}' models, but the runner given runs '{runner.preset}'")
     runner.check_weights(models)
@@ -158,7 +161,8 @@ def run_prediction(
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3)}
+    timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3),
+                     "kernels": runner.kernels, "compile_mode": runner.compile_mode}
 
     predictions = []
     total = len(models) * num_seeds
@@ -190,6 +194,7 @@ def run_prediction(
     plots = write_plots(output_dir, ranked, alignment)
     timings["plots_s"] = round(time.perf_counter() - stage, 3)
     timings["total_s"] = round(time.perf_counter() - started, 3)
+    timings["kernel_selection"] = runner.kernel_record
     timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in runner.counters.items()},
                            "worker_process": dict(runner.counters)}
     timings_path = output_dir / "timings.json"

@@ -49,6 +49,7 @@ def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dic
         "models": [{"rank": m.rank, "model": m.model_name, "seed": m.seed, "recycles": m.recycles,
                     "mean_plddt": m.mean_plddt, "ptm": m.ptm, "iptm": m.iptm} for m in models],
         "total_s": timings["total_s"],
+        "kernels": timings["kernels"],
         "coverage": msa_summary["coverage"],
     }
     if "chains" in msa_summary:
@@ -74,7 +75,7 @@ def summary_text(data: dict[str, Any]) -> str:
     if relax:
         lines.append(f"relaxed: no ({relax['error']})" if "error" in relax
                      else f"relaxed: yes, on {relax['platform']} in {relax['seconds']:.1f} s")
-    lines.append(f"time: {data['total_s']:.1f} s")
+    lines.append(f"time: {data['total_s']:.1f} s ({data['kernels']} kernels)")
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -13,8 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from alphafold_msa import config as configs
-from alphafold_msa import memory, weights
-from alphafold_msa.features import FeatureDict, pad_residues, process_features
+from alphafold_msa import kernel_check, memory, weights
+from alphafold_msa import kernels as _kernels
+from alphafold_msa.errors import ConfigError
+from alphafold_msa.features import FeatureDict, build_features, pad_residues, process_features
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +31,22 @@ class ModelRunner:
     """
 
     def __init__(self, param_dir: str | os.PathLike, model_config: str = "full", preset: str = "monomer_ptm",
-                 bucketing: bool = True, bfloat16: bool = True):
-        from alphafold.model import model
-
+                 bucketing: bool = True, bfloat16: bool = True, kernels: str | None = None,
+                 compile_mode: str | None = None):
         self.param_dir = Path(param_dir)
         self.model_config = configs.resolve_model_config(model_config)
         self.preset = preset
         self.bucketing = bucketing
+        self.requested_kernels = _kernels.resolve_kernels(kernels)
+        self.compile_mode = _kernels.resolve_compile_mode(compile_mode)
+        if not bfloat16 and self.requested_kernels in _kernels.FUSED_PATHS:
+            raise ConfigError(f"kernels '{self.requested_kernels}' need the bfloat16 network")
+        self.bfloat16 = bfloat16
         self.network_config = configs.network_config(preset, self.model_config, bfloat16)
-        # RunModel keeps (and predict mutates) this config object, so keep the default apart.
+        # RunModel keeps (and predict mutates) its config object, so keep the default apart.
         self._default_early_stop = self.network_config.model.recycle_early_stop_tolerance
-        self._model = model.RunModel(self.network_config)
+        self._networks: dict[str, Any] = {}
+        self._kernel_record: dict[str, Any] | None = None
         self._params: dict[str, Any] = {}
         self._shapes_seen: set[tuple] = set()
         self.counters: Counter[str] = Counter()
@@ -91,6 +99,52 @@ class ModelRunner:
             processed["asym_id"] = np.tile(raw["asym_id"], (len(processed["aatype"]), 1))
         return processed
 
+    @property
+    def kernels(self) -> str:
+        """The kernel path this runner's network uses ('xla', 'pallas', 'cuda_legacy'), chosen on first use."""
+        return self.kernel_record["path"]
+
+    @property
+    def kernel_record(self) -> dict[str, Any]:
+        """What was requested, the path chosen and the self-check's verdict when one applied."""
+        if self._kernel_record is None:
+            device = _kernels.current_device()
+            path, record = kernel_check.select(self.requested_kernels, device, self.param_dir / kernel_check.CHECK_FOLDER,
+                                               self.self_check)
+            self._kernel_record = {**record, "compile_mode": self.compile_mode, "device": device.name}
+            self._networks = {key: net for key, net in self._networks.items() if key == path}
+            logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
+        return self._kernel_record
+
+    def network(self, path: str, bfloat16: bool | None = None) -> Any:
+        """The network (alphafold's RunModel, compiled on first call) for kernel path `path`, built once;
+        `bfloat16=False` gives the float32 network the self-check measures against."""
+        key = path if bfloat16 is None or bfloat16 == self.bfloat16 else f"{path}-float32"
+        if key not in self._networks:
+            from alphafold.model import model
+
+            device = _kernels.current_device()
+            config = copy.deepcopy(self.network_config)
+            config.model.global_config.bfloat16 = self.bfloat16 if bfloat16 is None else bfloat16
+            config.model.global_config.update(_kernels.global_config_settings(path, device))
+            # The fork trims a length bucket's padding in its packed attention kernel.
+            config.model.global_config.length_buckets = self.bucketing and not self.multimer
+            self._networks[key] = model.RunModel(config, jit_kwargs=_kernels.jit_kwargs(self.compile_mode, device))
+        return self._networks[key]
+
+    def self_check(self, fused_path: str) -> dict[str, dict]:
+        """The fixed self-check input through `fused_path`, plain XLA and plain XLA in float32 (the reference)."""
+        number = next((n for n in configs.MODEL_NUMBERS
+                       if weights.params_file(self.param_dir, self.names([n])[0]).is_file()), 1)
+        processed = self.process(check_features(self.multimer), kernel_check.CHECK_RECYCLES, random_seed=0)
+        networks = {"fused": self.network(fused_path), "xla": self.network("xla"),
+                    "reference": self.network("xla", bfloat16=False)}
+        outputs = {label: self._run(network, processed, number, kernel_check.CHECK_RECYCLES, 0, 0.0)[0]
+                   for label, network in networks.items()}
+        for key in [key for key in self._networks if key.endswith("-float32")]:
+            del self._networks[key]
+        return outputs
+
     def predict(
         self,
         processed: FeatureDict,
@@ -104,7 +158,11 @@ class ModelRunner:
         The features are padded to the length bucket, so nearby lengths reuse one compilation;
         outputs are cut back to the query's residues.
         """
-        model = self._model
+        return self._run(self.network(self.kernels), processed, number, num_recycle, random_seed,
+                         recycle_early_stop_tolerance, count=True)
+
+    def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
+             recycle_early_stop_tolerance: float | None, count: bool = False) -> tuple[dict, int]:
         model.params = self.params(number)
         model.config.model.num_recycle = num_recycle
         model.config.model.recycle_early_stop_tolerance = (
@@ -120,15 +178,37 @@ class ModelRunner:
                 processed = pad_residues(processed, self.network_config, padded_length)
             # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
             signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
-        if signature not in self._shapes_seen:
-            self._shapes_seen.add(signature)
-            self.counters["compilations"] += 1
-            logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
-        else:
-            self.counters["compile_cache_hits"] += 1
+        if count:
+            if signature not in self._shapes_seen:
+                self._shapes_seen.add(signature)
+                self.counters["compilations"] += 1
+                logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
+            else:
+                self.counters["compile_cache_hits"] += 1
         result, recycles = model.predict(processed, random_seed=random_seed)
-        self.counters["predictions"] += 1
+        if count:
+            self.counters["predictions"] += 1
         return unpad_result(result, length), int(recycles)
+
+
+def check_features(multimer: bool) -> FeatureDict:
+    """The self-check's fixed input: a generated CHECK_LENGTH-residue query and CHECK_DEPTH homologs."""
+    from alphafold_msa.msa import from_sequences
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    query = rng.choice(letters, kernel_check.CHECK_LENGTH)
+    rows = np.repeat(query[None], kernel_check.CHECK_DEPTH, axis=0)
+    mutate = rng.random(rows.shape) < 0.3
+    rows[mutate] = rng.choice(letters, int(mutate.sum()))
+    rows[0] = query
+    msa = from_sequences(["".join(row) for row in rows])
+    if not multimer:
+        return build_features(msa)
+    from alphafold_msa.complex_features import build_multimer_features
+    from alphafold_msa.msa import ComplexMsa
+
+    return build_multimer_features(ComplexMsa((msa,), (1,), None, "kernel self-check"))
 
 
 def unpad_result(result: dict, length: int) -> dict:
@@ -151,10 +231,12 @@ _RUNNERS: dict[tuple, ModelRunner] = {}
 _RUNNERS_LOCK = threading.Lock()
 
 
-def get_runner(param_dir: str | os.PathLike, model_config: str | None = None, preset: str = "monomer_ptm") -> ModelRunner:
-    """The process-wide runner for these settings, created on first use."""
-    key = (str(Path(param_dir).resolve()), configs.resolve_model_config(model_config), preset)
+def get_runner(param_dir: str | os.PathLike, model_config: str | None = None, preset: str = "monomer_ptm",
+               kernels: str | None = None, compile_mode: str | None = None) -> ModelRunner:
+    """The process-wide runner for these settings (defaults from the environment), created on first use."""
+    key = (str(Path(param_dir).resolve()), configs.resolve_model_config(model_config), preset,
+           _kernels.resolve_kernels(kernels), _kernels.resolve_compile_mode(compile_mode))
     with _RUNNERS_LOCK:
         if key not in _RUNNERS:
-            _RUNNERS[key] = ModelRunner(param_dir, key[1], preset)
+            _RUNNERS[key] = ModelRunner(param_dir, key[1], preset, kernels=key[3], compile_mode=key[4])
         return _RUNNERS[key]

@@ -1,32 +1,28 @@
 #!/usr/bin/env bash
-# GPU benchmarks on a machine with an NVIDIA GPU, from a fresh clone:
+# The GPU benchmark, one command on a GPU machine without network, writing JSON files into OUT:
 #
-#     bash benchmarks/gpu_bench.sh [OUT_DIR]      (default: $OUT, else ./gpu-bench)
+#     bash benchmarks/gpu_wheels.sh                   # here, with network: the wheels that machine lacks
+#     bash benchmarks/gpu_bench.sh [--budget-s 330]   # there, with .whl/ carried beside the checkout
+#     bash benchmarks/gpu_bench.sh --cpu              # anywhere: the same steps, reduced network, small lengths
 #
-# Installs the worker with CUDA jax into .venv-gpu, then writes one JSON file per benchmark:
-# model_speed (seconds per model at 100/300/500/1000 residues, full-size network, 3 recycles,
-# next to the published A100/H100 figures), memory_model (the GPU compiler's buffer assignment,
-# to compare with the CPU table in alphafold_msa/memory.py), worker_throughput (--full) and the
-# ColabFold side-by-side (first job; needs ColabFold's own virtualenv, installed on first use).
+# Installs the carried wheels (if any) into a private folder, checks a GPU is visible, then runs
+# benchmarks/gpu_suite.py: the kernel self-check, seconds per model at 100/300/1000/500 residues
+# with the fused kernels and with plain XLA (compile time, warm time, peak memory against the
+# estimate), two whole jobs, Amber relaxation on CUDA. Each file is written as soon as it exists,
+# so a run cut short still returns what it measured. OUT defaults to $OUT, else ./gpu-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-${OUT:-gpu-bench}}"
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv"
-
-if [ ! -x .venv-gpu/bin/python ]; then
-    python3 -m venv .venv-gpu
-    .venv-gpu/bin/pip install -q -c requirements/constraints.txt -e '.[worker]' "jax[cuda12]==0.10.2"
+out="${OUT:-gpu-bench}"
+python="${PYTHON:-python3}"
+# The carried wheels are built for Python 3.12 (the GPU machine's); other interpreters use their own packages.
+if ls .whl/*.whl >/dev/null 2>&1 && "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then
+    site="${TMPDIR:-/tmp}/alphafold-msa-site"
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl
+    export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-py=.venv-gpu/bin/python
-"$py" -c "import jax; assert jax.devices()[0].platform == 'gpu', jax.devices()"
-
-"$py" benchmarks/model_speed.py --lengths "${LENGTHS:-100,300,500,1000}" > "$out/model_speed.json"
-"$py" benchmarks/memory_model.py --lengths 256,512,1024,2048 > "$out/memory_model.json"
-"$py" benchmarks/worker_throughput.py --full > "$out/worker_throughput_full.json"
-if [ ! -x .venv-colabfold/bin/colabfold_batch ]; then
-    python3 -m venv .venv-colabfold
-    .venv-colabfold/bin/pip install -q "colabfold[alphafold]" "jax[cuda12]==0.10.2"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+if [[ " $* " != *" --cpu "* ]]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
-"$py" benchmarks/vs_colabfold.py --venv .venv-colabfold --first-only --num-recycle 3 > "$out/vs_colabfold.json"
-cat "$out"/*.json
+exec "$python" benchmarks/gpu_suite.py --out "$out" "$@"

@@ -1,0 +1,176 @@
+"""The fused-kernel self-check: the fused path must agree with plain XLA on this GPU before it is used.
+
+The first time a worker meets a (GPU, driver, jax, alphafold-colabfold, colabfold-kernels)
+combination, it runs one fixed small input (CHECK_LENGTH residues, one recycle, the loaded
+weights) through the fused path (bfloat16), plain XLA in bfloat16 and plain XLA in float32, the
+reference. The fused path passes when, for pLDDT, PAE and the Cα positions, it is no further from
+the reference than NOISE_FACTOR times plain bfloat16's own distance plus a small absolute SLACK:
+bfloat16 noise is what every fast path carries, and it depends on the weights (small with the real
+parameters, large with random ones), so the bar is measured on the spot (docs/kernels.md). Non-finite
+outputs or an error fail the check. The verdict is kept as
+`<param dir>/kernel-check/<key>.json`, so later workers of the same kind skip the check. A check
+that fails, or cannot run, leaves the worker on the XLA path with a one-line warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from alphafold_msa import kernels
+from alphafold_msa.kernels import Device
+
+logger = logging.getLogger(__name__)
+
+CHECK_LENGTH = 40
+CHECK_DEPTH = 64
+CHECK_RECYCLES = 1
+CHECK_FOLDER = "kernel-check"
+# The fused path may be this many times further from float32 than plain bfloat16 is, plus SLACK.
+NOISE_FACTOR = 2.0
+SLACK = {"plddt_mean_abs": 0.5, "plddt_max_abs": 2.0, "pae_mean_abs": 0.25, "ca_rmsd": 0.25}
+_PACKAGES = ("jax", "jaxlib", "alphafold-colabfold", "colabfold-kernels")
+_CA = 1  # atom37 index of the alpha carbon
+
+CheckRun = Callable[[str], Mapping[str, Mapping[str, Any]]]
+
+
+def driver_version() -> str:
+    """The NVIDIA driver's version, from /proc/driver/nvidia/version, or 'unknown'."""
+    try:
+        text = Path("/proc/driver/nvidia/version").read_text(errors="replace")
+    except OSError:
+        return "unknown"
+    match = re.search(r"Kernel Module\s+(?:for \S+\s+)?([0-9][0-9.]*)", text)
+    return match.group(1) if match else "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages the fused kernels' behaviour depends on."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def check_identity(device: Device, path: str, driver: str, versions: Mapping[str, str]) -> dict[str, Any]:
+    """What a verdict holds for: the GPU, its driver, the package versions and the fused path."""
+    return {"gpu": device.name, "compute_capability": device.compute_capability, "driver": driver,
+            "path": path, "versions": dict(sorted(versions.items()))}
+
+
+def check_key(identity: Mapping[str, Any]) -> str:
+    """A file-name-safe key for `identity`: a readable prefix and a hash of the whole."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9]+", "-", str(identity["gpu"])).strip("-")[:40] or "gpu"
+    return f"{name}-{identity['path']}-{digest}"
+
+
+def compare(fused: Mapping[str, Any], plain: Mapping[str, Any]) -> dict[str, float]:
+    """Differences between two outputs of the same input: pLDDT, PAE and Cα positions (no superposition)."""
+    plddt = np.abs(np.asarray(fused["plddt"], np.float64) - np.asarray(plain["plddt"], np.float64))
+    ca = [np.asarray(out["structure_module"]["final_atom_positions"], np.float64)[:, _CA] for out in (fused, plain)]
+    out = {"plddt_mean_abs": float(plddt.mean()), "plddt_max_abs": float(plddt.max()),
+           "ca_rmsd": float(np.sqrt(((ca[0] - ca[1]) ** 2).sum(axis=-1).mean()))}
+    if "predicted_aligned_error" in fused and "predicted_aligned_error" in plain:
+        pae = np.abs(np.asarray(fused["predicted_aligned_error"], np.float64)
+                     - np.asarray(plain["predicted_aligned_error"], np.float64))
+        out["pae_mean_abs"] = float(pae.mean())
+    return {name: round(value, 4) for name, value in out.items()}
+
+
+def judge(outputs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """(distances to the float32 reference of the 'fused' and the 'xla' output, problems) for the check's outputs."""
+    problems = [f"{label} output is not finite" for label in ("fused", "xla", "reference")
+                if not all(np.isfinite(np.asarray(value)).all() for value in _arrays(outputs[label]))]
+    distances = {label: compare(outputs[label], outputs["reference"]) for label in ("fused", "xla")}
+    for name, slack in SLACK.items():
+        if name in distances["fused"]:
+            limit = round(NOISE_FACTOR * distances["xla"][name] + slack, 4)
+            if not distances["fused"][name] <= limit:
+                problems.append(f"{name}={distances['fused'][name]} > {limit}")
+    return distances, problems
+
+
+def _arrays(output: Mapping[str, Any]) -> list[Any]:
+    return [output["plddt"], output["structure_module"]["final_atom_positions"],
+            *([output["predicted_aligned_error"]] if "predicted_aligned_error" in output else [])]
+
+
+def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
+    """Run the check for fused path `path` and judge it: a verdict with `passed`, the distances and time.
+
+    `run(path)` returns {'fused': output, 'xla': output, 'reference': output} for the fixed input;
+    any exception it raises fails the check.
+    """
+    start = time.perf_counter()
+    try:
+        distances, problems = judge(run(path))
+    except Exception as error:  # any failure of the fused path means: do not use it
+        distances, problems = {}, [f"{type(error).__name__}: {error}"]
+    return {"passed": not problems, "problems": problems, "distances_to_float32": distances,
+            "noise_factor": NOISE_FACTOR, "slack": SLACK, "seconds": round(time.perf_counter() - start, 2),
+            "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def select(requested: str, device: Device, cache_dir: Path, run: CheckRun,
+           driver: str | None = None, versions: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """(kernel path, record) for a `requested` choice on `device`, running the self-check when needed.
+
+    The record says what was requested and chosen and, when a check applied, its verdict and
+    whether it came from `cache_dir`.
+    """
+    candidate = kernels.needs_check(requested, device)
+    record: dict[str, Any] = {"requested": requested}
+    passed = None
+    if candidate is not None:
+        identity = check_identity(device, candidate, driver or driver_version(), versions or package_versions())
+        cache_file = cache_dir / f"{check_key(identity)}.json"
+        verdict = _load(cache_file, identity)
+        record["check_cached"] = verdict is not None
+        if verdict is None:
+            logger.info("checking the %s kernels against plain XLA on this %s (once per GPU kind)",
+                        candidate, device.name)
+            verdict = {**run_and_judge(candidate, run), "identity": identity}
+            _save(cache_file, verdict)
+        passed = verdict["passed"]
+        record["check"] = verdict
+        if not passed:
+            logger.warning("fused %s kernels disagree with plain XLA on this %s (%s); using xla",
+                           candidate, device.name, "; ".join(verdict["problems"]))
+    record["path"] = kernels.choose(requested, device, passed)
+    return record["path"], record
+
+
+def _load(cache_file: Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        verdict = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(verdict, dict) or verdict.get("identity") != identity or not isinstance(
+            verdict.get("passed"), bool):
+        return None
+    return verdict
+
+
+def _save(cache_file: Path, verdict: Mapping[str, Any]) -> None:
+    """Keep the verdict for later workers; a volume that cannot be written costs only a later re-check."""
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        partial.write_text(json.dumps(verdict, indent=2))
+        partial.replace(cache_file)
+    except OSError as error:
+        logger.warning("could not keep the kernel check's verdict in %s: %s", cache_file, error)
