@@ -15,6 +15,7 @@ from typing import Sequence
 from alphafold_msa.client import DEFAULT_API_URL, RemoteError
 from alphafold_msa.config import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES, model_name
 from alphafold_msa.errors import UserError
+from alphafold_msa.kernels import KERNEL_CHOICES
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameter set: monomer_ptm (default, gives pTM and PAE) or monomer")
     local.add_argument("--demo-weights", action="store_true",
                        help="use generated random weights instead of the official ones: the structure is meaningless")
+    local.add_argument("--kernels", choices=KERNEL_CHOICES,
+                       help="GPU kernels: auto (default, $ALPHAFOLD_MSA_KERNELS: the fused kernels once a self-check "
+                            "approves them on this GPU; plain XLA on a CPU), pallas, cuda_legacy or xla")
     return parser
 
 
@@ -241,6 +245,7 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path):
         num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
         random_seed=args.seed, num_seeds=args.num_seeds, formats=args.structure_formats or ("pdb",),
         relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
+        kernels=args.kernels,
         progress=lambda message: print(message, file=sys.stderr),
     )
 

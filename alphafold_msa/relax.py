@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import time
 from typing import Any
 
@@ -49,7 +50,7 @@ def relax(structure: Any, platform: str | None = None, timeout_s: float | None =
     timeout_s = relax_timeout() if timeout_s is None else timeout_s
     started = time.perf_counter()
     # A fresh interpreter: OpenMM cannot be interrupted, but a child process can be stopped.
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    with multiprocessing.get_context("spawn").Pool(1, initializer=_keep_jax_off_the_gpu) as pool:
         pending = pool.apply_async(_relax_here, (structure, platform))
         try:
             return pending.get(timeout_s)
@@ -58,6 +59,12 @@ def relax(structure: Any, platform: str | None = None, timeout_s: float | None =
             return RelaxOutcome(pdb=None, info={
                 "platform": platform, "seconds": seconds,
                 "error": f"relaxation stopped after {timeout_s:g} s ({RELAX_TIMEOUT_ENV})"})
+
+
+def _keep_jax_off_the_gpu() -> None:
+    """In the relaxation's child: jax (imported by alphafold.relax) must not reserve the GPU the parent holds."""
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 
 
 def _relax_here(structure: Any, platform: str) -> RelaxOutcome:

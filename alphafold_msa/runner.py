@@ -50,6 +50,8 @@ class ModelRunner:
         self._params: dict[str, Any] = {}
         self._shapes_seen: set[tuple] = set()
         self.counters: Counter[str] = Counter()
+        # predict swaps parameters into, and sets recycling on, the one shared network: one call at a time.
+        self._lock = threading.RLock()
 
     def names(self, numbers: Sequence[int]) -> list[str]:
         return [configs.model_name(n, self.preset) for n in numbers]
@@ -107,29 +109,37 @@ class ModelRunner:
     @property
     def kernel_record(self) -> dict[str, Any]:
         """What was requested, the path chosen and the self-check's verdict when one applied."""
-        if self._kernel_record is None:
-            device = _kernels.current_device()
-            path, record = kernel_check.select(self.requested_kernels, device, self.param_dir / kernel_check.CHECK_FOLDER,
-                                               self.self_check)
-            self._kernel_record = {**record, "compile_mode": self.compile_mode, "device": device.name}
-            self._networks = {key: net for key, net in self._networks.items() if key == path}
-            logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
+        with self._lock:
+            if self._kernel_record is None:
+                self._select_kernels()
         return self._kernel_record
+
+    def _select_kernels(self) -> None:
+        """Choose the kernel path (running the self-check when needed) and keep only its network."""
+        device = _kernels.current_device()
+        path, record = kernel_check.select(self.requested_kernels, device, self.param_dir / kernel_check.CHECK_FOLDER,
+                                           self.self_check)
+        self._kernel_record = {**record, "compile_mode": self.compile_mode, "device": device.name}
+        self._networks = {key: net for key, net in self._networks.items() if key == path}
+        logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
 
     def network(self, path: str, bfloat16: bool | None = None) -> Any:
         """The network (alphafold's RunModel, compiled on first call) for kernel path `path`, built once;
         `bfloat16=False` gives the float32 network the self-check measures against."""
         key = path if bfloat16 is None or bfloat16 == self.bfloat16 else f"{path}-float32"
-        if key not in self._networks:
-            from alphafold.model import model
+        with self._lock:
+            return self._networks.get(key) or self._build_network(key, path, bfloat16)
 
-            device = _kernels.current_device()
-            config = copy.deepcopy(self.network_config)
-            config.model.global_config.bfloat16 = self.bfloat16 if bfloat16 is None else bfloat16
-            config.model.global_config.update(_kernels.global_config_settings(path, device))
-            # The fork trims a length bucket's padding in its packed attention kernel.
-            config.model.global_config.length_buckets = self.bucketing and not self.multimer
-            self._networks[key] = model.RunModel(config, jit_kwargs=_kernels.jit_kwargs(self.compile_mode, device))
+    def _build_network(self, key: str, path: str, bfloat16: bool | None) -> Any:
+        from alphafold.model import model
+
+        device = _kernels.current_device()
+        config = copy.deepcopy(self.network_config)
+        config.model.global_config.bfloat16 = self.bfloat16 if bfloat16 is None else bfloat16
+        config.model.global_config.update(_kernels.global_config_settings(path, device))
+        # The fork trims a length bucket's padding in its packed attention kernel.
+        config.model.global_config.length_buckets = self.bucketing and not self.multimer
+        self._networks[key] = model.RunModel(config, jit_kwargs=_kernels.jit_kwargs(self.compile_mode, device))
         return self._networks[key]
 
     def self_check(self, fused_path: str) -> dict[str, dict]:
@@ -163,14 +173,10 @@ class ModelRunner:
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
              recycle_early_stop_tolerance: float | None, count: bool = False) -> tuple[dict, int]:
-        model.params = self.params(number)
-        model.config.model.num_recycle = num_recycle
-        model.config.model.recycle_early_stop_tolerance = (
-            self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
         if self.multimer:
             # Complexes run at their exact length; the MSA is sampled to fixed shapes outside the network.
             length = padded_length = processed["aatype"].shape[0]
-            signature = (length,)
+            signature: tuple = (length,)
         else:
             length = processed["aatype"].shape[1]
             padded_length = configs.bucket_length(length) if self.bucketing else length
@@ -178,16 +184,21 @@ class ModelRunner:
                 processed = pad_residues(processed, self.network_config, padded_length)
             # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
             signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
-        if count:
-            if signature not in self._shapes_seen:
-                self._shapes_seen.add(signature)
-                self.counters["compilations"] += 1
-                logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
-            else:
-                self.counters["compile_cache_hits"] += 1
-        result, recycles = model.predict(processed, random_seed=random_seed)
-        if count:
-            self.counters["predictions"] += 1
+        with self._lock:
+            model.params = self.params(number)
+            model.config.model.num_recycle = num_recycle
+            model.config.model.recycle_early_stop_tolerance = (
+                self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
+            if count:
+                if signature not in self._shapes_seen:
+                    self._shapes_seen.add(signature)
+                    self.counters["compilations"] += 1
+                    logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
+                else:
+                    self.counters["compile_cache_hits"] += 1
+            result, recycles = model.predict(processed, random_seed=random_seed)
+            if count:
+                self.counters["predictions"] += 1
         return unpad_result(result, length), int(recycles)
 
 

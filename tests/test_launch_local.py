@@ -188,3 +188,13 @@ def test_batch_counts_are_checked(testdata, tmp_path, flag, value, message):
     completed = run_launcher("--msa", str(testdata / "pfam"), "--output-dir", str(tmp_path), "--endpointId", "e",
                              flag, value)
     assert completed.returncode == 2 and message in completed.stderr
+
+
+def test_fused_kernels_on_a_cpu_are_one_line_and_exit_2(testdata, reduced_weights, tmp_path):
+    completed = run_launcher("--local", "--kernels", "pallas", "--msa", str(testdata / "pfam" / "20aa-alitest.afa"),
+                             "--output", str(tmp_path / "x.pdb"), "--param-dir", str(reduced_weights),
+                             "--model-config", "reduced", "--models", "1", "--num-recycle", "0")
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip().splitlines()[-1].endswith(
+        "kernels 'pallas' need an NVIDIA GPU; this worker runs jax on cpu (use auto or xla)")
+    assert not (tmp_path / "x.pdb").exists()

@@ -51,6 +51,9 @@ def test_prediction_on_real_alignments(testdata, reduced_weights, tmp_path, path
     assert ranking["order"][0] == f"{result.best.model_name}_seed_0"
     timings = json.loads(result.timings_path.read_text())
     assert set(timings["models"]) == {f"model_{n}_ptm_seed_0" for n in models}
+    assert timings["kernels"] == "xla", "a CPU never runs the fused GPU kernels"
+    assert timings["kernel_selection"] == {"requested": "auto", "path": "xla", "compile_mode": "tuned", "device": "cpu"}
+    assert json.loads(result.summary_path.read_text())["kernels"] == "xla"
     assert result.msa_summary["query_length"] == len(query)
     check_report(result, read_msa(testdata / path))
 
@@ -126,6 +129,7 @@ def test_padding_to_buckets_leaves_outputs_unchanged(testdata, reduced_weights, 
         runner = ModelRunner(reduced_weights, "reduced", "monomer_ptm", bucketing=bucketing, bfloat16=False)
         results[bucketing] = run_prediction(path, tmp_path / str(bucketing), runner=runner, models=[1], num_recycle=0)
         assert runner.counters["compilations"] == 1
+        assert runner.network(runner.kernels).config.model.global_config.length_buckets is bucketing
     assert ModelRunner(reduced_weights, "reduced", bucketing=False).msa_crops(depth) == (16, 32)
     assert ModelRunner(reduced_weights, "reduced").msa_crops(depth) == ((16, 32) if depth > 48 else (16, 16))
     scores = {k: json.loads(r.best.scores_path.read_text()) for k, r in results.items()}
@@ -181,3 +185,20 @@ def test_recycling_stops_early_below_the_tolerance(testdata, reduced_runner, tmp
     after = run_prediction(path, tmp_path / "c", runner=reduced_runner, models=[1], num_recycle=3)
     assert full.best.recycles == 3 and early.best.recycles == 1
     assert after.best.recycles == 3, "a job's tolerance must not become the next job's default"
+
+
+def test_concurrent_predictions_equal_sequential_ones(testdata, reduced_runner):
+    """Two threads sharing one runner (parameters swapped per model) get what sequential calls get."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alphafold_msa.features import build_features
+
+    processed = reduced_runner.process(build_features(read_msa(testdata / "pfam" / "20aa-alitest.afa")), 1, 0)
+    calls = [(1, 0), (2, 0), (1, 1), (2, 1)] * 2
+    sequential = [reduced_runner.predict(processed, n, 1, seed)[0]["plddt"] for n, seed in calls]
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(lambda call: reduced_runner.predict(processed, call[0], 1, call[1])[0]["plddt"],
+                                   calls))
+    for expected, got in zip(sequential, concurrent):
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(sequential[0], sequential[1]), "models 1 and 2 differ, so a swap would show"

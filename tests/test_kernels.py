@@ -1,0 +1,186 @@
+"""Kernel choice: which path runs on which device, the self-check's verdict, its cache and fallback."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from alphafold_msa import kernel_check, kernels
+from alphafold_msa.errors import ConfigError
+from alphafold_msa.kernels import Device
+
+CPU = Device("cpu", "cpu")
+H100 = Device("gpu", "NVIDIA H100 80GB HBM3", 90)
+T4 = Device("gpu", "Tesla T4", 75)
+VERSIONS = {"jax": "0.11.2", "jaxlib": "0.11.2", "alphafold-colabfold": "2.3.27", "colabfold-kernels": "0.9.0"}
+
+
+@pytest.mark.parametrize("requested, device, passed, expected", [
+    ("auto", CPU, None, "xla"),
+    ("xla", H100, None, "xla"),
+    ("auto", H100, True, "pallas"),
+    ("auto", T4, True, "cuda_legacy"),
+    ("auto", H100, False, "xla"),
+    ("auto", H100, None, "xla"),
+    ("pallas", H100, None, "pallas"),
+    ("cuda_legacy", H100, None, "cuda_legacy"),
+])
+def test_choice_by_device_and_verdict(requested, device, passed, expected):
+    assert kernels.choose(requested, device, passed) == expected
+
+
+def test_only_auto_on_a_gpu_needs_a_check():
+    assert kernels.needs_check("auto", H100) == "pallas"
+    assert kernels.needs_check("auto", T4) == "cuda_legacy"
+    assert kernels.needs_check("auto", CPU) is None
+    assert kernels.needs_check("pallas", H100) is None
+    assert kernels.needs_check("xla", H100) is None
+
+
+def test_fused_kernels_on_a_cpu_are_refused():
+    with pytest.raises(ConfigError, match="kernels 'pallas' need an NVIDIA GPU; this worker runs jax on cpu"):
+        kernels.choose("pallas", CPU)
+
+
+def test_fork_settings_and_compile_options():
+    assert kernels.global_config_settings("xla", H100) == {"use_pallas": False}
+    assert kernels.global_config_settings("pallas", H100) == {
+        "use_pallas": True, "kernel_backend": "pallas", "compute_capability": 90}
+    assert kernels.jit_kwargs("tuned", CPU) == {}
+    assert "xla_gpu_override_gemm_autotuner" in kernels.jit_kwargs("tuned", H100)["compiler_options"]
+    assert kernels.jit_kwargs("fast", H100) == {"compiler_options": {"xla_gpu_enable_triton_gemm": False}}
+    assert kernels.jit_kwargs("full", H100) == {}
+
+
+def test_choices_from_the_environment(monkeypatch):
+    monkeypatch.delenv(kernels.KERNELS_ENV, raising=False)
+    monkeypatch.delenv(kernels.COMPILE_MODE_ENV, raising=False)
+    assert kernels.resolve_kernels(None) == "auto" and kernels.resolve_compile_mode(None) == "tuned"
+    monkeypatch.setenv(kernels.KERNELS_ENV, "xla")
+    monkeypatch.setenv(kernels.COMPILE_MODE_ENV, "fast")
+    assert kernels.resolve_kernels(None) == "xla" and kernels.resolve_compile_mode(None) == "fast"
+    assert kernels.resolve_kernels("pallas") == "pallas"
+    with pytest.raises(ConfigError, match="kernels must be one of auto, pallas, cuda_legacy, xla, got 'triton'"):
+        kernels.resolve_kernels("triton")
+    monkeypatch.setenv(kernels.COMPILE_MODE_ENV, "fastest")
+    with pytest.raises(ConfigError, match="ALPHAFOLD_MSA_COMPILE_MODE must be one of fast, tuned, full"):
+        kernels.resolve_compile_mode(None)
+
+
+def output(plddt_shift: float = 0.0, move: float = 0.0, length: int = 10) -> dict:
+    """A model output of `length` residues: pLDDT 70 (+ shift), PAE 5, Cα on a line (moved by `move` Å)."""
+    positions = np.zeros((length, 37, 3))
+    positions[:, 1, 0] = np.arange(length) * 3.8 + move
+    return {"plddt": np.full(length, 70.0 + plddt_shift), "predicted_aligned_error": np.full((length, length), 5.0),
+            "structure_module": {"final_atom_positions": positions}}
+
+
+class Check:
+    """A self-check stand-in for the GPU network: counts its runs, returns prepared outputs or raises."""
+
+    def __init__(self, outputs: dict | None = None, error: Exception | None = None):
+        self.outputs, self.error, self.runs = outputs, error, []
+
+    def __call__(self, path: str) -> dict:
+        self.runs.append(path)
+        if self.error:
+            raise self.error
+        return self.outputs
+
+
+AGREEING = {"fused": output(0.3, 0.1), "xla": output(0.2, 0.1), "reference": output()}
+
+
+def test_a_passing_check_selects_the_fused_path_and_is_cached(tmp_path):
+    check = Check(AGREEING)
+    path, record = kernel_check.select("auto", H100, tmp_path, check, driver="580.159.04", versions=VERSIONS)
+    assert (path, record["path"], record["check_cached"], check.runs) == ("pallas", "pallas", False, ["pallas"])
+    assert record["check"]["passed"] and record["check"]["distances_to_float32"]["fused"]["ca_rmsd"] == 0.1
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.startswith("NVIDIA-H100-80GB-HBM3-pallas-")
+    assert json.loads(files[0].read_text())["identity"]["driver"] == "580.159.04"
+
+    later = Check(error=AssertionError("a cached verdict must not run the check again"))
+    path, record = kernel_check.select("auto", H100, tmp_path, later, driver="580.159.04", versions=VERSIONS)
+    assert (path, record["check_cached"], later.runs) == ("pallas", True, [])
+
+
+def test_a_new_driver_or_version_checks_again(tmp_path):
+    kernel_check.select("auto", H100, tmp_path, Check(AGREEING), driver="580.159.04", versions=VERSIONS)
+    for driver, versions in (("590.1", VERSIONS), ("580.159.04", {**VERSIONS, "colabfold-kernels": "0.9.1"})):
+        check = Check(AGREEING)
+        kernel_check.select("auto", H100, tmp_path, check, driver=driver, versions=versions)
+        assert check.runs == ["pallas"]
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+@pytest.mark.parametrize("check, problem", [
+    (Check(error=RuntimeError("Triton compilation failed")), "RuntimeError: Triton compilation failed"),
+    (Check({**AGREEING, "fused": output(0.3, 5.0)}), "ca_rmsd=5.0 > 0.45"),
+    (Check({**AGREEING, "fused": output(4.0, 0.1)}), "plddt_mean_abs=4.0 > 0.9"),
+    (Check({**AGREEING, "fused": output(float("nan"))}), "fused output is not finite"),
+])
+def test_a_failing_check_falls_back_to_xla_with_one_warning(tmp_path, caplog, check, problem):
+    with caplog.at_level(logging.WARNING, logger="alphafold_msa.kernel_check"):
+        path, record = kernel_check.select("auto", H100, tmp_path, check, driver="580", versions=VERSIONS)
+    assert path == "xla" and record["path"] == "xla" and not record["check"]["passed"]
+    assert problem in record["check"]["problems"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "using xla" in warnings[0] and problem in warnings[0]
+    # The failing verdict is cached too: the next worker of this kind goes straight to xla.
+    again = Check(AGREEING)
+    assert kernel_check.select("auto", H100, tmp_path, again, driver="580", versions=VERSIONS)[0] == "xla"
+    assert again.runs == []
+
+
+def test_the_bar_follows_bfloat16_noise(tmp_path):
+    """With noisy (random) weights plain bfloat16 is far from float32 too; the fused path may be as far."""
+    noisy = {"fused": output(0.3, 130.0), "xla": output(0.35, 137.0), "reference": output()}
+    assert kernel_check.select("auto", H100, tmp_path, Check(noisy), driver="580", versions=VERSIONS)[0] == "pallas"
+
+
+def test_an_unwritable_cache_costs_only_a_recheck(tmp_path, caplog):
+    blocker = tmp_path / "kernel-check"
+    blocker.write_text("a file where the folder should be")
+    with caplog.at_level(logging.WARNING):
+        path, _ = kernel_check.select("auto", H100, blocker, Check(AGREEING), driver="580", versions=VERSIONS)
+    assert path == "pallas" and "could not keep the kernel check's verdict" in caplog.text
+
+
+def test_a_corrupt_cached_verdict_is_checked_again(tmp_path):
+    kernel_check.select("auto", H100, tmp_path, Check(AGREEING), driver="580", versions=VERSIONS)
+    cached = next(tmp_path.iterdir())
+    cached.write_text("{not json")
+    check = Check(AGREEING)
+    assert kernel_check.select("auto", H100, tmp_path, check, driver="580", versions=VERSIONS)[0] == "pallas"
+    assert check.runs == ["pallas"]
+
+
+def test_no_check_on_a_cpu_or_for_an_explicit_choice(tmp_path):
+    refuse = Check(error=AssertionError("no check expected"))
+    assert kernel_check.select("auto", CPU, tmp_path, refuse)[0] == "xla"
+    assert kernel_check.select("pallas", H100, tmp_path, refuse, driver="580", versions=VERSIONS)[0] == "pallas"
+    assert refuse.runs == [] and not list(tmp_path.iterdir())
+
+
+def test_the_self_check_runs_the_real_network_on_a_cpu(reduced_weights):
+    """The runner's own check input through XLA in bfloat16 and float32: finite, 40 residues, judged."""
+    from alphafold_msa.runner import ModelRunner
+
+    runner = ModelRunner(reduced_weights, "reduced", kernels="xla")
+    outputs = runner.self_check("xla")
+    assert set(outputs) == {"fused", "xla", "reference"}
+    assert all(len(out["plddt"]) == kernel_check.CHECK_LENGTH for out in outputs.values())
+    distances, problems = kernel_check.judge(outputs)
+    assert problems == [] and distances["fused"] == distances["xla"]
+    assert not any(key.endswith("-float32") for key in runner._networks), "the float32 network is dropped"
+
+
+def test_fused_kernels_need_the_bfloat16_network(reduced_weights):
+    from alphafold_msa.runner import ModelRunner
+
+    with pytest.raises(ConfigError, match="kernels 'pallas' need the bfloat16 network"):
+        ModelRunner(reduced_weights, "reduced", bfloat16=False, kernels="pallas")
