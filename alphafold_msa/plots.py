@@ -14,18 +14,19 @@ MAX_DRAWN_ROWS = 2000  # the coverage image is 500 pixels high; deeper alignment
 
 
 def _figure(width: float, height: float):
-    import matplotlib
+    """A figure drawn straight to PNG by the Agg canvas: no pyplot, no display, no global state,
+    so plots can be drawn in a background thread while the network runs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only; never a display
-    from matplotlib import pyplot
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
 
-    return pyplot, pyplot.figure(figsize=(width, height), dpi=DPI)
 
-
-def _save(pyplot, figure, path: Path) -> Path:
+def _save(figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path)
-    pyplot.close(figure)
     return path
 
 
@@ -40,7 +41,7 @@ def _chain_boundaries(axes, boundaries: Sequence[int], vertical: bool = True, ho
 def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,
                boundaries: Sequence[int] = ()) -> Path:
     """Per-residue pLDDT of every model (rank order), with AlphaFold's confidence bands."""
-    pyplot, figure = _figure(8, 4)
+    figure = _figure(8, 4)
     axes = figure.add_subplot()
     for label, plddt in zip(labels, plddts):
         axes.plot(np.arange(1, len(plddt) + 1), plddt, label=label, linewidth=1.2)
@@ -50,19 +51,19 @@ def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,
     axes.set(xlim=(1, max(len(p) for p in plddts)), ylim=(0, 100), xlabel="Residue", ylabel="pLDDT",
              title="Predicted lDDT per position")
     axes.legend(fontsize=7, loc="lower left")
-    return _save(pyplot, figure, path)
+    return _save(figure, path)
 
 
 def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] = ()) -> Path:
     """The predicted aligned error matrix of one model (row: aligned residue), 0-30 A."""
-    pyplot, figure = _figure(5.5, 4.5)
+    figure = _figure(5.5, 4.5)
     axes = figure.add_subplot()
     length = len(pae)
     image = axes.imshow(pae, cmap="bwr", vmin=0, vmax=30, extent=(0.5, length + 0.5, length + 0.5, 0.5))
     _chain_boundaries(axes, [b + 1 for b in boundaries], horizontal=True)
     figure.colorbar(image, ax=axes, label="Expected position error (A)")
     axes.set(xlabel="Scored residue", ylabel="Aligned residue", title=f"Predicted aligned error: {label}")
-    return _save(pyplot, figure, path)
+    return _save(figure, path)
 
 
 def sequence_identity(msa: Msa) -> np.ndarray:
@@ -80,7 +81,7 @@ def coverage(msa: Msa) -> np.ndarray:
 def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = ()) -> Path:
     """ColabFold-style MSA coverage: rows sorted by identity to the query, coloured by it, and the
     number of rows covering each position."""
-    pyplot, figure = _figure(8, 5)
+    figure = _figure(8, 5)
     axes = figure.add_subplot()
     identity = sequence_identity(msa)
     order = np.argsort(-identity, kind="stable")
@@ -95,4 +96,4 @@ def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = ()) -> Path:
     figure.colorbar(shown, ax=axes, label="Sequence identity to query")
     axes.set(xlim=(0.5, msa.length + 0.5), ylim=(0, msa.depth), xlabel="Position", ylabel="Sequences",
              title=f"Sequence coverage ({msa.depth} sequences)")
-    return _save(pyplot, figure, path)
+    return _save(figure, path)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from alphafold_msa.msa import Msa
+from alphafold_msa.msa import ComplexMsa, Msa
 from alphafold_msa.outputs import ModelPrediction, write_atomic
 from alphafold_msa.plots import plot_coverage, plot_pae, plot_plddt
 from alphafold_msa.results import RankedModel
@@ -16,20 +17,45 @@ from alphafold_msa.results import RankedModel
 PLOT_FILES = {"plddt": "plddt.png", "pae": "pae.png", "coverage": "coverage.png"}
 
 
-def chain_boundaries(prediction: ModelPrediction) -> list[int]:
-    """Residue offsets where a new chain starts (empty for one chain)."""
-    return [int(i) for i in np.flatnonzero(np.diff(prediction.chain_index)) + 1]
+def chain_boundaries(msa: Msa | ComplexMsa) -> list[int]:
+    """Residue offsets where a new chain starts (empty for one chain), copies included."""
+    if isinstance(msa, Msa):
+        return []
+    return [int(offset) for offset in np.cumsum(msa.chain_lengths)[:-1]]
 
 
-def write_plots(output_dir: Path, ranked: list[ModelPrediction], alignment: Msa) -> dict[str, Path]:
-    """plddt.png (every model), pae.png (the top model, when it has PAE) and coverage.png."""
-    boundaries = chain_boundaries(ranked[0])
-    labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
-    plots = {"plddt": plot_plddt(labels, [p.plddt for p in ranked], output_dir / PLOT_FILES["plddt"], boundaries)}
-    if ranked[0].pae is not None:
-        plots["pae"] = plot_pae(labels[0], ranked[0].pae, output_dir / PLOT_FILES["pae"], boundaries)
-    plots["coverage"] = plot_coverage(alignment, output_dir / PLOT_FILES["coverage"], boundaries)
-    return plots
+class PlotDrawer:
+    """Draws a job's plots in a background thread, so they overlap the network instead of following it:
+    coverage.png as soon as the alignment is known, plddt.png and pae.png once the models are ranked."""
+
+    def __init__(self, output_dir: Path, boundaries: Sequence[int]):
+        self.output_dir = output_dir
+        self.boundaries = list(boundaries)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots")
+        self._pending: dict[str, Future] = {}
+
+    def __enter__(self) -> PlotDrawer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def coverage(self, alignment: Msa) -> None:
+        self._pending["coverage"] = self._pool.submit(
+            plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries)
+
+    def models(self, ranked: list[ModelPrediction]) -> None:
+        """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
+        labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
+        self._pending["plddt"] = self._pool.submit(
+            plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries)
+        if ranked[0].pae is not None:
+            self._pending["pae"] = self._pool.submit(
+                plot_pae, labels[0], ranked[0].pae, self.output_dir / PLOT_FILES["pae"], self.boundaries)
+
+    def result(self) -> dict[str, Path]:
+        """Every plot's path, once drawn (a drawing error is raised here)."""
+        return {name: self._pending[name].result() for name in ("plddt", "pae", "coverage") if name in self._pending}
 
 
 def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dict[str, Any],
