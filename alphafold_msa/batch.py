@@ -19,8 +19,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
-from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, RemoteError, backoff_delays
-from alphafold_msa.errors import UserError
+from alphafold_msa.client import (TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, RemoteError,
+                                  SubmissionUncertain, backoff_delays)
+from alphafold_msa.errors import UserError, printable
 from alphafold_msa.jobs import request_body
 from alphafold_msa.outputs import write_atomic
 
@@ -86,7 +87,9 @@ class Entry:
     name: str
     path: str
     sha256: str
-    status: str = "PENDING"  # PENDING, SUBMITTING, SUBMITTED (RUNNING locally), COMPLETED, FAILED, INVALID
+    # PENDING, SUBMITTING, SUBMITTED (RUNNING locally), COMPLETED, FAILED, INVALID, or MAYBE_SUBMITTED:
+    # the submission failed after it may have reached the endpoint (resubmitted on a later run)
+    status: str = "PENDING"
     job_id: str | None = None
     attempts: int = 0
     error: str | None = None
@@ -184,10 +187,8 @@ class BatchRun:
                 except UserError as error:  # the file changed or went away since the batch started
                     entry.error = str(error)
                     return self._finish(entry, "INVALID")
-                entry.status = "SUBMITTING"
-                self.manifest.save()
-                entry.job_id = self.client.submit(body)
-                entry.attempts += 1
+                if not self._submit(entry, body):
+                    return self._finish(entry, "MAYBE_SUBMITTED")
                 entry.status = "SUBMITTED"
                 self.manifest.save()
                 self.log(f"{entry.name}: submitted as job {entry.job_id} (attempt {entry.attempts})")
@@ -208,25 +209,48 @@ class BatchRun:
             self.manifest.save()
         return entry
 
+    def _submit(self, entry: Entry, body: dict) -> bool:
+        """POST the job; the attempt is counted (and saved) before it is sent, so a launcher killed
+        meanwhile has used it too. False when the endpoint may have accepted it without an answer;
+        an endpoint that surely did not take it stops the batch with the attempt given back."""
+        entry.status, entry.attempts = "SUBMITTING", entry.attempts + 1
+        self.manifest.save()
+        try:
+            entry.job_id = self.client.submit(body)
+        except SubmissionUncertain as error:
+            entry.error = str(error)
+            return False
+        except RemoteError:
+            entry.status, entry.attempts = "PENDING", entry.attempts - 1
+            self.manifest.save()
+            raise
+        return True
+
     def _wait(self, entry: Entry) -> dict | None:
         """The job's terminal status; None when the run is stopped first. A job the endpoint no
         longer knows (its result expired) or one past --timeout counts as a failed attempt."""
-        started = time.monotonic()
+        deadline = time.monotonic() + self.timeout
         delays = backoff_delays(min(1.0, self.poll_interval), self.poll_interval)
         while not self.stop.is_set():
             try:
-                status = self.client.status(entry.job_id)
+                status = self.client.status(entry.job_id, deadline=deadline)
+            except DeadlineExceeded:
+                return self._cancel_late(entry)
             except RemoteError as error:
                 if "HTTP 404" not in str(error):
                     raise
                 return {"status": "LOST", "error": "the endpoint no longer knows this job"}
             if status["status"] in TERMINAL_STATUSES:
                 return status
-            if time.monotonic() - started > self.timeout:
-                self.client.cancel(entry.job_id)
-                return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
-            self.stop.wait(next(delays))
+            if time.monotonic() >= deadline:
+                return self._cancel_late(entry)
+            self.stop.wait(min(next(delays), max(0.0, deadline - time.monotonic())))
         return None
+
+    def _cancel_late(self, entry: Entry) -> dict:
+        """Cancel a job past --timeout; its status as a failed attempt."""
+        self.client.cancel(entry.job_id)
+        return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
 
     def _finish(self, entry: Entry, status: str) -> Entry:
         entry.status = status
@@ -272,7 +296,7 @@ def progress_bar(total: int, done: int):
     from tqdm import tqdm
 
     bar = tqdm(total=total, initial=done, unit="job", file=sys.stderr, disable=None, dynamic_ncols=True)
-    return (lambda: bar.update(1)), (lambda text: bar.write(text, file=sys.stderr)), bar.close
+    return (lambda: bar.update(1)), (lambda text: bar.write(printable(text), file=sys.stderr)), bar.close
 
 
 def open_batch(args: argparse.Namespace, options: dict[str, Any], check: Callable[[Path], Any]) -> Manifest:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from alphafold_msa.client import DEFAULT_API_URL, RemoteError
 from alphafold_msa.config import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES, model_name
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import UserError, printable
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -324,10 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_remote(args) if args.output else run_remote_batch(args)
     except RemoteError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_REMOTE_FAILED
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

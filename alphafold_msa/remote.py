@@ -11,8 +11,8 @@ from pathlib import Path
 
 from alphafold_msa import cli
 from alphafold_msa.batch import result_numbers, run_batch
-from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, backoff_delays
-from alphafold_msa.errors import UserError
+from alphafold_msa.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
+from alphafold_msa.errors import UserError, printable
 from alphafold_msa.jobs import COMPLEX_SCORES, decode_output, request_body, validate_input
 from alphafold_msa.msa.read import decode_text
 from alphafold_msa.result_files import place_beside, receive_files
@@ -27,6 +27,7 @@ class StatusPrinter:
         self.last = ""
 
     def show(self, text: str) -> None:
+        text = printable(text)
         if self.tty:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()
@@ -119,23 +120,28 @@ def _describe(status: dict, elapsed: float) -> str:
     return " | ".join(parts)
 
 
-def wait_for(client: EndpointClient, job_id: str, timeout: float, poll_interval: float) -> dict:
-    """Poll until the job reaches a terminal status or `timeout` seconds pass; Ctrl-C cancels the job."""
+def wait_for(client: EndpointClient, job_id: str, deadline: float, poll_interval: float) -> dict:
+    """Poll until the job reaches a terminal status; TimeoutError at `deadline` (time.monotonic()),
+    however the endpoint behaves. Ctrl-C cancels the job."""
     printer = StatusPrinter()
     started = time.monotonic()
     delays = backoff_delays(min(1.0, poll_interval), poll_interval)
     try:
         while True:
-            remaining = timeout - (time.monotonic() - started)
-            if remaining <= 0:
+            try:
+                status = client.status(job_id, deadline=deadline)
+            except DeadlineExceeded:
                 printer.done()
-                raise TimeoutError
-            status = client.status(job_id, timeout=max(60.0, remaining))
+                raise TimeoutError from None
             printer.show(_describe(status, time.monotonic() - started))
             if status["status"] in TERMINAL_STATUSES:
                 printer.done()
                 return status
-            time.sleep(min(next(delays), max(0.0, remaining)))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                printer.done()
+                raise TimeoutError
+            time.sleep(min(next(delays), remaining))
     except KeyboardInterrupt:
         printer.done()
         client.cancel(job_id)
@@ -157,10 +163,11 @@ def run_remote(args: argparse.Namespace) -> int:
     if args.resume:
         job_id = args.resume
     else:
-        job_id = client.submit(request_body(_job_input(args), execution_timeout_s=args.timeout))
+        body = request_body(_job_input(args), execution_timeout_s=args.timeout)
+        job_id = client.submit(body, deadline=time.monotonic() + args.timeout)
     print(f"job {job_id} submitted; resume with --resume {job_id}", file=sys.stderr)
     try:
-        status = wait_for(client, job_id, args.timeout, args.poll_interval)
+        status = wait_for(client, job_id, time.monotonic() + args.timeout, args.poll_interval)
     except TimeoutError:
         print(f"error: job {job_id} is not finished after {args.timeout:.0f} s; it keeps running: "
               f"resume with --resume {job_id}", file=sys.stderr)
@@ -170,7 +177,7 @@ def run_remote(args: argparse.Namespace) -> int:
         return cli.EXIT_CANCELLED
     state = status["status"]
     if state == "FAILED":
-        print(f"error: job {job_id} failed: {status.get('error') or 'no error message'}", file=sys.stderr)
+        print(f"error: job {job_id} failed: {printable(status.get('error') or 'no error message')}", file=sys.stderr)
         return cli.EXIT_REMOTE_FAILED
     if state == "CANCELLED":
         print(f"job {job_id} was cancelled", file=sys.stderr)
@@ -183,7 +190,7 @@ def run_remote(args: argparse.Namespace) -> int:
     cli.write_structure(output_path, output["structure"], output_scores(output, job_id))
     extras = ""
     if "files_error" in output:
-        extras = f"; WARNING: the other files could not be returned: {output['files_error']}"
+        extras = f"; WARNING: the other files could not be returned: {printable(output['files_error'])}"
     if "files" in output:
         files_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
         try:

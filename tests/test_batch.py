@@ -200,3 +200,34 @@ def test_the_table_aligns_columns_and_marks_missing_values():
     assert lines[2].split() == ["broken", "-", "-", "-", "-", "-", "-", "INVALID"]
     assert len({line.index("status") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
     assert lines[1].index("COMPLETED") == lines[0].index("status")
+
+
+def test_a_batch_submission_that_may_have_arrived_counts_as_an_attempt(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "one.a3m").write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    out = tmp_path / "out"
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [COMPLETED]
+        emulator.run_replies = [Reply(drop=True)]
+
+        def batch(retries: str) -> subprocess.CompletedProcess:
+            return run_launcher("--msa", str(folder), "--output-dir", str(out), "--endpointId", "ep1", "--api-url",
+                                emulator.url, "--api-key", "k", "--poll-interval", "0.05", "--max-retries", retries,
+                                timeout=60)
+
+        first = batch("0")
+        entry = _manifest(out)["entries"][0]
+        assert first.returncode == 3 and entry["status"] == "MAYBE_SUBMITTED" and entry["attempts"] == 1
+        assert "the endpoint may have accepted the job; run again to resubmit" in first.stderr
+        assert len(emulator.paths("POST")) == 1
+        no_attempts_left = batch("0")
+        assert no_attempts_left.returncode == 3 and len(emulator.paths("POST")) == 1
+        assert _manifest(out)["entries"][0]["status"] == "FAILED"
+        resubmitted = batch("1")
+    assert resubmitted.returncode == 0, resubmitted.stderr
+    assert len(emulator.paths("POST")) == 2 and (out / "one" / "ranked_0.pdb").is_file()
+    assert _manifest(out)["entries"][0]["attempts"] == 2

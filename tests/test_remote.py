@@ -172,3 +172,58 @@ def test_resume_needs_an_output_and_a_worker_without_files_is_reported(msa, tmp_
         completed = launch(emulator, msa, tmp_path / "x.pdb")
     assert completed.returncode == 0 and (tmp_path / "x.pdb").read_text() == PDB
     assert "WARNING: the other files could not be returned: the result files are 7.1 MB" in completed.stderr
+
+
+@pytest.mark.parametrize("reply", [Reply(drop=True), Reply(200, {"id": "job-123"}, delay=5),
+                                   Reply(502, {"error": "bad gateway"})], ids=["dropped", "read-timeout", "gateway"])
+def test_a_submission_that_may_have_arrived_is_never_repeated(msa, tmp_path, reply):
+    with EndpointEmulator() as emulator:
+        emulator.run_replies = [reply]
+        completed = launch(emulator, msa, tmp_path / "x.pdb", "--timeout", "2")
+    assert completed.returncode == 3, completed.stderr
+    assert "the endpoint may have accepted the job; run again to resubmit" in completed.stderr
+    assert emulator.paths("POST") == ["/v2/ep1/run"] and "Traceback" not in completed.stderr
+
+
+def test_throttled_submissions_wait_for_retry_after_as_an_http_date(msa, tmp_path):
+    from email.utils import formatdate
+
+    with EndpointEmulator() as emulator:
+        emulator.run_replies = [Reply(429, {"error": "slow"}, headers={"Retry-After": formatdate(time.time() + 2,
+                                                                                                    usegmt=True)}),
+                                Reply(503, {"error": "unavailable"}, headers={"Retry-After": "0"})]
+        emulator.status_replies = [COMPLETED]
+        started = time.monotonic()
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+        elapsed = time.monotonic() - started
+    assert completed.returncode == 0, completed.stderr
+    assert len(emulator.paths("POST")) == 3 and elapsed >= 1
+
+
+def test_a_refused_connection_is_retried_and_never_uncertain():
+    import socket
+
+    from alphafold_msa.client import EndpointClient, RemoteError, SubmissionUncertain
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    client = EndpointClient(f"http://127.0.0.1:{port}/v2/ep1", "key", retries=1)
+    with pytest.raises(RemoteError, match=r"cannot reach .* after 2 tries \(NewConnectionError\)") as raised:
+        client.submit({"input": {}})
+    assert not isinstance(raised.value, SubmissionUncertain)
+
+
+@pytest.mark.parametrize("reply", [Reply(200, {"id": "job-123", "status": "IN_QUEUE"}, delay=30),
+                                   Reply(429, {"error": "slow"}, headers={"Retry-After": "3600"}),
+                                   Reply(503, {"error": "down"}, delay=1.5)], ids=["hang", "retry-after", "slow-5xx"])
+def test_timeout_is_a_deadline_even_when_status_requests_hang(msa, tmp_path, reply):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [reply]
+        started = time.monotonic()
+        completed = run_launcher("--msa", str(msa), "--output", str(tmp_path / "x.pdb"), "--endpointId", "ep1",
+                                 "--api-url", emulator.url, "--poll-interval", "0.05", "--timeout", "2",
+                                 env={"RUNPOD_API_KEY": API_KEY}, timeout=40)
+        elapsed = time.monotonic() - started
+    assert completed.returncode == 4, completed.stderr
+    assert "--resume job-123" in completed.stderr and elapsed < 8, elapsed
