@@ -247,16 +247,14 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path):
 
 def run_local(args: argparse.Namespace) -> int:
     """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
-    from alphafold_msa.result_files import place_beside
+    from alphafold_msa.result_files import job_scores, place_beside
 
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     warn_demo_weights(args)
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = predict_here(args, msa, work_dir)
-        scores = json.loads(result.best.scores_path.read_text())
-        scores["msa"] = result.msa_summary
-        scores["ranking"] = json.loads(result.ranking_path.read_text())
+        scores = job_scores(work_dir)
         structure = result.best.relaxed_path or result.best.structure_path
         write_structure(Path(args.output), structure.read_text(), scores)
         place_beside(Path(args.output), work_dir)

@@ -231,3 +231,22 @@ def test_a_batch_submission_that_may_have_arrived_counts_as_an_attempt(testdata,
     assert resubmitted.returncode == 0, resubmitted.stderr
     assert len(emulator.paths("POST")) == 2 and (out / "one" / "ranked_0.pdb").is_file()
     assert _manifest(out)["entries"][0]["attempts"] == 2
+
+
+def test_an_endpoint_cannot_make_a_batch_write_outside_its_folder(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "one.a3m").write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    escape = tmp_path / "escaped"
+    hostile = {**COMPLETED.body, "output": {**COMPLETED.body["output"], "structure_format": f"/../../../{escape.name}"}}
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, hostile)]
+        completed = run_launcher("--msa", str(folder), "--output-dir", str(tmp_path / "a" / "out"), "--endpointId",
+                                 "ep1", "--api-url", emulator.url, "--api-key", "k", "--poll-interval", "0.05",
+                                 timeout=60)
+    assert completed.returncode == 3 and "Traceback" not in completed.stderr
+    assert "output.structure_format: expected one of ['pdb', 'cif']" in completed.stderr
+    assert not list(tmp_path.glob("**/*escaped*"))
