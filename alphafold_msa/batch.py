@@ -12,6 +12,8 @@ import dataclasses
 import glob
 import hashlib
 import json
+import os
+import re
 import sys
 import threading
 import time
@@ -19,8 +21,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
-from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, RemoteError, backoff_delays
-from alphafold_msa.errors import UserError
+from alphafold_msa.client import (TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, RemoteError,
+                                  SubmissionUncertain, backoff_delays)
+from alphafold_msa.errors import UserError, printable
 from alphafold_msa.jobs import request_body
 from alphafold_msa.outputs import write_atomic
 
@@ -28,6 +31,8 @@ ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".
                       ".clustal", ".msa")
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
 MANIFEST = "manifest.json"
+LOCK = ".launcher.lock"
+RESERVED_NAMES = {MANIFEST, "summary.tsv", "summary.json", LOCK}
 DONE = ("COMPLETED", "INVALID")  # never run again; FAILED ones are retried on a rerun while attempts remain
 TABLE_COLUMNS = ("name", "length", "depth", "mean_plddt", "ptm", "iptm", "worker_s", "status")
 
@@ -67,16 +72,69 @@ def discover(patterns: list[str]) -> list[Path]:
     return list(unique.values())
 
 
+def _folder_name(stem: str) -> str:
+    """`stem` as a plain folder name inside --output-dir: letters, digits, '.', '_' and '-' only, not
+    starting with a dot (so never '..'), and none of the batch's own files."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or "alignment"
+    return f"{name}_" if name in RESERVED_NAMES else name
+
+
 def job_names(paths: list[Path]) -> list[str]:
-    """A folder name per alignment: its stem, made unique with _2, _3... in order."""
+    """A folder name per alignment: its stem made safe, and unique (also where case does not
+    count) with _2, _3... in order."""
     names: list[str] = []
     for path in paths:
-        stem = _alignment_stem(path) or path.stem
+        stem = _folder_name(_alignment_stem(path) or path.stem)
         name, number = stem, 2
-        while name in names:
+        while name.lower() in (n.lower() for n in names):
             name, number = f"{stem}_{number}", number + 1
         names.append(name)
     return names
+
+
+def lock_folder(directory: Path):
+    """An exclusive lock on the batch folder, held while the returned file stays open (the process
+    lives); UserError when another launcher holds it."""
+    handle = open(directory / LOCK, "a+b")
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UserError(f"{directory} is in use by another launcher (it holds {directory / LOCK}); wait for "
+                        f"it to finish, or use another --output-dir") from None
+    return handle
+
+
+def _well_typed(entry: Entry) -> bool:
+    return (all(isinstance(v, str) for v in (entry.name, entry.path, entry.sha256, entry.status))
+            and isinstance(entry.attempts, int) and isinstance(entry.job_id, (str, type(None)))
+            and isinstance(entry.result, dict))
+
+
+def _load_entries(path: Path, settings: dict[str, Any]) -> list[Entry]:
+    """The entries of a saved manifest; UserError naming the file when it is damaged or belongs to
+    a batch with other settings."""
+    try:
+        saved = json.loads(path.read_text())
+        entries = [Entry(**entry) for entry in saved["entries"]]
+        saved_settings = dict(saved["settings"])
+        if not all(_well_typed(entry) for entry in entries):
+            raise TypeError("an entry has a field of the wrong type")
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise UserError(f"{path} is damaged ({type(error).__name__}: {error}); move it away and run again to "
+                        f"start this batch over (finished jobs are predicted again)") from None
+    if saved_settings != settings:
+        changed = sorted(k for k in {**settings, **saved_settings} if settings.get(k) != saved_settings.get(k))
+        raise UserError(f"{path} belongs to a batch run with other settings ({', '.join(changed)}); rerun "
+                        f"with the same options or use another --output-dir")
+    return entries
 
 
 @dataclasses.dataclass
@@ -86,7 +144,9 @@ class Entry:
     name: str
     path: str
     sha256: str
-    status: str = "PENDING"  # PENDING, SUBMITTING, SUBMITTED (RUNNING locally), COMPLETED, FAILED, INVALID
+    # PENDING, SUBMITTING, SUBMITTED (RUNNING locally), COMPLETED, FAILED, INVALID, or MAYBE_SUBMITTED:
+    # the submission failed after it may have reached the endpoint (resubmitted on a later run)
+    status: str = "PENDING"
     job_id: str | None = None
     attempts: int = 0
     error: str | None = None
@@ -101,19 +161,14 @@ class Manifest:
         self.settings = settings
         self.entries = entries
         self.lock = threading.Lock()
+        self.folder_lock = None  # the open lock file of the folder (see lock_folder), kept while the batch runs
 
     @classmethod
     def open(cls, directory: Path, settings: dict[str, Any], paths: list[Path]) -> "Manifest":
         """The manifest in `directory`, with entries for `paths` (known ones keep their state)."""
         known: dict[str, Entry] = {}
-        if (directory / MANIFEST).is_file():
-            saved = json.loads((directory / MANIFEST).read_text())
-            if saved["settings"] != settings:
-                changed = sorted(k for k in {**settings, **saved["settings"]}
-                                 if settings.get(k) != saved["settings"].get(k))
-                raise UserError(f"{directory / MANIFEST} belongs to a batch run with other settings "
-                                f"({', '.join(changed)}); rerun with the same options or use another --output-dir")
-            known = {e["sha256"] + e["name"]: Entry(**e) for e in saved["entries"]}
+        if (directory / MANIFEST).exists():
+            known = {e.sha256 + e.name: e for e in _load_entries(directory / MANIFEST, settings)}
         entries = []
         for path, name in zip(paths, job_names(paths)):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -184,10 +239,8 @@ class BatchRun:
                 except UserError as error:  # the file changed or went away since the batch started
                     entry.error = str(error)
                     return self._finish(entry, "INVALID")
-                entry.status = "SUBMITTING"
-                self.manifest.save()
-                entry.job_id = self.client.submit(body)
-                entry.attempts += 1
+                if not self._submit(entry, body):
+                    return self._finish(entry, "MAYBE_SUBMITTED")
                 entry.status = "SUBMITTED"
                 self.manifest.save()
                 self.log(f"{entry.name}: submitted as job {entry.job_id} (attempt {entry.attempts})")
@@ -208,25 +261,48 @@ class BatchRun:
             self.manifest.save()
         return entry
 
+    def _submit(self, entry: Entry, body: dict) -> bool:
+        """POST the job; the attempt is counted (and saved) before it is sent, so a launcher killed
+        meanwhile has used it too. False when the endpoint may have accepted it without an answer;
+        an endpoint that surely did not take it stops the batch with the attempt given back."""
+        entry.status, entry.attempts = "SUBMITTING", entry.attempts + 1
+        self.manifest.save()
+        try:
+            entry.job_id = self.client.submit(body)
+        except SubmissionUncertain as error:
+            entry.error = str(error)
+            return False
+        except RemoteError:
+            entry.status, entry.attempts = "PENDING", entry.attempts - 1
+            self.manifest.save()
+            raise
+        return True
+
     def _wait(self, entry: Entry) -> dict | None:
         """The job's terminal status; None when the run is stopped first. A job the endpoint no
         longer knows (its result expired) or one past --timeout counts as a failed attempt."""
-        started = time.monotonic()
+        deadline = time.monotonic() + self.timeout
         delays = backoff_delays(min(1.0, self.poll_interval), self.poll_interval)
         while not self.stop.is_set():
             try:
-                status = self.client.status(entry.job_id)
+                status = self.client.status(entry.job_id, deadline=deadline)
+            except DeadlineExceeded:
+                return self._cancel_late(entry)
             except RemoteError as error:
                 if "HTTP 404" not in str(error):
                     raise
                 return {"status": "LOST", "error": "the endpoint no longer knows this job"}
             if status["status"] in TERMINAL_STATUSES:
                 return status
-            if time.monotonic() - started > self.timeout:
-                self.client.cancel(entry.job_id)
-                return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
-            self.stop.wait(next(delays))
+            if time.monotonic() >= deadline:
+                return self._cancel_late(entry)
+            self.stop.wait(min(next(delays), max(0.0, deadline - time.monotonic())))
         return None
+
+    def _cancel_late(self, entry: Entry) -> dict:
+        """Cancel a job past --timeout; its status as a failed attempt."""
+        self.client.cancel(entry.job_id)
+        return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
 
     def _finish(self, entry: Entry, status: str) -> Entry:
         entry.status = status
@@ -272,7 +348,7 @@ def progress_bar(total: int, done: int):
     from tqdm import tqdm
 
     bar = tqdm(total=total, initial=done, unit="job", file=sys.stderr, disable=None, dynamic_ncols=True)
-    return (lambda: bar.update(1)), (lambda text: bar.write(text, file=sys.stderr)), bar.close
+    return (lambda: bar.update(1)), (lambda text: bar.write(printable(text), file=sys.stderr)), bar.close
 
 
 def open_batch(args: argparse.Namespace, options: dict[str, Any], check: Callable[[Path], Any]) -> Manifest:
@@ -282,7 +358,9 @@ def open_batch(args: argparse.Namespace, options: dict[str, Any], check: Callabl
     paths = discover(args.msa)
     directory = Path(args.output_dir)
     directory.mkdir(parents=True, exist_ok=True)
+    lock = lock_folder(directory)
     manifest = Manifest.open(directory, settings_of(options), paths)
+    manifest.folder_lock = lock
     for entry in manifest.entries:
         if entry.status == "PENDING":
             try:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from alphafold_msa.client import DEFAULT_API_URL, RemoteError
 from alphafold_msa.config import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES, model_name
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import UserError, printable
 from alphafold_msa.kernels import KERNEL_CHOICES
 
 EXIT_OK = 0
@@ -252,16 +252,14 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path):
 
 def run_local(args: argparse.Namespace) -> int:
     """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
-    from alphafold_msa.result_files import place_beside
+    from alphafold_msa.result_files import job_scores, place_beside
 
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     warn_demo_weights(args)
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         result = predict_here(args, msa, work_dir)
-        scores = json.loads(result.best.scores_path.read_text())
-        scores["msa"] = result.msa_summary
-        scores["ranking"] = json.loads(result.ranking_path.read_text())
+        scores = job_scores(work_dir)
         structure = result.best.relaxed_path or result.best.structure_path
         write_structure(Path(args.output), structure.read_text(), scores)
         place_beside(Path(args.output), work_dir)
@@ -329,10 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_remote(args) if args.output else run_remote_batch(args)
     except RemoteError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_REMOTE_FAILED
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

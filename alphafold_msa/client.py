@@ -1,22 +1,41 @@
-"""A small RunPod serverless REST client: submit, status, cancel, with bounded retries.
+"""A small RunPod serverless REST client: submit, status, cancel, with bounded retries and a deadline.
 
 Speaks the hosted API (POST /run, GET /status/{id}, POST /cancel/{id}) and the RunPod SDK's local
 test server (whose /status is POST-only): a 405 on GET switches to POST.
+
+Retries are urllib3's `Retry`, chosen per request: a submission (POST /run) is retried only when it
+surely did not reach the endpoint (the connection was never made, or HTTP 429 / 503); after a read
+timeout or a connection dropped once the request was sent, the endpoint may have accepted the job,
+and `SubmissionUncertain` says so instead of submitting it twice. Status and cancel requests are
+idempotent and also retried after read errors and 5xx answers. Every try, and every pause between
+tries (`Retry-After` in seconds or as an HTTP date, or backoff), fits in the time left before the
+request's deadline.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import random
+import re
 import time
 from typing import Any
+from urllib.parse import quote
 
-import requests
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, InvalidHeader, MaxRetryError
+from urllib3.util import Retry, Timeout
 
 from alphafold_msa.errors import UserError
 
 DEFAULT_API_URL = "https://api.runpod.ai/v2/{endpointId}"
 TERMINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
-TRANSIENT_HTTP = (500, 502, 503, 504)
+SUBMIT_RETRY_STATUSES = frozenset({429, 503})  # answers that say the job was not taken
+IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ANSWER_BYTES = 32_000_000  # a status answer carries at most a ~9 MB result
+CANCEL_WITHIN_S = 30.0
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+UNCERTAIN = "the endpoint may have accepted the job; run again to resubmit"
 
 
 class RemoteError(UserError):
@@ -27,6 +46,14 @@ class AuthError(RemoteError):
     """The API key was rejected."""
 
 
+class DeadlineExceeded(RemoteError):
+    """The request's deadline passed before the endpoint answered."""
+
+
+class SubmissionUncertain(RemoteError):
+    """POST /run failed after the request may have reached the endpoint: the job may exist."""
+
+
 def backoff_delays(first: float, cap: float):
     """Capped exponential backoff with +-20% jitter: first, 1.5x, 2.25x, ... up to cap."""
     delay = first
@@ -35,69 +62,152 @@ def backoff_delays(first: float, cap: float):
         delay = min(cap, delay * 1.5)
 
 
+class DeadlineRetry(Retry):
+    """urllib3's Retry that gives up at a wall-clock `deadline` (time.monotonic()), sleeps at most the
+    time left, and also takes a fractional Retry-After ('1.5') as seconds."""
+
+    def __init__(self, *args: Any, deadline: float = math.inf, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+    def new(self, **kwargs: Any) -> "DeadlineRetry":
+        kwargs.setdefault("deadline", self.deadline)
+        return super().new(**kwargs)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Seconds (whole or fractional) or an HTTP date; an unreadable value means 'use backoff'."""
+        try:
+            return min(max(float(retry_after), 0.0), self.retry_after_max)
+        except ValueError:
+            pass
+        try:
+            return super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            return 0.0
+
+    def sleep(self, response: Any = None) -> None:
+        wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        time.sleep(max(0.0, min(self.get_backoff_time() if wait is None else wait, self.left())))
+
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+        retry = super().increment(method, url, *args, **kwargs)
+        if self.left() <= 0:
+            raise MaxRetryError(kwargs.get("_pool"), url or "", DeadlineExceeded("the deadline passed"))
+        return retry
+
+
+class DeadlineTimeout(Timeout):
+    """Connect and read timeouts that never reach past `deadline`: each try (urllib3 clones the
+    timeout per try) gets the smaller of its own limit and the time left."""
+
+    def __init__(self, connect: float, read: float, deadline: float):
+        super().__init__(connect=connect, read=read)
+        self.deadline = deadline
+
+    def clone(self) -> Timeout:
+        left = max(0.001, self.deadline - time.monotonic())
+        return Timeout(connect=min(self._connect, left), read=min(self._read, left))
+
+
+def _surely_not_sent(error: BaseException) -> bool:
+    """True when the request never left this machine (no connection could be made)."""
+    return isinstance(error, ConnectTimeoutError)
+
+
 class EndpointClient:
     """One RunPod endpoint. `base_url` is the endpoint's URL, e.g. https://api.runpod.ai/v2/ID."""
 
     def __init__(self, base_url: str, api_key: str | None, *, retries: int = 5, request_timeout: float = 60,
-                 session: requests.Session | None = None):
+                 connect_timeout: float = 10):
         self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        self.request_timeout = request_timeout
-        self.session = session or requests.Session()
-        if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.retries, self.request_timeout, self.connect_timeout = retries, request_timeout, connect_timeout
+        self.pool = urllib3.PoolManager()
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._status_method = "GET"
 
-    def _request(self, method: str, path: str, *, json_body: Any = None, timeout: float | None = None) -> dict:
+    def _retry(self, submit: bool, deadline: float) -> DeadlineRetry:
+        """The retry policy of one request: a submission only while it surely was not taken."""
+        common = dict(total=self.retries, connect=self.retries, status=self.retries, redirect=False,
+                      raise_on_status=False, backoff_factor=1.0, backoff_max=30.0, backoff_jitter=0.5,
+                      allowed_methods=frozenset({"GET", "POST"}), deadline=deadline)
+        if submit:
+            return DeadlineRetry(read=False, other=0, status_forcelist=SUBMIT_RETRY_STATUSES, **common)
+        return DeadlineRetry(read=self.retries, other=self.retries, status_forcelist=IDEMPOTENT_RETRY_STATUSES,
+                             **common)
+
+    def _send(self, method: str, url: str, json_body: Any, submit: bool, deadline: float):
+        """The final HTTP answer, after the retries the policy allows."""
+        timeout = DeadlineTimeout(self.connect_timeout, self.request_timeout, deadline)
+        try:
+            response = self.pool.request(method, url, json=json_body, headers=self.headers, timeout=timeout,
+                                         retries=self._retry(submit, deadline), redirect=False,
+                                         preload_content=False)
+            with response:
+                body = response.read(MAX_ANSWER_BYTES + 1)
+        except MaxRetryError as error:
+            raise self._failure(url, error.reason, submit, deadline) from None
+        except HTTPError as error:
+            raise self._failure(url, error, submit, deadline) from None
+        if len(body) > MAX_ANSWER_BYTES:
+            raise RemoteError(f"{url} answered with more than {MAX_ANSWER_BYTES:,} bytes")
+        return response.status, response.headers, body
+
+    def _failure(self, url: str, reason: BaseException | None, submit: bool, deadline: float) -> RemoteError:
+        """The error for a request that got no answer: uncertain for a submission that may have arrived."""
+        if isinstance(reason, DeadlineExceeded):  # raised between tries: every earlier try failed surely
+            return DeadlineExceeded(f"{url} did not answer before the deadline")
+        if submit and not _surely_not_sent(reason):
+            return SubmissionUncertain(f"POST {url} got no answer ({type(reason).__name__}); {UNCERTAIN}")
+        if time.monotonic() >= deadline:
+            return DeadlineExceeded(f"{url} did not answer before the deadline")
+        return RemoteError(f"cannot reach {url} after {self.retries + 1} tries ({type(reason).__name__})")
+
+    def _request(self, method: str, path: str, *, json_body: Any = None, deadline: float | None = None,
+                 submit: bool = False) -> dict:
         url = f"{self.base_url}{path}"
-        delays = backoff_delays(1.0, 30.0)
-        for attempt in range(self.retries + 1):
-            last_try = attempt == self.retries
-            try:
-                response = self.session.request(method, url, json=json_body, timeout=timeout or self.request_timeout)
-            except (requests.ConnectionError, requests.Timeout) as error:
-                if last_try:
-                    raise RemoteError(f"cannot reach {url} after {attempt + 1} tries ({type(error).__name__})") from None
-                time.sleep(next(delays))
-                continue
-            if response.status_code in (401, 403):
-                raise AuthError(f"RunPod rejected the API key (HTTP {response.status_code}); check RUNPOD_API_KEY or --api-key")
-            if response.status_code == 404:
-                raise RemoteError(f"not found (HTTP 404) at {url}: check the endpoint id and --api-url")
-            if response.status_code == 429 or response.status_code in TRANSIENT_HTTP:
-                if last_try:
-                    raise RemoteError(f"{url} answered HTTP {response.status_code} {attempt + 1} times; try again later")
-                retry_after = response.headers.get("Retry-After", "")
-                time.sleep(float(retry_after) if retry_after.replace(".", "", 1).isdigit() else next(delays))
-                continue
-            if response.status_code == 405 and method == "GET" and path.startswith("/status/"):
-                self._status_method = "POST"
-                return self._request("POST", path, timeout=timeout)
-            if response.status_code >= 400:
-                raise RemoteError(f"{url} answered HTTP {response.status_code}: {response.text[:200]}")
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                raise RemoteError(f"{url} answered with a body that is not a JSON object: {response.text[:100]!r}")
-            return body
-        raise AssertionError("unreachable")
+        deadline = math.inf if deadline is None else deadline
+        status, headers, body = self._send(method, url, json_body, submit, deadline)
+        if status in (401, 403):
+            raise AuthError(f"RunPod rejected the API key (HTTP {status}); check RUNPOD_API_KEY or --api-key")
+        if status == 404:
+            raise RemoteError(f"not found (HTTP 404) at {url}: check the endpoint id and --api-url")
+        if status == 405 and method == "GET" and path.startswith("/status/"):
+            self._status_method = "POST"
+            return self._request("POST", path, deadline=deadline)
+        text = body.decode("utf-8", "replace")
+        if submit and status >= 500 and status not in SUBMIT_RETRY_STATUSES:  # a gateway may have passed it on
+            raise SubmissionUncertain(f"POST {url} answered HTTP {status}; {UNCERTAIN}")
+        if status == 429 or status >= 500:
+            raise RemoteError(f"{url} answered HTTP {status}, also after the retries; try again later")
+        if status >= 300:
+            raise RemoteError(f"{url} answered HTTP {status}: {text[:200]}")
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise RemoteError(f"{url} answered with a body that is not a JSON object: {text[:100]!r}")
+        return answer
 
-    def submit(self, body: dict[str, Any]) -> str:
-        """POST /run; returns the job id."""
-        answer = self._request("POST", "/run", json_body=body)
-        if not isinstance(answer.get("id"), str):
-            raise RemoteError(f"the endpoint accepted the job but returned no job id: {str(answer)[:200]}")
-        return answer["id"]
+    def submit(self, body: dict[str, Any], deadline: float | None = None) -> str:
+        """POST /run; returns the job id. SubmissionUncertain when the job may exist without an id."""
+        answer = self._request("POST", "/run", json_body=body, deadline=deadline, submit=True)
+        job_id = answer.get("id")
+        if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+            raise RemoteError(f"the endpoint answered the submission without a valid job id: {str(answer)[:200]}")
+        return job_id
 
-    def status(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+    def status(self, job_id: str, deadline: float | None = None) -> dict[str, Any]:
         """The job's status object (status, output, error, delayTime, executionTime...)."""
-        answer = self._request(self._status_method, f"/status/{job_id}", timeout=timeout)
+        answer = self._request(self._status_method, f"/status/{quote(job_id, safe='')}", deadline=deadline)
         if not isinstance(answer.get("status"), str):
             raise RemoteError(f"status of job {job_id} has no 'status' field: {str(answer)[:200]}")
         return answer
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        """POST /cancel/{id}."""
-        return self._request("POST", f"/cancel/{job_id}")
+        """POST /cancel/{id}, given at most CANCEL_WITHIN_S seconds."""
+        return self._request("POST", f"/cancel/{quote(job_id, safe='')}",
+                             deadline=time.monotonic() + CANCEL_WITHIN_S)

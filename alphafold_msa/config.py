@@ -53,6 +53,19 @@ def msa_url_max_bytes() -> int:
     return int(value)
 
 
+RESULT_MAX_BYTES_ENV = "ALPHAFOLD_MSA_MAX_RESULT_BYTES"
+DEFAULT_RESULT_MAX_BYTES = 4_000_000_000
+
+
+def result_max_bytes() -> int:
+    """The most bytes of a job's result files the launcher downloads, and then unpacks:
+    $ALPHAFOLD_MSA_MAX_RESULT_BYTES, else 4 GB."""
+    value = os.environ.get(RESULT_MAX_BYTES_ENV) or str(DEFAULT_RESULT_MAX_BYTES)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{RESULT_MAX_BYTES_ENV} must be a positive number of bytes, got '{value}'")
+    return int(value)
+
+
 def max_query_length() -> int:
     """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
     value = os.environ.get(MAX_LENGTH_ENV) or str(DEFAULT_MAX_LENGTH)

@@ -15,3 +15,9 @@ class WeightsError(UserError):
 
 class ConfigError(UserError):
     """An option has an invalid value."""
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (terminal escapes, newlines, ...) written as escapes, so a
+    message that came from elsewhere prints as one harmless line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))

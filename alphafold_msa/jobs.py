@@ -127,15 +127,3 @@ def check_result_size(result: dict[str, Any]) -> int:
             f"limit; ask for fewer outputs (all_models=false, scores=false, formats=['pdb'])"
         )
     return size
-
-
-def decode_output(output: Any) -> dict[str, Any]:
-    """A job's output as a dict; older workers returned a JSON string with 'structure'."""
-    if isinstance(output, str):
-        try:
-            output = json.loads(output)
-        except json.JSONDecodeError:
-            raise UserError("the worker returned text that is not JSON") from None
-    if not isinstance(output, dict) or "structure" not in output:
-        raise UserError("the worker's result has no structure")
-    return output

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import shutil
 import sys
 import tempfile
@@ -11,11 +13,13 @@ from pathlib import Path
 
 from alphafold_msa import cli
 from alphafold_msa.batch import result_numbers, run_batch
-from alphafold_msa.client import TERMINAL_STATUSES, EndpointClient, backoff_delays
-from alphafold_msa.errors import UserError
-from alphafold_msa.jobs import COMPLEX_SCORES, decode_output, request_body, validate_input
+from alphafold_msa.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
+from alphafold_msa.errors import UserError, printable
+from alphafold_msa.job_output import OutputError, decode_output
+from alphafold_msa.jobs import COMPLEX_SCORES, request_body, validate_input
 from alphafold_msa.msa.read import decode_text
-from alphafold_msa.result_files import place_beside, receive_files
+from alphafold_msa.outputs import write_atomic
+from alphafold_msa.result_files import job_scores, place_beside, receive_files
 
 
 class StatusPrinter:
@@ -27,6 +31,7 @@ class StatusPrinter:
         self.last = ""
 
     def show(self, text: str) -> None:
+        text = printable(text)
         if self.tty:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()
@@ -83,29 +88,30 @@ def _job_input(args: argparse.Namespace) -> dict:
     return job_input
 
 
-def output_scores(output: dict, job_id: str) -> dict:
-    """What <output>.scores.json keeps of a job's output."""
-    scores = {k: output[k] for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt", "ranking", "msa", "timings",
-                                      "relax", *COMPLEX_SCORES) if k in output}
-    scores["job_id"] = job_id
-    return scores
-
-
-def collect_files(output: dict, destination: Path) -> list[Path]:
-    """Unpack the job's results archive into `destination`; an older worker without one gets its
-    top structure and scores written there instead."""
-    if "files" in output:
-        return receive_files(output["files"], destination)
+def write_output_files(output: dict, destination: Path) -> list[Path]:
+    """For a job whose results archive did not come back: its top structure and the scores its
+    output carries, written as the archive would hold them (ranked_0.*, scores_rank_0.json)."""
     destination.mkdir(parents=True, exist_ok=True)
     structure = destination / f"ranked_0.{output.get('structure_format', 'pdb')}"
-    cli.write_structure(structure, output["structure"], output_scores(output, ""))
-    return [structure]
+    scores = destination / "scores_rank_0.json"
+    write_atomic(structure, output["structure"])
+    write_atomic(scores, json.dumps({k: output[k] for k in ("model", "mean_plddt", "ptm", "max_pae", "plddt",
+                                                            "relax", *COMPLEX_SCORES) if k in output}))
+    return [structure, scores]
 
 
-def collect_batch_entry(entry, status: dict, destination: Path) -> None:
+def receive(output: dict, destination: Path) -> list[Path]:
+    """The job's files in `destination`: its results archive unpacked, or what the output itself
+    carries when it has no archive."""
+    if "files" not in output:
+        return write_output_files(output, destination)
+    return receive_files(output["files"], destination)
+
+
+def collect_batch_entry(api_url: str, entry, status: dict, destination: Path) -> None:
     """Batch mode: a completed job's files into out/<name>/ and its numbers into the manifest entry."""
-    output = decode_output(status.get("output"))
-    collect_files(output, destination)
+    output = decode_output(status.get("output"), api_url)
+    receive(output, destination)
     entry.result = result_numbers(output, status)
 
 
@@ -119,23 +125,28 @@ def _describe(status: dict, elapsed: float) -> str:
     return " | ".join(parts)
 
 
-def wait_for(client: EndpointClient, job_id: str, timeout: float, poll_interval: float) -> dict:
-    """Poll until the job reaches a terminal status or `timeout` seconds pass; Ctrl-C cancels the job."""
+def wait_for(client: EndpointClient, job_id: str, deadline: float, poll_interval: float) -> dict:
+    """Poll until the job reaches a terminal status; TimeoutError at `deadline` (time.monotonic()),
+    however the endpoint behaves. Ctrl-C cancels the job."""
     printer = StatusPrinter()
     started = time.monotonic()
     delays = backoff_delays(min(1.0, poll_interval), poll_interval)
     try:
         while True:
-            remaining = timeout - (time.monotonic() - started)
-            if remaining <= 0:
+            try:
+                status = client.status(job_id, deadline=deadline)
+            except DeadlineExceeded:
                 printer.done()
-                raise TimeoutError
-            status = client.status(job_id, timeout=max(60.0, remaining))
+                raise TimeoutError from None
             printer.show(_describe(status, time.monotonic() - started))
             if status["status"] in TERMINAL_STATUSES:
                 printer.done()
                 return status
-            time.sleep(min(next(delays), max(0.0, remaining)))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                printer.done()
+                raise TimeoutError
+            time.sleep(min(next(delays), remaining))
     except KeyboardInterrupt:
         printer.done()
         client.cancel(job_id)
@@ -157,10 +168,11 @@ def run_remote(args: argparse.Namespace) -> int:
     if args.resume:
         job_id = args.resume
     else:
-        job_id = client.submit(request_body(_job_input(args), execution_timeout_s=args.timeout))
+        body = request_body(_job_input(args), execution_timeout_s=args.timeout)
+        job_id = client.submit(body, deadline=time.monotonic() + args.timeout)
     print(f"job {job_id} submitted; resume with --resume {job_id}", file=sys.stderr)
     try:
-        status = wait_for(client, job_id, args.timeout, args.poll_interval)
+        status = wait_for(client, job_id, time.monotonic() + args.timeout, args.poll_interval)
     except TimeoutError:
         print(f"error: job {job_id} is not finished after {args.timeout:.0f} s; it keeps running: "
               f"resume with --resume {job_id}", file=sys.stderr)
@@ -170,7 +182,7 @@ def run_remote(args: argparse.Namespace) -> int:
         return cli.EXIT_CANCELLED
     state = status["status"]
     if state == "FAILED":
-        print(f"error: job {job_id} failed: {status.get('error') or 'no error message'}", file=sys.stderr)
+        print(f"error: job {job_id} failed: {printable(status.get('error') or 'no error message')}", file=sys.stderr)
         return cli.EXIT_REMOTE_FAILED
     if state == "CANCELLED":
         print(f"job {job_id} was cancelled", file=sys.stderr)
@@ -178,26 +190,41 @@ def run_remote(args: argparse.Namespace) -> int:
     if state == "TIMED_OUT":
         print(f"error: job {job_id} timed out on the endpoint (its execution timeout)", file=sys.stderr)
         return cli.EXIT_TIMEOUT
-    output = decode_output(status.get("output"))
-    output_path = Path(args.output)
-    cli.write_structure(output_path, output["structure"], output_scores(output, job_id))
+    output = decode_output(status.get("output"), args.api_url)
+    files_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
+    try:
+        problem = write_results(output, files_dir, Path(args.output))
+    finally:
+        if not args.output_dir:
+            shutil.rmtree(files_dir, ignore_errors=True)
+    if problem:
+        print(f"error: wrote {args.output}, but {printable(problem)}", file=sys.stderr)
+        return cli.EXIT_REMOTE_FAILED
     extras = ""
     if "files_error" in output:
-        extras = f"; WARNING: the other files could not be returned: {output['files_error']}"
-    if "files" in output:
-        files_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
-        try:
-            receive_files(output["files"], files_dir)
-            placed = place_beside(output_path, files_dir)
-        finally:
-            if not args.output_dir:
-                shutil.rmtree(files_dir, ignore_errors=True)
-        extras = f"; plots and summary beside it ({len(placed)} files)"
-        if args.output_dir:
-            extras += f"; every file in {args.output_dir}"
+        extras = f"; WARNING: the other files could not be returned: {printable(output['files_error'])}"
+    elif "files" in output:
+        extras = "; plots and summary beside it" + (f"; every file in {args.output_dir}" if args.output_dir else "")
     print(f"wrote {args.output} ({output.get('model')}, mean pLDDT {output.get('mean_plddt')}"
           f"{cli.describe_relax(output.get('relax'))}){extras}", file=sys.stderr)
     return cli.EXIT_OK
+
+
+def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputError | None:
+    """The job's files into `files_dir`; the structure at `output_path` with its scores and plots
+    beside it. A damaged results archive is returned as the error, after the structure and the
+    scores the output carries are written."""
+    try:
+        receive(output, files_dir)
+        scores = job_scores(files_dir)
+    except UserError as error:
+        with tempfile.TemporaryDirectory(prefix="alphafold-msa-") as fallback:
+            cli.write_structure(output_path, output["structure"],
+                                job_scores(write_output_files(output, Path(fallback))[0].parent))
+        return OutputError(f"the job's result files could not be received: {error}")
+    cli.write_structure(output_path, output["structure"], scores)
+    place_beside(output_path, files_dir)
+    return None
 
 
 def run_remote_batch(args: argparse.Namespace) -> int:
@@ -206,4 +233,5 @@ def run_remote_batch(args: argparse.Namespace) -> int:
     validate_input({**options, "msa": ">q\nA\n"})
     endpoint_client(args)  # a missing endpoint id or API key fails before anything is read
     return run_batch(args, lambda: endpoint_client(args), options, lambda path: cli.check_one(path, args),
-                     lambda path, msa: alignment_input(path, msa, args), collect_batch_entry)
+                     lambda path, msa: alignment_input(path, msa, args), functools.partial(collect_batch_entry,
+                                                                                           args.api_url))

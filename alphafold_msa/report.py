@@ -60,14 +60,11 @@ class PlotDrawer:
 
 def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dict[str, Any],
             relax: dict[str, Any] | None) -> dict[str, Any]:
-    """What a reader wants first: the query, the alignment (depths, coverage per position), each
-    model's confidence, the top one, time."""
+    """What a reader wants first: the query, the alignment (the MSA summary: format, depths, chains,
+    coverage per position), each model's confidence, the top one, time."""
     best = models[0]
     out: dict[str, Any] = {
-        "query_name": msa_summary["query_name"],
-        "query_length": msa_summary["query_length"],
-        "num_sequences": msa_summary["num_sequences"],
-        "num_sequences_filtered": msa_summary["num_sequences_filtered"],
+        **{k: v for k, v in msa_summary.items() if k != "source"},  # source: a path on the predicting machine
         "best_model": f"{best.model_name}_seed_{best.seed}",
         "mean_plddt": best.mean_plddt,
         "ptm": best.ptm,
@@ -76,10 +73,7 @@ def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dic
                     "mean_plddt": m.mean_plddt, "ptm": m.ptm, "iptm": m.iptm} for m in models],
         "total_s": timings["total_s"],
         "kernels": timings["kernels"],
-        "coverage": msa_summary["coverage"],
     }
-    if "chains" in msa_summary:
-        out["chains"] = msa_summary["chains"]
     if relax is not None:
         out["relax"] = relax
     return out

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from alphafold_msa.archive import ArchiveError, unpack
+from alphafold_msa.config import result_max_bytes
 from alphafold_msa.storage import Bucket, ExpiredLinkError, StorageError, download
 
-MAX_ARCHIVE_BYTES = 4_000_000_000
 # The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
 BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")
 SUMMARIES = ("summary.json", "summary.txt")
+# The alignment's summary among summary.json's fields (the rest describe the models).
+MSA_FIELDS = ("filter", "format", "complex_mode", "query_name", "query_length", "num_sequences",
+              "num_sequences_filtered", "gap_fraction", "chains", "paired_rows", "note", "coverage")
 
 
 def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
@@ -31,7 +35,7 @@ def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
             raise ArchiveError("the results archive in the job's output is not valid base64") from None
     else:
         try:
-            data = download(files["url"], MAX_ARCHIVE_BYTES, expected_sha256=files["sha256"])
+            data = download(files["url"], result_max_bytes(), expected_sha256=files["sha256"])
         except ExpiredLinkError as error:
             data = _from_bucket(files, str(error))
     return unpack(data, destination, expected_sha256=files["sha256"])
@@ -45,7 +49,7 @@ def _from_bucket(files: dict[str, Any], reason: str) -> bytes:
         raise StorageError(f"{reason}; the results are still in the bucket as {key or 'an unnamed object'}: "
                            f"set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and "
                            f"BUCKET_NAME here to fetch them, or download the object yourself")
-    return bucket.get(key[len(prefix):], MAX_ARCHIVE_BYTES)
+    return bucket.get(key[len(prefix):], result_max_bytes())
 
 
 def place_beside(output: Path, files_dir: Path) -> list[Path]:
@@ -59,3 +63,28 @@ def place_beside(output: Path, files_dir: Path) -> list[Path]:
         if (files_dir / name).is_file():
             placed.append(Path(shutil.copyfile(files_dir / name, output.with_suffix(f".{name}"))))
     return placed
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from the job's files; {} when the file is absent."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise ArchiveError(f"{path.name} in the job's files is not a JSON object")
+    return data
+
+
+def job_scores(folder: Path) -> dict[str, Any]:
+    """<output>.scores.json, built the same way for --local and remote jobs from the job's files:
+    the top model's scores (scores_rank_0.json: pLDDT, PAE, pTM, ...), `ranking` (ranking.json),
+    `msa` (the alignment's part of summary.json) and `timings` (timings.json), as far as they exist."""
+    scores = _json_object(folder / "scores_rank_0.json")
+    summary = _json_object(folder / "summary.json")
+    extras = {"ranking": _json_object(folder / "ranking.json"),
+              "msa": {k: summary[k] for k in MSA_FIELDS if k in summary},
+              "timings": _json_object(folder / "timings.json")}
+    return {**scores, **{k: v for k, v in extras.items() if v}}

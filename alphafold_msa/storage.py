@@ -109,7 +109,7 @@ def link_expiry(url: str) -> dt.datetime | None:
             return signed + dt.timedelta(seconds=int(query["X-Amz-Expires"][0]))
         if "Expires" in query:
             return dt.datetime.fromtimestamp(int(query["Expires"][0]), dt.timezone.utc)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # unreadable or beyond the calendar: expiry unknown
         return None
     return None
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class Reply:
-    """One scripted answer: an HTTP status, a JSON body (or raw bytes), headers; or a dropped connection."""
+    """One scripted answer: an HTTP status, a JSON body (or raw bytes), headers; or a dropped connection;
+    sent after `delay` seconds (a hanging endpoint)."""
 
     def __init__(self, status: int = 200, body: Any = None, headers: dict | None = None, raw: bytes | None = None,
-                 drop: bool = False):
+                 drop: bool = False, delay: float = 0.0):
         self.status, self.body, self.headers, self.raw, self.drop = status, body, headers or {}, raw, drop
+        self.delay = delay
 
 
 class JsonRequestHandler(BaseHTTPRequestHandler):
@@ -27,6 +30,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         return json.loads(self.rfile.read(length)) if length else None
 
     def answer(self, reply: Reply) -> None:
+        time.sleep(reply.delay)
         if reply.drop:
             self.close_connection = True
             self.connection.shutdown(2)

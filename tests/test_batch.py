@@ -200,3 +200,112 @@ def test_the_table_aligns_columns_and_marks_missing_values():
     assert lines[2].split() == ["broken", "-", "-", "-", "-", "-", "-", "INVALID"]
     assert len({line.index("status") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
     assert lines[1].index("COMPLETED") == lines[0].index("status")
+
+
+def test_a_batch_submission_that_may_have_arrived_counts_as_an_attempt(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "one.a3m").write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    out = tmp_path / "out"
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [COMPLETED]
+        emulator.run_replies = [Reply(drop=True)]
+
+        def batch(retries: str) -> subprocess.CompletedProcess:
+            return run_launcher("--msa", str(folder), "--output-dir", str(out), "--endpointId", "ep1", "--api-url",
+                                emulator.url, "--api-key", "k", "--poll-interval", "0.05", "--max-retries", retries,
+                                timeout=60)
+
+        first = batch("0")
+        entry = _manifest(out)["entries"][0]
+        assert first.returncode == 3 and entry["status"] == "MAYBE_SUBMITTED" and entry["attempts"] == 1
+        assert "the endpoint may have accepted the job; run again to resubmit" in first.stderr
+        assert len(emulator.paths("POST")) == 1
+        no_attempts_left = batch("0")
+        assert no_attempts_left.returncode == 3 and len(emulator.paths("POST")) == 1
+        assert _manifest(out)["entries"][0]["status"] == "FAILED"
+        resubmitted = batch("1")
+    assert resubmitted.returncode == 0, resubmitted.stderr
+    assert len(emulator.paths("POST")) == 2 and (out / "one" / "ranked_0.pdb").is_file()
+    assert _manifest(out)["entries"][0]["attempts"] == 2
+
+
+def test_an_endpoint_cannot_make_a_batch_write_outside_its_folder(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "one.a3m").write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    escape = tmp_path / "escaped"
+    hostile = {**COMPLETED.body, "output": {**COMPLETED.body["output"], "structure_format": f"/../../../{escape.name}"}}
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, hostile)]
+        completed = run_launcher("--msa", str(folder), "--output-dir", str(tmp_path / "a" / "out"), "--endpointId",
+                                 "ep1", "--api-url", emulator.url, "--api-key", "k", "--poll-interval", "0.05",
+                                 timeout=60)
+    assert completed.returncode == 3 and "Traceback" not in completed.stderr
+    assert "output.structure_format: expected one of ['pdb', 'cif']" in completed.stderr
+    assert not list(tmp_path.glob("**/*escaped*"))
+
+
+def _one_alignment_batch(testdata: Path, tmp_path: Path, emulator, file_name: str = "one.a3m",
+                         *extra: str) -> subprocess.CompletedProcess:
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    (folder / file_name).write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    return run_launcher("--msa", str(folder / file_name), "--output-dir", str(tmp_path / "out"), "--endpointId",
+                        "ep1", "--api-url", emulator.url, "--api-key", "k", "--poll-interval", "0.05", *extra,
+                        timeout=60)
+
+
+def test_a_second_launcher_on_the_same_folder_is_refused(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator
+    from test_remote import COMPLETED
+
+    from alphafold_msa.batch import lock_folder
+
+    (tmp_path / "out").mkdir()
+    held = lock_folder(tmp_path / "out")  # as a running launcher holds it
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [COMPLETED]
+        refused = _one_alignment_batch(testdata, tmp_path, emulator)
+        held.close()
+        allowed = _one_alignment_batch(testdata, tmp_path, emulator)
+    assert refused.returncode == 2 and "is in use by another launcher" in refused.stderr
+    assert allowed.returncode == 0, allowed.stderr
+    assert len(emulator.paths("POST")) == 1
+
+
+@pytest.mark.parametrize("damage", ["", '{"settings": {"models": [1', '[1, 2]', '{"settings": {}, "entries": [5]}',
+                                    '{"settings": {}, "entries": [{"name": 5, "path": "x", "sha256": "y"}]}'])
+def test_a_damaged_manifest_is_a_clear_error(testdata, tmp_path, damage):
+    from endpoint_emulator import EndpointEmulator
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "manifest.json").write_text(damage)
+    with EndpointEmulator() as emulator:
+        completed = _one_alignment_batch(testdata, tmp_path, emulator)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert f"{tmp_path / 'out' / 'manifest.json'} is damaged" in completed.stderr
+    assert "move it away and run again" in completed.stderr and emulator.requests == []
+
+
+def test_job_names_never_leave_the_output_folder(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator
+    from test_remote import COMPLETED
+
+    odd = [Path("...a3m"), Path("..a3m"), Path(".hidden.a3m"), Path("manifest.json.a3m"), Path("a b\\..\\c.a3m"),
+           Path("Fam.a3m"), Path("fam.a3m")]
+    names = job_names(odd)
+    assert names == ["alignment", "alignment_2", "hidden", "manifest.json_", "a_b_.._c", "Fam", "fam_2"]
+    out = (tmp_path / "out").resolve()
+    assert all((out / name).resolve().parent == out for name in names)
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [COMPLETED]
+        completed = _one_alignment_batch(testdata, tmp_path, emulator, "...a3m")
+    assert completed.returncode == 0, completed.stderr
+    assert (out / "alignment" / "ranked_0.pdb").is_file() and not (tmp_path / "ranked_0.pdb").exists()

@@ -57,7 +57,7 @@ def test_queue_progress_completed(msa, tmp_path):
     (Reply(200, {"id": "job-123", "status": "CANCELLED"}), 5, "was cancelled"),
     (Reply(200, {"id": "job-123", "status": "TIMED_OUT"}), 4, "timed out"),
     (Reply(200, raw=b"<html>oops</html>"), 3, "not a JSON object"),
-    (Reply(200, {"id": "job-123", "status": "COMPLETED", "output": {"nothing": 1}}), 2, "has no structure"),
+    (Reply(200, {"id": "job-123", "status": "COMPLETED", "output": {"nothing": 1}}), 3, "has no structure"),
 ])
 def test_terminal_failures_have_distinct_exit_codes(msa, tmp_path, status, code, message):
     with EndpointEmulator() as emulator:
@@ -172,3 +172,171 @@ def test_resume_needs_an_output_and_a_worker_without_files_is_reported(msa, tmp_
         completed = launch(emulator, msa, tmp_path / "x.pdb")
     assert completed.returncode == 0 and (tmp_path / "x.pdb").read_text() == PDB
     assert "WARNING: the other files could not be returned: the result files are 7.1 MB" in completed.stderr
+
+
+@pytest.mark.parametrize("reply", [Reply(drop=True), Reply(200, {"id": "job-123"}, delay=5),
+                                   Reply(502, {"error": "bad gateway"})], ids=["dropped", "read-timeout", "gateway"])
+def test_a_submission_that_may_have_arrived_is_never_repeated(msa, tmp_path, reply):
+    with EndpointEmulator() as emulator:
+        emulator.run_replies = [reply]
+        completed = launch(emulator, msa, tmp_path / "x.pdb", "--timeout", "2")
+    assert completed.returncode == 3, completed.stderr
+    assert "the endpoint may have accepted the job; run again to resubmit" in completed.stderr
+    assert emulator.paths("POST") == ["/v2/ep1/run"] and "Traceback" not in completed.stderr
+
+
+def test_throttled_submissions_wait_for_retry_after_as_an_http_date(msa, tmp_path):
+    from email.utils import formatdate
+
+    with EndpointEmulator() as emulator:
+        emulator.run_replies = [Reply(429, {"error": "slow"}, headers={"Retry-After": formatdate(time.time() + 2,
+                                                                                                    usegmt=True)}),
+                                Reply(503, {"error": "unavailable"}, headers={"Retry-After": "0"})]
+        emulator.status_replies = [COMPLETED]
+        started = time.monotonic()
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+        elapsed = time.monotonic() - started
+    assert completed.returncode == 0, completed.stderr
+    assert len(emulator.paths("POST")) == 3 and elapsed >= 1
+
+
+def test_a_refused_connection_is_retried_and_never_uncertain():
+    import socket
+
+    from alphafold_msa.client import EndpointClient, RemoteError, SubmissionUncertain
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+    client = EndpointClient(f"http://127.0.0.1:{port}/v2/ep1", "key", retries=1)
+    with pytest.raises(RemoteError, match=r"cannot reach .* after 2 tries \(NewConnectionError\)") as raised:
+        client.submit({"input": {}})
+    assert not isinstance(raised.value, SubmissionUncertain)
+
+
+@pytest.mark.parametrize("reply", [Reply(200, {"id": "job-123", "status": "IN_QUEUE"}, delay=30),
+                                   Reply(429, {"error": "slow"}, headers={"Retry-After": "3600"}),
+                                   Reply(503, {"error": "down"}, delay=1.5)], ids=["hang", "retry-after", "slow-5xx"])
+def test_timeout_is_a_deadline_even_when_status_requests_hang(msa, tmp_path, reply):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [reply]
+        started = time.monotonic()
+        completed = run_launcher("--msa", str(msa), "--output", str(tmp_path / "x.pdb"), "--endpointId", "ep1",
+                                 "--api-url", emulator.url, "--poll-interval", "0.05", "--timeout", "2",
+                                 env={"RUNPOD_API_KEY": API_KEY}, timeout=40)
+        elapsed = time.monotonic() - started
+    assert completed.returncode == 4, completed.stderr
+    assert "--resume job-123" in completed.stderr and elapsed < 8, elapsed
+
+
+SHA = "0" * 64
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"files": "archive.tar.gz"}, "output.files: expected object"),
+    ({"files": {}}, "output.files: 'sha256' is a required property"),
+    ({"files": {"sha256": SHA, "data": 5}}, "output.files.data: expected string"),
+    ({"files": {"data": "AAAA"}}, "output.files: 'sha256' is a required property"),
+    ({"files": {"sha256": SHA}}, "output.files: needs 'data'"),
+    ({"structure": 5}, "output.structure: expected string"),
+    ({"relax": "fast"}, "output.relax: expected ['object', 'null']"),
+    ({"structure_format": "/../../../x.sh"}, "output.structure_format: expected one of ['pdb', 'cif']"),
+    ({"files": {"sha256": SHA, "url": "http://127.0.0.1:9/r.tgz?X-Amz-Date=20250101T000000Z&X-Amz-Expires="
+                + "9" * 40}}, "output.files.url: X-Amz-Expires must be a whole number"),
+    ({"msa": 3}, "output.msa: expected object"),
+])
+def test_a_malformed_output_is_one_line_naming_the_field(msa, tmp_path, change, field):
+    body = {**COMPLETED.body, "output": {**COMPLETED.body["output"], **change}}
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, body)]
+        completed = launch(emulator, msa, tmp_path / "out" / "x.pdb", "--output-dir", str(tmp_path / "all"))
+    assert completed.returncode == 3, completed.stderr
+    assert field in completed.stderr and "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1].startswith("error: the endpoint's result is malformed")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "all").exists()
+
+
+def test_presigned_downloads_only_over_https_except_to_a_local_endpoint():
+    from alphafold_msa.job_output import OutputError, check_download_url
+
+    remote_api = "https://api.runpod.ai/v2/ep1"
+    check_download_url("https://bucket.example/r.tgz?X-Amz-Expires=604800", remote_api)
+    check_download_url("http://127.0.0.1:9000/r.tgz", "http://127.0.0.1:8000")
+    check_download_url("http://[::1]:9000/r.tgz", "http://[::1]:8000")
+    for url, api in [("http://bucket.example/r.tgz", remote_api), ("http://127.0.0.1:9000/r.tgz", remote_api),
+                     ("http://bucket.example/r.tgz", "http://127.0.0.1:8000"), ("ftp://127.0.0.1/r", remote_api),
+                     ("https://user:pw@bucket.example/r.tgz", remote_api), ("file:///etc/passwd", remote_api)]:
+        with pytest.raises(OutputError, match="output.files.url: expected an https URL"):
+            check_download_url(url, api)
+
+
+def test_result_archives_are_unpacked_within_a_size_and_count_cap(tmp_path):
+    import io
+    import tarfile
+
+    from alphafold_msa.archive import ArchiveError, unpack
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("a.txt", "b.txt", "c.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 1000
+            tar.addfile(info, io.BytesIO(b"x" * 1000))
+    data = buffer.getvalue()
+    assert len(unpack(data, tmp_path / "all", max_bytes=3000)) == 3
+    with pytest.raises(ArchiveError, match="ALPHAFOLD_MSA_MAX_RESULT_BYTES"):
+        unpack(data, tmp_path / "big", max_bytes=2999)
+    with pytest.raises(ArchiveError, match="more than 2 files"):
+        unpack(data, tmp_path / "many", max_bytes=10_000, max_members=2)
+    os.environ["ALPHAFOLD_MSA_MAX_RESULT_BYTES"] = "1500"
+    try:
+        with pytest.raises(ArchiveError, match="1,500 bytes"):
+            unpack(data, tmp_path / "env")
+    finally:
+        del os.environ["ALPHAFOLD_MSA_MAX_RESULT_BYTES"]
+
+
+def test_control_characters_in_endpoint_text_are_escaped(msa, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [
+            Reply(200, {"id": "job-123", "status": "IN_PROGRESS", "output": "step\x1b]0;owned\x07 1"}),
+            Reply(200, {"id": "job-123", "status": "FAILED", "error": "bad\x1b[2J\r\nerror: all good\x9b"})]
+        completed = launch(emulator, msa, tmp_path / "x.pdb")
+    assert completed.returncode == 3
+    assert "\x1b" not in completed.stderr and "\r" not in completed.stderr and "\x9b" not in completed.stderr
+    assert "failed: bad\\x1b[2J\\r\\nerror: all good\\x9b" in completed.stderr
+    assert "step\\x1b]0;owned\\x07 1" in completed.stderr
+
+
+def test_scores_json_has_the_same_keys_and_types_locally_and_remotely(testdata, reduced_weights, tmp_path,
+                                                                        monkeypatch):
+    from batch_endpoint import BatchEndpoint
+
+    from alphafold_msa.worker import handle_job
+
+    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
+    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    alignment = testdata / "colabfold" / "6A5J.a3m"
+    common = ["--msa", str(alignment), "--models", "1", "--num-recycle", "0"]
+    local = run_launcher(*common, "--output", str(tmp_path / "local.pdb"), "--local", "--param-dir",
+                         str(reduced_weights), "--model-config", "reduced")
+    assert local.returncode == 0, local.stderr
+    with BatchEndpoint(handle_job) as endpoint:
+        remote = run_launcher(*common, "--output", str(tmp_path / "remote.pdb"), "--endpointId", "ep1",
+                              "--api-url", endpoint.url, "--api-key", "k", "--poll-interval", "0.1")
+    assert remote.returncode == 0, remote.stderr
+
+    def shape(value):
+        if isinstance(value, dict):
+            return {key: shape(item) for key, item in value.items() if key not in ("timings",)}
+        return type(value).__name__
+
+    import json
+
+    local_scores = json.loads((tmp_path / "local.scores.json").read_text())
+    remote_scores = json.loads((tmp_path / "remote.scores.json").read_text())
+    assert shape(local_scores) == shape(remote_scores)
+    assert {"pae", "plddt", "ptm", "max_pae", "ranking", "msa", "timings"} <= set(remote_scores)
+    assert isinstance(remote_scores["ranking"], dict) and remote_scores["msa"]["format"] == "fasta"
+    assert len(remote_scores["pae"]) == 13
