@@ -65,10 +65,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def check_identity(device: Device, path: str, driver: str, versions: Mapping[str, str]) -> dict[str, Any]:
-    """What a verdict holds for: the GPU, its driver, the package versions and the fused path."""
+def check_identity(device: Device, path: str, driver: str, versions: Mapping[str, str],
+                   network: str) -> dict[str, Any]:
+    """What a verdict holds for: the GPU, its driver, the package versions, the fused path and the
+    network checked (a monomer and a multimer network each run their own check)."""
     return {"gpu": device.name, "compute_capability": device.compute_capability, "driver": driver,
-            "path": path, "versions": dict(sorted(versions.items()))}
+            "path": path, "network": network, "versions": dict(sorted(versions.items()))}
 
 
 def check_key(identity: Mapping[str, Any]) -> str:
@@ -125,7 +127,7 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
             "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def select(requested: str, device: Device, cache_dir: Path, run: CheckRun,
+def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, network: str = "monomer_ptm",
            driver: str | None = None, versions: Mapping[str, str] | None = None) -> tuple[str, dict[str, Any]]:
     """(kernel path, record) for a `requested` choice on `device`, running the self-check when needed.
 
@@ -136,7 +138,8 @@ def select(requested: str, device: Device, cache_dir: Path, run: CheckRun,
     record: dict[str, Any] = {"requested": requested}
     passed = None
     if candidate is not None:
-        identity = check_identity(device, candidate, driver or driver_version(), versions or package_versions())
+        identity = check_identity(device, candidate, driver or driver_version(), versions or package_versions(),
+                                  network)
         cache_file = cache_dir / f"{check_key(identity)}.json"
         verdict = _load(cache_file, identity)
         record["check_cached"] = verdict is not None

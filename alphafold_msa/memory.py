@@ -20,7 +20,10 @@ DEVICE_MEMORY_ENV = "ALPHAFOLD_MSA_DEVICE_MEMORY_GB"
 HEADROOM = 1.10
 GB = 1e9
 
-# Padded length -> working bytes (benchmarks/memory_model.py, XLA CPU compiler, bfloat16 network).
+# Padded length -> working bytes (benchmarks/memory_model.py, bfloat16 network). Measured with XLA's CPU
+# compiler: no GPU table exists yet. On an H100 the fused kernels' peak was below it (7.0 GB against
+# 10.6 GB at 1,000 residues) and plain XLA's within its headroom (docs/benchmarks.md).
+TABLE_SOURCE = "XLA's CPU compiler"
 WORKING_BYTES: dict[str, tuple[tuple[int, int], ...]] = {
     "full": (
         (64, 785_685_370), (128, 1_221_559_738), (256, 2_158_415_234), (384, 3_159_936_770),
@@ -101,7 +104,8 @@ def check_fits(length: int, model_config: str, num_models: int, available_bytes:
         return
     longest = longest_fitting_length(available_bytes, model_config, num_models)
     raise ResourceError(
-        f"a {length}-residue query needs about {needed / GB:.2f} GB of device memory with {num_models} "
+        f"a {length}-residue query needs about {needed / GB:.2f} GB of device memory (estimated from "
+        f"{TABLE_SOURCE}'s buffer assignment) with {num_models} "
         f"model(s) loaded, more than the {available_bytes / GB:.2f} GB of {where}; the longest query that "
         f"fits is about {longest} residues (fewer models, or a card with more memory, raise it)")
 

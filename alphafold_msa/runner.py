@@ -118,7 +118,7 @@ class ModelRunner:
         """Choose the kernel path (running the self-check when needed) and keep only its network."""
         device = _kernels.current_device()
         path, record = kernel_check.select(self.requested_kernels, device, self.param_dir / kernel_check.CHECK_FOLDER,
-                                           self.self_check)
+                                           self.self_check, network=self.preset)
         self._kernel_record = {**record, "compile_mode": self.compile_mode, "device": device.name}
         self._networks = {key: net for key, net in self._networks.items() if key == path}
         logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)

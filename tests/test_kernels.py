@@ -108,13 +108,15 @@ def test_a_passing_check_selects_the_fused_path_and_is_cached(tmp_path):
     assert (path, record["check_cached"], later.runs) == ("pallas", True, [])
 
 
-def test_a_new_driver_or_version_checks_again(tmp_path):
+def test_a_new_driver_version_or_network_checks_again(tmp_path):
     kernel_check.select("auto", H100, tmp_path, Check(AGREEING), driver="580.159.04", versions=VERSIONS)
-    for driver, versions in (("590.1", VERSIONS), ("580.159.04", {**VERSIONS, "colabfold-kernels": "0.9.1"})):
+    for driver, versions, network in (("590.1", VERSIONS, "monomer_ptm"),
+                                      ("580.159.04", {**VERSIONS, "colabfold-kernels": "0.9.1"}, "monomer_ptm"),
+                                      ("580.159.04", VERSIONS, "multimer")):
         check = Check(AGREEING)
-        kernel_check.select("auto", H100, tmp_path, check, driver=driver, versions=versions)
+        kernel_check.select("auto", H100, tmp_path, check, network, driver=driver, versions=versions)
         assert check.runs == ["pallas"]
-    assert len(list(tmp_path.iterdir())) == 3
+    assert len(list(tmp_path.iterdir())) == 4
 
 
 @pytest.mark.parametrize("check, problem", [
