@@ -9,7 +9,8 @@
 FROM ubuntu:24.04
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# The worker is the only process on its GPU: let jax use 95% of the card (default 75%).
+# The worker is the only process on its GPU: let jax use 95% of the card (default 75%), and fail
+# rather than fall back to the CPU when it cannot reach the GPU.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -18,12 +19,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    JAX_PLATFORMS=cuda \
     XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
 
 # Ubuntu's python3 (3.12) is fixed by the base image tag; its point releases are security updates.
+# ca-certificates: the RunPod SDK's aiohttp client verifies TLS against the system store.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv \
+    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -38,7 +39,11 @@ CHECK_FOLDER = "kernel-check"
 # The fused path may be this many times further from float32 than plain bfloat16 is, plus SLACK.
 NOISE_FACTOR = 2.0
 SLACK = {"plddt_mean_abs": 0.5, "plddt_max_abs": 2.0, "pae_mean_abs": 0.25, "ca_rmsd": 0.25}
-_PACKAGES = ("jax", "jaxlib", "alphafold-colabfold", "colabfold-kernels")
+# Packages whose version changes what the fused kernels compute or how they are compiled.
+_PACKAGES = ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "alphafold-colabfold", "colabfold-kernels",
+             "colabfold-cuda-kernels", "colabfold-legacy-kernels", "nvidia-cuda-nvcc-cu12", "nvidia-cuda-nvcc")
+# A check that started this long ago without a verdict brought its process down.
+PENDING_STALE_S = 1800.0
 _CA = 1  # atom37 index of the alpha carbon
 
 CheckRun = Callable[[str], Mapping[str, Mapping[str, Any]]]
@@ -114,17 +119,19 @@ def _arrays(output: Mapping[str, Any]) -> list[Any]:
 def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
     """Run the check for fused path `path` and judge it: a verdict with `passed`, the distances and time.
 
-    `run(path)` returns {'fused': output, 'xla': output, 'reference': output} for the fixed input;
-    any exception it raises fails the check.
+    `run(path)` returns {'fused': output, 'xla': output, 'reference': output} for the fixed input,
+    where a fused run that raised is {'error': 'Type: message'} (a failure of the fused kernels);
+    an exception out of `run` itself means the check could not run and is raised here.
     """
     start = time.perf_counter()
-    try:
-        distances, problems = judge(run(path))
-    except Exception as error:  # any failure of the fused path means: do not use it
-        distances, problems = {}, [f"{type(error).__name__}: {error}"]
+    outputs = run(path)
+    if "error" in outputs["fused"]:
+        distances, problems = {}, [str(outputs["fused"]["error"])]
+    else:
+        distances, problems = judge(outputs)
     return {"passed": not problems, "problems": problems, "distances_to_float32": distances,
             "noise_factor": NOISE_FACTOR, "slack": SLACK, "seconds": round(time.perf_counter() - start, 2),
-            "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "checked_at": _now()}
 
 
 def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, network: str = "monomer_ptm",
@@ -141,20 +148,67 @@ def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, netwo
         identity = check_identity(device, candidate, driver or driver_version(), versions or package_versions(),
                                   network)
         cache_file = cache_dir / f"{check_key(identity)}.json"
-        verdict = _load(cache_file, identity)
+        verdict = _load(cache_file, identity) or _unfinished_check(cache_file, identity)
         record["check_cached"] = verdict is not None
         if verdict is None:
-            logger.info("checking the %s kernels against plain XLA on this %s (once per GPU kind)",
-                        candidate, device.name)
-            verdict = {**run_and_judge(candidate, run), "identity": identity}
-            _save(cache_file, verdict)
+            verdict = _check(candidate, run, cache_file, identity, device)
         passed = verdict["passed"]
         record["check"] = verdict
         if not passed:
-            logger.warning("fused %s kernels disagree with plain XLA on this %s (%s); using xla",
+            logger.warning("fused %s kernels not used on this %s (%s); using xla",
                            candidate, device.name, "; ".join(verdict["problems"]))
     record["path"] = kernels.choose(requested, device, passed)
     return record["path"], record
+
+
+def _check(candidate: str, run: CheckRun, cache_file: Path, identity: Mapping[str, Any],
+           device: Device) -> dict[str, Any]:
+    """Run the check and keep its verdict; a check that could not run is not kept (the next worker tries)."""
+    logger.info("checking the %s kernels against plain XLA on this %s (once per GPU kind)", candidate, device.name)
+    pending = _pending_file(cache_file)
+    _write(pending, {"identity": identity, "started_at": _now()})
+    try:
+        verdict = {**run_and_judge(candidate, run), "identity": identity}
+    except Exception as error:  # the plain-XLA runs failed: no verdict on the fused kernels
+        _remove(pending)
+        return {"passed": False, "problems": [f"the check could not run: {type(error).__name__}: {error}"],
+                "identity": identity, "kept": False}
+    _write(cache_file, verdict)
+    _remove(pending)
+    return verdict
+
+
+def _unfinished_check(cache_file: Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A failed verdict when an earlier check of this kind started over PENDING_STALE_S ago and never
+    finished: the fused kernels likely brought its process down, so no worker should try them again."""
+    pending = _pending_file(cache_file)
+    try:
+        age = time.time() - pending.stat().st_mtime
+    except OSError:
+        return None
+    if age < PENDING_STALE_S:
+        return None
+    verdict = {"passed": False, "identity": identity, "checked_at": _now(),
+               "problems": [f"a check started {age / 60:.0f} minutes ago never finished (its process likely "
+                            f"crashed in the fused kernels)"]}
+    _write(cache_file, verdict)
+    _remove(pending)
+    return verdict
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # an unwritable volume: nothing was written there either
+        pass
+
+
+def _pending_file(cache_file: Path) -> Path:
+    return cache_file.with_suffix(".pending")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _load(cache_file: Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -168,12 +222,13 @@ def _load(cache_file: Path, identity: Mapping[str, Any]) -> dict[str, Any] | Non
     return verdict
 
 
-def _save(cache_file: Path, verdict: Mapping[str, Any]) -> None:
-    """Keep the verdict for later workers; a volume that cannot be written costs only a later re-check."""
+def _write(path: Path, data: Mapping[str, Any]) -> None:
+    """Write `data` as JSON atomically for later workers; a volume that cannot be written costs only a re-check."""
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-        partial.write_text(json.dumps(verdict, indent=2))
-        partial.replace(cache_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "w") as out:
+            json.dump(data, out, indent=2)
+        os.replace(partial, path)
     except OSError as error:
-        logger.warning("could not keep the kernel check's verdict in %s: %s", cache_file, error)
+        logger.warning("could not keep the kernel check's verdict in %s: %s", path, error)

@@ -95,6 +95,9 @@ def choose(requested: str, device: Device, check_passed: bool | None = None) -> 
         if device.platform != "gpu":
             raise ConfigError(f"kernels '{requested}' need an NVIDIA GPU; this worker runs jax on "
                               f"{device.platform} (use auto or xla)")
+        if requested == "pallas" and (device.compute_capability or 0) < _PALLAS_MIN_CAPABILITY:
+            raise ConfigError(f"kernels 'pallas' need compute capability 8.0 or newer; this {device.name} has "
+                              f"{device.compute_capability} (use auto, cuda_legacy or xla)")
         return requested
     candidate = fused_path_for(device)
     if candidate is None or not check_passed:

@@ -158,7 +158,7 @@ def run_prediction(
     Amber-relaxed relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s).
     The model runner is shared per process, so later calls reuse compiled functions and parameters;
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
-    chooses its GPU kernels (see `alphafold_msa.kernels`).
+    chooses the GPU kernels of the runner made here (a `runner` passed in keeps its own).
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
@@ -178,13 +178,14 @@ def run_prediction(
     elif runner.preset != preset:
         raise ConfigError(f"this input needs the '{preset}' models, but the runner given runs '{runner.preset}'")
     runner.check_weights(models)
+    kernel_path = runner.kernels  # chosen (with the one-time self-check on a new GPU kind) before the memory check
     runner.check_memory(msa.length, models)
-    counters_before = dict(runner.counters)
+    counters_before = runner.counter_snapshot()
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3),
-                     "kernels": runner.kernels, "compile_mode": runner.compile_mode}
+                     "kernels": kernel_path, "compile_mode": runner.compile_mode}
     with PlotDrawer(output_dir, chain_boundaries(msa)) as plots:
         plots.coverage(alignment)
         ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
@@ -205,8 +206,9 @@ def run_prediction(
         timings["plots_wait_s"] = round(time.perf_counter() - stage, 3)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings["kernel_selection"] = runner.kernel_record
-    timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in runner.counters.items()},
-                           "worker_process": dict(runner.counters)}
+    counters_after = runner.counter_snapshot()
+    timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in counters_after.items()},
+                           "worker_process": counters_after}
     timings_path = output_dir / "timings.json"
     write_atomic(timings_path, json.dumps(timings, indent=2))
     summary_path, _ = write_summary(output_dir, report_summary(ranked_models, summary, timings,

@@ -1,4 +1,4 @@
-"""A warm model runner: one compiled AlphaFold network per process, parameters swapped per model."""
+"""A warm model runner: one compiled AlphaFold network per preset and length bucket, parameters swapped per model."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ class ModelRunner:
         self._params: dict[str, Any] = {}
         self._shapes_seen: set[tuple] = set()
         self.counters: Counter[str] = Counter()
-        # predict swaps parameters into, and sets recycling on, the one shared network: one call at a time.
-        self._lock = threading.RLock()
+        # predict swaps parameters into, and sets recycling on, the shared network, and the fork keeps its
+        # kernel choice in module globals while tracing: one call at a time across every runner.
+        self._lock = _NETWORK_LOCK
 
     def names(self, numbers: Sequence[int]) -> list[str]:
         return [configs.model_name(n, self.preset) for n in numbers]
@@ -80,6 +81,11 @@ class ModelRunner:
         else:
             self.counters["params_cache_hits"] += 1
         return self._params[name]
+
+    def counter_snapshot(self) -> dict[str, int]:
+        """The counters as they are now (read under the runner's lock)."""
+        with self._lock:
+            return dict(self.counters)
 
     def msa_crops(self, depth: int) -> tuple[int, int]:
         """(MSA clusters, extra MSA rows) for an alignment of `depth` rows: fitted to it and bucketed."""
@@ -117,9 +123,13 @@ class ModelRunner:
     def _select_kernels(self) -> None:
         """Choose the kernel path (running the self-check when needed) and keep only its network."""
         device = _kernels.current_device()
-        path, record = kernel_check.select(self.requested_kernels, device, self.param_dir / kernel_check.CHECK_FOLDER,
-                                           self.self_check, network=self.preset)
-        self._kernel_record = {**record, "compile_mode": self.compile_mode, "device": device.name}
+        # The fused kernels run in bfloat16 only: a float32 network stays on plain XLA.
+        requested = "xla" if self.requested_kernels == "auto" and not self.bfloat16 else self.requested_kernels
+        path, record = kernel_check.select(requested, device, self.param_dir / kernel_check.CHECK_FOLDER,
+                                           self.self_check, network=f"{self.preset}/{self.model_config}/"
+                                                                   f"{self.compile_mode}")
+        self._kernel_record = {**record, "requested": self.requested_kernels, "compile_mode": self.compile_mode,
+                               "device": device.name}
         self._networks = {key: net for key, net in self._networks.items() if key == path}
         logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
 
@@ -146,13 +156,21 @@ class ModelRunner:
         """The fixed self-check input through `fused_path`, plain XLA and plain XLA in float32 (the reference)."""
         number = next((n for n in configs.MODEL_NUMBERS
                        if weights.params_file(self.param_dir, self.names([n])[0]).is_file()), 1)
+        import jax
+
         processed = self.process(check_features(self.multimer), kernel_check.CHECK_RECYCLES, random_seed=0)
-        networks = {"fused": self.network(fused_path), "xla": self.network("xla"),
-                    "reference": self.network("xla", bfloat16=False)}
-        outputs = {label: self._run(network, processed, number, kernel_check.CHECK_RECYCLES, 0, 0.0)[0]
-                   for label, network in networks.items()}
-        for key in [key for key in self._networks if key.endswith("-float32")]:
-            del self._networks[key]
+
+        def run(network: Any) -> dict:
+            return self._run(network, processed, number, kernel_check.CHECK_RECYCLES, 0, 0.0)[0]
+
+        with jax.default_matmul_precision("highest"):  # float32 products, not TF32, for the reference
+            outputs = {"reference": run(self.network("xla", bfloat16=False))}
+        self._networks.pop("xla-float32", None)
+        outputs["xla"] = run(self.network("xla"))
+        try:
+            outputs["fused"] = run(self.network(fused_path))
+        except Exception as error:  # a fused kernel that fails to compile or run fails the check
+            outputs["fused"] = {"error": f"{type(error).__name__}: {error}"}
         return outputs
 
     def predict(
@@ -203,7 +221,7 @@ class ModelRunner:
 
 
 def check_features(multimer: bool) -> FeatureDict:
-    """The self-check's fixed input: a generated CHECK_LENGTH-residue query and CHECK_DEPTH homologs."""
+    """The self-check's fixed input: a generated CHECK_LENGTH-residue query and CHECK_DEPTH - 1 homologs."""
     from alphafold_msa.msa import from_sequences
 
     rng = np.random.default_rng(0)
@@ -238,6 +256,7 @@ def unpad_result(result: dict, length: int) -> dict:
     return out
 
 
+_NETWORK_LOCK = threading.RLock()
 _RUNNERS: dict[tuple, ModelRunner] = {}
 _RUNNERS_LOCK = threading.Lock()
 

@@ -21,14 +21,15 @@ done
 pinned() { grep -i -E "^$1==" requirements/constraints.txt | head -1; }
 packages=(alphafold-colabfold colabfold-kernels colabfold-cuda-kernels colabfold-legacy-kernels dm-haiku dm-tree
           ml_collections immutabledict jmp biopython jsonschema jsonschema-specifications referencing rpds-py
-          OpenMM pdbfixer)
+          OpenMM)
 for name in "${packages[@]}"; do
     spec="$(pinned "$name")"
     [ -n "$spec" ] || { echo "gpu_wheels: $name is not pinned in requirements/constraints.txt" >&2; exit 2; }
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        "${platforms[@]}" -d "$dir" "$spec" 2>/dev/null \
-        || python3 -m pip wheel -q --no-deps -w "$dir" "$spec"   # pure-Python sdists (pdbfixer)
+        "${platforms[@]}" -d "$dir" "$spec"
 done
+# pdbfixer is published as a source distribution only; its wheel is pure Python, so it is built here.
+python3 -m pip wheel -q --no-deps -w "$dir" "$(pinned pdbfixer)"
 openmm_version="$(pinned OpenMM | cut -d= -f3)"
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     "${platforms[@]}" -d "$dir" "openmm-cuda-13==$openmm_version"

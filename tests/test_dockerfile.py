@@ -22,6 +22,9 @@ def test_image_installs_with_the_ci_constraints_and_starts_with_start_sh():
     ci = (REPO / ".ci" / "run").read_text()
     assert "-c requirements/constraints.txt" in dockerfile and "-c requirements/constraints.txt" in ci
     assert 'CMD ["/app/start.sh"]' in dockerfile
+    apt_line = next(line for line in dockerfile.splitlines() if "apt-get install" in line)
+    assert "ca-certificates" in apt_line, "a plain Ubuntu base has no CA store: the SDK's HTTPS would fail"
+    assert "JAX_PLATFORMS=cuda" in dockerfile, "a worker that cannot reach its GPU must fail, not run on the CPU"
     for name in ("handler.py", "launch.py", "start.sh", "test_input.json", "pyproject.toml"):
         assert name in dockerfile and (REPO / name).exists()
     ignored = (REPO / ".dockerignore").read_text().split()

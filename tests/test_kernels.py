@@ -27,6 +27,7 @@ VERSIONS = {"jax": "0.11.2", "jaxlib": "0.11.2", "alphafold-colabfold": "2.3.27"
     ("auto", H100, None, "xla"),
     ("pallas", H100, None, "pallas"),
     ("cuda_legacy", H100, None, "cuda_legacy"),
+    ("cuda_legacy", T4, None, "cuda_legacy"),
 ])
 def test_choice_by_device_and_verdict(requested, device, passed, expected):
     assert kernels.choose(requested, device, passed) == expected
@@ -40,9 +41,11 @@ def test_only_auto_on_a_gpu_needs_a_check():
     assert kernels.needs_check("xla", H100) is None
 
 
-def test_fused_kernels_on_a_cpu_are_refused():
+def test_fused_kernels_a_device_cannot_run_are_refused():
     with pytest.raises(ConfigError, match="kernels 'pallas' need an NVIDIA GPU; this worker runs jax on cpu"):
         kernels.choose("pallas", CPU)
+    with pytest.raises(ConfigError, match="kernels 'pallas' need compute capability 8.0 or newer; this Tesla T4 has 75"):
+        kernels.choose("pallas", T4)
 
 
 def test_fork_settings_and_compile_options():
@@ -119,23 +122,52 @@ def test_a_new_driver_version_or_network_checks_again(tmp_path):
     assert len(list(tmp_path.iterdir())) == 4
 
 
-@pytest.mark.parametrize("check, problem", [
-    (Check(error=RuntimeError("Triton compilation failed")), "RuntimeError: Triton compilation failed"),
-    (Check({**AGREEING, "fused": output(0.3, 5.0)}), "ca_rmsd=5.0 > 0.45"),
-    (Check({**AGREEING, "fused": output(4.0, 0.1)}), "plddt_mean_abs=4.0 > 0.9"),
-    (Check({**AGREEING, "fused": output(float("nan"))}), "fused output is not finite"),
+@pytest.mark.parametrize("fused, problem", [
+    ({"error": "RuntimeError: Triton compilation failed"}, "RuntimeError: Triton compilation failed"),
+    (output(0.3, 5.0), "ca_rmsd=5.0 > 0.45"),
+    (output(4.0, 0.1), "plddt_mean_abs=4.0 > 0.9"),
+    (output(float("nan")), "fused output is not finite"),
 ])
-def test_a_failing_check_falls_back_to_xla_with_one_warning(tmp_path, caplog, check, problem):
+def test_a_failing_check_falls_back_to_xla_with_one_warning(tmp_path, caplog, fused, problem):
     with caplog.at_level(logging.WARNING, logger="alphafold_msa.kernel_check"):
-        path, record = kernel_check.select("auto", H100, tmp_path, check, driver="580", versions=VERSIONS)
+        path, record = kernel_check.select("auto", H100, tmp_path, Check({**AGREEING, "fused": fused}),
+                                           driver="580", versions=VERSIONS)
     assert path == "xla" and record["path"] == "xla" and not record["check"]["passed"]
     assert problem in record["check"]["problems"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "using xla" in warnings[0] and problem in warnings[0]
-    # The failing verdict is cached too: the next worker of this kind goes straight to xla.
+    # The failing verdict is kept: the next worker of this kind goes straight to xla.
     again = Check(AGREEING)
     assert kernel_check.select("auto", H100, tmp_path, again, driver="580", versions=VERSIONS)[0] == "xla"
     assert again.runs == []
+
+
+def test_a_check_that_could_not_run_is_not_kept(tmp_path, caplog):
+    """An error outside the fused run (the plain-XLA runs, loading weights) says nothing about the kernels."""
+    broken = Check(error=RuntimeError("out of memory in the float32 reference"))
+    with caplog.at_level(logging.WARNING, logger="alphafold_msa.kernel_check"):
+        path, record = kernel_check.select("auto", H100, tmp_path, broken, driver="580", versions=VERSIONS)
+    assert path == "xla" and record["check"]["kept"] is False
+    assert "the check could not run: RuntimeError: out of memory" in caplog.text
+    assert not list(tmp_path.iterdir()), "neither a verdict nor a pending marker is left"
+    later = Check(AGREEING)
+    assert kernel_check.select("auto", H100, tmp_path, later, driver="580", versions=VERSIONS)[0] == "pallas"
+
+
+def test_a_check_that_never_finished_counts_as_failed(tmp_path):
+    """A pending marker older than PENDING_STALE_S: the process running the check died in it."""
+    import os
+    import time
+
+    identity = kernel_check.check_identity(H100, "pallas", "580", VERSIONS, "monomer_ptm")
+    pending = tmp_path / f"{kernel_check.check_key(identity)}.pending"
+    pending.write_text("{}")
+    stale = time.time() - kernel_check.PENDING_STALE_S - 60
+    os.utime(pending, (stale, stale))
+    refuse = Check(error=AssertionError("a crashed check is not run again"))
+    path, record = kernel_check.select("auto", H100, tmp_path, refuse, driver="580", versions=VERSIONS)
+    assert path == "xla" and "never finished" in record["check"]["problems"][0] and refuse.runs == []
+    assert not pending.exists() and len(list(tmp_path.glob("*.json"))) == 1
 
 
 def test_the_bar_follows_bfloat16_noise(tmp_path):
@@ -177,8 +209,46 @@ def test_the_self_check_runs_the_real_network_on_a_cpu(reduced_weights):
     assert set(outputs) == {"fused", "xla", "reference"}
     assert all(len(out["plddt"]) == kernel_check.CHECK_LENGTH for out in outputs.values())
     distances, problems = kernel_check.judge(outputs)
-    assert problems == [] and distances["fused"] == distances["xla"]
+    assert problems == [] and distances["xla"]["plddt_mean_abs"] > 0, "bfloat16 differs from float32"
     assert not any(key.endswith("-float32") for key in runner._networks), "the float32 network is dropped"
+
+
+@pytest.fixture
+def on_an_h100(monkeypatch):
+    """The runner believes it runs on an H100 (its networks are built, never compiled, in these tests)."""
+    import itertools
+
+    drivers = itertools.count()
+    monkeypatch.setattr(kernels, "current_device", lambda: H100)
+    monkeypatch.setattr(kernel_check, "driver_version", lambda: f"test-{next(drivers)}-{id(monkeypatch)}")
+
+
+@pytest.mark.parametrize("fused, expected", [(output(0.3, 0.1), "pallas"), ({"error": "RuntimeError: boom"}, "xla")])
+def test_the_runner_keeps_the_network_of_the_path_chosen(reduced_weights, on_an_h100, fused, expected):
+    from alphafold_msa.runner import ModelRunner
+
+    runner = ModelRunner(reduced_weights, "reduced", kernels="auto")
+    checked = []
+
+    def self_check(path: str) -> dict:
+        checked.append(path)
+        runner.network(path), runner.network("xla")  # what the real check builds
+        return {**AGREEING, "fused": fused}
+
+    runner.self_check = self_check
+    assert runner.kernels == expected and checked == ["pallas"]
+    assert list(runner._networks) == [expected]
+    use_pallas = runner.network(expected).config.model.global_config.use_pallas
+    assert use_pallas is (expected == "pallas")
+    assert runner.kernel_record["requested"] == "auto" and runner.kernel_record["device"] == H100.name
+
+
+def test_a_float32_runner_never_checks_or_uses_fused_kernels(reduced_weights, on_an_h100):
+    from alphafold_msa.runner import ModelRunner
+
+    runner = ModelRunner(reduced_weights, "reduced", bfloat16=False, kernels="auto")
+    runner.self_check = Check(error=AssertionError("no check for a float32 network"))
+    assert runner.kernels == "xla" and "check" not in runner.kernel_record
 
 
 def test_fused_kernels_need_the_bfloat16_network(reduced_weights):
