@@ -15,3 +15,7 @@ class WeightsError(UserError):
 
 class ConfigError(UserError):
     """An option has an invalid value."""
+
+
+class MsaTooLargeError(MsaError):
+    """The alignment is larger than the configured limit (once decompressed)."""
