@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import runpod
 
-from alphafold_msa.worker import handle_job
+from alphafold_msa.worker import handle_job, sweep_stale_job_dirs
 
 if __name__ == "__main__":
+    sweep_stale_job_dirs()
     runpod.serverless.start({"handler": handle_job})

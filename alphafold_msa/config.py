@@ -66,6 +66,18 @@ def result_max_bytes() -> int:
     return int(value)
 
 
+MAX_MSA_BYTES_ENV = "ALPHAFOLD_MSA_MAX_MSA_BYTES"
+DEFAULT_MAX_MSA_BYTES = 2_000_000_000
+
+
+def max_msa_bytes() -> int:
+    """The largest alignment text accepted once decompressed: $ALPHAFOLD_MSA_MAX_MSA_BYTES, else 2 GB."""
+    value = os.environ.get(MAX_MSA_BYTES_ENV) or str(DEFAULT_MAX_MSA_BYTES)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{MAX_MSA_BYTES_ENV} must be a positive number of bytes, got '{value}'")
+    return int(value)
+
+
 def max_query_length() -> int:
     """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
     value = os.environ.get(MAX_LENGTH_ENV) or str(DEFAULT_MAX_LENGTH)

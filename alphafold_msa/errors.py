@@ -17,6 +17,10 @@ class ConfigError(UserError):
     """An option has an invalid value."""
 
 
+class MsaTooLargeError(MsaError):
+    """The alignment is larger than the configured limit (once decompressed)."""
+
+
 def printable(text: str) -> str:
     """`text` with control characters (terminal escapes, newlines, ...) written as escapes, so a
     message that came from elsewhere prints as one harmless line."""

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
+import math
 from importlib import resources
 from typing import Any
 
 from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import MsaError, UserError
+from alphafold_msa.msa.read import read_limited
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
 # the job still reports COMPLETED. Stay well inside both.
@@ -69,9 +72,38 @@ def validate_input(job_input: Any) -> dict[str, Any]:
             allowed = ", ".join(schema()["properties"])
             raise JobInputError(f"input: {error.message}; allowed fields: {allowed}")
         raise JobInputError(f"{_field(error)}: {error.message}")
-    values = {**DEFAULTS, **job_input}
+    for name, value in job_input.items():
+        _check_value(value, f"input.{name}")
+    values = {**DEFAULTS, **_integers(job_input, schema()["properties"])}
     if "msa_gz_b64" in values:
         values["msa"] = decode_text(values.pop("msa_gz_b64"), "input.msa_gz_b64")
+    return values
+
+
+def _check_value(value: Any, field: str) -> None:
+    """Refuse what JSON Schema lets through but the worker cannot use: NaN and infinities, and text
+    that is not valid Unicode (a lone surrogate)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise JobInputError(f"{field}: {value} is not a finite number")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise JobInputError(f"{field}: character {error.start + 1} is a lone surrogate "
+                                f"({value[error.start]!r}); the text must be valid Unicode") from None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_value(item, f"{field}.{index}")
+
+
+def _integers(job_input: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """`job_input` with the schema's integer fields as ints: JSON Schema counts 1.0 as the integer 1."""
+    values = dict(job_input)
+    for name, spec in properties.items():
+        if name in values and spec.get("type") == "integer":
+            values[name] = int(values[name])
+        elif name in values and spec.get("items", {}).get("type") == "integer":
+            values[name] = [int(item) for item in values[name]]
     return values
 
 
@@ -84,15 +116,21 @@ def encode_text(text: str) -> dict[str, str]:
 
 
 def decode_text(payload: str | dict[str, str], field: str = "payload") -> str:
-    """Inverse of encode_text; a bare string is base64 gzip (as in 'msa_gz_b64')."""
+    """Inverse of encode_text; a bare string is base64 gzip (as in 'msa_gz_b64'). Decompressed as a
+    stream, refused past $ALPHAFOLD_MSA_MAX_MSA_BYTES."""
     if isinstance(payload, dict):
         if payload.get("encoding") == "text":
             return payload["data"]
         payload = payload.get("data", "")
     try:
-        return gzip.decompress(base64.b64decode(payload, validate=True)).decode("utf-8")
-    except (ValueError, OSError, EOFError, UnicodeDecodeError) as error:
+        packed = base64.b64decode(payload, validate=True)
+        if not packed.startswith(b"\x1f\x8b"):
+            raise ValueError("no gzip header")
+        return read_limited(io.BytesIO(packed), field).decode("utf-8")
+    except (ValueError, UnicodeDecodeError) as error:
         raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
+    except MsaError as error:
+        raise JobInputError(str(error)) from None
 
 
 def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[str, Any]:

@@ -11,8 +11,10 @@ and moves the folder into place; the others wait and then reuse it.
 
 Environment: PARAM_DIR, PARAMS_URL (source archive), ALPHAFOLD_MODELS (comma-separated parameter
 names that must be present, e.g. model_1_ptm,model_2_ptm; default all fifteen official files),
-ALPHAFOLD_MSA_DOWNLOAD_RETRIES (default 5), ALPHAFOLD_MSA_ASSUME_FREE_BYTES (overrides the free-space
-reading, for tests).
+ALPHAFOLD_MSA_DOWNLOAD_RETRIES (default 5), ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S (the whole download,
+retries included; default 4 hours), PARAMS_SHA256 (the archive's expected SHA-256),
+ALPHAFOLD_MSA_ASSUME_FREE_BYTES (overrides the free-space reading, for tests). Credentials in
+PARAMS_URL (user:password@, presigned query strings) never reach a log, an error or the manifest.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ import sys
 import tarfile
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import requests
 
 from alphafold_msa.errors import UserError
-from alphafold_msa.weights import OFFICIAL_URL, default_param_dir
+from alphafold_msa.net import (CONNECT_TIMEOUT_S, READ_TIMEOUT_S, DownloadError, DownloadTimeout, deadline_s,
+                               read_body, redact_url)
+from alphafold_msa.weights import OFFICIAL_SHA256, OFFICIAL_URL, default_param_dir
 
 logger = logging.getLogger("alphafold_msa.provision")
 MANIFEST = "MANIFEST.json"
@@ -44,6 +49,8 @@ OFFICIAL_MODELS = tuple(
 )
 _CHUNK = 1 << 20
 _SPACE_MARGIN = 256 << 20
+WEIGHTS_DEADLINE_ENV = "ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S"
+DEFAULT_WEIGHTS_DEADLINE_S = 4 * 3600.0  # the whole download, retries included
 
 
 class ProvisionError(UserError):
@@ -106,46 +113,91 @@ def _retries() -> int:
     return int(os.environ.get("ALPHAFOLD_MSA_DOWNLOAD_RETRIES", "5"))
 
 
-def download(url: str, target: Path) -> None:
-    """Download `url` to `target`, resuming a partial file with HTTP Range; bounded retries."""
+class _Retryable(Exception):
+    """A transient failure of one download attempt."""
+
+
+def expected_sha256(url: str) -> str | None:
+    """The archive's expected SHA-256: $PARAMS_SHA256, else the official pin for the official URL."""
+    pinned = os.environ.get("PARAMS_SHA256", "").strip().lower()
+    if pinned:
+        return pinned
+    return OFFICIAL_SHA256 if url == OFFICIAL_URL else None
+
+
+def download(url: str, target: Path, deadline: float) -> None:
+    """Download `url` to `target`, resuming a partial file with HTTP Range; bounded retries, all
+    within `deadline` (time.monotonic())."""
+    shown = redact_url(url)
     attempts = _retries() + 1
     for attempt in range(1, attempts + 1):
-        have = target.stat().st_size if target.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
         try:
-            with requests.get(url, headers=headers, stream=True, timeout=(30, 300)) as response:
-                if response.status_code == 416 and have:
-                    return  # the partial file is already complete
-                if response.status_code in (401, 403, 404):
-                    raise ProvisionError(f"weights archive not available at {url} (HTTP {response.status_code}); "
-                                         f"check PARAMS_URL")
-                if response.status_code >= 500:
-                    raise requests.ConnectionError(f"HTTP {response.status_code}")
-                response.raise_for_status()
-                resumed = response.status_code == 206
-                remaining = int(response.headers.get("Content-Length", "0"))
-                total = remaining + (have if resumed else 0)
-                needed = remaining + total + _SPACE_MARGIN  # the rest of the archive, then its extraction
-                free = _free_bytes(target.parent)
-                if needed > free:
-                    raise ProvisionError(
-                        f"not enough free space in {target.parent}: the weights need about {needed / 1e9:.1f} GB "
-                        f"(archive and extraction), {free / 1e9:.1f} GB are free"
-                    )
-                logger.info("downloading %s (%s, %.2f GB)", url, "resuming" if resumed else "from the start",
-                            total / 1e9)
-                with open(target, "ab" if resumed else "wb") as out:
-                    for chunk in response.iter_content(_CHUNK):
-                        out.write(chunk)
-                if total and target.stat().st_size != total:
-                    raise requests.ConnectionError(f"connection closed at {target.stat().st_size} of {total} bytes")
-                return
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            _download_once(url, shown, target, deadline)
+            return
+        except DownloadTimeout as error:
+            raise ProvisionError(str(error)) from None
+        except (_Retryable, DownloadError, requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as error:
+            reason = str(error) if isinstance(error, (_Retryable, DownloadError)) else type(error).__name__
             if attempt == attempts:
-                raise ProvisionError(f"download of {url} failed after {attempts} attempts: {error}") from None
+                raise ProvisionError(f"download of {shown} failed after {attempts} attempts: {reason}") from None
             delay = min(30.0, 2.0 ** (attempt - 1))
-            logger.warning("download attempt %d failed (%s); retrying in %.0f s", attempt, error, delay)
+            logger.warning("download attempt %d failed (%s); retrying in %.0f s", attempt, reason, delay)
             time.sleep(delay)
+
+
+def _download_once(url: str, shown: str, target: Path, deadline: float) -> None:
+    """One attempt: append to a partial file only when the server resumes exactly where it ends."""
+    have = target.stat().st_size if target.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with requests.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
+        if response.status_code == 416 and have:
+            return  # the partial file is already complete (the checksum and extraction check it)
+        if response.status_code in (401, 403, 404):
+            raise ProvisionError(f"weights archive not available at {shown} (HTTP {response.status_code}); "
+                                 f"check PARAMS_URL")
+        if response.status_code >= 500:
+            raise _Retryable(f"HTTP {response.status_code}")
+        if response.status_code not in (200, 206):
+            raise ProvisionError(f"weights archive at {shown}: unexpected HTTP {response.status_code}")
+        resumed = response.status_code == 206
+        if resumed and not _resumes_at(response.headers.get("Content-Range", ""), have):
+            target.unlink(missing_ok=True)
+            raise _Retryable(f"the server answered the request for bytes {have}- with Content-Range "
+                             f"'{response.headers.get('Content-Range', '')}'; the partial download is discarded")
+        remaining = int(response.headers.get("Content-Length", "0"))
+        total = remaining + (have if resumed else 0)
+        _check_space(target.parent, remaining + total, "the weights (archive and extraction)")
+        logger.info("downloading %s (%s, %.2f GB)", shown, "resuming" if resumed else "from the start", total / 1e9)
+        with open(target, "ab" if resumed else "wb") as out:
+            read_body(response.raw, out.write, deadline, f"downloading {shown}", WEIGHTS_DEADLINE_ENV)
+        if total and target.stat().st_size != total:
+            raise _Retryable(f"connection closed at {target.stat().st_size} of {total} bytes")
+
+
+def _resumes_at(content_range: str, offset: int) -> bool:
+    """True when a 206's Content-Range ('bytes START-END/TOTAL') starts at `offset`."""
+    unit, _, spec = content_range.partition(" ")
+    first = spec.split("-", 1)[0]
+    return unit == "bytes" and first.isdigit() and int(first) == offset
+
+
+def _check_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse to write `needed` bytes (plus a margin) where less is free."""
+    needed += _SPACE_MARGIN
+    free = _free_bytes(folder)
+    if needed > free:
+        raise ProvisionError(f"not enough free space in {folder}: {what} need about {needed / 1e9:.1f} GB, "
+                             f"{free / 1e9:.1f} GB are free")
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
@@ -156,34 +208,76 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise ProvisionError(f"{archive}: refusing member '{name}': links and special files are not allowed")
 
 
+def _required_members(members: list[tarfile.TarInfo], models: Sequence[str], archive: Path) -> dict:
+    """The members to extract, by file name: one per required model; absent or ambiguous ones refused."""
+    by_name: dict[str, list[tarfile.TarInfo]] = {}
+    for member in members:
+        if member.isfile():
+            by_name.setdefault(Path(member.name).name, []).append(member)
+    wanted = [f"params_{model}.npz" for model in models]
+    absent = [name for name in wanted if name not in by_name]
+    if absent:
+        raise ProvisionError(f"{archive}: the archive lacks {', '.join(absent)}")
+    for name in wanted:
+        if len(by_name[name]) > 1:
+            raise ProvisionError(f"{archive}: members {', '.join(m.name for m in by_name[name])} would all be "
+                                 f"extracted as {name}; refusing an ambiguous archive")
+    return {name: by_name[name][0] for name in wanted}
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, archive: Path) -> dict:
+    """Write one member to `target`; its size and SHA-256, after checking that it opens as an .npz."""
+    digest = hashlib.sha256()
+    source = tar.extractfile(member)
+    with open(target, "wb") as out:
+        while block := source.read(_CHUNK):
+            digest.update(block)
+            out.write(block)
+    if target.stat().st_size != member.size:
+        raise ProvisionError(f"{archive}: member {member.name} is truncated")
+    _check_npz(target, member.name, archive)
+    return {"size": member.size, "sha256": digest.hexdigest()}
+
+
+def _check_npz(path: Path, member: str, archive: Path) -> None:
+    """Refuse a parameter file that is not an intact .npz (every entry's CRC checked)."""
+    try:
+        with zipfile.ZipFile(path) as npz:
+            bad = npz.testzip()
+            names = npz.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ProvisionError(f"{archive}: member {member} is not a readable .npz file ({error})") from None
+    if bad is not None or not names or not all(name.endswith(".npy") for name in names):
+        raise ProvisionError(f"{archive}: member {member} is not an intact .npz file"
+                             + (f" (entry {bad} is damaged)" if bad else ""))
+
+
 def extract_verified(archive: Path, destination: Path, models: Sequence[str]) -> dict:
-    """Check every member, extract regular files into `destination`, return the manifest's file table."""
+    """Check every member, then extract only the required files into `destination` (after checking the
+    space their sizes need), each verified to open; return the manifest's file table."""
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, archive)
-            names = {Path(m.name).name for m in members if m.isfile()}
-            absent = [f"params_{m}.npz" for m in models if f"params_{m}.npz" not in names]
-            if absent:
-                raise ProvisionError(f"{archive}: the archive lacks {', '.join(absent)}")
-            files = {}
-            for member in members:
-                if not member.isfile():
-                    continue
-                target = destination / Path(member.name).name
-                digest = hashlib.sha256()
-                source = tar.extractfile(member)
-                with open(target, "wb") as out:
-                    while block := source.read(_CHUNK):
-                        digest.update(block)
-                        out.write(block)
-                if target.stat().st_size != member.size:
-                    raise ProvisionError(f"{archive}: member {member.name} is truncated")
-                files[target.name] = {"size": member.size, "sha256": digest.hexdigest()}
-            return files
+            wanted = _required_members(members, models, archive)
+            _check_space(destination.parent, sum(m.size for m in wanted.values()), "the extracted weights")
+            return {name: _extract(tar, member, destination / name, archive) for name, member in wanted.items()}
     except (tarfile.TarError, EOFError, OSError) as error:
         raise ProvisionError(f"{archive}: the weights archive is damaged or incomplete ({error})") from None
+
+
+def _verify_archive(archive: Path, url: str) -> str:
+    """The archive's SHA-256, refused (and the archive removed) when it differs from the expected one."""
+    actual = file_sha256(archive)
+    expected = expected_sha256(url)
+    if expected is None and url == OFFICIAL_URL:
+        logger.warning("the official archive's SHA-256 is not pinned in this release; set PARAMS_SHA256 to check it")
+    if expected is not None and actual != expected:
+        archive.unlink(missing_ok=True)
+        raise ProvisionError(f"the archive from {redact_url(url)} has SHA-256 {actual}, not the expected {expected} "
+                             f"(PARAMS_SHA256): it is damaged or not the official weights")
+    return actual
 
 
 def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
@@ -193,7 +287,8 @@ def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
     work = param_dir / ".download"
     work.mkdir(parents=True, exist_ok=True)
     archive = work / "alphafold_params.tar.partial"
-    download(url, archive)
+    download(url, archive, time.monotonic() + deadline_s(WEIGHTS_DEADLINE_ENV, DEFAULT_WEIGHTS_DEADLINE_S))
+    archive_sha256 = _verify_archive(archive, url)
     staging = Path(tempfile.mkdtemp(prefix=".params.tmp-", dir=param_dir))
     try:
         files = extract_verified(archive, staging, models)
@@ -201,7 +296,8 @@ def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)  # a damaged archive is fetched anew next time
         raise
-    manifest = {"source": url, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
+    manifest = {"source": redact_url(url), "archive_sha256": archive_sha256,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
     staging.chmod(0o755)
     params = param_dir / "params"

@@ -10,18 +10,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import ipaddress
 import os
-import socket
 import time
 from urllib.parse import parse_qs, urlparse
 
 import requests
+import urllib3
 
 from alphafold_msa.errors import UserError
+from alphafold_msa.net import (CHUNK, CONNECT_TIMEOUT_S, DOWNLOAD_DEADLINE_ENV, READ_TIMEOUT_S, DownloadError, deadline_s, open_pinned,
+                               parse_public_https, read_capped, redact_url, resolve_public)
 
 URL_EXPIRES_S = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
-DOWNLOAD_CHUNK = 1 << 20
+# A job's msa_url may read only these objects of the worker's own bucket, unless ANY_KEY_ENV=1.
+INPUT_PREFIX = "alphafold-msa/inputs/"
+ANY_KEY_ENV = "ALPHAFOLD_MSA_URL_ANY_KEY"
 
 
 class StorageError(UserError):
@@ -73,15 +76,22 @@ class Bucket:
             raise StorageError(f"cannot upload to bucket '{self.name}' at {self.endpoint_url}: {error}") from None
 
     def get(self, key: str, max_bytes: int) -> bytes:
-        """The object `key`, refused when larger than `max_bytes`."""
+        """The object `key`, refused when larger than `max_bytes` or slower than $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        deadline = time.monotonic() + deadline_s()
         try:
             answer = self.client().get_object(Bucket=self.name, Key=key)
             if answer["ContentLength"] > max_bytes:
                 raise StorageError(f"s3://{self.name}/{key} is {answer['ContentLength']:,} bytes, over the "
                                    f"{max_bytes:,}-byte limit")
-            return answer["Body"].read()
+            chunks = []
+            for chunk in answer["Body"].iter_chunks(CHUNK):
+                if time.monotonic() > deadline:
+                    raise StorageError(f"reading s3://{self.name}/{key} did not finish within its time limit "
+                                       f"({DOWNLOAD_DEADLINE_ENV})")
+                chunks.append(chunk)
+            return b"".join(chunks)
         except (BotoCoreError, ClientError) as error:
             raise StorageError(f"cannot read s3://{self.name}/{key} from {self.endpoint_url}: {error}") from None
 
@@ -114,62 +124,69 @@ def link_expiry(url: str) -> dt.datetime | None:
     return None
 
 
-def download(url: str, max_bytes: int, expected_sha256: str | None = None, timeout: float = 60) -> bytes:
-    """GET `url` (no redirects), at most `max_bytes`, and check its SHA-256 when one is expected."""
+def download(url: str, max_bytes: int, expected_sha256: str | None = None) -> bytes:
+    """GET `url` (no redirects), at most `max_bytes` within $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S, and
+    check its SHA-256 when one is expected."""
     expiry = link_expiry(url)
     if expiry is not None and expiry <= dt.datetime.now(dt.timezone.utc):
         raise ExpiredLinkError(f"the download link expired at {expiry:%Y-%m-%d %H:%M:%S} UTC")
-    digest = hashlib.sha256()
-    chunks, size = [], 0
+    deadline = time.monotonic() + deadline_s()
     try:
-        with requests.get(url, stream=True, timeout=timeout, allow_redirects=False) as response:
-            if response.status_code == 403 and "expired" in response.text.lower():
+        with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                          allow_redirects=False) as response:
+            if response.status_code == 403 and "expired" in response.raw.read(4096).decode("latin-1").lower():
                 raise ExpiredLinkError("the download link has expired (HTTP 403 from the bucket)")
             if response.status_code != 200:
-                raise StorageError(f"downloading {_redacted(url)} failed: HTTP {response.status_code}")
-            for chunk in response.iter_content(DOWNLOAD_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise StorageError(f"{_redacted(url)} is larger than the {max_bytes:,}-byte limit")
-                digest.update(chunk)
-                chunks.append(chunk)
+                raise StorageError(f"downloading {redact_url(url)} failed: HTTP {response.status_code}")
+            data = read_capped(response.raw, max_bytes, deadline, f"downloading {redact_url(url)}")
     except requests.RequestException as error:
-        raise StorageError(f"downloading {_redacted(url)} failed: {type(error).__name__}") from None
-    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
-        raise StorageError(f"the download from {_redacted(url)} has SHA-256 {digest.hexdigest()}, not the "
+        raise StorageError(f"downloading {redact_url(url)} failed: {type(error).__name__}") from None
+    except DownloadError as error:
+        raise StorageError(str(error)) from None
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise StorageError(f"the download from {redact_url(url)} has SHA-256 {digest}, not the "
                            f"expected {expected_sha256}: it is damaged or was replaced")
-    return b"".join(chunks)
+    return data
 
 
-def _redacted(url: str) -> str:
-    """The URL without its query (presigned signatures are credentials)."""
-    return url.split("?", 1)[0]
-
-
-def check_public_https(url: str) -> None:
-    """Refuse anything but https to a host whose every address is public (no private, loopback,
-    link-local or reserved targets), so a job cannot make the worker probe its own network."""
-    parsed = urlparse(url)
-    if parsed.scheme != "https" or not parsed.hostname:
-        raise StorageError(f"msa_url must be an https URL or in the worker's bucket, got '{_redacted(url)}'")
+def fetch_public(url: str, max_bytes: int) -> bytes:
+    """A job's msa_url on the internet: parsed by the parser that connects, every address of its
+    host public, the connection pinned to the checked address, at most `max_bytes` within the deadline."""
+    parsed = parse_public_https(url, "msa_url")
+    address = resolve_public(parsed, "msa_url")
+    what = f"msa_url {redact_url(url)}"
+    deadline = time.monotonic() + deadline_s()
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
-    except socket.gaierror:
-        raise StorageError(f"msa_url: cannot resolve host '{parsed.hostname}'") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            raise StorageError(f"msa_url: host '{parsed.hostname}' resolves to the non-public address {ip}; "
-                               f"only public https URLs or the worker's bucket are fetched")
+        response = open_pinned(parsed, address)
+    except urllib3.exceptions.HTTPError as error:
+        raise StorageError(f"{what}: cannot connect ({type(error).__name__})") from None
+    try:
+        if response.status != 200:
+            raise StorageError(f"{what}: HTTP {response.status}")
+        return read_capped(response, max_bytes, deadline, what)
+    except DownloadError as error:
+        raise StorageError(str(error)) from None
+    finally:
+        response.release_conn()
+
+
+def check_input_key(key: str, bucket_name: str) -> None:
+    """Refuse a bucket key outside INPUT_PREFIX (unless $ALPHAFOLD_MSA_URL_ANY_KEY=1) or with dot segments."""
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise StorageError("msa_url: the object key has empty, '.' or '..' segments")
+    if os.environ.get(ANY_KEY_ENV) != "1" and not key.startswith(INPUT_PREFIX):
+        raise StorageError(f"msa_url: only objects under s3://{bucket_name}/{INPUT_PREFIX} of the worker's bucket "
+                           f"can be read")
 
 
 def fetch(url: str, bucket: Bucket | None, max_bytes: int) -> bytes:
     """The bytes behind a job's msa_url: from the configured bucket with its credentials, or a public https URL."""
     key = bucket.owns(url) if bucket else None
     if key:
+        check_input_key(key, bucket.name)
         return bucket.get(key, max_bytes)
     if urlparse(url).scheme == "s3":
         raise StorageError(f"msa_url: {url} is not in the worker's bucket"
                            + (f" '{bucket.name}'" if bucket else " (none is configured)"))
-    check_public_https(url)
-    return download(url, max_bytes)
+    return fetch_public(url, max_bytes)

@@ -15,6 +15,9 @@ PARAM_DIR_ENV = "PARAM_DIR"
 RUNPOD_VOLUME = Path("/runpod-volume")
 OFFICIAL_ARCHIVE = "alphafold_params_2022-12-06.tar"
 OFFICIAL_URL = f"https://storage.googleapis.com/alphafold/{OFFICIAL_ARCHIVE}"
+# The SHA-256 of OFFICIAL_ARCHIVE, checked when PARAMS_URL is not overridden. To be filled in with the
+# published value once verified against a download; until then PARAMS_SHA256 gives it.
+OFFICIAL_SHA256: str | None = None
 _EVOFORMER_PROBE = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/msa_transition/transition1//weights"
 _EXTRA_MSA_PROBE = "alphafold/alphafold_iteration/evoformer/extra_msa_stack/msa_transition/transition1//weights"
 

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +21,7 @@ from typing import Any, Callable
 from alphafold_msa import __version__
 from alphafold_msa import config as configs
 from alphafold_msa.archive import pack, sha256
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
 from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, ResultTooLargeError, check_result_size,
                                 encode_text, estimate_archive_bytes, validate_input)
 from alphafold_msa.results import PredictionResult, RankedModel
@@ -28,14 +29,52 @@ from alphafold_msa.storage import Bucket, StorageError, fetch
 
 logger = logging.getLogger(__name__)
 WORKDIR_ENV = "WORKDIR"
+STALE_JOB_DIR_S = 24 * 3600  # job folders untouched this long were left by a killed worker
+_JOB_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_job_id(raw: Any) -> str:
+    """The job id as it may appear in a path, an object key or a log line: letters, digits, '_' and
+    '-' only (anything else becomes '_'), at most 64 characters; a fresh id when there is none."""
+    return _JOB_ID_CHARACTERS.sub("_", str(raw))[:64] if raw else uuid.uuid4().hex
+
+
+def workdir() -> Path:
+    """Where job folders are made: $WORKDIR, else the temporary folder."""
+    return Path(os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
+
+
+def sweep_stale_job_dirs(base: Path | None = None, max_age_s: float = STALE_JOB_DIR_S) -> list[Path]:
+    """Remove the job-* folders under `base` (default $WORKDIR; nothing when it is unset, as the shared
+    temporary folder is not ours to sweep) in which nothing changed for `max_age_s` seconds: a worker
+    killed mid-job leaves its folder behind. Returns the folders removed."""
+    base = base or (Path(os.environ[WORKDIR_ENV]) if os.environ.get(WORKDIR_ENV) else None)
+    if base is None:
+        return []
+    cutoff = time.time() - max_age_s
+    removed = []
+    for folder in base.glob("job-*") if base.is_dir() else ():
+        if folder.is_dir() and not folder.is_symlink() and _last_change(folder) < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        logger.info("removed %d stale job folder(s) under %s", len(removed), base)
+    return removed
+
+
+def _last_change(folder: Path) -> float:
+    """The latest modification time of `folder` and the folders inside it."""
+    return max(os.stat(root).st_mtime for root, _, _ in os.walk(folder))
 
 
 def _progress_reporter(job: dict[str, Any]) -> Callable[[str], None]:
     """Send progress to RunPod when running on the platform; always log it."""
     hosted = bool(os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"))
 
+    job_id = safe_job_id(job.get("id"))
+
     def report(message: str) -> None:
-        logger.info("job %s: %s", job.get("id"), message)
+        logger.info("job %s: %s", job_id, message)
         if hosted:
             import runpod
 
@@ -112,29 +151,44 @@ def deliver_archive(job_id: str, output_dir: Path, bucket: Bucket | None) -> dic
         raise ResultTooLargeError(f"the result files are {len(encoded) / 1e6:.1f} MB encoded, over the "
                                   f"{INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and no bucket is "
                                   f"configured (BUCKET_ENDPOINT_URL...); the top model and its scores are returned")
-    key = f"alphafold-msa/{re.sub(r'[^A-Za-z0-9._-]', '_', job_id)}/results.tar.gz"
+    key = f"alphafold-msa/{safe_job_id(job_id)}/results.tar.gz"
     return {**files, "url": bucket.upload(key, data), "key": f"s3://{bucket.name}/{key}"}
+
+
+def _read_job_msa(msa_path: Path, options: dict[str, Any]):
+    """The job's alignment; for one fetched by msa_url, a parse error names the line but never echoes
+    the fetched bytes (they may be an internal answer, not the caller's data)."""
+    from alphafold_msa.msa import read_input
+
+    try:
+        return read_input(msa_path, format=options["format"], query=options["query"])
+    except MsaError as error:
+        if "msa_url" not in options or isinstance(error, MsaTooLargeError):
+            raise
+        line = re.search(r"\bline (\d+)", str(error))
+        where = f" (problem at line {line.group(1)})" if line else ""
+        raise MsaError(f"input.msa_url: the fetched file is not an alignment the worker can read{where}; its "
+                       f"content is not echoed back: check the file with `launch.py --check --msa FILE`") from None
 
 
 def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; bad input and unexpected failures come back as {'error': one line}."""
-    from alphafold_msa.msa import read_input
     from alphafold_msa.predict import run_prediction
 
-    job_id = str(job.get("id") or uuid.uuid4())
-    base = Path(os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
+    job_id = safe_job_id(job.get("id"))
+    base = workdir()
     job_dir: Path | None = None
     try:
         options = validate_input(job.get("input"))
         bucket = Bucket.from_env()
         base.mkdir(parents=True, exist_ok=True)
-        job_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id[:40]}-", dir=base))
+        job_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=base))
         msa_path = job_dir / "input.msa"
         if "msa_url" in options:
             msa_path.write_bytes(fetch(options["msa_url"], bucket, configs.msa_url_max_bytes()))
         else:
             msa_path.write_text(options["msa"])
-        msa = read_input(msa_path, format=options["format"], query=options["query"])
+        msa = _read_job_msa(msa_path, options)
         if options["files"]:
             check_archive_deliverable(msa.length, options, bucket)
         result = run_prediction(

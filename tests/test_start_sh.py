@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,101 @@ def test_four_workers_at_once_download_exactly_once(tmp_path, archive):
         assert server.downloads() == 1
     assert [worker.returncode for worker in workers] == [0, 0, 0, 0], [r[1] for r in results]
     assert_complete(tmp_path, archive)
+
+
+def test_a_206_that_does_not_resume_where_asked_is_not_appended(tmp_path, archive):
+    partial = tmp_path / ".download" / "alphafold_params.tar.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(archive[: len(archive) // 2])
+    with WeightsServer(archive) as server:
+        server.wrong_range = True
+        completed = start_sh(tmp_path, server.url)
+        assert server.downloads() == 2 and server.requests[1]["range"] is None, "restarted from byte 0"
+    assert completed.returncode == 0, completed.stderr
+    assert "with Content-Range 'bytes 0-" in completed.stderr
+    assert_complete(tmp_path, archive)
+
+
+def test_a_parameter_file_that_does_not_open_is_refused_before_the_manifest(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("params/params_model_1_ptm.npz")
+        info.size = 64
+        tar.addfile(info, io.BytesIO(b"PK\x03\x04" + b"\x00" * 60))
+    with WeightsServer(buffer.getvalue()) as server:
+        completed = start_sh(tmp_path, server.url)
+    assert completed.returncode != 0 and "params_model_1_ptm.npz is not a readable .npz file" in completed.stderr
+    assert not (tmp_path / "params").exists()
+
+
+def test_the_archive_checksum_is_checked_against_params_sha256(tmp_path, archive):
+    with WeightsServer(archive) as server:
+        wrong = start_sh(tmp_path, server.url, env={"PARAMS_SHA256": "0" * 64})
+        right = start_sh(tmp_path, server.url, env={"PARAMS_SHA256": hashlib.sha256(archive).hexdigest()})
+    assert wrong.returncode != 0 and f"has SHA-256 {hashlib.sha256(archive).hexdigest()}, not the expected" \
+        in wrong.stderr
+    assert right.returncode == 0, right.stderr
+    assert_complete(tmp_path, archive)
+    manifest = json.loads((tmp_path / "params" / "MANIFEST.json").read_text())
+    assert manifest["archive_sha256"] == hashlib.sha256(archive).hexdigest()
+
+
+def test_free_space_counts_the_extracted_sizes_and_only_required_files_are_extracted(tmp_path, archive):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as source:
+            member = source.getmember("params_model_1_ptm.npz")
+            tar.addfile(member, source.extractfile(member))
+        info = tarfile.TarInfo("params_model_2_ptm.npz")  # not required: never extracted
+        info.size = 60 << 20
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    compressed = buffer.getvalue()  # the 60 MB member compresses to almost nothing
+    free = str((256 << 20) + 2 * len(compressed) + (1 << 20))  # enough for the archive's size, twice
+    with WeightsServer(compressed) as server:
+        fits = start_sh(tmp_path / "a", server.url, env={"ALPHAFOLD_MSA_ASSUME_FREE_BYTES": free})
+        too_big = start_sh(tmp_path / "b", server.url, env={"ALPHAFOLD_MSA_ASSUME_FREE_BYTES": free,
+                                                             "ALPHAFOLD_MODELS": "model_1_ptm,model_2_ptm"})
+    assert fits.returncode == 0, fits.stderr
+    assert sorted(p.name for p in (tmp_path / "a" / "params").iterdir()) == ["MANIFEST.json", "params_model_1_ptm.npz"]
+    assert too_big.returncode != 0 and "not enough free space" in too_big.stderr
+    assert "the extracted weights need about 0.4 GB" in too_big.stderr
+    assert not (tmp_path / "b" / "params").exists()
+
+
+def test_members_with_the_same_file_name_are_refused(tmp_path, archive):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar, tarfile.open(fileobj=io.BytesIO(archive)) as source:
+        member = source.getmember("params_model_1_ptm.npz")
+        data = source.extractfile(member).read()
+        for folder in ("a", "b"):
+            member.name = f"{folder}/params_model_1_ptm.npz"
+            tar.addfile(member, io.BytesIO(data))
+    with WeightsServer(buffer.getvalue()) as server:
+        completed = start_sh(tmp_path, server.url)
+    assert completed.returncode != 0
+    assert "a/params_model_1_ptm.npz, b/params_model_1_ptm.npz would all be extracted" in completed.stderr
+
+
+def test_a_trickling_mirror_is_stopped_at_the_deadline(tmp_path, archive):
+    with WeightsServer(archive) as server:
+        server.trickle_s = 0.05
+        started = time.monotonic()
+        completed = start_sh(tmp_path, server.url, env={"ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S": "2"})
+        elapsed = time.monotonic() - started
+    assert completed.returncode != 0 and elapsed < 30
+    assert "did not finish within its time limit (ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S)" in completed.stderr
+    assert not (tmp_path / "params").exists()
+
+
+def test_credentials_in_params_url_never_appear(tmp_path, archive):
+    with WeightsServer(archive) as server:
+        secret_url = server.url.replace("http://", "http://user:hunter2@") + "?X-Amz-Signature=s3cr3t&X-Amz-Credential=AKIA"
+        completed = start_sh(tmp_path, secret_url)
+        server.fail_with = [404]
+        failed = start_sh(tmp_path / "again", secret_url)
+    assert completed.returncode == 0, completed.stderr
+    assert failed.returncode != 0 and "HTTP 404" in failed.stderr
+    manifest = (tmp_path / "params" / "MANIFEST.json").read_text()
+    for text in (completed.stderr, completed.stdout, failed.stderr, manifest):
+        assert "hunter2" not in text and "s3cr3t" not in text and "AKIA" not in text, text
+    assert json.loads(manifest)["source"] == server.url + "?<redacted>"

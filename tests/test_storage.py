@@ -142,8 +142,8 @@ def test_an_unreachable_bucket_still_returns_the_top_model(testdata, worker_env,
 
 def test_an_alignment_in_the_bucket_is_fetched_by_msa_url(testdata, worker_env, bucket_env):
     text = (testdata / "pfam" / "RRM_1.sto").read_bytes()
-    bucket_env.client().put_object(Bucket="results", Key="inputs/rrm.sto.gz", Body=gzip.compress(text))
-    result = handle_job({"id": "by-url", "input": {"msa_url": "s3://results/inputs/rrm.sto.gz", "models": [1],
+    bucket_env.client().put_object(Bucket="results", Key="alphafold-msa/inputs/rrm.sto.gz", Body=gzip.compress(text))
+    result = handle_job({"id": "by-url", "input": {"msa_url": "s3://results/alphafold-msa/inputs/rrm.sto.gz", "models": [1],
                                                    "num_recycle": 0}})
     assert "error" not in result, result
     assert result["msa"]["query_length"] == 71 and result["msa"]["num_sequences"] == 79
@@ -165,9 +165,33 @@ def test_msa_urls_outside_the_bucket_must_be_public_https(url, message, bucket_e
 def test_an_msa_url_over_the_size_limit_is_refused(bucket_env, monkeypatch, tmp_path):
     monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("ALPHAFOLD_MSA_URL_MAX_BYTES", "100")
-    bucket_env.client().put_object(Bucket="results", Key="inputs/big.a3m", Body=b">q\n" + b"A" * 500 + b"\n")
-    result = handle_job({"id": "big-url", "input": {"msa_url": "s3://results/inputs/big.a3m"}})
-    assert result["error"] == "s3://results/inputs/big.a3m is 504 bytes, over the 100-byte limit"
+    bucket_env.client().put_object(Bucket="results", Key="alphafold-msa/inputs/big.a3m", Body=b">q\n" + b"A" * 500 + b"\n")
+    result = handle_job({"id": "big-url", "input": {"msa_url": "s3://results/alphafold-msa/inputs/big.a3m"}})
+    assert result["error"] == "s3://results/alphafold-msa/inputs/big.a3m is 504 bytes, over the 100-byte limit"
+
+
+@pytest.mark.parametrize("key", ["config/worker.env", "alphafold-msa/job-1/results.tar.gz",
+                                 "alphafold-msa/inputs/../../config/worker.env"])
+def test_msa_url_reads_only_the_input_prefix_of_the_bucket(bucket_env, monkeypatch, tmp_path, key):
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    bucket_env.client().put_object(Bucket="results", Key="config/worker.env", Body=b"SECRET_TOKEN=hunter2\n")
+    for url in (f"s3://results/{key}", f"{bucket_env.endpoint_url}/results/{key}"):
+        result = handle_job({"id": "prefix", "input": {"msa_url": url}})
+        assert set(result) == {"error"} and "hunter2" not in result["error"], result
+        assert ("only objects under s3://results/alphafold-msa/inputs/" in result["error"]
+                or "'..' segments" in result["error"]), result
+
+
+def test_any_key_when_allowed_and_fetched_bytes_are_never_echoed(bucket_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("ALPHAFOLD_MSA_URL_ANY_KEY", "1")
+    bucket_env.client().put_object(Bucket="results", Key="config/worker.env", Body=b"SECRET_TOKEN=hunter2\n")
+    bucket_env.client().put_object(Bucket="results", Key="config/page.html", Body=b"<html>hunter2</html>\n")
+    bucket_env.client().put_object(Bucket="results", Key="config/rows.a3m", Body=b">q\nMKV\n>hunter2\nMK?\n")
+    for name in ("worker.env", "page.html", "rows.a3m"):
+        result = handle_job({"id": "echo", "input": {"msa_url": f"s3://results/config/{name}"}})
+        assert result["error"].startswith("input.msa_url: the fetched file is not an alignment the worker can read")
+        assert "hunter2" not in result["error"] and "SECRET" not in result["error"], result
 
 
 def test_the_launcher_downloads_large_results_from_the_bucket(testdata, worker_env, bucket_env, monkeypatch,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -13,6 +14,8 @@ class WeightsServer:
         self.payload = payload
         self.fail_with: list[int] = []
         self.cut_after: int | None = None  # close the connection after this many body bytes, once
+        self.wrong_range = False  # answer a Range request, once, with 206 but the whole archive from byte 0
+        self.trickle_s: float | None = None  # send the body one byte per this many seconds
         self.requests: list[dict] = []
         server = self
 
@@ -22,14 +25,18 @@ class WeightsServer:
 
             def do_GET(self):
                 server.requests.append({"path": self.path, "range": self.headers.get("Range")})
-                if self.path != "/params.tar":
+                if self.path.split("?", 1)[0] != "/params.tar":
                     self.send_error(404)
                     return
                 if server.fail_with:
                     self.send_error(server.fail_with.pop(0))
                     return
                 start = 0
-                if (header := self.headers.get("Range", "")).startswith("bytes="):
+                if server.wrong_range and self.headers.get("Range"):
+                    server.wrong_range = False
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes 0-{len(server.payload) - 1}/{len(server.payload)}")
+                elif (header := self.headers.get("Range", "")).startswith("bytes="):
                     start = int(header[6:].split("-")[0])
                     if start >= len(server.payload):
                         self.send_response(416)
@@ -49,7 +56,19 @@ class WeightsServer:
                     server.cut_after = None
                     self.close_connection = True
                     return
+                if server.trickle_s is not None:
+                    self._trickle(body)
+                    return
                 self.wfile.write(body)
+
+            def _trickle(self, body: bytes) -> None:
+                for index in range(len(body)):
+                    try:
+                        self.wfile.write(body[index:index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(server.trickle_s)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/params.tar"
@@ -64,4 +83,4 @@ class WeightsServer:
         self.server.server_close()
 
     def downloads(self) -> int:
-        return sum(1 for r in self.requests if r["path"] == "/params.tar")
+        return sum(1 for r in self.requests if r["path"].split("?", 1)[0] == "/params.tar")

@@ -22,6 +22,8 @@ from alphafold_msa.msa.alignment import Msa, Records, encode_a3m
 from alphafold_msa.msa.fasta import read_records
 
 CHAIN_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+MAX_CHAINS = len(CHAIN_IDS)  # one chain ID each, as PDB and mmCIF output label them
+_MAX_HEADER_DIGITS = 9
 _HEADER = re.compile(r"#\s*(\d+(?:,\d+)*)\t(\d+(?:,\d+)*)\s*$")
 
 
@@ -52,7 +54,7 @@ class ComplexMsa:
     @property
     def length(self) -> int:
         """Residues of the whole complex."""
-        return sum(self.chain_lengths)
+        return sum(chain.length * copies for chain, copies in zip(self.chains, self.copies))
 
     @property
     def query_name(self) -> str:
@@ -102,23 +104,34 @@ class ComplexMsa:
         return "\n".join(lines) + "\n"
 
 
-def complex_header(first_line: str) -> tuple[list[int], list[int]] | None:
+def check_chain_count(copies: Sequence[int], where: str) -> None:
+    """Refuse more chains (copies counted) than there are chain IDs, before anything is expanded."""
+    if sum(copies) > MAX_CHAINS:
+        raise MsaError(f"{where}: {sum(copies):,} chains (copies included); a complex may have at most "
+                       f"{MAX_CHAINS}, one chain ID each")
+
+
+def complex_header(first_line: str, source: str = "<input>") -> tuple[list[int], list[int]] | None:
     """(chain lengths, copy numbers) from a ColabFold header line, or None if it is not one."""
     match = _HEADER.match(first_line.rstrip("\r\n"))
     if not match:
         return None
-    return [int(x) for x in match.group(1).split(",")], [int(x) for x in match.group(2).split(",")]
+    numbers = [match.group(1).split(","), match.group(2).split(",")]
+    if any(len(number) > _MAX_HEADER_DIGITS for group in numbers for number in group):
+        raise MsaError(f"{source}: line 1: a chain length or copy number in ColabFold's complex header has more than "
+                       f"{_MAX_HEADER_DIGITS} digits")
+    return [int(x) for x in numbers[0]], [int(x) for x in numbers[1]]
 
 
-def is_complex_header(first_line: str) -> bool:
+def is_complex_header(first_line: str, source: str = "<input>") -> bool:
     """True for a ColabFold header that describes more than one chain (a complex, not a monomer)."""
-    header = complex_header(first_line)
+    header = complex_header(first_line, source)
     return header is not None and (len(header[0]) > 1 or header[1][0] > 1)
 
 
 def parse_colabfold_complex(lines: list[str], source: str) -> ComplexMsa:
     """Read ColabFold's complex a3m (lines of text, header first)."""
-    header = complex_header(lines[0])
+    header = complex_header(lines[0], source)
     if header is None:
         raise MsaError(f"{source}: line 1: expected ColabFold's complex header '#len1,len2,...<TAB>copies1,copies2,...' "
                        f"(e.g. '#93,87\\t1,1'), found {lines[0][:40]!r}")
@@ -128,6 +141,7 @@ def parse_colabfold_complex(lines: list[str], source: str) -> ComplexMsa:
                        "the header needs one copy number per chain")
     if min(lengths) < 1 or min(copies) < 1:
         raise MsaError(f"{source}: line 1: chain lengths and copy numbers must be at least 1")
+    check_chain_count(copies, f"{source}: line 1")
     records = read_records(lines, source, "a3m")
     total = sum(lengths)
     bounds = np.cumsum([0, *lengths])
@@ -194,6 +208,7 @@ def assemble_complex(chains: Sequence[Msa], copies: Sequence[int] | None = None,
                        "give one copy number per alignment, e.g. --copies 2,1")
     if min(copies) < 1:
         raise MsaError(f"copy numbers must be at least 1, got {','.join(map(str, copies))}")
+    check_chain_count(copies, sources)
     paired_msas = _split_paired(chains, list(paired)) if paired else None
     if paired_msas and len(chains) == 1:
         paired_msas = None  # copies of one chain are not paired (as in AlphaFold-Multimer)

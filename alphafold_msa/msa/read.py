@@ -5,11 +5,15 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import gzip
+import io
 import lzma
 import os
+import zlib
 from pathlib import Path
+from typing import BinaryIO, Callable
 
-from alphafold_msa.errors import MsaError
+from alphafold_msa.config import MAX_MSA_BYTES_ENV, max_msa_bytes
+from alphafold_msa.errors import MsaError, MsaTooLargeError
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import parse_clustal
 from alphafold_msa.msa.complex import ComplexMsa, is_complex_header, parse_colabfold_complex
@@ -17,18 +21,58 @@ from alphafold_msa.msa.fasta import read_records
 from alphafold_msa.msa.stockholm import parse_stockholm
 
 FORMATS = ("a3m", "a2m", "fasta", "stockholm", "clustal")
-_DECOMPRESSORS = ((b"\x1f\x8b", gzip.decompress), (b"BZh", bz2.decompress), (b"\xfd7zXZ\x00", lzma.decompress))
+_CHUNK = 1 << 20
+_OPENERS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
 
 
-def decode_text(data: bytes, source: str) -> list[str]:
-    """Decompress (gzip/bzip2/xz by magic bytes), decode UTF-8 (BOM and CRLF accepted), split lines."""
-    for magic, decompress in _DECOMPRESSORS:
-        if data.startswith(magic):
-            try:
-                data = decompress(data)
-            except (OSError, EOFError, lzma.LZMAError) as error:
-                raise MsaError(f"{source}: compressed file is damaged ({error})") from None
-            break
+def read_limited(raw: BinaryIO, source: str, limit: int | None = None) -> bytearray:
+    """All of `raw`, decompressed as a stream when it starts with gzip/bzip2/xz magic bytes; refused
+    once it passes `limit` bytes (default $ALPHAFOLD_MSA_MAX_MSA_BYTES), before more is held in memory."""
+    limit = limit or max_msa_bytes()
+    start = raw.read(6)
+    stream = io.BufferedReader(_Prefixed(start, raw))
+    opener = next((open_ for magic, open_ in _OPENERS if start.startswith(magic)), None)
+    data = bytearray()
+    try:
+        reader = opener(stream) if opener else stream
+        while chunk := reader.read(_CHUNK):
+            data += chunk
+            if len(data) > limit:
+                raise MsaTooLargeError(f"{source}: the alignment is larger than the {limit:,}-byte limit once decompressed "
+                               f"({MAX_MSA_BYTES_ENV})")
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
+        raise MsaError(f"{source}: compressed file is damaged ({error})") from None
+    return data
+
+
+class _Prefixed(io.RawIOBase):
+    """`raw` with the bytes already read from it (`head`) put back in front."""
+
+    def __init__(self, head: bytes, raw: BinaryIO):
+        self.head, self.raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.head:
+            size = min(len(buffer), len(self.head))
+            buffer[:size], self.head = self.head[:size], self.head[size:]
+            return size
+        data = self.raw.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def decode_text(data: bytes | bytearray, source: str) -> list[str]:
+    """Decompress (gzip/bzip2/xz by magic bytes, within the size limit), decode UTF-8 (BOM and CRLF
+    accepted), split lines."""
+    return _text_lines(read_limited(io.BytesIO(data), source), source)
+
+
+def _text_lines(data: bytearray, source: str) -> list[str]:
+    """Decoded (UTF-8, BOM and CRLF accepted) and split lines of uncompressed alignment bytes."""
     if b"\x00" in data[:65536]:
         raise MsaError(f"{source}: is a binary file, not an alignment (expected text)")
     try:
@@ -72,9 +116,13 @@ def parse_input(text: str | bytes, format: str | None = None, query: str | None 
                 source: str = "<input>") -> Msa | ComplexMsa:
     """An alignment (`Msa`) or, for ColabFold's complex a3m, a `ComplexMsa`, from text or compressed bytes."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    lines = decode_text(data, source)
+    return _parse_input_lines(decode_text(data, source), format, query, source)
+
+
+def _parse_input_lines(lines: list[str], format: str | None, query: str | None, source: str) -> Msa | ComplexMsa:
+    """An `Msa` or, from a complex header, a `ComplexMsa`, from the alignment's lines."""
     first = next(index for index, line in enumerate(lines) if line.strip())
-    if is_complex_header(lines[first]):
+    if is_complex_header(lines[first], source):
         if format not in (None, "a3m"):
             raise MsaError(f"{source}: line {first + 1} is ColabFold's complex header, but the format was given "
                            f"as '{format}'")
@@ -87,7 +135,11 @@ def parse_input(text: str | bytes, format: str | None = None, query: str | None 
 def parse_msa(text: str | bytes, format: str | None = None, query: str | None = None,
               source: str = "<input>") -> Msa:
     """Parse alignment text (or compressed bytes) in any supported format, detected unless given."""
-    parsed = parse_input(text, format, query, source)
+    return _single_chain(parse_input(text, format, query, source), source)
+
+
+def _single_chain(parsed: Msa | ComplexMsa, source: str) -> Msa:
+    """`parsed`, refused when it is a complex."""
     if isinstance(parsed, ComplexMsa):
         raise MsaError(f"{source}: is ColabFold's complex a3m ({parsed.num_chains} chains), not a single-chain "
                        "alignment; read it with read_input / parse_input")
@@ -111,21 +163,22 @@ def _parse_lines(lines: list[str], format: str | None, query: str | None, source
 
 def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa:
     """Read an alignment file (a3m, a2m, Stockholm, aligned FASTA, Clustal; optionally compressed)."""
-    return parse_msa(_read_bytes(Path(path)), format=format, query=query, source=str(path))
+    return _single_chain(read_input(path, format, query), str(path))
 
 
 def read_input(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa | ComplexMsa:
     """Read an alignment file, or a complex in ColabFold's complex a3m (then a `ComplexMsa`)."""
-    return parse_input(_read_bytes(Path(path)), format=format, query=query, source=str(path))
+    return _parse_input_lines(_text_lines(_read_bytes(Path(path)), str(path)), format, query, str(path))
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path) -> bytearray:
+    """The file's content, decompressed within the size limit."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as raw:
+            return read_limited(raw, str(path))
     except FileNotFoundError:
         raise MsaError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise MsaError(f"{path}: is a directory, expected an alignment file") from None
     except OSError as error:
         raise MsaError(f"{path}: cannot be read ({error.strerror})") from None
-    return data
