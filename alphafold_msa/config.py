@@ -41,16 +41,21 @@ MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
 DEFAULT_MAX_LENGTH = 2_500
 
 
+def positive_int_env(name: str, default: int, unit: str) -> int:
+    """$`name` as a whole number of `unit` (at least 1), else `default`; a ConfigError naming it otherwise."""
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a positive number of {unit}, got '{value}'")
+    return int(value)
+
+
 MSA_URL_MAX_BYTES_ENV = "ALPHAFOLD_MSA_URL_MAX_BYTES"
 DEFAULT_MSA_URL_MAX_BYTES = 1_000_000_000
 
 
 def msa_url_max_bytes() -> int:
     """The largest alignment a job's msa_url may point to: $ALPHAFOLD_MSA_URL_MAX_BYTES, else 1 GB."""
-    value = os.environ.get(MSA_URL_MAX_BYTES_ENV) or str(DEFAULT_MSA_URL_MAX_BYTES)
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{MSA_URL_MAX_BYTES_ENV} must be a positive number of bytes, got '{value}'")
-    return int(value)
+    return positive_int_env(MSA_URL_MAX_BYTES_ENV, DEFAULT_MSA_URL_MAX_BYTES, "bytes")
 
 
 RESULT_MAX_BYTES_ENV = "ALPHAFOLD_MSA_MAX_RESULT_BYTES"
@@ -60,10 +65,7 @@ DEFAULT_RESULT_MAX_BYTES = 4_000_000_000
 def result_max_bytes() -> int:
     """The most bytes of a job's result files the launcher downloads, and then unpacks:
     $ALPHAFOLD_MSA_MAX_RESULT_BYTES, else 4 GB."""
-    value = os.environ.get(RESULT_MAX_BYTES_ENV) or str(DEFAULT_RESULT_MAX_BYTES)
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{RESULT_MAX_BYTES_ENV} must be a positive number of bytes, got '{value}'")
-    return int(value)
+    return positive_int_env(RESULT_MAX_BYTES_ENV, DEFAULT_RESULT_MAX_BYTES, "bytes")
 
 
 MAX_MSA_BYTES_ENV = "ALPHAFOLD_MSA_MAX_MSA_BYTES"
@@ -72,18 +74,12 @@ DEFAULT_MAX_MSA_BYTES = 2_000_000_000
 
 def max_msa_bytes() -> int:
     """The largest alignment text accepted once decompressed: $ALPHAFOLD_MSA_MAX_MSA_BYTES, else 2 GB."""
-    value = os.environ.get(MAX_MSA_BYTES_ENV) or str(DEFAULT_MAX_MSA_BYTES)
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{MAX_MSA_BYTES_ENV} must be a positive number of bytes, got '{value}'")
-    return int(value)
+    return positive_int_env(MAX_MSA_BYTES_ENV, DEFAULT_MAX_MSA_BYTES, "bytes")
 
 
 def max_query_length() -> int:
     """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
-    value = os.environ.get(MAX_LENGTH_ENV) or str(DEFAULT_MAX_LENGTH)
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{MAX_LENGTH_ENV} must be a positive number of residues, got '{value}'")
-    return int(value)
+    return positive_int_env(MAX_LENGTH_ENV, DEFAULT_MAX_LENGTH, "residues")
 
 # Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
 _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}
