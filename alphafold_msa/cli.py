@@ -221,9 +221,10 @@ def warn_demo_weights(args: argparse.Namespace) -> None:
               "and only shows that the pipeline runs.", file=sys.stderr)
 
 
-def predict_here(args: argparse.Namespace, msa, work_dir: Path):
+def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
     """run_prediction on this machine with the command's options, the same code the worker runs;
-    the weights are the official ones (fetched when missing) or, with --demo-weights, generated."""
+    the weights are the official ones (fetched when missing) or, with --demo-weights, generated.
+    `runners` (a RunnerCache) carries compiled networks from one alignment of a batch to the next."""
     from alphafold_msa.msa import Msa
     from alphafold_msa.predict import run_prediction
     from alphafold_msa.weights import default_param_dir
@@ -245,7 +246,7 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path):
         num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
         random_seed=args.seed, num_seeds=args.num_seeds, formats=args.structure_formats or ("pdb",),
         relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
-        kernels=args.kernels,
+        kernels=args.kernels, runners=runners,
         progress=lambda message: print(message, file=sys.stderr),
     )
 
@@ -295,9 +296,12 @@ def run_local_batch(args: argparse.Namespace) -> int:
                 "complex_mode": args.complex_mode, "model_config": args.model_config,
                 "model_preset": args.model_preset, "demo_weights": args.demo_weights}
     warn_demo_weights(args)
+    from alphafold_msa.runner import RunnerCache
+
+    runners = RunnerCache()
 
     def predict(msa, folder: Path) -> dict:
-        result = predict_here(args, msa, folder)
+        result = predict_here(args, msa, folder, runners)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,

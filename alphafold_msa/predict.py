@@ -22,7 +22,7 @@ from alphafold_msa.relax import relax as relax_structure
 from alphafold_msa.report import summary as report_summary
 from alphafold_msa.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results import PredictionResult
-from alphafold_msa.runner import ModelRunner, get_runner
+from alphafold_msa.runner import ModelRunner, RunnerCache
 from alphafold_msa.weights import default_param_dir
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ def run_prediction(
     msa_format: str | None = None,
     query: str | None = None,
     runner: ModelRunner | None = None,
+    runners: RunnerCache | None = None,
     kernels: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PredictionResult:
@@ -156,9 +157,10 @@ def run_prediction(
     plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt;
     `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
     Amber-relaxed relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s).
-    The model runner is shared per process, so later calls reuse compiled functions and parameters;
+    The network runs in `runner`, else in the runner `runners` keeps for these settings (pass the same
+    cache to later calls to reuse compiled functions and parameters), else in a new one;
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
-    chooses the GPU kernels of the runner made here (a `runner` passed in keeps its own).
+    chooses the GPU kernels of a runner made here (a `runner` passed in keeps its own).
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
@@ -174,7 +176,7 @@ def run_prediction(
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
     if runner is None:
-        runner = get_runner(param_dir or default_param_dir(), model_config, preset, kernels)
+        runner = (runners or RunnerCache()).get(param_dir or default_param_dir(), model_config, preset, kernels)
     elif runner.preset != preset:
         raise ConfigError(f"this input needs the '{preset}' models, but the runner given runs '{runner.preset}'")
     runner.check_weights(models)

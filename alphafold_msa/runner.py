@@ -257,16 +257,25 @@ def unpad_result(result: dict, length: int) -> dict:
 
 
 _NETWORK_LOCK = threading.RLock()
-_RUNNERS: dict[tuple, ModelRunner] = {}
-_RUNNERS_LOCK = threading.Lock()
 
 
-def get_runner(param_dir: str | os.PathLike, model_config: str | None = None, preset: str = "monomer_ptm",
-               kernels: str | None = None, compile_mode: str | None = None) -> ModelRunner:
-    """The process-wide runner for these settings (defaults from the environment), created on first use."""
-    key = (str(Path(param_dir).resolve()), configs.resolve_model_config(model_config), preset,
-           _kernels.resolve_kernels(kernels), _kernels.resolve_compile_mode(compile_mode))
-    with _RUNNERS_LOCK:
-        if key not in _RUNNERS:
-            _RUNNERS[key] = ModelRunner(param_dir, key[1], preset, kernels=key[3], compile_mode=key[4])
-        return _RUNNERS[key]
+class RunnerCache:
+    """Model runners by weights folder, config, preset, kernels and compile mode, created on first use.
+
+    Whoever serves many jobs keeps one (the worker for its process, the launcher for a local batch),
+    so later jobs reuse loaded parameters and compiled networks.
+    """
+
+    def __init__(self) -> None:
+        self._runners: dict[tuple, ModelRunner] = {}
+        self._lock = threading.Lock()
+
+    def get(self, param_dir: str | os.PathLike, model_config: str | None = None, preset: str = "monomer_ptm",
+            kernels: str | None = None, compile_mode: str | None = None) -> ModelRunner:
+        """The runner for these settings (unset ones from the environment)."""
+        key = (str(Path(param_dir).resolve()), configs.resolve_model_config(model_config), preset,
+               _kernels.resolve_kernels(kernels), _kernels.resolve_compile_mode(compile_mode))
+        with self._lock:
+            if key not in self._runners:
+                self._runners[key] = ModelRunner(param_dir, key[1], preset, kernels=key[3], compile_mode=key[4])
+            return self._runners[key]

@@ -1,7 +1,7 @@
 """The RunPod job handler: validate, predict in a private job directory, return a dict, clean up.
 
-The model runner behind `run_prediction` is per process, so every job after the first reuses the
-loaded parameters and compiled network.
+The worker owns its process's model runners (RUNNERS), so every job after the first reuses the
+loaded parameters and compiled networks.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
 from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, ResultTooLargeError, check_result_size,
                                 encode_text, estimate_archive_bytes, validate_input)
 from alphafold_msa.results import PredictionResult, RankedModel
+from alphafold_msa.runner import RunnerCache
 from alphafold_msa.storage import Bucket, StorageError, fetch
 
 logger = logging.getLogger(__name__)
+# This worker process's model runners, kept across its jobs.
+RUNNERS = RunnerCache()
 WORKDIR_ENV = "WORKDIR"
 STALE_JOB_DIR_S = 24 * 3600  # job folders untouched this long were left by a killed worker
 _JOB_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
@@ -42,6 +45,23 @@ def safe_job_id(raw: Any) -> str:
 def workdir() -> Path:
     """Where job folders are made: $WORKDIR, else the temporary folder."""
     return Path(os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
+
+
+def check_settings() -> None:
+    """Refuse to start with a malformed setting ($ALPHAFOLD_MSA_*), rather than fail every job on it."""
+    from alphafold_msa import kernels
+
+    try:
+        kernels.resolve_kernels(None)
+        kernels.resolve_compile_mode(None)
+        configs.resolve_model_config(None)
+        configs.resolve_relax(None)
+        configs.relax_timeout()
+        configs.max_query_length()
+        configs.max_msa_bytes()
+        configs.msa_url_max_bytes()
+    except UserError as error:
+        raise SystemExit(f"worker settings: {error}") from None
 
 
 def sweep_stale_job_dirs(base: Path | None = None, max_age_s: float = STALE_JOB_DIR_S) -> list[Path]:
@@ -196,7 +216,7 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
             models=options["models"], num_recycle=options["num_recycle"],
             recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
-            relax=options["relax"], complex_mode=options["complex_mode"],
+            relax=options["relax"], complex_mode=options["complex_mode"], runners=RUNNERS,
             progress=_progress_reporter(job),
         )
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],

@@ -29,6 +29,7 @@ def main() -> None:
     from alphafold_msa.jobs import INLINE_ARCHIVE_BYTES, estimate_archive_bytes
     from alphafold_msa.msa import parse_msa
     from alphafold_msa.predict import run_prediction
+    from alphafold_msa.runner import RunnerCache
     from alphafold_msa.testing.demo import demo_param_dir
 
     models = list(range(1, args.models + 1))
@@ -36,6 +37,7 @@ def main() -> None:
     param_dir = demo_param_dir("reduced", "monomer_ptm", models)
     rng = random.Random(0)
     rows = []
+    runners = RunnerCache()
     for length in (int(n) for n in args.lengths.split(",")):
         query = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(length))
         relatives = ["".join(c if rng.random() < 0.7 else rng.choice("ACDEFGHIKLMNPQRSTVWY-") for c in query)
@@ -44,7 +46,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
             run_prediction(msa, out, param_dir, model_config="reduced", models=models, num_recycle=0,
-                           formats=formats, relax="none")
+                           formats=formats, relax="none", runners=runners)
             predict_s = time.perf_counter() - started
             started = time.perf_counter()
             archive = pack(Path(out))

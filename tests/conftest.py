@@ -38,10 +38,17 @@ def reduced_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reduced_runner(reduced_weights):
-    from alphafold_msa.runner import get_runner
+def runners():
+    """The worker's cache of model runners, shared by the session's in-process predictions and the
+    worker's own jobs (handle_job), so each network compiles once per test session."""
+    from alphafold_msa.worker import RUNNERS
 
-    return get_runner(reduced_weights, "reduced", "monomer_ptm")
+    return RUNNERS
+
+
+@pytest.fixture(scope="session")
+def reduced_runner(reduced_weights, runners):
+    return runners.get(reduced_weights, "reduced", "monomer_ptm")
 
 
 def run_launcher(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

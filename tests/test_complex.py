@@ -133,7 +133,7 @@ def test_assembly_errors_name_the_mismatch(heterodimer, tmp_path):
         assemble_complex([a, b], paired=[pa, read_msa(short)])
 
 
-def test_heterodimer_prediction_with_multimer_and_ptm_modes(heterodimer, reduced_weights, tmp_path):
+def test_heterodimer_prediction_with_multimer_and_ptm_modes(heterodimer, reduced_weights, runners, tmp_path):
     from Bio.PDB import MMCIFParser, PDBParser
 
     from alphafold_msa.predict import run_prediction
@@ -142,7 +142,8 @@ def test_heterodimer_prediction_with_multimer_and_ptm_modes(heterodimer, reduced
     complex_msa = assemble_complex(chains, paired=[read_msa(p) for p in heterodimer["paired"]])
     for mode in ("multimer", "ptm"):
         result = run_prediction(complex_msa, tmp_path / mode, reduced_weights, model_config="reduced",
-                                complex_mode=mode, models=[1, 2], num_recycle=1, formats=["pdb", "cif"])
+                                complex_mode=mode, models=[1, 2], num_recycle=1, formats=["pdb", "cif"],
+                                runners=runners)
         pdb = PDBParser(QUIET=True).get_structure(mode, result.best.structure_paths["pdb"])
         cif = MMCIFParser(QUIET=True).get_structure(mode, result.best.structure_paths["cif"])
         for structure in (pdb, cif):
@@ -164,12 +165,12 @@ def test_heterodimer_prediction_with_multimer_and_ptm_modes(heterodimer, reduced
         assert result.models[0].model_name.endswith("_multimer_v3" if mode == "multimer" else "_ptm")
 
 
-def test_unpaired_complex_is_noted(testdata, reduced_weights, tmp_path):
+def test_unpaired_complex_is_noted(testdata, reduced_weights, runners, tmp_path):
     from alphafold_msa.predict import run_prediction
 
     chains = [read_msa(testdata / "pfam" / "20aa-alitest.afa"), read_msa(testdata / "colabfold" / "6A5J.a3m")]
     result = run_prediction(assemble_complex(chains, copies=[1, 2]), tmp_path, reduced_weights,
-                            model_config="reduced", models=[1], num_recycle=0)
+                            model_config="reduced", models=[1], num_recycle=0, runners=runners)
     assert "unpaired (block-diagonal)" in result.msa_summary["note"]
     text = result.best.structure_path.read_text()
     assert {line[21] for line in text.splitlines() if line.startswith("ATOM")} == {"A", "B", "C"}

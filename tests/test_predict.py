@@ -32,9 +32,9 @@ def check_structure(pdb_path, scores_path, query_sequence: str) -> None:
     "path, models",
     [("colabfold/3G5O_A.a3m", [1, 2]), ("pfam/Pkinase.sto", [2]), ("pfam/20aa-alitest.afa", [1])],
 )
-def test_prediction_on_real_alignments(testdata, reduced_weights, tmp_path, path, models):
+def test_prediction_on_real_alignments(testdata, reduced_weights, runners, tmp_path, path, models):
     result = run_prediction(testdata / path, tmp_path, reduced_weights, model_config="reduced",
-                            models=models, num_recycle=1)
+                            models=models, num_recycle=1, runners=runners)
     query = read_msa(testdata / path).query_sequence
     assert [m.rank for m in result.models] == list(range(len(models)))
     assert sorted(m.model_name for m in result.models) == [f"model_{n}_ptm" for n in models]
@@ -151,9 +151,9 @@ def test_seeds_and_models_are_deterministic(testdata, reduced_runner, tmp_path):
         assert a.structure_path.read_text() == b.structure_path.read_text()
 
 
-def test_non_ptm_preset_has_no_pae(testdata, reduced_weights, tmp_path):
+def test_non_ptm_preset_has_no_pae(testdata, reduced_weights, runners, tmp_path):
     result = run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, reduced_weights,
-                            model_config="reduced", preset="monomer", models=[1], num_recycle=0)
+                            model_config="reduced", preset="monomer", models=[1], num_recycle=0, runners=runners)
     scores = json.loads(result.best.scores_path.read_text())
     assert result.best.model_name == "model_1" and result.best.ptm is None and "pae" not in scores
 

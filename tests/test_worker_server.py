@@ -126,3 +126,14 @@ def test_a_small_batch_through_the_local_worker(worker_url, testdata, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert [e["status"] for e in manifest["entries"]] == ["COMPLETED", "COMPLETED"]
     assert os.listdir(workdir) == []
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("ALPHAFOLD_MSA_KERNELS", "triton", "kernels must be one of auto, pallas, cuda_legacy, xla, got 'triton'"),
+    ("ALPHAFOLD_MSA_COMPILE_MODE", "fastest", "ALPHAFOLD_MSA_COMPILE_MODE must be one of fast, tuned, full"),
+])
+def test_a_worker_with_a_malformed_setting_refuses_to_start(variable, value, message):
+    completed = subprocess.run([sys.executable, "handler.py"], cwd=REPO, capture_output=True, text=True,
+                               timeout=120, env={**os.environ, variable: value})
+    assert completed.returncode == 1 and completed.stderr.startswith("worker settings: ") and message in completed.stderr
+    assert "Traceback" not in completed.stderr
