@@ -181,6 +181,8 @@ class EndpointClient:
         if submit and status >= 500 and status not in SUBMIT_RETRY_STATUSES:  # a gateway may have passed it on
             raise SubmissionUncertain(f"POST {url} answered HTTP {status}; {UNCERTAIN}")
         if status == 429 or status >= 500:
+            if time.monotonic() >= deadline:  # urllib3 hands back the last answer when the deadline stops its retries
+                raise DeadlineExceeded(f"{url} answered HTTP {status} until the deadline")
             raise RemoteError(f"{url} answered HTTP {status}, also after the retries; try again later")
         if status >= 300:
             raise RemoteError(f"{url} answered HTTP {status}: {text[:200]}")
