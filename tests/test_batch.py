@@ -104,8 +104,13 @@ def test_a_killed_batch_resumes_without_losing_or_repeating_jobs(families, worke
                       for name in lengths for suffix in (".a3m", ".fasta", ".sto")
                       if (folder / f"{name}{suffix}").is_file()}
         assert len(valid_keys) == 30
+        # A submission the kill interrupted (SUBMITTING) may or may not have reached the endpoint, and
+        # RunPod has no idempotency key: it counts as an attempt and is sent again once.
+        interrupted = {input_key({"msa": Path(e["path"]).read_text()}) for e in at_kill.values()
+                       if e["status"] == "SUBMITTING"}
         for key in valid_keys:  # each alignment submitted once, plus once per injected crash
-            assert endpoint.submissions[key] == 1 + endpoint.injected[key], key
+            expected = 1 + endpoint.injected[key]
+            assert endpoint.submissions[key] in ((expected, expected + 1) if key in interrupted else (expected,)), key
         assert sum(endpoint.injected.values()) >= 2
         assert set(endpoint.submissions) == valid_keys, "the invalid file is never submitted"
 
