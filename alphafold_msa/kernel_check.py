@@ -99,9 +99,12 @@ def compare(fused: Mapping[str, Any], plain: Mapping[str, Any]) -> dict[str, flo
 
 
 def judge(outputs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """(distances to the float32 reference of the 'fused' and the 'xla' output, problems) for the check's outputs."""
-    problems = [f"{label} output is not finite" for label in ("fused", "xla", "reference")
-                if not all(np.isfinite(np.asarray(value)).all() for value in _arrays(outputs[label]))]
+    """(distances to the float32 reference of the 'fused' and the 'xla' output, problems) for the check's
+    outputs; ValueError when a plain-XLA output is not finite (then the check says nothing)."""
+    for label in ("xla", "reference"):
+        if not _finite(outputs[label]):  # says nothing about the fused kernels: no verdict
+            raise ValueError(f"the plain-XLA {label} output is not finite")
+    problems = [] if _finite(outputs["fused"]) else ["fused output is not finite"]
     distances = {label: compare(outputs[label], outputs["reference"]) for label in ("fused", "xla")}
     for name, slack in SLACK.items():
         if name in distances["fused"]:
@@ -111,9 +114,10 @@ def judge(outputs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict[str,
     return distances, problems
 
 
-def _arrays(output: Mapping[str, Any]) -> list[Any]:
-    return [output["plddt"], output["structure_module"]["final_atom_positions"],
-            *([output["predicted_aligned_error"]] if "predicted_aligned_error" in output else [])]
+def _finite(output: Mapping[str, Any]) -> bool:
+    arrays = [output["plddt"], output["structure_module"]["final_atom_positions"],
+              *([output["predicted_aligned_error"]] if "predicted_aligned_error" in output else [])]
+    return all(np.isfinite(np.asarray(value)).all() for value in arrays)
 
 
 def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
@@ -124,7 +128,7 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
     an exception out of `run` itself means the check could not run and is raised here.
     """
     start = time.perf_counter()
-    outputs = run(path)
+    outputs = run(path)  # an exception here, or from judging the plain-XLA outputs, means no verdict
     if "error" in outputs["fused"]:
         distances, problems = {}, [str(outputs["fused"]["error"])]
     else:

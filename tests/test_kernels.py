@@ -142,13 +142,16 @@ def test_a_failing_check_falls_back_to_xla_with_one_warning(tmp_path, caplog, fu
     assert again.runs == []
 
 
-def test_a_check_that_could_not_run_is_not_kept(tmp_path, caplog):
+@pytest.mark.parametrize("broken, message", [
+    (Check(error=RuntimeError("out of memory in the float32 reference")), "RuntimeError: out of memory"),
+    (Check({**AGREEING, "xla": output(float("nan"))}), "ValueError: the plain-XLA xla output is not finite"),
+])
+def test_a_check_that_could_not_run_is_not_kept(tmp_path, caplog, broken, message):
     """An error outside the fused run (the plain-XLA runs, loading weights) says nothing about the kernels."""
-    broken = Check(error=RuntimeError("out of memory in the float32 reference"))
     with caplog.at_level(logging.WARNING, logger="alphafold_msa.kernel_check"):
         path, record = kernel_check.select("auto", H100, tmp_path, broken, driver="580", versions=VERSIONS)
     assert path == "xla" and record["check"]["kept"] is False
-    assert "the check could not run: RuntimeError: out of memory" in caplog.text
+    assert f"the check could not run: {message}" in caplog.text
     assert not list(tmp_path.iterdir()), "neither a verdict nor a pending marker is left"
     later = Check(AGREEING)
     assert kernel_check.select("auto", H100, tmp_path, later, driver="580", versions=VERSIONS)[0] == "pallas"
