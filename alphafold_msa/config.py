@@ -7,6 +7,7 @@ number of blocks and the MSA crops, so it runs the same code on weights of the s
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from alphafold_msa.errors import ConfigError
 
@@ -90,12 +91,18 @@ def bucket_length(length: int) -> int:
     return next((bucket for bucket in LENGTH_BUCKETS if bucket >= length), length)
 
 
+def choice(value: str | None, env: str, default: str, choices: Sequence[str], label: str, hint: str = "") -> str:
+    """`value`, else $`env`, else `default`; a ConfigError ('`label` must be one of ...', then `hint`)
+    unless it is one of `choices`."""
+    value = value or os.environ.get(env) or default
+    if value not in choices:
+        raise ConfigError(f"{label} must be one of {', '.join(choices)}, got '{value}'{hint}")
+    return value
+
+
 def resolve_relax(mode: str | None) -> str:
     """The relaxation mode from the argument, else $ALPHAFOLD_MSA_RELAX, else 'best'."""
-    mode = mode or os.environ.get(RELAX_ENV) or "best"
-    if mode not in RELAX_MODES:
-        raise ConfigError(f"relax must be one of {', '.join(RELAX_MODES)}, got '{mode}'")
-    return mode
+    return choice(mode, RELAX_ENV, "best", RELAX_MODES, "relax")
 
 
 def relax_timeout() -> float:

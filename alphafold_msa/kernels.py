@@ -16,9 +16,9 @@ Importing this module does not import jax.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
+from alphafold_msa.config import choice
 from alphafold_msa.errors import ConfigError
 
 KERNELS_ENV = "ALPHAFOLD_MSA_KERNELS"
@@ -43,19 +43,12 @@ class Device:
 
 def resolve_kernels(name: str | None) -> str:
     """The kernel choice from the argument, else $ALPHAFOLD_MSA_KERNELS, else 'auto'."""
-    name = name or os.environ.get(KERNELS_ENV) or "auto"
-    if name not in KERNEL_CHOICES:
-        raise ConfigError(f"kernels must be one of {', '.join(KERNEL_CHOICES)}, got '{name}' "
-                          f"(the --kernels option or {KERNELS_ENV})")
-    return name
+    return choice(name, KERNELS_ENV, "auto", KERNEL_CHOICES, "kernels", f" (the --kernels option or {KERNELS_ENV})")
 
 
 def resolve_compile_mode(name: str | None) -> str:
     """The compile mode from the argument, else $ALPHAFOLD_MSA_COMPILE_MODE, else 'tuned'."""
-    name = name or os.environ.get(COMPILE_MODE_ENV) or "tuned"
-    if name not in COMPILE_MODES:
-        raise ConfigError(f"{COMPILE_MODE_ENV} must be one of {', '.join(COMPILE_MODES)}, got '{name}'")
-    return name
+    return choice(name, COMPILE_MODE_ENV, "tuned", COMPILE_MODES, COMPILE_MODE_ENV)
 
 
 def current_device() -> Device:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import os
 import time
 from urllib.parse import parse_qs, urlparse
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import requests
 import urllib3
 
+from alphafold_msa.archive import sha256
 from alphafold_msa.errors import UserError
 from alphafold_msa.net import (CHUNK, CONNECT_TIMEOUT_S, DOWNLOAD_DEADLINE_ENV, READ_TIMEOUT_S, DownloadError, deadline_s, open_pinned,
                                parse_public_https, read_capped, redact_url, resolve_public)
@@ -143,7 +143,7 @@ def download(url: str, max_bytes: int, expected_sha256: str | None = None) -> by
         raise StorageError(f"downloading {redact_url(url)} failed: {type(error).__name__}") from None
     except DownloadError as error:
         raise StorageError(str(error)) from None
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256(data)
     if expected_sha256 is not None and digest != expected_sha256:
         raise StorageError(f"the download from {redact_url(url)} has SHA-256 {digest}, not the "
                            f"expected {expected_sha256}: it is damaged or was replaced")
