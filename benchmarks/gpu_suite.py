@@ -1,14 +1,14 @@
 """The GPU benchmark, most important measurement first, each written to OUT as soon as it exists.
 
     python benchmarks/gpu_suite.py --out DIR [--budget-s 330] [--config full|reduced]
-                                   [--lengths 100,300,1000,500] [--depth 6000] [--cpu]
+                                   [--lengths 100,300,1000,500] [--depth 6000] [--job-models 1] [--cpu]
 
 Files: env.json (card, driver, versions), kernel_check.json (the self-check's verdict, time and
 differences), model_speed.json (per length and kernel path: compile + first model, warm model,
-peak device memory next to memory.py's estimate), warm_job.json (two whole 100-residue jobs
-through run_prediction: where the time outside the network goes) and relax.json (Amber on
+peak device memory next to memory.py's estimate), warm_job.json (two whole jobs with --job-models models
+at the first length through run_prediction: where the time outside the network goes) and relax.json (Amber on
 the GPU at 300 residues, when OpenMM is installed). Full-size random weights are generated on the
-spot (one model). A measurement that would not fit in the remaining budget is skipped and says so.
+spot (as many models as --job-models). A measurement that would not fit in the remaining budget is skipped and says so.
 `--cpu` runs the same steps with the reduced network and small lengths to prove the script.
 """
 
@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--paths", default="fused,xla", help="kernel paths to time, in order (fused: the GPU's)")
     parser.add_argument("--no-check", action="store_true", help="skip the self-check (already measured)")
     parser.add_argument("--cpu", action="store_true", help="reduced network, small lengths: prove the script")
+    parser.add_argument("--job-models", type=int, default=1, choices=range(1, 6),
+                        help="models per whole job (step 3): 5 shows the per-job time outside the network")
     args = parser.parse_args()
     config = args.config or ("reduced" if args.cpu else "full")
     lengths = [int(x) for x in (args.lengths or ("24,40" if args.cpu else "100,300,1000,500")).split(",")]
@@ -111,7 +113,7 @@ def main() -> None:
 
     start = time.perf_counter()
     param_dir = Path(tempfile.mkdtemp(prefix="bench-weights-"))
-    make_weights(param_dir, config, seed=0, presets=["monomer_ptm"], numbers=[1])
+    make_weights(param_dir, config, seed=0, presets=["monomer_ptm"], numbers=list(range(1, args.job_models + 1)))
     env["weights_generated_s"] = round(time.perf_counter() - start, 1)
     suite.write("env", env)
 
@@ -175,10 +177,11 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as out:
                 start = time.perf_counter()
                 result = run_prediction(generated_msa(lengths[0], 2000 if not args.cpu else 100, seed=index),
-                                        out, runner=next(iter(runners.values())), models=[1], num_recycle=args.num_recycle,
+                                        out, runner=next(iter(runners.values())),
+                                        models=list(range(1, args.job_models + 1)), num_recycle=args.num_recycle,
                                         recycle_early_stop_tolerance=0.0, relax="none")
                 jobs.append({"wall_s": round(time.perf_counter() - start, 2), "timings": result.timings})
-        suite.write("warm_job", {"length": lengths[0], "kernels": paths[0], "jobs": jobs})
+        suite.write("warm_job", {"length": lengths[0], "kernels": paths[0], "models": args.job_models, "jobs": jobs})
 
     # 4. Amber relaxation on the GPU at 300 residues (40 with --cpu).
     try:
