@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import runpod
 
-from alphafold_msa.worker import check_settings, handle_job, sweep_stale_job_dirs
+from alphafold_msa.worker.handler import check_settings, handle_job, sweep_stale_job_dirs
 
 if __name__ == "__main__":
     check_settings()

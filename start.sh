@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python}"
 
 log "provisioning weights in ${PARAM_DIR%/}/params"
-"$PYTHON" -m alphafold_msa.provision
+"$PYTHON" -m alphafold_msa.model.provision
 log "weights ready; compilation cache in $JAX_COMPILATION_CACHE_DIR"
 
 if [[ $# -gt 0 ]]; then

@@ -9,7 +9,7 @@ from typing import Any
 
 from alphafold_msa.errors import ConfigError, MsaError, UserError, WeightsError
 from alphafold_msa.msa import Msa, parse_msa, read_msa
-from alphafold_msa.results import PredictionResult, RankedModel
+from alphafold_msa.results.types import PredictionResult, RankedModel
 
 __version__ = "0.1.0"
 __all__ = [

@@ -10,20 +10,20 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from alphafold_msa import config as configs
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
-from alphafold_msa.features import FeatureDict, build_features
+from alphafold_msa.model import config as configs
+from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
+from alphafold_msa.model.features import FeatureDict, build_features
+from alphafold_msa.model.relax import relax as relax_structure
+from alphafold_msa.model.runner import ModelRunner, RunnerCache
+from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
-from alphafold_msa.outputs import rank, to_prediction, write_atomic, write_ranked
-from alphafold_msa.plots import coverage
-from alphafold_msa.relax import relax as relax_structure
-from alphafold_msa.report import summary as report_summary
-from alphafold_msa.report import PlotDrawer, chain_boundaries, write_summary
-from alphafold_msa.results import PredictionResult
-from alphafold_msa.runner import ModelRunner, RunnerCache
-from alphafold_msa.weights import default_param_dir
+from alphafold_msa.results.plots import coverage
+from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
+from alphafold_msa.results.report import summary as report_summary
+from alphafold_msa.results.structures import rank, to_prediction, write_atomic, write_ranked
+from alphafold_msa.results.types import PredictionResult
 
 logger = logging.getLogger(__name__)
 MAX_RECYCLES = 48

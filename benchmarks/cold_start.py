@@ -24,7 +24,7 @@ JOB = """
 import json, sys, time
 start = time.perf_counter()
 from alphafold_msa import run_prediction
-from alphafold_msa.runner import RunnerCache
+from alphafold_msa.model.runner import RunnerCache
 imported = time.perf_counter()
 msa, out, params, config = sys.argv[1:5]
 runners = RunnerCache()

@@ -29,9 +29,9 @@ def main() -> None:
 
     import jax
 
+    from alphafold_msa.model.runner import RunnerCache
     from alphafold_msa.msa import assemble_complex, read_msa
     from alphafold_msa.predict import run_prediction
-    from alphafold_msa.runner import RunnerCache
     from alphafold_msa.testing.demo import demo_param_dir
 
     models = [int(n) for n in args.models.split(",")]

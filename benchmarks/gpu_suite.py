@@ -54,7 +54,7 @@ class Suite:
 def environment(device_name: str) -> dict:
     import jax
 
-    from alphafold_msa import kernel_check, kernels
+    from alphafold_msa.model import kernel_check, kernels
 
     device = kernels.current_device()
     return {"device": device.name, "platform": device.platform, "compute_capability": device.compute_capability,
@@ -99,9 +99,9 @@ def main() -> None:
 
     import jax
 
-    from alphafold_msa import kernels, memory
-    from alphafold_msa.features import build_features
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model import kernels, memory
+    from alphafold_msa.model.features import build_features
+    from alphafold_msa.model.runner import ModelRunner
     from alphafold_msa.testing.make_weights import make_weights
 
     device = jax.devices()[0]
@@ -125,7 +125,7 @@ def main() -> None:
         if "check" not in record and not args.cpu:
             record["note"] = "no check ran"
         if args.cpu:  # no fused kernels on a CPU: run the check's XLA-against-XLA form to prove the code path
-            from alphafold_msa import kernel_check
+            from alphafold_msa.model import kernel_check
 
             record["cpu_proof"] = kernel_check.run_and_judge("xla", auto.self_check)
         suite.write("kernel_check", {"record": record, "wall_s": round(time.perf_counter() - start, 1)})
@@ -192,8 +192,8 @@ def main() -> None:
     if structure_300 is None or suite.left() < 30:
         suite.write("relax", {"skipped": f"no {relax_length}-residue structure, or no time left"})
         return
-    from alphafold_msa.outputs import to_prediction
-    from alphafold_msa.relax import relax
+    from alphafold_msa.model.relax import relax
+    from alphafold_msa.results.structures import to_prediction
 
     prediction = to_prediction("model_1_ptm", 0, args.num_recycle, structure_300[0], structure_300[1], 0.0)
     start = time.perf_counter()

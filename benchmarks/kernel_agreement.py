@@ -2,7 +2,7 @@
 
     python benchmarks/kernel_agreement.py [--config full] [--recycles 0,1] [--param-dir DIR]
 
-Runs the self-check's fixed input (alphafold_msa.kernel_check) through plain XLA in float32, plain
+Runs the self-check's fixed input (alphafold_msa.model.kernel_check) through plain XLA in float32, plain
 XLA in bfloat16 and the fused path (bfloat16), with the given weights (default: generated random
 ones), and prints one JSON object: for each pair and recycle count, the self-check's measures
 (pLDDT, PAE, Cα RMSD) and the relative difference of the pair and single representations. The
@@ -32,8 +32,8 @@ def main() -> None:
     parser.add_argument("--param-dir", type=Path)
     args = parser.parse_args()
 
-    from alphafold_msa import kernel_check, kernels
-    from alphafold_msa.runner import ModelRunner, check_features, unpad_result
+    from alphafold_msa.model import kernel_check, kernels
+    from alphafold_msa.model.runner import ModelRunner, check_features, unpad_result
     from alphafold_msa.testing.demo import demo_param_dir
 
     param_dir = args.param_dir or demo_param_dir(args.config, "monomer_ptm", [1])

@@ -5,7 +5,7 @@
 For each length the network is lowered and compiled for abstract inputs (no weights, nothing is
 run) and XLA's memory analysis is read; bytes other than the one model's parameters are the
 job's working memory at that length with the config's largest MSA crops.
-`alphafold_msa/memory.py` holds the table this prints; on a GPU it measures the GPU compiler's
+`alphafold_msa/model/memory.py` holds the table this prints; on a GPU it measures the GPU compiler's
 buffer assignment instead. Prints one JSON object.
 """
 
@@ -27,8 +27,8 @@ def main() -> None:
 
     import jax
 
-    from alphafold_msa.config import network_config
-    from alphafold_msa.memory import measure_working_bytes
+    from alphafold_msa.model.config import network_config
+    from alphafold_msa.model.memory import measure_working_bytes
 
     cfg = network_config("monomer_ptm", args.config)
     rows, param_bytes = [], 0

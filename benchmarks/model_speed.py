@@ -51,8 +51,8 @@ def main() -> None:
 
     import jax
 
+    from alphafold_msa.model.runner import ModelRunner
     from alphafold_msa.predict import run_prediction
-    from alphafold_msa.runner import ModelRunner
     from alphafold_msa.testing.demo import demo_param_dir
 
     models = [int(n) for n in args.models.split(",")]

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.4, help="Angstrom of Gaussian noise added to every atom")
     args = parser.parse_args()
 
-    from alphafold_msa.relax import openmm_platform, relax
+    from alphafold_msa.model.relax import openmm_platform, relax
     from alphafold_msa.testing.structures import ideal_structure, perturbed
 
     rng = np.random.default_rng(0)

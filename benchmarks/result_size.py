@@ -25,11 +25,11 @@ def main() -> None:
     parser.add_argument("--formats", default="pdb")
     args = parser.parse_args()
 
-    from alphafold_msa.archive import pack
-    from alphafold_msa.jobs import INLINE_ARCHIVE_BYTES, estimate_archive_bytes
+    from alphafold_msa.model.runner import RunnerCache
     from alphafold_msa.msa import parse_msa
     from alphafold_msa.predict import run_prediction
-    from alphafold_msa.runner import RunnerCache
+    from alphafold_msa.protocol.archive import pack
+    from alphafold_msa.protocol.schema import INLINE_ARCHIVE_BYTES, estimate_archive_bytes
     from alphafold_msa.testing.demo import demo_param_dir
 
     models = list(range(1, args.models + 1))

@@ -32,7 +32,7 @@ OURS = """
 import json, sys, time
 start = time.perf_counter()
 from alphafold_msa import run_prediction
-from alphafold_msa.runner import RunnerCache
+from alphafold_msa.model.runner import RunnerCache
 imported = time.perf_counter()
 out, params, models, recycles, *inputs = sys.argv[1:]
 jobs, per_model, runners = [], [], RunnerCache()

@@ -43,9 +43,9 @@ def run_seed_style(lengths, param_dir: Path, config: str, models: list[int], num
     """What the original worker did: per job and model, load parameters and build a new RunModel."""
     from alphafold.model import model as af_model
 
-    from alphafold_msa.config import model_name, network_config
-    from alphafold_msa.features import build_features, process_features
-    from alphafold_msa.weights import load_params
+    from alphafold_msa.model.config import model_name, network_config
+    from alphafold_msa.model.features import build_features, process_features
+    from alphafold_msa.model.weights import load_params
 
     jobs = []
     for length in lengths:
@@ -63,8 +63,8 @@ def run_seed_style(lengths, param_dir: Path, config: str, models: list[int], num
 
 def run_warm(lengths, param_dir: Path, config: str, models: list[int], num_recycle: int) -> list[dict]:
     """This project's worker: one ModelRunner for every job."""
+    from alphafold_msa.model.runner import ModelRunner
     from alphafold_msa.predict import run_prediction
-    from alphafold_msa.runner import ModelRunner
 
     runner = ModelRunner(param_dir, config, "monomer_ptm")
     jobs = []

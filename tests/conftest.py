@@ -41,7 +41,7 @@ def reduced_weights(tmp_path_factory) -> Path:
 def runners():
     """The worker's cache of model runners, shared by the session's in-process predictions and the
     worker's own jobs (handle_job), so each network compiles once per test session."""
-    from alphafold_msa.worker import RUNNERS
+    from alphafold_msa.worker.handler import RUNNERS
 
     return RUNNERS
 

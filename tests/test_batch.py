@@ -16,9 +16,9 @@ import pytest
 from batch_endpoint import BatchEndpoint, input_key
 from conftest import REPO, run_launcher
 
-from alphafold_msa.batch import discover, format_table, job_names
 from alphafold_msa.errors import UserError
-from alphafold_msa.worker import handle_job
+from alphafold_msa.launcher.batch import discover, format_table, job_names
+from alphafold_msa.worker.handler import handle_job
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -271,7 +271,7 @@ def test_a_second_launcher_on_the_same_folder_is_refused(testdata, tmp_path):
     from endpoint_emulator import EndpointEmulator
     from test_remote import COMPLETED
 
-    from alphafold_msa.batch import lock_folder
+    from alphafold_msa.launcher.batch import lock_folder
 
     (tmp_path / "out").mkdir()
     held = lock_folder(tmp_path / "out")  # as a running launcher holds it

@@ -9,8 +9,8 @@ import pickle
 import numpy as np
 import pytest
 
-from alphafold_msa.complex_features import build_multimer_features, build_ptm_complex_features
 from alphafold_msa.errors import MsaError
+from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features
 from alphafold_msa.msa import ComplexMsa, assemble_complex, parse_input, parse_msa, read_input, read_msa
 
 
@@ -82,8 +82,8 @@ def test_homodimer_from_one_alignment(testdata, tmp_path):
 
 
 def test_ptm_complex_sequence_features_equal_colabfold_reference(heterodimer, testdata):
-    from alphafold_msa.config import network_config
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model.config import network_config
+    from alphafold_msa.model.runner import ModelRunner
 
     chains = [read_msa(path) for path in heterodimer["unpaired"]]
     complex_msa = assemble_complex(chains, paired=[read_msa(p) for p in heterodimer["paired"]])

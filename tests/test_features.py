@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from alphafold_msa.config import msa_crops, network_config
-from alphafold_msa.features import build_features, process_features
+from alphafold_msa.model.config import msa_crops, network_config
+from alphafold_msa.model.features import build_features, process_features
 from alphafold_msa.msa import read_msa
 
 SEQUENCE_DERIVED = ("aatype", "residue_index", "seq_mask", "target_feat")

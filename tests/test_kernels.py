@@ -8,9 +8,9 @@ import logging
 import numpy as np
 import pytest
 
-from alphafold_msa import kernel_check, kernels
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.kernels import Device
+from alphafold_msa.model import kernel_check, kernels
+from alphafold_msa.model.kernels import Device
 
 CPU = Device("cpu", "cpu")
 H100 = Device("gpu", "NVIDIA H100 80GB HBM3", 90)
@@ -129,7 +129,7 @@ def test_a_new_driver_version_or_network_checks_again(tmp_path):
     (output(float("nan")), "fused output is not finite"),
 ])
 def test_a_failing_check_falls_back_to_xla_with_one_warning(tmp_path, caplog, fused, problem):
-    with caplog.at_level(logging.WARNING, logger="alphafold_msa.kernel_check"):
+    with caplog.at_level(logging.WARNING, logger="alphafold_msa.model.kernel_check"):
         path, record = kernel_check.select("auto", H100, tmp_path, Check({**AGREEING, "fused": fused}),
                                            driver="580", versions=VERSIONS)
     assert path == "xla" and record["path"] == "xla" and not record["check"]["passed"]
@@ -148,7 +148,7 @@ def test_a_failing_check_falls_back_to_xla_with_one_warning(tmp_path, caplog, fu
 ])
 def test_a_check_that_could_not_run_is_not_kept(tmp_path, caplog, broken, message):
     """An error outside the fused run (the plain-XLA runs, loading weights) says nothing about the kernels."""
-    with caplog.at_level(logging.WARNING, logger="alphafold_msa.kernel_check"):
+    with caplog.at_level(logging.WARNING, logger="alphafold_msa.model.kernel_check"):
         path, record = kernel_check.select("auto", H100, tmp_path, broken, driver="580", versions=VERSIONS)
     assert path == "xla" and record["check"]["kept"] is False
     assert f"the check could not run: {message}" in caplog.text
@@ -205,7 +205,7 @@ def test_no_check_on_a_cpu_or_for_an_explicit_choice(tmp_path):
 
 def test_the_self_check_runs_the_real_network_on_a_cpu(reduced_weights):
     """The runner's own check input through XLA in bfloat16 and float32: finite, 40 residues, judged."""
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model.runner import ModelRunner
 
     runner = ModelRunner(reduced_weights, "reduced", kernels="xla")
     outputs = runner.self_check("xla")
@@ -228,7 +228,7 @@ def on_an_h100(monkeypatch):
 
 @pytest.mark.parametrize("fused, expected", [(output(0.3, 0.1), "pallas"), ({"error": "RuntimeError: boom"}, "xla")])
 def test_the_runner_keeps_the_network_of_the_path_chosen(reduced_weights, on_an_h100, fused, expected):
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model.runner import ModelRunner
 
     runner = ModelRunner(reduced_weights, "reduced", kernels="auto")
     checked = []
@@ -247,7 +247,7 @@ def test_the_runner_keeps_the_network_of_the_path_chosen(reduced_weights, on_an_
 
 
 def test_a_float32_runner_never_checks_or_uses_fused_kernels(reduced_weights, on_an_h100):
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model.runner import ModelRunner
 
     runner = ModelRunner(reduced_weights, "reduced", bfloat16=False, kernels="auto")
     runner.self_check = Check(error=AssertionError("no check for a float32 network"))
@@ -255,7 +255,7 @@ def test_a_float32_runner_never_checks_or_uses_fused_kernels(reduced_weights, on
 
 
 def test_fused_kernels_need_the_bfloat16_network(reduced_weights):
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model.runner import ModelRunner
 
     with pytest.raises(ConfigError, match="kernels 'pallas' need the bfloat16 network"):
         ModelRunner(reduced_weights, "reduced", bfloat16=False, kernels="pallas")

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 from conftest import REPO, run_launcher
+from test_predict import check_structure
 
 from alphafold_msa.msa import read_msa
-from test_predict import check_structure
 
 
 def test_local_prediction_writes_structure_and_scores(testdata, reduced_weights, tmp_path):
@@ -93,8 +93,9 @@ def test_bad_alignment_is_one_line_and_exit_2(tmp_path, reduced_weights, content
 
 
 def test_missing_weights_are_fetched_like_start_sh(testdata, reduced_weights, tmp_path):
-    from alphafold_msa.testing.make_weights import write_tar
     from weights_server import WeightsServer
+
+    from alphafold_msa.testing.make_weights import write_tar
 
     write_tar([reduced_weights / "params" / "params_model_1_ptm.npz"], tmp_path / "params.tar")
     with WeightsServer((tmp_path / "params.tar").read_bytes()) as server:
@@ -122,9 +123,9 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
 
 
 def test_client_modules_do_not_import_jax():
-    code = ("import sys, alphafold_msa, alphafold_msa.cli, alphafold_msa.remote, alphafold_msa.provision,"
-            " alphafold_msa.batch, alphafold_msa.result_files;"
-            "alphafold_msa.read_msa; alphafold_msa.jobs.validate_input({'msa': '>q\\nMK\\n'});"
+    code = ("import sys, alphafold_msa, alphafold_msa.launcher.cli, alphafold_msa.launcher.remote, alphafold_msa.model.provision,"
+            " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files;"
+            "alphafold_msa.read_msa; alphafold_msa.protocol.schema.validate_input({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib', 'boto3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
@@ -168,7 +169,7 @@ def test_complex_input_errors_are_one_line_and_exit_2(testdata, tmp_path, extra,
 
 
 def test_format_names_structure_formats_or_the_alignment_format(testdata):
-    from alphafold_msa.cli import parse_formats
+    from alphafold_msa.launcher.cli import parse_formats
 
     assert parse_formats("pdb,cif") == (None, ["pdb", "cif"])
     assert parse_formats("sto") == ("stockholm", None)

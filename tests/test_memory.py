@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alphafold_msa import memory
-from alphafold_msa.config import network_config
-from alphafold_msa.worker import handle_job
+from alphafold_msa.model import memory
+from alphafold_msa.model.config import network_config
+from alphafold_msa.worker.handler import handle_job
 
 
 def test_estimate_matches_the_compiled_network_between_table_lengths():

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from urllib3.util import parse_url
 
-from alphafold_msa.net import DownloadError, is_public_address, open_pinned, read_capped, redact_url
-from alphafold_msa.storage import StorageError, download
-from alphafold_msa.worker import handle_job
+from alphafold_msa.transfer.bucket import StorageError, download
+from alphafold_msa.transfer.https import DownloadError, is_public_address, open_pinned, read_capped, redact_url
+from alphafold_msa.worker.handler import handle_job
 
 SECRET = b"INTERNAL-ONLY-ANSWER hunter2\n"
 

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from alphafold_msa.msa import parse_msa
-from alphafold_msa.plots import coverage, plot_coverage, plot_pae, plot_plddt, sequence_identity
+from alphafold_msa.results.plots import coverage, plot_coverage, plot_pae, plot_plddt, sequence_identity
 
 
 def test_identity_counts_only_the_positions_a_row_covers():

@@ -83,10 +83,9 @@ def test_outputs_equal_a_direct_alphafold_call(testdata, reduced_weights, reduce
     from alphafold.common import protein
     from alphafold.model import model
 
-    from alphafold_msa.config import bucket_length
-    from alphafold_msa.features import build_features, pad_residues
-    from alphafold_msa.weights import load_params
-
+    from alphafold_msa.model.config import bucket_length
+    from alphafold_msa.model.features import build_features, pad_residues
+    from alphafold_msa.model.weights import load_params
     from alphafold_msa.msa.filter import filter_msa
 
     msa = read_msa(testdata / "pfam" / "20aa-alitest.afa")
@@ -121,7 +120,7 @@ def test_padding_to_buckets_leaves_outputs_unchanged(testdata, reduced_weights, 
     """
     from alphafold.common import protein
 
-    from alphafold_msa.runner import ModelRunner
+    from alphafold_msa.model.runner import ModelRunner
 
     path = testdata / "pfam" / name
     results = {}
@@ -191,7 +190,7 @@ def test_concurrent_predictions_equal_sequential_ones(testdata, reduced_runner):
     """Two threads sharing one runner (parameters swapped per model) get what sequential calls get."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from alphafold_msa.features import build_features
+    from alphafold_msa.model.features import build_features
 
     processed = reduced_runner.process(build_features(read_msa(testdata / "pfam" / "20aa-alitest.afa")), 1, 0)
     calls = [(1, 0), (2, 0), (1, 1), (2, 1)] * 2

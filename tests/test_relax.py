@@ -9,11 +9,10 @@ import pytest
 from conftest import run_launcher
 
 from alphafold_msa.errors import ConfigError
+from alphafold_msa.model.relax import relax, violations
 from alphafold_msa.predict import run_prediction
-
-from alphafold_msa.relax import relax, violations
 from alphafold_msa.testing.structures import ideal_structure, perturbed
-from alphafold_msa.worker import handle_job
+from alphafold_msa.worker.handler import handle_job
 
 
 def test_relaxation_removes_violations_and_keeps_sequence_and_chains():

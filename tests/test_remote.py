@@ -203,7 +203,7 @@ def test_throttled_submissions_wait_for_retry_after_as_an_http_date(msa, tmp_pat
 def test_a_refused_connection_is_retried_and_never_uncertain():
     import socket
 
-    from alphafold_msa.client import EndpointClient, RemoteError, SubmissionUncertain
+    from alphafold_msa.launcher.client import EndpointClient, RemoteError, SubmissionUncertain
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -257,7 +257,7 @@ def test_a_malformed_output_is_one_line_naming_the_field(msa, tmp_path, change, 
 
 
 def test_presigned_downloads_only_over_https_except_to_a_local_endpoint():
-    from alphafold_msa.job_output import OutputError, check_download_url
+    from alphafold_msa.protocol.output import OutputError, check_download_url
 
     remote_api = "https://api.runpod.ai/v2/ep1"
     check_download_url("https://bucket.example/r.tgz?X-Amz-Expires=604800", remote_api)
@@ -274,7 +274,7 @@ def test_result_archives_are_unpacked_within_a_size_and_count_cap(tmp_path):
     import io
     import tarfile
 
-    from alphafold_msa.archive import ArchiveError, unpack
+    from alphafold_msa.protocol.archive import ArchiveError, unpack
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -312,7 +312,7 @@ def test_scores_json_has_the_same_keys_and_types_locally_and_remotely(testdata, 
                                                                         monkeypatch):
     from batch_endpoint import BatchEndpoint
 
-    from alphafold_msa.worker import handle_job
+    from alphafold_msa.worker.handler import handle_job
 
     monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
     monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")

@@ -14,11 +14,11 @@ import pytest
 from batch_endpoint import BatchEndpoint
 from conftest import run_launcher
 
-from alphafold_msa import worker
-from alphafold_msa.archive import ArchiveError, pack, unpack
-from alphafold_msa.result_files import receive_files
-from alphafold_msa.storage import Bucket, ExpiredLinkError, StorageError, download
-from alphafold_msa.worker import handle_job
+from alphafold_msa.launcher.result_files import receive_files
+from alphafold_msa.protocol.archive import ArchiveError, pack, unpack
+from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download
+from alphafold_msa.worker import handler as worker
+from alphafold_msa.worker.handler import handle_job
 
 BUCKET_VARIABLES = ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME")
 
@@ -120,7 +120,7 @@ def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_buc
 
 
 def test_when_the_estimate_falls_short_the_top_model_still_comes_back(testdata, worker_env, no_bucket, monkeypatch):
-    from alphafold_msa import jobs
+    from alphafold_msa.protocol import schema as jobs
 
     monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
     for constant in ("_ARCHIVE_FIXED_BYTES", "_ARCHIVE_PAE_BYTES_PER_PAIR", "_ARCHIVE_STRUCTURE_BYTES_PER_RESIDUE"):

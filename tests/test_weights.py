@@ -9,10 +9,10 @@ import tarfile
 import numpy as np
 import pytest
 
-from alphafold_msa.config import network_config
 from alphafold_msa.errors import WeightsError
+from alphafold_msa.model.config import network_config
+from alphafold_msa.model.weights import check_present, load_params
 from alphafold_msa.testing.make_weights import main as make_weights_main
-from alphafold_msa.weights import check_present, load_params
 
 
 def test_layout_matches_official_files(reduced_weights):

@@ -15,9 +15,9 @@ import pytest
 from conftest import run_launcher
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.jobs import decode_text
 from alphafold_msa.msa import assemble_complex, parse_msa, read_input
-from alphafold_msa.worker import handle_job, safe_job_id, sweep_stale_job_dirs
+from alphafold_msa.protocol.schema import decode_text
+from alphafold_msa.worker.handler import handle_job, safe_job_id, sweep_stale_job_dirs
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_whole_number_floats_are_integers(worker_env, small_msa):
 
 
 def test_a_hostile_job_id_stays_inside_workdir_and_on_one_log_line(worker_env, caplog, tmp_path):
-    caplog.set_level(logging.INFO, logger="alphafold_msa.worker")
+    caplog.set_level(logging.INFO, logger="alphafold_msa.worker.handler")
     result = handle_job({"id": "../../escaped\nFAKE worker line", "input": {"msa": ">q\nMK?\n"}})
     assert result["error"].startswith("input.msa: line 1: row 'q' has the illegal character"), result
     assert safe_job_id("../../escaped\nFAKE worker line") == "______escaped_FAKE_worker_line"

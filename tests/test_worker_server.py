@@ -10,9 +10,9 @@ import time
 
 import pytest
 from conftest import REPO, run_launcher
+from test_predict import check_structure
 
 from alphafold_msa.msa import read_msa
-from test_predict import check_structure
 
 
 def _free_port() -> int:

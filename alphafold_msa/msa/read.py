@@ -12,8 +12,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from alphafold_msa.config import MAX_MSA_BYTES_ENV, max_msa_bytes
 from alphafold_msa.errors import MsaError, MsaTooLargeError
+from alphafold_msa.model.config import MAX_MSA_BYTES_ENV, max_msa_bytes
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import parse_clustal
 from alphafold_msa.msa.complex import ComplexMsa, is_complex_header, parse_colabfold_complex

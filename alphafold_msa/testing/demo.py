@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from alphafold_msa.config import model_name
+from alphafold_msa.model.config import model_name
+from alphafold_msa.model.weights import params_file
 from alphafold_msa.testing.make_weights import make_weights
-from alphafold_msa.weights import params_file
 
 
 def demo_param_dir(model_config: str, preset: str, numbers: Sequence[int]) -> Path:

@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from alphafold_msa.config import MODEL_CONFIGS, MODEL_NUMBERS, MODEL_PRESETS, alphafold_config, model_name
-from alphafold_msa.features import zero_recycling_inputs
+from alphafold_msa.model.config import MODEL_CONFIGS, MODEL_NUMBERS, MODEL_PRESETS, alphafold_config, model_name
+from alphafold_msa.model.features import zero_recycling_inputs
 
 _TEMPLATES = 1
 _LENGTH = 8
@@ -65,7 +65,7 @@ def _example_batch(cfg) -> dict:
 
 def _multimer_example_batch() -> dict:
     """Merged features of a small heterodimer, the input AlphaFold-Multimer declares its parameters on."""
-    from alphafold_msa.complex_features import build_multimer_features
+    from alphafold_msa.model.complex_features import build_multimer_features
     from alphafold_msa.msa import from_sequences
     from alphafold_msa.msa.complex import assemble_complex
 

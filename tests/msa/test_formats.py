@@ -115,7 +115,7 @@ def _write_as(fmt: str, names: list[str], rows: list[str]) -> str:
 
 
 def test_same_alignment_in_every_format_gives_identical_features():
-    from alphafold_msa.features import build_features
+    from alphafold_msa.model.features import build_features
 
     names = ["query", "hit1", "hit2", "hit3"]
     rows = ["MKV-LA--GHWEE.", "MKVALAKKGH-EEK", "-RVQL.PPGHWD.-", "MKV-LA--GHWEEQ"]

@@ -1,6 +1,6 @@
 """Make sure complete AlphaFold weights are in PARAM_DIR/params: download, verify, extract, atomically.
 
-    python -m alphafold_msa.provision [--param-dir DIR]
+    python -m alphafold_msa.model.provision [--param-dir DIR]
 
 Used by start.sh (every worker start) and by `launch.py --local`. "Present" means complete: a
 MANIFEST.json (file, size, sha256) written only after a verified extraction, and every required
@@ -38,11 +38,18 @@ from typing import Iterator, Sequence
 import requests
 
 from alphafold_msa.errors import UserError
-from alphafold_msa.net import (CONNECT_TIMEOUT_S, READ_TIMEOUT_S, DownloadError, DownloadTimeout, deadline_s,
-                               read_body, redact_url)
-from alphafold_msa.weights import OFFICIAL_SHA256, OFFICIAL_URL, default_param_dir
+from alphafold_msa.model.weights import OFFICIAL_SHA256, OFFICIAL_URL, default_param_dir
+from alphafold_msa.transfer.https import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    DownloadError,
+    DownloadTimeout,
+    deadline_s,
+    read_body,
+    redact_url,
+)
 
-logger = logging.getLogger("alphafold_msa.provision")
+logger = logging.getLogger("alphafold_msa.model.provision")
 MANIFEST = "MANIFEST.json"
 OFFICIAL_MODELS = tuple(
     f"model_{n}{suffix}" for suffix in ("", "_ptm", "_multimer_v3") for n in range(1, 6)
@@ -336,7 +343,7 @@ def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None =
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alphafold_msa.provision", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m alphafold_msa.model.provision", description=__doc__.split("\n")[0])
     parser.add_argument("--param-dir", help="default: $PARAM_DIR, /runpod-volume when mounted, else /data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s provision: %(message)s",

@@ -44,7 +44,7 @@ def violations(structure: Any) -> int:
 def relax(structure: Any, platform: str | None = None, timeout_s: float | None = None) -> RelaxOutcome:
     """Relax an `alphafold.common.protein.Protein` in a child process; a failure, or running past
     `timeout_s` (default $ALPHAFOLD_MSA_RELAX_TIMEOUT, else 600 s), is reported in `info`, never raised."""
-    from alphafold_msa.config import RELAX_TIMEOUT_ENV, relax_timeout
+    from alphafold_msa.model.config import RELAX_TIMEOUT_ENV, relax_timeout
 
     platform = platform or openmm_platform()
     timeout_s = relax_timeout() if timeout_s is None else timeout_s

@@ -21,11 +21,17 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
-from alphafold_msa.client import (TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, RemoteError,
-                                  SubmissionUncertain, backoff_delays)
 from alphafold_msa.errors import UserError, printable
-from alphafold_msa.jobs import request_body
-from alphafold_msa.outputs import write_atomic
+from alphafold_msa.launcher.client import (
+    TERMINAL_STATUSES,
+    DeadlineExceeded,
+    EndpointClient,
+    RemoteError,
+    SubmissionUncertain,
+    backoff_delays,
+)
+from alphafold_msa.protocol.schema import request_body
+from alphafold_msa.results.structures import write_atomic
 
 ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".fa", ".fas", ".afa", ".aln",
                       ".clustal", ".msa")

@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from alphafold_msa.archive import ArchiveError, unpack
-from alphafold_msa.config import result_max_bytes
-from alphafold_msa.storage import Bucket, ExpiredLinkError, StorageError, download
+from alphafold_msa.model.config import result_max_bytes
+from alphafold_msa.protocol.archive import ArchiveError, unpack
+from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download
 
 # The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
 BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import bisect
 import os
 
-from alphafold_msa.config import bucket_length
 from alphafold_msa.errors import UserError
+from alphafold_msa.model.config import bucket_length
 
 DEVICE_MEMORY_ENV = "ALPHAFOLD_MSA_DEVICE_MEMORY_GB"
 # Allowance for allocator fragmentation and buffers outside the compiled function.
@@ -119,7 +119,7 @@ def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]
     import numpy as np
     from alphafold.model import model
 
-    from alphafold_msa.features import build_features, process_features, zero_recycling_inputs
+    from alphafold_msa.model.features import build_features, process_features, zero_recycling_inputs
     from alphafold_msa.msa import parse_msa
 
     sequence = ("ACDEFGHIKLMNPQRSTVWY" * padded_length)[:padded_length]

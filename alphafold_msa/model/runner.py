@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from alphafold_msa import config as configs
-from alphafold_msa import kernel_check, memory, weights
-from alphafold_msa import kernels as _kernels
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.features import FeatureDict, build_features, pad_residues, process_features
+from alphafold_msa.model import config as configs
+from alphafold_msa.model import kernel_check, memory, weights
+from alphafold_msa.model import kernels as _kernels
+from alphafold_msa.model.features import FeatureDict, build_features, pad_residues, process_features
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def check_features(multimer: bool) -> FeatureDict:
     msa = from_sequences(["".join(row) for row in rows])
     if not multimer:
         return build_features(msa)
-    from alphafold_msa.complex_features import build_multimer_features
+    from alphafold_msa.model.complex_features import build_multimer_features
     from alphafold_msa.msa import ComplexMsa
 
     return build_multimer_features(ComplexMsa((msa,), (1,), None, "kernel self-check"))

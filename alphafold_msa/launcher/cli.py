@@ -12,10 +12,16 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from alphafold_msa.client import DEFAULT_API_URL, RemoteError
-from alphafold_msa.config import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES, model_name
 from alphafold_msa.errors import UserError, printable
-from alphafold_msa.kernels import KERNEL_CHOICES
+from alphafold_msa.launcher.client import DEFAULT_API_URL, RemoteError
+from alphafold_msa.model.config import (
+    COMPLEX_MODES,
+    DEFAULT_MAX_MSA_DEPTH,
+    DEFAULT_NUM_RECYCLE,
+    RELAX_MODES,
+    model_name,
+)
+from alphafold_msa.model.kernels import KERNEL_CHOICES
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -130,7 +136,7 @@ def parse_models(text: str) -> list[int]:
 
 def write_structure(output: Path, structure: str, scores: dict) -> None:
     """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
-    from alphafold_msa.outputs import write_atomic
+    from alphafold_msa.results.structures import write_atomic
 
     output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(output, structure)
@@ -149,7 +155,7 @@ def parse_copies(text: str | None) -> list[int] | None:
 def read_checked(args: argparse.Namespace):
     """The alignment (`Msa`) or complex (`ComplexMsa`), read and validated with the light install
     (the length limit included)."""
-    from alphafold_msa.config import max_query_length
+    from alphafold_msa.model.config import max_query_length
     from alphafold_msa.msa import assemble_complex, read_msa
     from alphafold_msa.msa.filter import check_length
 
@@ -170,7 +176,7 @@ def read_checked(args: argparse.Namespace):
 def check_alignment(args: argparse.Namespace) -> dict:
     """Summarise what a prediction would use: format, query, depth before and after filtering, and
     the device memory five full-size models need for it."""
-    from alphafold_msa.memory import GB, estimate_peak_bytes
+    from alphafold_msa.model.memory import GB, estimate_peak_bytes
     from alphafold_msa.msa import Msa
     from alphafold_msa.msa.filter import filter_msa
 
@@ -205,8 +211,8 @@ def describe_relax(info: dict | None) -> str:
 
 def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
     """Weights already in the folder are used as they are; missing ones are provisioned like start.sh does."""
-    from alphafold_msa.provision import ensure_weights
-    from alphafold_msa.weights import params_file
+    from alphafold_msa.model.provision import ensure_weights
+    from alphafold_msa.model.weights import params_file
 
     if all(params_file(param_dir, name).is_file() for name in names):
         return
@@ -225,9 +231,9 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
     """run_prediction on this machine with the command's options, the same code the worker runs;
     the weights are the official ones (fetched when missing) or, with --demo-weights, generated.
     `runners` (a RunnerCache) carries compiled networks from one alignment of a batch to the next."""
+    from alphafold_msa.model.weights import default_param_dir
     from alphafold_msa.msa import Msa
     from alphafold_msa.predict import run_prediction
-    from alphafold_msa.weights import default_param_dir
 
     param_dir = Path(args.param_dir) if args.param_dir else default_param_dir()
     models = parse_models(args.models)
@@ -253,7 +259,7 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
 
 def run_local(args: argparse.Namespace) -> int:
     """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
-    from alphafold_msa.result_files import job_scores, place_beside
+    from alphafold_msa.launcher.result_files import job_scores, place_beside
 
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
     warn_demo_weights(args)
@@ -278,7 +284,7 @@ def run_local(args: argparse.Namespace) -> int:
 def check_one(path: Path, args: argparse.Namespace):
     """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
     the length limit included: a single job's input, or each of a batch's."""
-    from alphafold_msa.config import max_query_length
+    from alphafold_msa.model.config import max_query_length
     from alphafold_msa.msa import read_input
     from alphafold_msa.msa.filter import check_length
 
@@ -288,15 +294,15 @@ def check_one(path: Path, args: argparse.Namespace):
 
 
 def run_local_batch(args: argparse.Namespace) -> int:
-    """Batch mode on this machine (see alphafold_msa.batch)."""
-    from alphafold_msa.batch import run_local_batch as run
+    """Batch mode on this machine (see alphafold_msa.launcher.batch)."""
+    from alphafold_msa.launcher.batch import run_local_batch as run
 
     settings = {"models": parse_models(args.models), "num_recycle": args.num_recycle, "random_seed": args.seed,
                 "num_seeds": args.num_seeds, "relax": args.relax, "formats": args.structure_formats,
                 "complex_mode": args.complex_mode, "model_config": args.model_config,
                 "model_preset": args.model_preset, "demo_weights": args.demo_weights}
     warn_demo_weights(args)
-    from alphafold_msa.runner import RunnerCache
+    from alphafold_msa.model.runner import RunnerCache
 
     runners = RunnerCache()
 
@@ -327,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "(or --output-dir without --output for a batch)")
         if args.local:
             return run_local(args) if args.output else run_local_batch(args)
-        from alphafold_msa.remote import run_remote, run_remote_batch
+        from alphafold_msa.launcher.remote import run_remote, run_remote_batch
 
         return run_remote(args) if args.output else run_remote_batch(args)
     except RemoteError as error:

@@ -4,7 +4,7 @@
 
 - `auto` (the default): plain XLA on a CPU; on a GPU the fused kernels `colabfold_kernels.device.dispatch`
   picks for it (Pallas/Triton from compute capability 8.0, the CUDA legacy kernels below), once a
-  self-check (`alphafold_msa.kernel_check`) has found them to agree with plain XLA on this GPU;
+  self-check (`alphafold_msa.model.kernel_check`) has found them to agree with plain XLA on this GPU;
 - `pallas` or `cuda_legacy`: those kernels, unchecked (a GPU is required);
 - `xla`: the plain XLA path everywhere.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from alphafold_msa.config import choice
 from alphafold_msa.errors import ConfigError
+from alphafold_msa.model.config import choice
 
 KERNELS_ENV = "ALPHAFOLD_MSA_KERNELS"
 KERNEL_CHOICES = ("auto", "pallas", "cuda_legacy", "xla")

@@ -10,9 +10,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from alphafold_msa.features import FeatureDict
-from alphafold_msa.relax import RelaxOutcome
-from alphafold_msa.results import RankedModel
+from alphafold_msa.model.features import FeatureDict
+from alphafold_msa.model.relax import RelaxOutcome
+from alphafold_msa.results.types import RankedModel
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alphafold_msa.features import FeatureDict, build_features, msa_features
+from alphafold_msa.model.features import FeatureDict, build_features, msa_features
 from alphafold_msa.msa.alignment import GAP_ID, Msa
 from alphafold_msa.msa.complex import ComplexMsa
 

@@ -16,10 +16,21 @@ from urllib.parse import parse_qs, urlparse
 import requests
 import urllib3
 
-from alphafold_msa.archive import sha256
 from alphafold_msa.errors import UserError
-from alphafold_msa.net import (CHUNK, CONNECT_TIMEOUT_S, DOWNLOAD_DEADLINE_ENV, READ_TIMEOUT_S, DownloadError, deadline_s, open_pinned,
-                               parse_public_https, read_capped, redact_url, resolve_public)
+from alphafold_msa.protocol.archive import sha256
+from alphafold_msa.transfer.https import (
+    CHUNK,
+    CONNECT_TIMEOUT_S,
+    DOWNLOAD_DEADLINE_ENV,
+    READ_TIMEOUT_S,
+    DownloadError,
+    deadline_s,
+    open_pinned,
+    parse_public_https,
+    read_capped,
+    redact_url,
+    resolve_public,
+)
 
 URL_EXPIRES_S = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 # A job's msa_url may read only these objects of the worker's own bucket, unless ANY_KEY_ENV=1.

@@ -13,8 +13,8 @@ import math
 from importlib import resources
 from typing import Any
 
-from alphafold_msa.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.errors import MsaError, UserError
+from alphafold_msa.model.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.msa.read import read_limited
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
@@ -49,8 +49,8 @@ class ResultTooLargeError(UserError):
 
 
 def schema() -> dict[str, Any]:
-    """The JSON schema of a job's input (alphafold_msa/job_schema.json)."""
-    return json.loads(resources.files("alphafold_msa").joinpath("job_schema.json").read_text())
+    """The JSON schema of a job's input (alphafold_msa/protocol/job_schema.json)."""
+    return json.loads(resources.files("alphafold_msa.protocol").joinpath("job_schema.json").read_text())
 
 
 def _field(error) -> str:

@@ -19,14 +19,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 from alphafold_msa import __version__
-from alphafold_msa import config as configs
-from alphafold_msa.archive import pack, sha256
 from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
-from alphafold_msa.jobs import (COMPLEX_SCORES, INLINE_ARCHIVE_BYTES, ResultTooLargeError, check_result_size,
-                                encode_text, estimate_archive_bytes, validate_input)
-from alphafold_msa.results import PredictionResult, RankedModel
-from alphafold_msa.runner import RunnerCache
-from alphafold_msa.storage import Bucket, StorageError, fetch
+from alphafold_msa.model import config as configs
+from alphafold_msa.model.runner import RunnerCache
+from alphafold_msa.protocol.archive import pack, sha256
+from alphafold_msa.protocol.schema import (
+    COMPLEX_SCORES,
+    INLINE_ARCHIVE_BYTES,
+    ResultTooLargeError,
+    check_result_size,
+    encode_text,
+    estimate_archive_bytes,
+    validate_input,
+)
+from alphafold_msa.results.types import PredictionResult, RankedModel
+from alphafold_msa.transfer.bucket import Bucket, StorageError, fetch
 
 logger = logging.getLogger(__name__)
 # This worker process's model runners, kept across its jobs.
@@ -49,7 +56,7 @@ def workdir() -> Path:
 
 def check_settings() -> None:
     """Refuse to start with a malformed setting ($ALPHAFOLD_MSA_*), rather than fail every job on it."""
-    from alphafold_msa import kernels
+    from alphafold_msa.model import kernels
 
     try:
         kernels.resolve_kernels(None)

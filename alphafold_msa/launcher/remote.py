@@ -11,15 +11,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from alphafold_msa import cli
-from alphafold_msa.batch import result_numbers, run_batch
-from alphafold_msa.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
 from alphafold_msa.errors import UserError, printable
-from alphafold_msa.job_output import OutputError, decode_output
-from alphafold_msa.jobs import COMPLEX_SCORES, request_body, validate_input
+from alphafold_msa.launcher import cli
+from alphafold_msa.launcher.batch import result_numbers, run_batch
+from alphafold_msa.launcher.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
+from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files
 from alphafold_msa.msa.read import decode_text
-from alphafold_msa.outputs import write_atomic
-from alphafold_msa.result_files import job_scores, place_beside, receive_files
+from alphafold_msa.protocol.output import OutputError, decode_output
+from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
+from alphafold_msa.results.structures import write_atomic
 
 
 class StatusPrinter:
@@ -228,7 +228,7 @@ def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputErr
 
 
 def run_remote_batch(args: argparse.Namespace) -> int:
-    """Batch mode against the endpoint (see alphafold_msa.batch)."""
+    """Batch mode against the endpoint (see alphafold_msa.launcher.batch)."""
     options = job_options(args)
     validate_input({**options, "msa": ">q\nA\n"})
     endpoint_client(args)  # a missing endpoint id or API key fails before anything is read

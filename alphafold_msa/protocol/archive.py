@@ -11,8 +11,8 @@ import tarfile
 import zlib
 from pathlib import Path
 
-from alphafold_msa.config import RESULT_MAX_BYTES_ENV, result_max_bytes
 from alphafold_msa.errors import UserError
+from alphafold_msa.model.config import RESULT_MAX_BYTES_ENV, result_max_bytes
 
 MAX_MEMBERS = 10_000
 

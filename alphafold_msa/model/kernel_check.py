@@ -27,8 +27,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from alphafold_msa import kernels
-from alphafold_msa.kernels import Device
+from alphafold_msa.model import kernels
+from alphafold_msa.model.kernels import Device
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The RunPod serverless worker: one job in, one result out."""
