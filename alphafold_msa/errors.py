@@ -1,8 +1,18 @@
-"""Errors a user can cause: each carries a one-line message naming the file or field at fault."""
+"""Errors a user can cause: each carries a one-line message naming the file or field at fault, and
+the exit code the command line ends with for it."""
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+EXIT_REMOTE_FAILED = 3
+EXIT_TIMEOUT = 4
+EXIT_CANCELLED = 5
 
 
 class UserError(Exception):
     """Base class for problems with the user's input; the message is shown without a traceback."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class MsaError(UserError):
@@ -19,6 +29,12 @@ class ConfigError(UserError):
 
 class MsaTooLargeError(MsaError):
     """The alignment is larger than the configured limit (once decompressed)."""
+
+
+class RemoteError(UserError):
+    """The endpoint could not be reached, answered with an error, or returned a malformed result."""
+
+    exit_code = EXIT_REMOTE_FAILED
 
 
 def printable(text: str) -> str:

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
+from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
 from alphafold_msa.model.features import FeatureDict, build_features
@@ -19,10 +21,11 @@ from alphafold_msa.model.runner import ModelRunner, RunnerCache
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
-from alphafold_msa.results.plots import coverage
+from alphafold_msa.msa.stats import coverage
+from alphafold_msa.protocol.schema import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
-from alphafold_msa.results.structures import rank, to_prediction, write_atomic, write_ranked
+from alphafold_msa.results.structures import rank, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
 
 logger = logging.getLogger(__name__)
@@ -31,7 +34,7 @@ MAX_RECYCLES = 48
 
 def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int, max_msa_depth: int,
                    formats: Sequence[str]) -> None:
-    if not models or any(n not in configs.MODEL_NUMBERS for n in models) or len(set(models)) != len(models):
+    if not models or any(n not in MODEL_NUMBERS for n in models) or len(set(models)) != len(models):
         raise ConfigError(f"models must be distinct numbers from 1-5, got {list(models)}")
     if not 0 <= num_recycle <= MAX_RECYCLES:
         raise ConfigError(f"num_recycle must be between 0 and {MAX_RECYCLES}, got {num_recycle}")
@@ -90,8 +93,8 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
         return build_features(filtered), preset, msa_summary(msa, filtered, record), filtered
-    if complex_mode not in configs.COMPLEX_MODES:
-        raise ConfigError(f"complex mode must be one of {', '.join(configs.COMPLEX_MODES)}, got '{complex_mode}'")
+    if complex_mode not in COMPLEX_MODES:
+        raise ConfigError(f"complex mode must be one of {', '.join(COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
     filtered = dataclasses.replace(msa, chains=kept)
     alignment = concatenated_msa(filtered)
@@ -131,12 +134,12 @@ def run_prediction(
     model_config: str | None = None,
     preset: str = "monomer_ptm",
     complex_mode: str = "multimer",
-    models: Sequence[int] = configs.MODEL_NUMBERS,
-    num_recycle: int = configs.DEFAULT_NUM_RECYCLE,
+    models: Sequence[int] = MODEL_NUMBERS,
+    num_recycle: int = DEFAULT_NUM_RECYCLE,
     recycle_early_stop_tolerance: float | None = None,
     random_seed: int = 0,
     num_seeds: int = 1,
-    max_msa_depth: int = configs.DEFAULT_MAX_MSA_DEPTH,
+    max_msa_depth: int = DEFAULT_MAX_MSA_DEPTH,
     formats: Sequence[str] = ("pdb",),
     relax: str | None = None,
     msa_format: str | None = None,
@@ -166,10 +169,10 @@ def run_prediction(
     report = progress or (lambda message: logger.info("%s", message))
     _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
     relax = configs.resolve_relax(relax)
-    relax_timeout = configs.relax_timeout() if relax != "none" else None
+    relax_timeout = settings.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=msa_format, query=query)
-    check_length(msa, configs.max_query_length())
+    check_length(msa, settings.max_query_length())
     stage = time.perf_counter()
     raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
     build_seconds = time.perf_counter() - stage

@@ -28,7 +28,7 @@ def main() -> None:
     import jax
 
     from alphafold_msa.model.config import network_config
-    from alphafold_msa.model.memory import measure_working_bytes
+    from alphafold_msa.testing.memory_probe import measure_working_bytes
 
     cfg = network_config("monomer_ptm", args.config)
     rows, param_bytes = [], 0

@@ -88,7 +88,7 @@ def write_stockholm_dashes(source: Path, target: Path) -> None:
 
 
 MEASURE_OURS = """
-from alphafold_msa.model.config import DEFAULT_MAX_MSA_DEPTH
+from alphafold_msa.protocol.schema import DEFAULT_MAX_MSA_DEPTH
 from alphafold_msa.model.features import build_features
 from alphafold_msa.msa import read_msa
 from alphafold_msa.msa.filter import filter_msa

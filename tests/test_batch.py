@@ -4,7 +4,6 @@ random failures, a launcher killed mid-batch and resumed; discovery, naming and 
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess

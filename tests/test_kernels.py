@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 
+from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.model import kernel_check, kernels
 from alphafold_msa.model.kernels import Device
@@ -59,16 +60,16 @@ def test_fork_settings_and_compile_options():
 
 
 def test_choices_from_the_environment(monkeypatch):
-    monkeypatch.delenv(kernels.KERNELS_ENV, raising=False)
-    monkeypatch.delenv(kernels.COMPILE_MODE_ENV, raising=False)
+    monkeypatch.delenv(settings.KERNELS.name, raising=False)
+    monkeypatch.delenv(settings.COMPILE_MODE.name, raising=False)
     assert kernels.resolve_kernels(None) == "auto" and kernels.resolve_compile_mode(None) == "tuned"
-    monkeypatch.setenv(kernels.KERNELS_ENV, "xla")
-    monkeypatch.setenv(kernels.COMPILE_MODE_ENV, "fast")
+    monkeypatch.setenv(settings.KERNELS.name, "xla")
+    monkeypatch.setenv(settings.COMPILE_MODE.name, "fast")
     assert kernels.resolve_kernels(None) == "xla" and kernels.resolve_compile_mode(None) == "fast"
     assert kernels.resolve_kernels("pallas") == "pallas"
     with pytest.raises(ConfigError, match="kernels must be one of auto, pallas, cuda_legacy, xla, got 'triton'"):
         kernels.resolve_kernels("triton")
-    monkeypatch.setenv(kernels.COMPILE_MODE_ENV, "fastest")
+    monkeypatch.setenv(settings.COMPILE_MODE.name, "fastest")
     with pytest.raises(ConfigError, match="ALPHAFOLD_MSA_COMPILE_MODE must be one of fast, tuned, full"):
         kernels.resolve_compile_mode(None)
 

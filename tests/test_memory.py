@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from alphafold_msa import settings
 from alphafold_msa.model import memory
 from alphafold_msa.model.config import network_config
+from alphafold_msa.testing.memory_probe import measure_working_bytes
 from alphafold_msa.worker.handler import handle_job
 
 
 def test_estimate_matches_the_compiled_network_between_table_lengths():
     """224 residues is not in the table: the interpolated estimate is within 15% of XLA's figure."""
-    measured, param_bytes = memory.measure_working_bytes(network_config("monomer_ptm", "reduced"), 224)
+    measured, param_bytes = measure_working_bytes(network_config("monomer_ptm", "reduced"), 224)
     assert param_bytes == memory.PARAM_BYTES_PER_MODEL["reduced"]
     assert memory.working_bytes(224, "reduced") == pytest.approx(measured, rel=0.15)
 
@@ -34,13 +36,13 @@ def test_a_job_too_large_for_the_device_is_refused_before_running(monkeypatch, r
     monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
     monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
     monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv(memory.DEVICE_MEMORY_ENV, "0.05")
+    monkeypatch.setenv(settings.DEVICE_MEMORY_GB.name, "0.05")
     job = {"msa": (testdata / "pfam" / "Pkinase.sto").read_text(), "models": [1], "num_recycle": 0}
     result = handle_job({"id": "job-memory", "input": job})
     assert set(result) == {"error"}, result
     assert "a 248-residue query needs about" in result["error"]
-    assert f"more than the 0.05 GB of {memory.DEVICE_MEMORY_ENV}=0.05" in result["error"]
+    assert f"more than the 0.05 GB of {settings.DEVICE_MEMORY_GB.name}=0.05" in result["error"]
     assert "the longest query that fits is about" in result["error"]
-    monkeypatch.setenv(memory.DEVICE_MEMORY_ENV, "lots")
+    monkeypatch.setenv(settings.DEVICE_MEMORY_GB.name, "lots")
     result = handle_job({"id": "job-memory-2", "input": job})
-    assert "ALPHAFOLD_MSA_DEVICE_MEMORY_GB must be a number of gigabytes, got 'lots'" in result["error"]
+    assert "ALPHAFOLD_MSA_DEVICE_MEMORY_GB must be a positive number of gigabytes, got 'lots'" in result["error"]

@@ -6,7 +6,8 @@ import numpy as np
 from PIL import Image
 
 from alphafold_msa.msa import parse_msa
-from alphafold_msa.results.plots import coverage, plot_coverage, plot_pae, plot_plddt, sequence_identity
+from alphafold_msa.msa.stats import coverage, sequence_identity
+from alphafold_msa.results.plots import plot_coverage, plot_pae, plot_plddt
 
 
 def test_identity_counts_only_the_positions_a_row_covers():

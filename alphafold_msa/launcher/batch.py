@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from alphafold_msa.errors import UserError, printable
+from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher.client import (
     TERMINAL_STATUSES,
     DeadlineExceeded,
@@ -31,7 +32,6 @@ from alphafold_msa.launcher.client import (
     backoff_delays,
 )
 from alphafold_msa.protocol.schema import request_body
-from alphafold_msa.results.structures import write_atomic
 
 ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".fa", ".fas", ".afa", ".aln",
                       ".clustal", ".msa")

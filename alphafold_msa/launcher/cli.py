@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from alphafold_msa import settings
 from alphafold_msa.errors import UserError, printable
 from alphafold_msa.launcher.client import DEFAULT_API_URL, RemoteError
-from alphafold_msa.model.config import (
-    COMPLEX_MODES,
-    DEFAULT_MAX_MSA_DEPTH,
-    DEFAULT_NUM_RECYCLE,
-    RELAX_MODES,
-    model_name,
-)
-from alphafold_msa.model.kernels import KERNEL_CHOICES
+from alphafold_msa.protocol.schema import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -73,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only read and validate the alignment; print a JSON summary (exit 0) or the error (exit 2)")
     remote = parser.add_argument_group("remote prediction on a RunPod endpoint")
     remote.add_argument("--endpointId", help="RunPod serverless endpoint id")
-    remote.add_argument("--api-key", default=os.environ.get("RUNPOD_API_KEY"),
+    remote.add_argument("--api-key", default=settings.text(settings.RUNPOD_API_KEY),
                         help="RunPod API key (default: $RUNPOD_API_KEY)")
     remote.add_argument("--api-url", default=DEFAULT_API_URL,
                         help="endpoint URL; {endpointId} is replaced (default %(default)s)")
@@ -94,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameter set: monomer_ptm (default, gives pTM and PAE) or monomer")
     local.add_argument("--demo-weights", action="store_true",
                        help="use generated random weights instead of the official ones: the structure is meaningless")
-    local.add_argument("--kernels", choices=KERNEL_CHOICES,
+    local.add_argument("--kernels", choices=settings.KERNELS.choices,
                        help="GPU kernels: auto (default, $ALPHAFOLD_MSA_KERNELS: the fused kernels once a self-check "
                             "approves them on this GPU; plain XLA on a CPU), pallas, cuda_legacy or xla")
     return parser
@@ -136,7 +129,7 @@ def parse_models(text: str) -> list[int]:
 
 def write_structure(output: Path, structure: str, scores: dict) -> None:
     """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
-    from alphafold_msa.results.structures import write_atomic
+    from alphafold_msa.files import write_atomic
 
     output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(output, structure)
@@ -155,7 +148,6 @@ def parse_copies(text: str | None) -> list[int] | None:
 def read_checked(args: argparse.Namespace):
     """The alignment (`Msa`) or complex (`ComplexMsa`), read and validated with the light install
     (the length limit included)."""
-    from alphafold_msa.model.config import max_query_length
     from alphafold_msa.msa import assemble_complex, read_msa
     from alphafold_msa.msa.filter import check_length
 
@@ -169,7 +161,7 @@ def read_checked(args: argparse.Namespace):
     msa = assemble_complex(chains, copies, paired or None)
     if msa.num_chains == 1:
         msa = msa.chains[0]
-    check_length(msa, max_query_length())
+    check_length(msa, settings.max_query_length())
     return msa
 
 
@@ -231,6 +223,7 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
     """run_prediction on this machine with the command's options, the same code the worker runs;
     the weights are the official ones (fetched when missing) or, with --demo-weights, generated.
     `runners` (a RunnerCache) carries compiled networks from one alignment of a batch to the next."""
+    from alphafold_msa.model.config import model_name
     from alphafold_msa.model.weights import default_param_dir
     from alphafold_msa.msa import Msa
     from alphafold_msa.predict import run_prediction
@@ -284,12 +277,11 @@ def run_local(args: argparse.Namespace) -> int:
 def check_one(path: Path, args: argparse.Namespace):
     """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
     the length limit included: a single job's input, or each of a batch's."""
-    from alphafold_msa.model.config import max_query_length
     from alphafold_msa.msa import read_input
     from alphafold_msa.msa.filter import check_length
 
     msa = read_input(path, format=args.msa_format, query=args.query)
-    check_length(msa, max_query_length())
+    check_length(msa, settings.max_query_length())
     return msa
 
 

@@ -26,7 +26,7 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, InvalidHeader, MaxRetryError
 from urllib3.util import Retry, Timeout
 
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import RemoteError
 
 DEFAULT_API_URL = "https://api.runpod.ai/v2/{endpointId}"
 TERMINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
@@ -36,10 +36,6 @@ MAX_ANSWER_BYTES = 32_000_000  # a status answer carries at most a ~9 MB result
 CANCEL_WITHIN_S = 30.0
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 UNCERTAIN = "the endpoint may have accepted the job; run again to resubmit"
-
-
-class RemoteError(UserError):
-    """The endpoint could not be reached or answered with an error."""
 
 
 class AuthError(RemoteError):

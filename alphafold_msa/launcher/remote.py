@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from alphafold_msa.errors import UserError, printable
+from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher import cli
 from alphafold_msa.launcher.batch import result_numbers, run_batch
 from alphafold_msa.launcher.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
@@ -19,7 +20,6 @@ from alphafold_msa.launcher.result_files import job_scores, place_beside, receiv
 from alphafold_msa.msa.read import decode_text
 from alphafold_msa.protocol.output import OutputError, decode_output
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
-from alphafold_msa.results.structures import write_atomic
 
 
 class StatusPrinter:

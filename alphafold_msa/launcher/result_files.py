@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from alphafold_msa.model.config import result_max_bytes
+from alphafold_msa import settings
 from alphafold_msa.protocol.archive import ArchiveError, unpack
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download
 
@@ -35,7 +35,7 @@ def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
             raise ArchiveError("the results archive in the job's output is not valid base64") from None
     else:
         try:
-            data = download(files["url"], result_max_bytes(), expected_sha256=files["sha256"])
+            data = download(files["url"], settings.result_max_bytes(), expected_sha256=files["sha256"])
         except ExpiredLinkError as error:
             data = _from_bucket(files, str(error))
     return unpack(data, destination, expected_sha256=files["sha256"])
@@ -49,7 +49,7 @@ def _from_bucket(files: dict[str, Any], reason: str) -> bytes:
         raise StorageError(f"{reason}; the results are still in the bucket as {key or 'an unnamed object'}: "
                            f"set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and "
                            f"BUCKET_NAME here to fetch them, or download the object yourself")
-    return bucket.get(key[len(prefix):], result_max_bytes())
+    return bucket.get(key[len(prefix):], settings.result_max_bytes())
 
 
 def place_beside(output: Path, files_dir: Path) -> list[Path]:

@@ -6,21 +6,11 @@ number of blocks and the MSA crops, so it runs the same code on weights of the s
 
 from __future__ import annotations
 
-import os
-from typing import Sequence
-
+from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 
-MODEL_CONFIGS = ("full", "reduced")
+MODEL_CONFIGS = settings.MODEL_CONFIG.choices
 MODEL_PRESETS = ("monomer_ptm", "monomer", "multimer")
-# How a complex is predicted: AlphaFold-Multimer v3, or the monomer pTM models over the
-# concatenated chains with chain breaks (ColabFold's "pTM complex" mode).
-COMPLEX_MODES = ("multimer", "ptm")
-MODEL_NUMBERS = (1, 2, 3, 4, 5)
-MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
-# Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.
-DEFAULT_MAX_MSA_DEPTH = 20_000
-DEFAULT_NUM_RECYCLE = 3
 # Sequence lengths are padded up to the next bucket so jobs of nearby lengths share one compiled
 # network: steps of 8 residues up to 256 (so padding costs little compute at any length, like
 # ColabFold's recompile padding of 10), then steps of at most ~12%; longer queries run at their
@@ -32,56 +22,6 @@ LENGTH_BUCKETS = (*range(16, 257, 8), 288, 320, 352, 384, 416, 448, 480, 512, 57
 # so a shallow alignment runs a smaller network without a compilation for every depth.
 DEPTH_BUCKETS = (*range(16, 129, 16), 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024, 1280, 1536, 2048,
                  2560, 3072, 4096, 5120)
-# Amber relaxation: none, the top model (AlphaFold's default) or all; $ALPHAFOLD_MSA_RELAX sets the default.
-RELAX_MODES = ("none", "best", "all")
-RELAX_ENV = "ALPHAFOLD_MSA_RELAX"
-# Each relaxation runs in a child process stopped after this many seconds; the unrelaxed model is kept.
-RELAX_TIMEOUT_ENV = "ALPHAFOLD_MSA_RELAX_TIMEOUT"
-DEFAULT_RELAX_TIMEOUT_S = 600.0
-MAX_LENGTH_ENV = "ALPHAFOLD_MSA_MAX_LENGTH"
-DEFAULT_MAX_LENGTH = 2_500
-
-
-def positive_int_env(name: str, default: int, unit: str) -> int:
-    """$`name` as a whole number of `unit` (at least 1), else `default`; a ConfigError naming it otherwise."""
-    value = os.environ.get(name) or str(default)
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{name} must be a positive number of {unit}, got '{value}'")
-    return int(value)
-
-
-MSA_URL_MAX_BYTES_ENV = "ALPHAFOLD_MSA_URL_MAX_BYTES"
-DEFAULT_MSA_URL_MAX_BYTES = 1_000_000_000
-
-
-def msa_url_max_bytes() -> int:
-    """The largest alignment a job's msa_url may point to: $ALPHAFOLD_MSA_URL_MAX_BYTES, else 1 GB."""
-    return positive_int_env(MSA_URL_MAX_BYTES_ENV, DEFAULT_MSA_URL_MAX_BYTES, "bytes")
-
-
-RESULT_MAX_BYTES_ENV = "ALPHAFOLD_MSA_MAX_RESULT_BYTES"
-DEFAULT_RESULT_MAX_BYTES = 4_000_000_000
-
-
-def result_max_bytes() -> int:
-    """The most bytes of a job's result files the launcher downloads, and then unpacks:
-    $ALPHAFOLD_MSA_MAX_RESULT_BYTES, else 4 GB."""
-    return positive_int_env(RESULT_MAX_BYTES_ENV, DEFAULT_RESULT_MAX_BYTES, "bytes")
-
-
-MAX_MSA_BYTES_ENV = "ALPHAFOLD_MSA_MAX_MSA_BYTES"
-DEFAULT_MAX_MSA_BYTES = 2_000_000_000
-
-
-def max_msa_bytes() -> int:
-    """The largest alignment text accepted once decompressed: $ALPHAFOLD_MSA_MAX_MSA_BYTES, else 2 GB."""
-    return positive_int_env(MAX_MSA_BYTES_ENV, DEFAULT_MAX_MSA_BYTES, "bytes")
-
-
-def max_query_length() -> int:
-    """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
-    return positive_int_env(MAX_LENGTH_ENV, DEFAULT_MAX_LENGTH, "residues")
-
 # Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
 _REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}
 
@@ -91,30 +31,9 @@ def bucket_length(length: int) -> int:
     return next((bucket for bucket in LENGTH_BUCKETS if bucket >= length), length)
 
 
-def choice(value: str | None, env: str, default: str, choices: Sequence[str], label: str, hint: str = "") -> str:
-    """`value`, else $`env`, else `default`; a ConfigError ('`label` must be one of ...', then `hint`)
-    unless it is one of `choices`."""
-    value = value or os.environ.get(env) or default
-    if value not in choices:
-        raise ConfigError(f"{label} must be one of {', '.join(choices)}, got '{value}'{hint}")
-    return value
-
-
 def resolve_relax(mode: str | None) -> str:
     """The relaxation mode from the argument, else $ALPHAFOLD_MSA_RELAX, else 'best'."""
-    return choice(mode, RELAX_ENV, "best", RELAX_MODES, "relax")
-
-
-def relax_timeout() -> float:
-    """Seconds one model's relaxation may take: $ALPHAFOLD_MSA_RELAX_TIMEOUT, else 600."""
-    value = os.environ.get(RELAX_TIMEOUT_ENV) or str(DEFAULT_RELAX_TIMEOUT_S)
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ConfigError(f"{RELAX_TIMEOUT_ENV} must be a positive number of seconds, got '{value}'")
-    return seconds
+    return settings.choice(mode, settings.RELAX, "relax")
 
 
 def relaxed_ranks(mode: str, num_models: int) -> range:
@@ -140,7 +59,7 @@ def _depth_bucket(rows: int, limit: int) -> int:
 
 def resolve_model_config(name: str | None) -> str:
     """The configuration name from the argument, else $ALPHAFOLD_MSA_MODEL_CONFIG, else 'full'."""
-    name = name or os.environ.get(MODEL_CONFIG_ENV) or "full"
+    name = name or settings.text(settings.MODEL_CONFIG)
     if name not in MODEL_CONFIGS:
         raise ConfigError(f"model config '{name}' is unknown; expected one of {', '.join(MODEL_CONFIGS)}")
     return name

@@ -18,14 +18,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.model.config import choice
 
-KERNELS_ENV = "ALPHAFOLD_MSA_KERNELS"
-KERNEL_CHOICES = ("auto", "pallas", "cuda_legacy", "xla")
 FUSED_PATHS = ("pallas", "cuda_legacy")
-COMPILE_MODE_ENV = "ALPHAFOLD_MSA_COMPILE_MODE"
-COMPILE_MODES = ("fast", "tuned", "full")
 # XLA's GEMM tile for `tuned` (ColabFold's choice, measured across several NVIDIA cards).
 _TUNED_GEMM = "block_m: 64 block_n: 64 block_k: 16 num_stages: 3 num_warps: 4 num_ctas: 1"
 # Pallas/Triton kernels need compute capability 8.0 (XLA gates Triton there); older GPUs use the CUDA ones.
@@ -43,12 +39,12 @@ class Device:
 
 def resolve_kernels(name: str | None) -> str:
     """The kernel choice from the argument, else $ALPHAFOLD_MSA_KERNELS, else 'auto'."""
-    return choice(name, KERNELS_ENV, "auto", KERNEL_CHOICES, "kernels", f" (the --kernels option or {KERNELS_ENV})")
+    return settings.choice(name, settings.KERNELS, "kernels", f" (the --kernels option or {settings.KERNELS.name})")
 
 
 def resolve_compile_mode(name: str | None) -> str:
     """The compile mode from the argument, else $ALPHAFOLD_MSA_COMPILE_MODE, else 'tuned'."""
-    return choice(name, COMPILE_MODE_ENV, "tuned", COMPILE_MODES, COMPILE_MODE_ENV)
+    return settings.choice(name, settings.COMPILE_MODE, settings.COMPILE_MODE.name)
 
 
 def current_device() -> Device:

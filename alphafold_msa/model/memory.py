@@ -3,7 +3,7 @@
 The estimate is read from a table of XLA's buffer assignment for the network at each padded
 length (working memory of one recycle with the config's largest MSA crops, so it is an upper
 bound for shallower alignments) plus the parameters of every model kept on the device.
-`benchmarks/memory_model.py` measures the table; `measure_working_bytes` gives one entry.
+`benchmarks/memory_model.py` measures the table (one entry: `testing.memory_probe`).
 Importing this module does not import jax, so the launcher can estimate without it.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import bisect
 import os
 
+from alphafold_msa import settings
 from alphafold_msa.errors import UserError
 from alphafold_msa.model.config import bucket_length
 
-DEVICE_MEMORY_ENV = "ALPHAFOLD_MSA_DEVICE_MEMORY_GB"
 # Allowance for allocator fragmentation and buffers outside the compiled function.
 HEADROOM = 1.10
 GB = 1e9
@@ -85,12 +85,9 @@ def device_memory() -> tuple[int, str]:
     import jax
 
     device = jax.devices()[0]
-    override = os.environ.get(DEVICE_MEMORY_ENV)
-    if override:
-        try:
-            return int(float(override) * GB), f"{DEVICE_MEMORY_ENV}={override}"
-        except ValueError:
-            raise UserError(f"{DEVICE_MEMORY_ENV} must be a number of gigabytes, got '{override}'") from None
+    override = settings.device_memory_gb()
+    if override is not None:
+        return int(override * GB), f"{settings.DEVICE_MEMORY_GB.name}={settings.text(settings.DEVICE_MEMORY_GB)}"
     stats = device.memory_stats() or {}
     if "bytes_limit" in stats:
         return int(stats["bytes_limit"]), f"this worker's {device.device_kind}"
@@ -108,30 +105,3 @@ def check_fits(length: int, model_config: str, num_models: int, available_bytes:
         f"{TABLE_SOURCE}'s buffer assignment) with {num_models} "
         f"model(s) loaded, more than the {available_bytes / GB:.2f} GB of {where}; the longest query that "
         f"fits is about {longest} residues (fewer models, or a card with more memory, raise it)")
-
-
-def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]:
-    """(working bytes, parameter bytes) XLA assigns to one recycle at `padded_length` residues.
-
-    Lowers and compiles the network for abstract inputs with the config's MSA crops; runs nothing.
-    """
-    import jax
-    import numpy as np
-    from alphafold.model import model
-
-    from alphafold_msa.model.features import build_features, process_features, zero_recycling_inputs
-    from alphafold_msa.msa import parse_msa
-
-    sequence = ("ACDEFGHIKLMNPQRSTVWY" * padded_length)[:padded_length]
-    msa = parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
-    processed = process_features(build_features(msa), network_config, num_recycle=0, random_seed=0)
-    batch = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in processed.items()}
-    batch["prev"] = zero_recycling_inputs(padded_length, jax.ShapeDtypeStruct)
-    runner = model.RunModel(network_config)
-    key = jax.random.PRNGKey(0)
-    params = jax.eval_shape(runner.init, key, batch)
-    param_bytes = sum(int(np.prod(v.shape)) * v.dtype.itemsize for scope in params.values() for v in scope.values())
-    analysis = runner.apply.lower(params, key, batch).compile().memory_analysis()
-    working = (analysis.argument_size_in_bytes - param_bytes + analysis.output_size_in_bytes
-               + analysis.temp_size_in_bytes)
-    return int(working), int(param_bytes)

@@ -37,6 +37,7 @@ from typing import Iterator, Sequence
 
 import requests
 
+from alphafold_msa import settings
 from alphafold_msa.errors import UserError
 from alphafold_msa.model.weights import OFFICIAL_SHA256, OFFICIAL_URL, default_param_dir
 from alphafold_msa.transfer.https import (
@@ -44,7 +45,6 @@ from alphafold_msa.transfer.https import (
     READ_TIMEOUT_S,
     DownloadError,
     DownloadTimeout,
-    deadline_s,
     read_body,
     redact_url,
 )
@@ -56,8 +56,6 @@ OFFICIAL_MODELS = tuple(
 )
 _CHUNK = 1 << 20
 _SPACE_MARGIN = 256 << 20
-WEIGHTS_DEADLINE_ENV = "ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S"
-DEFAULT_WEIGHTS_DEADLINE_S = 4 * 3600.0  # the whole download, retries included
 
 
 class ProvisionError(UserError):
@@ -66,8 +64,7 @@ class ProvisionError(UserError):
 
 def required_models() -> list[str]:
     """$ALPHAFOLD_MODELS as a list of parameter names, else all official ones."""
-    names = [n.strip() for n in os.environ.get("ALPHAFOLD_MODELS", "").split(",") if n.strip()]
-    return names or list(OFFICIAL_MODELS)
+    return settings.model_names() or list(OFFICIAL_MODELS)
 
 
 def read_manifest(params_dir: Path) -> dict | None:
@@ -112,12 +109,8 @@ def volume_lock(param_dir: Path) -> Iterator[None]:
 
 
 def _free_bytes(path: Path) -> int:
-    override = os.environ.get("ALPHAFOLD_MSA_ASSUME_FREE_BYTES")
-    return int(override) if override else shutil.disk_usage(path).free
-
-
-def _retries() -> int:
-    return int(os.environ.get("ALPHAFOLD_MSA_DOWNLOAD_RETRIES", "5"))
+    assumed = settings.assumed_free_bytes()
+    return assumed if assumed is not None else shutil.disk_usage(path).free
 
 
 class _Retryable(Exception):
@@ -126,7 +119,7 @@ class _Retryable(Exception):
 
 def expected_sha256(url: str) -> str | None:
     """The archive's expected SHA-256: $PARAMS_SHA256, else the official pin for the official URL."""
-    pinned = os.environ.get("PARAMS_SHA256", "").strip().lower()
+    pinned = (settings.text(settings.PARAMS_SHA256) or "").lower()
     if pinned:
         return pinned
     return OFFICIAL_SHA256 if url == OFFICIAL_URL else None
@@ -136,7 +129,7 @@ def download(url: str, target: Path, deadline: float) -> None:
     """Download `url` to `target`, resuming a partial file with HTTP Range; bounded retries, all
     within `deadline` (time.monotonic())."""
     shown = redact_url(url)
-    attempts = _retries() + 1
+    attempts = settings.download_retries() + 1
     for attempt in range(1, attempts + 1):
         try:
             _download_once(url, shown, target, deadline)
@@ -177,7 +170,7 @@ def _download_once(url: str, shown: str, target: Path, deadline: float) -> None:
         _check_space(target.parent, remaining + total, "the weights (archive and extraction)")
         logger.info("downloading %s (%s, %.2f GB)", shown, "resuming" if resumed else "from the start", total / 1e9)
         with open(target, "ab" if resumed else "wb") as out:
-            read_body(response.raw, out.write, deadline, f"downloading {shown}", WEIGHTS_DEADLINE_ENV)
+            read_body(response.raw, out.write, deadline, f"downloading {shown}", settings.WEIGHTS_DEADLINE.name)
         if total and target.stat().st_size != total:
             raise _Retryable(f"connection closed at {target.stat().st_size} of {total} bytes")
 
@@ -294,7 +287,7 @@ def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
     work = param_dir / ".download"
     work.mkdir(parents=True, exist_ok=True)
     archive = work / "alphafold_params.tar.partial"
-    download(url, archive, time.monotonic() + deadline_s(WEIGHTS_DEADLINE_ENV, DEFAULT_WEIGHTS_DEADLINE_S))
+    download(url, archive, time.monotonic() + settings.download_deadline(settings.WEIGHTS_DEADLINE))
     archive_sha256 = _verify_archive(archive, url)
     staging = Path(tempfile.mkdtemp(prefix=".params.tmp-", dir=param_dir))
     try:
@@ -323,7 +316,7 @@ def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None =
                    models: Sequence[str] | None = None) -> Path:
     """Return PARAM_DIR after making sure every required parameter file is complete there."""
     param_dir = Path(param_dir or default_param_dir())
-    url = url or os.environ.get("PARAMS_URL") or OFFICIAL_URL
+    url = url or settings.text(settings.PARAMS_URL) or OFFICIAL_URL
     models = list(models or required_models())
     params = param_dir / "params"
     if not missing_or_damaged(params, models):
@@ -346,9 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alphafold_msa.model.provision", description=__doc__.split("\n")[0])
     parser.add_argument("--param-dir", help="default: $PARAM_DIR, /runpod-volume when mounted, else /data")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s provision: %(message)s",
-                        datefmt="%Y-%m-%dT%H:%M:%SZ")
-    logging.Formatter.converter = time.gmtime
+    formatter = logging.Formatter("%(asctime)s provision: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    formatter.converter = time.gmtime  # this formatter's clock only, not every logger's in the process
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         ensure_weights(args.param_dir)
     except UserError as error:

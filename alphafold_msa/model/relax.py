@@ -44,10 +44,10 @@ def violations(structure: Any) -> int:
 def relax(structure: Any, platform: str | None = None, timeout_s: float | None = None) -> RelaxOutcome:
     """Relax an `alphafold.common.protein.Protein` in a child process; a failure, or running past
     `timeout_s` (default $ALPHAFOLD_MSA_RELAX_TIMEOUT, else 600 s), is reported in `info`, never raised."""
-    from alphafold_msa.model.config import RELAX_TIMEOUT_ENV, relax_timeout
+    from alphafold_msa import settings
 
     platform = platform or openmm_platform()
-    timeout_s = relax_timeout() if timeout_s is None else timeout_s
+    timeout_s = settings.relax_timeout() if timeout_s is None else timeout_s
     started = time.perf_counter()
     # A fresh interpreter: OpenMM cannot be interrupted, but a child process can be stopped.
     with multiprocessing.get_context("spawn").Pool(1, initializer=_keep_jax_off_the_gpu) as pool:
@@ -58,7 +58,7 @@ def relax(structure: Any, platform: str | None = None, timeout_s: float | None =
             seconds = round(time.perf_counter() - started, 2)
             return RelaxOutcome(pdb=None, info={
                 "platform": platform, "seconds": seconds,
-                "error": f"relaxation stopped after {timeout_s:g} s ({RELAX_TIMEOUT_ENV})"})
+                "error": f"relaxation stopped after {timeout_s:g} s ({settings.RELAX_TIMEOUT.name})"})
 
 
 def _keep_jax_off_the_gpu() -> None:

@@ -18,6 +18,7 @@ from alphafold_msa.model import config as configs
 from alphafold_msa.model import kernel_check, memory, weights
 from alphafold_msa.model import kernels as _kernels
 from alphafold_msa.model.features import FeatureDict, build_features, pad_residues, process_features
+from alphafold_msa.protocol.schema import MODEL_NUMBERS
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class ModelRunner:
 
     def self_check(self, fused_path: str) -> dict[str, dict]:
         """The fixed self-check input through `fused_path`, plain XLA and plain XLA in float32 (the reference)."""
-        number = next((n for n in configs.MODEL_NUMBERS
+        number = next((n for n in MODEL_NUMBERS
                        if weights.params_file(self.param_dir, self.names([n])[0]).is_file()), 1)
         import jax
 

@@ -9,9 +9,9 @@ from typing import Iterable
 
 import numpy as np
 
+from alphafold_msa import settings
 from alphafold_msa.errors import WeightsError
 
-PARAM_DIR_ENV = "PARAM_DIR"
 RUNPOD_VOLUME = Path("/runpod-volume")
 OFFICIAL_ARCHIVE = "alphafold_params_2022-12-06.tar"
 OFFICIAL_URL = f"https://storage.googleapis.com/alphafold/{OFFICIAL_ARCHIVE}"
@@ -24,8 +24,9 @@ _EXTRA_MSA_PROBE = "alphafold/alphafold_iteration/evoformer/extra_msa_stack/msa_
 
 def default_param_dir() -> Path:
     """$PARAM_DIR, else the RunPod network volume when mounted, else /data."""
-    if os.environ.get(PARAM_DIR_ENV):
-        return Path(os.environ[PARAM_DIR_ENV])
+    configured = settings.param_dir()
+    if configured is not None:
+        return configured
     return RUNPOD_VOLUME if RUNPOD_VOLUME.is_dir() else Path("/data")
 
 
@@ -40,7 +41,7 @@ def check_present(param_dir: str | os.PathLike, names: Iterable[str]) -> None:
     if missing:
         raise WeightsError(
             f"AlphaFold weights missing in {Path(param_dir) / 'params'} (set by --param-dir or "
-            f"${PARAM_DIR_ENV}): {', '.join(missing)}. Download {OFFICIAL_URL} and extract it into "
+            f"${settings.PARAM_DIR.name}): {', '.join(missing)}. Download {OFFICIAL_URL} and extract it into "
             f"that folder, or run with --demo-weights to try the pipeline on random weights"
         )
 

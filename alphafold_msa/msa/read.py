@@ -12,8 +12,8 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from alphafold_msa import settings
 from alphafold_msa.errors import MsaError, MsaTooLargeError
-from alphafold_msa.model.config import MAX_MSA_BYTES_ENV, max_msa_bytes
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import parse_clustal
 from alphafold_msa.msa.complex import ComplexMsa, is_complex_header, parse_colabfold_complex
@@ -29,7 +29,7 @@ _OPENERS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
 def read_limited(raw: BinaryIO, source: str, limit: int | None = None) -> bytearray:
     """All of `raw`, decompressed as a stream when it starts with gzip/bzip2/xz magic bytes; refused
     once it passes `limit` bytes (default $ALPHAFOLD_MSA_MAX_MSA_BYTES), before more is held in memory."""
-    limit = limit or max_msa_bytes()
+    limit = limit or settings.max_msa_bytes()
     start = raw.read(6)
     stream = io.BufferedReader(_Prefixed(start, raw))
     opener = next((open_ for magic, open_ in _OPENERS if start.startswith(magic)), None)
@@ -40,7 +40,7 @@ def read_limited(raw: BinaryIO, source: str, limit: int | None = None) -> bytear
             data += chunk
             if len(data) > limit:
                 raise MsaTooLargeError(f"{source}: the alignment is larger than the {limit:,}-byte limit once decompressed "
-                               f"({MAX_MSA_BYTES_ENV})")
+                               f"({settings.MAX_MSA_BYTES.name})")
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
         raise MsaError(f"{source}: compressed file is damaged ({error})") from None
     return data

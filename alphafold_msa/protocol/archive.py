@@ -11,8 +11,8 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from alphafold_msa import settings
 from alphafold_msa.errors import UserError
-from alphafold_msa.model.config import RESULT_MAX_BYTES_ENV, result_max_bytes
 
 MAX_MEMBERS = 10_000
 
@@ -42,7 +42,7 @@ def unpack(data: bytes, destination: Path, expected_sha256: str | None = None, *
     at most `max_members` of them and `max_bytes` (default $ALPHAFOLD_MSA_MAX_RESULT_BYTES, else 4 GB)
     in all, so a small archive cannot fill the disk.
     """
-    max_bytes = result_max_bytes() if max_bytes is None else max_bytes
+    max_bytes = settings.result_max_bytes() if max_bytes is None else max_bytes
     if expected_sha256 is not None and sha256(data) != expected_sha256:
         raise ArchiveError(f"the results archive's SHA-256 is {sha256(data)}, not the {expected_sha256} "
                            f"the worker reported: the download is damaged")
@@ -55,7 +55,7 @@ def unpack(data: bytes, destination: Path, expected_sha256: str | None = None, *
                 total += member.size
                 if len(written) >= max_members or total > max_bytes:
                     raise ArchiveError(f"the results archive holds more than {max_members} files or "
-                                       f"{max_bytes:,} bytes unpacked (limit: {RESULT_MAX_BYTES_ENV})")
+                                       f"{max_bytes:,} bytes unpacked (limit: {settings.MAX_RESULT_BYTES.name})")
                 written.append(_extract(tar, member, destination))
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ArchiveError(f"the results archive cannot be read ({error})") from None

@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from alphafold_msa.launcher.client import RemoteError
+from alphafold_msa.errors import RemoteError
 from alphafold_msa.transfer.bucket import URL_EXPIRES_S
 
 LOOPBACK = ("127.0.0.1", "::1")

@@ -14,7 +14,6 @@ from importlib import resources
 from typing import Any
 
 from alphafold_msa.errors import MsaError, UserError
-from alphafold_msa.model.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.msa.read import read_limited
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
@@ -22,11 +21,6 @@ from alphafold_msa.msa.read import read_limited
 MAX_REQUEST_BYTES = 9_000_000
 MAX_RESULT_BYTES = 9_000_000
 INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
-DEFAULTS: dict[str, Any] = {
-    "format": None, "query": None, "complex_mode": "multimer", "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
-    "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
-    "formats": ["pdb"], "relax": None, "all_models": False, "scores": False, "files": False,
-}
 # The results archive travels inline (base64) up to this size; beyond it, through the worker's bucket.
 INLINE_ARCHIVE_BYTES = 6_000_000
 # Conservative sizes of the archive's parts once gzip-compressed, for the check before a job runs:
@@ -51,6 +45,23 @@ class ResultTooLargeError(UserError):
 def schema() -> dict[str, Any]:
     """The JSON schema of a job's input (alphafold_msa/protocol/job_schema.json)."""
     return json.loads(resources.files("alphafold_msa.protocol").joinpath("job_schema.json").read_text())
+
+
+# The schema is the one source of the job's choices, limits and defaults; the launcher's options and
+# run_prediction's arguments take theirs from here.
+_PROPERTIES = schema()["properties"]
+_ALIGNMENT_FIELDS = ("msa", "msa_gz_b64", "msa_url")
+DEFAULTS: dict[str, Any] = {name: spec.get("default") for name, spec in _PROPERTIES.items()
+                            if name not in _ALIGNMENT_FIELDS}
+MODEL_NUMBERS: tuple[int, ...] = tuple(range(_PROPERTIES["models"]["items"]["minimum"],
+                                             _PROPERTIES["models"]["items"]["maximum"] + 1))
+COMPLEX_MODES: tuple[str, ...] = tuple(_PROPERTIES["complex_mode"]["enum"])
+RELAX_MODES: tuple[str, ...] = tuple(_PROPERTIES["relax"]["enum"])
+STRUCTURE_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["formats"]["items"]["enum"])
+MSA_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["format"]["enum"])
+DEFAULT_NUM_RECYCLE: int = DEFAULTS["num_recycle"]
+MAX_NUM_RECYCLE: int = _PROPERTIES["num_recycle"]["maximum"]
+DEFAULT_MAX_MSA_DEPTH: int = DEFAULTS["max_msa_depth"]
 
 
 def _field(error) -> str:

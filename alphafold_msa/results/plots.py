@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from alphafold_msa.msa.alignment import GAP_ID, Msa
+from alphafold_msa.msa.stats import coverage, sequence_identity
 
 DPI = 100
 MAX_DRAWN_ROWS = 2000  # the coverage image is 500 pixels high; deeper alignments are drawn sampled
@@ -64,18 +65,6 @@ def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] 
     figure.colorbar(image, ax=axes, label="Expected position error (A)")
     axes.set(xlabel="Scored residue", ylabel="Aligned residue", title=f"Predicted aligned error: {label}")
     return _save(figure, path)
-
-
-def sequence_identity(msa: Msa) -> np.ndarray:
-    """Each row's identity to the query over the positions the row covers (0 for an empty row)."""
-    covered = msa.matrix != GAP_ID
-    same = (msa.matrix == msa.matrix[0]) & covered
-    return same.sum(axis=1) / np.maximum(covered.sum(axis=1), 1)
-
-
-def coverage(msa: Msa) -> np.ndarray:
-    """Rows with a residue (not a gap) at each query position."""
-    return (msa.matrix != GAP_ID).sum(axis=0)
 
 
 def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = ()) -> Path:

@@ -9,9 +9,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from alphafold_msa.files import write_atomic
 from alphafold_msa.msa import ComplexMsa, Msa
 from alphafold_msa.results.plots import plot_coverage, plot_pae, plot_plddt
-from alphafold_msa.results.structures import ModelPrediction, write_atomic
+from alphafold_msa.results.structures import ModelPrediction
 from alphafold_msa.results.types import RankedModel
 
 PLOT_FILES = {"plddt": "plddt.png", "pae": "pae.png", "coverage": "coverage.png"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from alphafold_msa.files import write_atomic
 from alphafold_msa.model.features import FeatureDict
 from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.results.types import RankedModel
@@ -132,13 +132,6 @@ def rank(predictions: list[ModelPrediction]) -> list[ModelPrediction]:
     """Most confident first: complexes by 0.8 ipTM + 0.2 pTM, monomers by mean pLDDT then pTM
     (AlphaFold's and ColabFold's rankings)."""
     return sorted(predictions, key=lambda p: (p.ranking_confidence, p.ptm or 0.0), reverse=True)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so readers never see half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Sequence[str] = ("pdb",),

@@ -18,8 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from alphafold_msa.model.config import MODEL_CONFIGS, MODEL_NUMBERS, MODEL_PRESETS, alphafold_config, model_name
+from alphafold_msa.model.config import MODEL_CONFIGS, MODEL_PRESETS, alphafold_config, model_name
 from alphafold_msa.model.features import zero_recycling_inputs
+from alphafold_msa.protocol.schema import MODEL_NUMBERS
 
 _TEMPLATES = 1
 _LENGTH = 8

@@ -1,7 +1,7 @@
 """S3-compatible bucket storage for large results and inputs, configured the RunPod way.
 
-The worker reads BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME
-(default: the month and year, 'MM-YY', as RunPod's own upload helper names it). Uploads return a
+BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME
+(default: the month and year, 'MM-YY', as RunPod's own upload helper names it) configure it. Uploads return a
 presigned GET URL; downloads check size and SHA-256. boto3 is needed only to talk to a bucket.
 """
 
@@ -9,33 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
+import hashlib
 import time
 from urllib.parse import parse_qs, urlparse
 
 import requests
-import urllib3
 
+from alphafold_msa import settings
 from alphafold_msa.errors import UserError
-from alphafold_msa.protocol.archive import sha256
 from alphafold_msa.transfer.https import (
     CHUNK,
     CONNECT_TIMEOUT_S,
-    DOWNLOAD_DEADLINE_ENV,
     READ_TIMEOUT_S,
     DownloadError,
-    deadline_s,
-    open_pinned,
-    parse_public_https,
     read_capped,
     redact_url,
-    resolve_public,
 )
 
 URL_EXPIRES_S = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
-# A job's msa_url may read only these objects of the worker's own bucket, unless ANY_KEY_ENV=1.
-INPUT_PREFIX = "alphafold-msa/inputs/"
-ANY_KEY_ENV = "ALPHAFOLD_MSA_URL_ANY_KEY"
 
 
 class StorageError(UserError):
@@ -58,12 +49,11 @@ class Bucket:
     @classmethod
     def from_env(cls) -> "Bucket | None":
         """The bucket the environment configures, or None when BUCKET_ENDPOINT_URL and the keys are not all set."""
-        endpoint = os.environ.get("BUCKET_ENDPOINT_URL")
-        key_id = os.environ.get("BUCKET_ACCESS_KEY_ID")
-        secret = os.environ.get("BUCKET_SECRET_ACCESS_KEY")
+        endpoint, key_id, secret = (settings.text(setting) for setting in (
+            settings.BUCKET_ENDPOINT_URL, settings.BUCKET_ACCESS_KEY_ID, settings.BUCKET_SECRET_ACCESS_KEY))
         if not (endpoint and key_id and secret):
             return None
-        name = os.environ.get("BUCKET_NAME") or time.strftime("%m-%y")
+        name = settings.text(settings.BUCKET_NAME) or time.strftime("%m-%y")
         return cls(endpoint.rstrip("/"), key_id, secret, name)
 
     def client(self):
@@ -90,7 +80,7 @@ class Bucket:
         """The object `key`, refused when larger than `max_bytes` or slower than $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        deadline = time.monotonic() + deadline_s()
+        deadline = time.monotonic() + settings.download_deadline()
         try:
             answer = self.client().get_object(Bucket=self.name, Key=key)
             if answer["ContentLength"] > max_bytes:
@@ -100,7 +90,7 @@ class Bucket:
             for chunk in answer["Body"].iter_chunks(CHUNK):
                 if time.monotonic() > deadline:
                     raise StorageError(f"reading s3://{self.name}/{key} did not finish within its time limit "
-                                       f"({DOWNLOAD_DEADLINE_ENV})")
+                                       f"({settings.DOWNLOAD_DEADLINE.name})")
                 chunks.append(chunk)
             return b"".join(chunks)
         except (BotoCoreError, ClientError) as error:
@@ -141,7 +131,7 @@ def download(url: str, max_bytes: int, expected_sha256: str | None = None) -> by
     expiry = link_expiry(url)
     if expiry is not None and expiry <= dt.datetime.now(dt.timezone.utc):
         raise ExpiredLinkError(f"the download link expired at {expiry:%Y-%m-%d %H:%M:%S} UTC")
-    deadline = time.monotonic() + deadline_s()
+    deadline = time.monotonic() + settings.download_deadline()
     try:
         with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
                           allow_redirects=False) as response:
@@ -154,50 +144,8 @@ def download(url: str, max_bytes: int, expected_sha256: str | None = None) -> by
         raise StorageError(f"downloading {redact_url(url)} failed: {type(error).__name__}") from None
     except DownloadError as error:
         raise StorageError(str(error)) from None
-    digest = sha256(data)
+    digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
         raise StorageError(f"the download from {redact_url(url)} has SHA-256 {digest}, not the "
                            f"expected {expected_sha256}: it is damaged or was replaced")
     return data
-
-
-def fetch_public(url: str, max_bytes: int) -> bytes:
-    """A job's msa_url on the internet: parsed by the parser that connects, every address of its
-    host public, the connection pinned to the checked address, at most `max_bytes` within the deadline."""
-    parsed = parse_public_https(url, "msa_url")
-    address = resolve_public(parsed, "msa_url")
-    what = f"msa_url {redact_url(url)}"
-    deadline = time.monotonic() + deadline_s()
-    try:
-        response = open_pinned(parsed, address)
-    except urllib3.exceptions.HTTPError as error:
-        raise StorageError(f"{what}: cannot connect ({type(error).__name__})") from None
-    try:
-        if response.status != 200:
-            raise StorageError(f"{what}: HTTP {response.status}")
-        return read_capped(response, max_bytes, deadline, what)
-    except DownloadError as error:
-        raise StorageError(str(error)) from None
-    finally:
-        response.release_conn()
-
-
-def check_input_key(key: str, bucket_name: str) -> None:
-    """Refuse a bucket key outside INPUT_PREFIX (unless $ALPHAFOLD_MSA_URL_ANY_KEY=1) or with dot segments."""
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise StorageError("msa_url: the object key has empty, '.' or '..' segments")
-    if os.environ.get(ANY_KEY_ENV) != "1" and not key.startswith(INPUT_PREFIX):
-        raise StorageError(f"msa_url: only objects under s3://{bucket_name}/{INPUT_PREFIX} of the worker's bucket "
-                           f"can be read")
-
-
-def fetch(url: str, bucket: Bucket | None, max_bytes: int) -> bytes:
-    """The bytes behind a job's msa_url: from the configured bucket with its credentials, or a public https URL."""
-    key = bucket.owns(url) if bucket else None
-    if key:
-        check_input_key(key, bucket.name)
-        return bucket.get(key, max_bytes)
-    if urlparse(url).scheme == "s3":
-        raise StorageError(f"msa_url: {url} is not in the worker's bucket"
-                           + (f" '{bucket.name}'" if bucket else " (none is configured)"))
-    return fetch_public(url, max_bytes)

@@ -7,7 +7,6 @@ Client-safe: needs only the standard library, urllib3 and certifi (both come wit
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import time
 from typing import Callable
@@ -18,10 +17,9 @@ import urllib3
 from urllib3.exceptions import LocationParseError, ProtocolError, ReadTimeoutError
 from urllib3.util import Url, parse_url
 
-from alphafold_msa.errors import ConfigError, UserError
+from alphafold_msa import settings
+from alphafold_msa.errors import UserError
 
-DOWNLOAD_DEADLINE_ENV = "ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S"
-DEFAULT_DOWNLOAD_DEADLINE_S = 1800.0
 READ_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 30.0
 CHUNK = 1 << 20
@@ -42,18 +40,6 @@ class DownloadError(UserError):
 
 class DownloadTimeout(DownloadError):
     """A download ran past its wall-clock deadline."""
-
-
-def deadline_s(env: str = DOWNLOAD_DEADLINE_ENV, default: float = DEFAULT_DOWNLOAD_DEADLINE_S) -> float:
-    """The wall-clock seconds one download may take: $`env`, else `default`."""
-    value = os.environ.get(env) or str(default)
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise ConfigError(f"{env} must be a positive number of seconds, got '{value}'")
-    return seconds
 
 
 def redact_url(url: str) -> str:
@@ -119,7 +105,7 @@ def open_pinned(parsed: Url, address: str) -> urllib3.BaseHTTPResponse:
 
 
 def read_body(response: urllib3.BaseHTTPResponse, sink: Callable[[bytes], None], deadline: float, what: str,
-              limit_name: str = DOWNLOAD_DEADLINE_ENV) -> None:
+              limit_name: str = settings.DOWNLOAD_DEADLINE.name) -> None:
     """Feed `response`'s body to `sink` until it ends; raise DownloadError once `time.monotonic()`
     passes `deadline`, however slowly the server sends (each read waits at most the time left)."""
     connection = response.connection

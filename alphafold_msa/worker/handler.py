@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from alphafold_msa import __version__
+from alphafold_msa import __version__, settings
 from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.runner import RunnerCache
@@ -33,12 +33,12 @@ from alphafold_msa.protocol.schema import (
     validate_input,
 )
 from alphafold_msa.results.types import PredictionResult, RankedModel
-from alphafold_msa.transfer.bucket import Bucket, StorageError, fetch
+from alphafold_msa.transfer.bucket import Bucket, StorageError
+from alphafold_msa.worker.msa_url import fetch
 
 logger = logging.getLogger(__name__)
 # This worker process's model runners, kept across its jobs.
 RUNNERS = RunnerCache()
-WORKDIR_ENV = "WORKDIR"
 STALE_JOB_DIR_S = 24 * 3600  # job folders untouched this long were left by a killed worker
 _JOB_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -51,7 +51,7 @@ def safe_job_id(raw: Any) -> str:
 
 def workdir() -> Path:
     """Where job folders are made: $WORKDIR, else the temporary folder."""
-    return Path(os.environ.get(WORKDIR_ENV) or tempfile.gettempdir())
+    return settings.workdir() or Path(tempfile.gettempdir())
 
 
 def check_settings() -> None:
@@ -63,10 +63,12 @@ def check_settings() -> None:
         kernels.resolve_compile_mode(None)
         configs.resolve_model_config(None)
         configs.resolve_relax(None)
-        configs.relax_timeout()
-        configs.max_query_length()
-        configs.max_msa_bytes()
-        configs.msa_url_max_bytes()
+        settings.relax_timeout()
+        settings.max_query_length()
+        settings.max_msa_bytes()
+        settings.msa_url_max_bytes()
+        settings.download_deadline()
+        settings.device_memory_gb()
     except UserError as error:
         raise SystemExit(f"worker settings: {error}") from None
 
@@ -75,7 +77,7 @@ def sweep_stale_job_dirs(base: Path | None = None, max_age_s: float = STALE_JOB_
     """Remove the job-* folders under `base` (default $WORKDIR; nothing when it is unset, as the shared
     temporary folder is not ours to sweep) in which nothing changed for `max_age_s` seconds: a worker
     killed mid-job leaves its folder behind. Returns the folders removed."""
-    base = base or (Path(os.environ[WORKDIR_ENV]) if os.environ.get(WORKDIR_ENV) else None)
+    base = base or settings.workdir()
     if base is None:
         return []
     cutoff = time.time() - max_age_s
@@ -96,7 +98,7 @@ def _last_change(folder: Path) -> float:
 
 def _progress_reporter(job: dict[str, Any]) -> Callable[[str], None]:
     """Send progress to RunPod when running on the platform; always log it."""
-    hosted = bool(os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"))
+    hosted = settings.text(settings.RUNPOD_HOSTED) is not None
 
     job_id = safe_job_id(job.get("id"))
 
@@ -212,7 +214,7 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
         job_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=base))
         msa_path = job_dir / "input.msa"
         if "msa_url" in options:
-            msa_path.write_bytes(fetch(options["msa_url"], bucket, configs.msa_url_max_bytes()))
+            msa_path.write_bytes(fetch(options["msa_url"], bucket, settings.msa_url_max_bytes()))
         else:
             msa_path.write_text(options["msa"])
         msa = _read_job_msa(msa_path, options)

@@ -1,0 +1,65 @@
+"""A job's msa_url: an object under the worker's own bucket's input prefix, or a public https URL
+reached only at a checked public address."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlparse
+
+import urllib3
+
+from alphafold_msa import settings
+from alphafold_msa.transfer.bucket import Bucket, StorageError
+from alphafold_msa.transfer.https import (
+    DownloadError,
+    open_pinned,
+    parse_public_https,
+    read_capped,
+    redact_url,
+    resolve_public,
+)
+
+# A job's msa_url may read only these objects of the worker's own bucket, unless $ALPHAFOLD_MSA_URL_ANY_KEY=1.
+INPUT_PREFIX = "alphafold-msa/inputs/"
+
+
+def fetch_public(url: str, max_bytes: int) -> bytes:
+    """A job's msa_url on the internet: parsed by the parser that connects, every address of its
+    host public, the connection pinned to the checked address, at most `max_bytes` within the deadline."""
+    parsed = parse_public_https(url, "msa_url")
+    address = resolve_public(parsed, "msa_url")
+    what = f"msa_url {redact_url(url)}"
+    deadline = time.monotonic() + settings.download_deadline()
+    try:
+        response = open_pinned(parsed, address)
+    except urllib3.exceptions.HTTPError as error:
+        raise StorageError(f"{what}: cannot connect ({type(error).__name__})") from None
+    try:
+        if response.status != 200:
+            raise StorageError(f"{what}: HTTP {response.status}")
+        return read_capped(response, max_bytes, deadline, what)
+    except DownloadError as error:
+        raise StorageError(str(error)) from None
+    finally:
+        response.release_conn()
+
+
+def check_input_key(key: str, bucket_name: str) -> None:
+    """Refuse a bucket key outside INPUT_PREFIX (unless $ALPHAFOLD_MSA_URL_ANY_KEY=1) or with dot segments."""
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise StorageError("msa_url: the object key has empty, '.' or '..' segments")
+    if not settings.url_any_key() and not key.startswith(INPUT_PREFIX):
+        raise StorageError(f"msa_url: only objects under s3://{bucket_name}/{INPUT_PREFIX} of the worker's bucket "
+                           f"can be read")
+
+
+def fetch(url: str, bucket: Bucket | None, max_bytes: int) -> bytes:
+    """The bytes behind a job's msa_url: from the configured bucket with its credentials, or a public https URL."""
+    key = bucket.owns(url) if bucket else None
+    if key:
+        check_input_key(key, bucket.name)
+        return bucket.get(key, max_bytes)
+    if urlparse(url).scheme == "s3":
+        raise StorageError(f"msa_url: {url} is not in the worker's bucket"
+                           + (f" '{bucket.name}'" if bucket else " (none is configured)"))
+    return fetch_public(url, max_bytes)
