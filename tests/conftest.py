@@ -16,6 +16,13 @@ os.environ["ALPHAFOLD_MSA_DOWNLOAD_RETRIES"] = "0"
 # Amber relaxation takes seconds to a minute per model on a CPU: tests relax only where they test it.
 os.environ["ALPHAFOLD_MSA_RELAX"] = "none"
 TESTDATA = REPO.parent / "shared" / "testdata"
+# One persistent XLA compilation cache for the test run and every process it starts (the launcher and
+# worker subprocesses compile the same reduced networks): each network compiles once, later processes
+# load it. Kept between runs under the user's cache folder; set JAX_COMPILATION_CACHE_DIR to move it.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphafold-msa" / "test-compilation-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 @pytest.fixture(scope="session")
