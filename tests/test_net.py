@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from urllib3.util import parse_url
 
-from alphafold_msa.transfer.bucket import StorageError, download
+from alphafold_msa.transfer.bucket import StorageError, download_link
 from alphafold_msa.transfer.https import DownloadError, is_public_address, open_pinned, read_capped, redact_url
 from alphafold_msa.worker.handler import handle_job
 
@@ -114,7 +114,7 @@ def test_a_trickling_download_stops_at_its_deadline(monkeypatch):
     with LocalServer(trickle_s=0.05) as server:
         started = time.monotonic()
         with pytest.raises(StorageError, match=r"did not finish within its time limit \(ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S\)"):
-            download(f"http://127.0.0.1:{server.port}/results.tar.gz", 10**6)
+            download_link(f"http://127.0.0.1:{server.port}/results.tar.gz", 10**6)
         assert time.monotonic() - started < 5
         started = time.monotonic()
         response = open_pinned(parse_url(f"http://msa.example.invalid:{server.port}/x"), "127.0.0.1")

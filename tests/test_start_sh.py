@@ -29,7 +29,8 @@ def archive(reduced_weights, tmp_path_factory) -> bytes:
 
 
 def start_sh(param_dir: Path, url: str, *args: str, env: dict | None = None, wait: bool = True):
-    environment = {**os.environ, "PARAM_DIR": str(param_dir), "PARAMS_URL": url, "ALPHAFOLD_MODELS": MODELS,
+    inherited = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}  # start.sh picks its own
+    environment = {**inherited, "PARAM_DIR": str(param_dir), "PARAMS_URL": url, "ALPHAFOLD_MODELS": MODELS,
                    "PYTHON": sys.executable, "ALPHAFOLD_MSA_DOWNLOAD_RETRIES": "2", **(env or {})}
     command = ["bash", str(REPO / "start.sh"), *(args or ("true",))]
     if not wait:

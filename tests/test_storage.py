@@ -16,7 +16,7 @@ from conftest import run_launcher
 
 from alphafold_msa.launcher.result_files import receive_files
 from alphafold_msa.protocol.archive import ArchiveError, pack, unpack
-from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download
+from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
 from alphafold_msa.worker import handler as worker
 from alphafold_msa.worker.handler import handle_job
 
@@ -97,10 +97,10 @@ def test_an_expired_link_is_fetched_with_the_bucket_credentials_or_named(bucket_
     (archive_dir / "summary.txt").write_text("query: q\n")
     data = pack(archive_dir)
     url = bucket_env.upload("alphafold-msa/old/results.tar.gz", data, expires_s=1)
-    assert download(url, 10**6) == data
+    assert download_link(url, 10**6) == data
     time.sleep(1.5)
     with pytest.raises(ExpiredLinkError, match="the download link expired at"):
-        download(url, 10**6)
+        download_link(url, 10**6)
     files = {"url": url, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
              "key": "s3://results/alphafold-msa/old/results.tar.gz"}
     assert [p.name for p in receive_files(files, tmp_path / "via-credentials")] == ["summary.txt"]

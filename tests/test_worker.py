@@ -16,7 +16,7 @@ from conftest import run_launcher
 
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa import assemble_complex, parse_msa, read_input
-from alphafold_msa.protocol.schema import decode_text
+from alphafold_msa.protocol.schema import decode_payload
 from alphafold_msa.worker.handler import handle_job, safe_job_id, sweep_stale_job_dirs
 
 
@@ -77,9 +77,9 @@ def test_compressed_input_all_models_both_formats_and_scores(worker_env, small_m
     assert "error" not in result, result
     assert [m["rank"] for m in result["models"]] == [0, 1]
     for model in result["models"]:
-        assert decode_text(model["structures"]["pdb"]).startswith("MODEL")
-        assert decode_text(model["structures"]["cif"]).startswith("data_")
-        assert '"pae"' in decode_text(model["scores"])
+        assert decode_payload(model["structures"]["pdb"]).startswith("MODEL")
+        assert decode_payload(model["structures"]["cif"]).startswith("data_")
+        assert '"pae"' in decode_payload(model["scores"])
 
 
 def test_twenty_jobs_of_two_lengths_compile_at_most_twice(worker_env, small_msa, testdata, reduced_runner):

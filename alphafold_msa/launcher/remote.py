@@ -17,7 +17,7 @@ from alphafold_msa.launcher import cli
 from alphafold_msa.launcher.batch import result_numbers, run_batch
 from alphafold_msa.launcher.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
 from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files
-from alphafold_msa.msa.read import decode_text
+from alphafold_msa.msa.read import alignment_lines
 from alphafold_msa.protocol.output import OutputError, decode_output
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
 
@@ -62,7 +62,7 @@ def alignment_input(path: Path, msa, args: argparse.Namespace) -> dict:
     from alphafold_msa.msa import Msa
 
     if isinstance(msa, Msa):
-        fields = {"msa": "\n".join(decode_text(path.read_bytes(), str(path))) + "\n"}
+        fields = {"msa": "\n".join(alignment_lines(path.read_bytes(), str(path))) + "\n"}
         if args.msa_format:
             fields["format"] = args.msa_format
         if args.query:

@@ -12,7 +12,7 @@ from typing import Any
 
 from alphafold_msa import settings
 from alphafold_msa.protocol.archive import ArchiveError, unpack
-from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download
+from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
 
 # The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
 BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")
@@ -35,7 +35,7 @@ def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
             raise ArchiveError("the results archive in the job's output is not valid base64") from None
     else:
         try:
-            data = download(files["url"], settings.result_max_bytes(), expected_sha256=files["sha256"])
+            data = download_link(files["url"], settings.result_max_bytes(), expected_sha256=files["sha256"])
         except ExpiredLinkError as error:
             data = _from_bucket(files, str(error))
     return unpack(data, destination, expected_sha256=files["sha256"])

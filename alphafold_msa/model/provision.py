@@ -125,7 +125,7 @@ def expected_sha256(url: str) -> str | None:
     return OFFICIAL_SHA256 if url == OFFICIAL_URL else None
 
 
-def download(url: str, target: Path, deadline: float) -> None:
+def download_archive(url: str, target: Path, deadline: float) -> None:
     """Download `url` to `target`, resuming a partial file with HTTP Range; bounded retries, all
     within `deadline` (time.monotonic())."""
     shown = redact_url(url)
@@ -287,7 +287,7 @@ def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
     work = param_dir / ".download"
     work.mkdir(parents=True, exist_ok=True)
     archive = work / "alphafold_params.tar.partial"
-    download(url, archive, time.monotonic() + settings.download_deadline(settings.WEIGHTS_DEADLINE))
+    download_archive(url, archive, time.monotonic() + settings.download_deadline(settings.WEIGHTS_DEADLINE))
     archive_sha256 = _verify_archive(archive, url)
     staging = Path(tempfile.mkdtemp(prefix=".params.tmp-", dir=param_dir))
     try:

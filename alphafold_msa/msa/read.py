@@ -65,7 +65,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def decode_text(data: bytes | bytearray, source: str) -> list[str]:
+def alignment_lines(data: bytes | bytearray, source: str) -> list[str]:
     """Decompress (gzip/bzip2/xz by magic bytes, within the size limit), decode UTF-8 (BOM and CRLF
     accepted), split lines."""
     return _text_lines(read_limited(io.BytesIO(data), source), source)
@@ -116,7 +116,7 @@ def parse_input(text: str | bytes, format: str | None = None, query: str | None 
                 source: str = "<input>") -> Msa | ComplexMsa:
     """An alignment (`Msa`) or, for ColabFold's complex a3m, a `ComplexMsa`, from text or compressed bytes."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    return _parse_input_lines(decode_text(data, source), format, query, source)
+    return _parse_input_lines(alignment_lines(data, source), format, query, source)
 
 
 def _parse_input_lines(lines: list[str], format: str | None, query: str | None, source: str) -> Msa | ComplexMsa:

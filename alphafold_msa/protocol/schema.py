@@ -87,7 +87,7 @@ def validate_input(job_input: Any) -> dict[str, Any]:
         _check_value(value, f"input.{name}")
     values = {**DEFAULTS, **_integers(job_input, schema()["properties"])}
     if "msa_gz_b64" in values:
-        values["msa"] = decode_text(values.pop("msa_gz_b64"), "input.msa_gz_b64")
+        values["msa"] = decode_payload(values.pop("msa_gz_b64"), "input.msa_gz_b64")
     return values
 
 
@@ -118,7 +118,7 @@ def _integers(job_input: dict[str, Any], properties: dict[str, Any]) -> dict[str
     return values
 
 
-def encode_text(text: str) -> dict[str, str]:
+def encode_payload(text: str) -> dict[str, str]:
     """A text payload: inline when small, gzip+base64 when large."""
     if len(text) <= INLINE_TEXT_BYTES:
         return {"encoding": "text", "data": text}
@@ -126,8 +126,8 @@ def encode_text(text: str) -> dict[str, str]:
     return {"encoding": "gzip+base64", "data": packed}
 
 
-def decode_text(payload: str | dict[str, str], field: str = "payload") -> str:
-    """Inverse of encode_text; a bare string is base64 gzip (as in 'msa_gz_b64'). Decompressed as a
+def decode_payload(payload: str | dict[str, str], field: str = "payload") -> str:
+    """Inverse of encode_payload; a bare string is base64 gzip (as in 'msa_gz_b64'). Decompressed as a
     stream, refused past $ALPHAFOLD_MSA_MAX_MSA_BYTES."""
     if isinstance(payload, dict):
         if payload.get("encoding") == "text":
@@ -148,7 +148,7 @@ def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[st
     """The /run body: the input (alignment compressed when large) and an execution-timeout policy."""
     job_input = dict(job_input)
     if len(job_input.get("msa", "")) > INLINE_TEXT_BYTES:
-        job_input["msa_gz_b64"] = encode_text(job_input.pop("msa"))["data"]
+        job_input["msa_gz_b64"] = encode_payload(job_input.pop("msa"))["data"]
     body = {"input": job_input, "policy": {"executionTimeout": int(execution_timeout_s * 1000)}}
     size = len(json.dumps(body))
     if size > MAX_REQUEST_BYTES:

@@ -125,7 +125,7 @@ def link_expiry(url: str) -> dt.datetime | None:
     return None
 
 
-def download(url: str, max_bytes: int, expected_sha256: str | None = None) -> bytes:
+def download_link(url: str, max_bytes: int, expected_sha256: str | None = None) -> bytes:
     """GET `url` (no redirects), at most `max_bytes` within $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S, and
     check its SHA-256 when one is expected."""
     expiry = link_expiry(url)

@@ -28,7 +28,7 @@ from alphafold_msa.protocol.schema import (
     INLINE_ARCHIVE_BYTES,
     ResultTooLargeError,
     check_result_size,
-    encode_text,
+    encode_payload,
     estimate_archive_bytes,
     validate_input,
 )
@@ -116,10 +116,10 @@ def _model_entry(model: RankedModel, formats: list[str], scores: bool) -> dict[s
     entry: dict[str, Any] = {
         "rank": model.rank, "model": model.model_name, "seed": model.seed, "recycles": model.recycles,
         "mean_plddt": model.mean_plddt, "ptm": model.ptm, "iptm": model.iptm, "max_pae": model.max_pae,
-        "structures": {fmt: encode_text(model.structure_paths[fmt].read_text()) for fmt in formats},
+        "structures": {fmt: encode_payload(model.structure_paths[fmt].read_text()) for fmt in formats},
     }
     if scores:
-        entry["scores"] = encode_text(model.scores_path.read_text())
+        entry["scores"] = encode_payload(model.scores_path.read_text())
     return entry
 
 
