@@ -6,6 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+# Said inside every file of a prediction made with generated random weights (--demo-weights).
+DEMO_WEIGHTS_NOTE = "predicted with RANDOM demo weights: not a structure prediction"
+
 
 @dataclasses.dataclass(frozen=True)
 class RankedModel:
