@@ -165,3 +165,64 @@ def test_local_complex_without_pairing_says_so(testdata, reduced_weights, runner
     assert error.splitlines()[-1].endswith("not relaxed); chains unpaired: block-diagonal MSA (no paired alignment "
                                            "was given)")
     assert "note: chains unpaired: block-diagonal MSA" in output.with_suffix(".summary.txt").read_text()
+
+
+def test_git_ignores_every_file_the_quick_start_writes():
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from conftest import REPO
+
+    from alphafold_msa.launcher.result_files import BESIDE_OUTPUT, SUMMARIES
+
+    readme = (REPO / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start"):readme.index("## Batches")]
+    output = Path(re.search(r"launch\.py --local --demo-weights .*--output (\S+)", quick_start).group(1))
+    written = [output, output.with_suffix(".scores.json"), *(f"{output.stem}_{name}" for name in BESIDE_OUTPUT),
+               *(output.with_suffix(f".{name}") for name in SUMMARIES)]
+    checked = subprocess.run(["git", "check-ignore", "--no-index", *map(str, written)], cwd=REPO,
+                             capture_output=True, text=True)
+    assert sorted(checked.stdout.split()) == sorted(map(str, written))
+
+
+def test_launcher_modules_import_each_other_one_way():
+    """No import cycle inside the launcher, at module or function level."""
+    import ast
+    import graphlib
+
+    from conftest import REPO
+
+    folder = REPO / "alphafold_msa" / "launcher"
+    graph = {}
+    for path in folder.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("alphafold_msa.launcher"):
+                imported |= {node.module.rsplit(".", 1)[-1]} if node.module != "alphafold_msa.launcher" else {
+                    alias.name for alias in node.names}
+        graph[path.stem] = imported - {path.stem}
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # CycleError on a cycle
+    assert order.index("options") < order.index("cli") and order.index("local") < order.index("cli")
+    assert "cli" not in set().union(*graph.values()), "nothing below the command line imports it"
+
+
+def test_a_terminal_sees_the_clock_tick_while_a_step_runs():
+    import io
+    import time
+
+    from alphafold_msa.launcher.console import ProgressLog
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    with ProgressLog(terminal, tick_s=0.05) as progress:
+        progress("compiling the network for 13 residues")
+        time.sleep(0.3)
+        progress("model 1/1 done")
+    redraws = terminal.getvalue().split("\r\033[K")
+    assert len(redraws) > 4, "the line is redrawn while the step runs"
+    assert redraws[1].startswith("[   0.0 s] compiling") and redraws[-1].startswith("[   0.3 s] model 1/1 done")
+    assert redraws[-1].endswith("\n") and terminal.getvalue().count("\n") == 2

@@ -88,6 +88,10 @@ def test_demo_weights_are_generated_and_flagged_in_every_file(testdata, tmp_path
     assert json.loads(output.with_suffix(".scores.json").read_text())["demo_weights"] is True
     assert json.loads((folder / "summary.json").read_text())["demo_weights"] is True
     assert (folder / "summary.txt").read_text().startswith(f"WARNING: {note}\n")
+    from PIL import Image
+
+    for plot in ("plddt.png", "pae.png", "coverage.png"):
+        assert note.upper() in Image.open(folder / plot).text["Title"], plot
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -139,7 +143,7 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
 
 def test_client_modules_do_not_import_jax():
     code = ("import sys, alphafold_msa, alphafold_msa.launcher.cli, alphafold_msa.launcher.remote, alphafold_msa.model.provision,"
-            " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files;"
+            " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files, alphafold_msa.launcher.local;"
             "alphafold_msa.read_msa; alphafold_msa.protocol.schema.validate_input({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib', 'boto3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
@@ -156,6 +160,7 @@ def test_local_homodimer_from_one_alignment_and_copies(testdata, reduced_weights
     scores = json.loads(output.with_suffix(".scores.json").read_text())
     assert scores["model"] == "model_1_multimer_v3" and 0 <= scores["iptm"] <= 1
     assert "ipTM" in completed.stderr
+    assert "int64" not in completed.stderr, "jax's known dtype warning is filtered at the entry point"
 
 
 def test_check_summarises_a_complex(testdata):

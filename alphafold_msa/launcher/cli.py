@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="RunPod API key (default: $RUNPOD_API_KEY)")
     remote.add_argument("--api-url", default=DEFAULT_API_URL,
                         help="endpoint URL; {endpointId} is replaced (default %(default)s)")
-    remote.add_argument("--timeout", type=float, default=3600, help="seconds to wait for a job (default 3600)")
-    remote.add_argument("--poll-interval", type=float, default=10,
+    remote.add_argument("--timeout", type=positive_seconds, default=3600, help="seconds to wait for a job (default 3600)")
+    remote.add_argument("--poll-interval", type=positive_seconds, default=10,
                         help="longest pause between status checks, in seconds (default 10)")
     remote.add_argument("--resume", metavar="JOB_ID", help="wait for an already submitted job instead of submitting")
     local = parser.add_argument_group("local prediction (needs the worker install: pip install '.[worker]')")
@@ -142,6 +142,17 @@ def whole_number(minimum: int):
         return int(text)
 
     return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got '{text}'")
+    return value
 
 
 def is_batch(options: LaunchOptions) -> bool:

@@ -104,9 +104,11 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
     from alphafold_msa.launcher.batch import run_local_batch as run
     from alphafold_msa.model.runner import RunnerCache
 
-    settings = {**options.job_fields(), "relax": options.relax, "formats": options.structure_formats,
-                "complex_mode": options.complex_mode, "model_config": options.model_config,
-                "model_preset": options.model_preset, "demo_weights": options.demo_weights}
+    settings = {"models": options.models, "num_recycle": options.num_recycle, "random_seed": options.random_seed,
+                "num_seeds": options.num_seeds, "max_msa_depth": options.max_msa_depth, "relax": options.relax,
+                "formats": options.structure_formats, "complex_mode": options.complex_mode,
+                "model_config": options.model_config, "model_preset": options.model_preset,
+                "demo_weights": options.demo_weights}
     warn_demo_weights(options)
     runners = runners if runners is not None else RunnerCache()
 

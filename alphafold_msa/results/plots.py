@@ -25,8 +25,11 @@ def _figure(width: float, height: float):
 
 
 def _save(figure, path: Path) -> Path:
+    """The figure as PNG; its title also goes into the file's Title text field (readable without
+    looking at the image)."""
     figure.tight_layout()
-    figure.savefig(path)
+    title = " | ".join(axes.get_title().replace("\n", " ") for axes in figure.axes if axes.get_title())
+    figure.savefig(path, metadata={"Title": title})
     return path
 
 
