@@ -14,7 +14,9 @@ import runpod  # noqa: E402
 from alphafold_msa.worker.handler import check_settings, handle_job, sweep_stale_job_dirs  # noqa: E402
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)sZ %(levelname)s %(name)s: %(message)s")
+    # force: importing the SDK already gave the root logger a handler of its own
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)sZ %(levelname)s %(name)s: %(message)s",
+                        force=True)
     logging.getLogger("alphafold_msa").setLevel(logging.INFO)  # one line per job stage; dependencies: warnings
     logging.Formatter.converter = time.gmtime
     check_settings()

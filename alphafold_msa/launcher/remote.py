@@ -53,7 +53,7 @@ def describe_input(msa, path: str) -> str:
                 f"query {msa.query_name} ({msa.length} residues)")
     chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
     text = f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows"
-    return text if msa.paired else f"{text}; chains unpaired: block-diagonal MSA"
+    return text if msa.paired or len(msa.chains) == 1 else f"{text}; chains unpaired: block-diagonal MSA"
 
 
 def _job_input(options: LaunchOptions) -> dict:
