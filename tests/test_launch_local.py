@@ -91,7 +91,7 @@ def test_demo_weights_are_generated_and_flagged_in_every_file(testdata, tmp_path
     from PIL import Image
 
     for plot in ("plddt.png", "pae.png", "coverage.png"):
-        assert note.upper() in Image.open(folder / plot).text["Title"], plot
+        assert "RANDOM DEMO WEIGHTS: NOT A PREDICTION" in Image.open(folder / plot).text["Title"], plot
 
 
 @pytest.mark.parametrize("content, expected", [

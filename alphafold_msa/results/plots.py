@@ -43,7 +43,7 @@ def _chain_boundaries(axes, boundaries: Sequence[int], vertical: bool = True, ho
 
 def _title(title: str, caveat: str | None) -> str:
     """A plot's title, with the caveat (e.g. random demo weights) on a second line."""
-    return f"{title}\n{caveat.upper()}" if caveat else title
+    return f"{title}\n{caveat}" if caveat else title
 
 
 def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,

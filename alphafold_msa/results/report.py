@@ -12,7 +12,7 @@ import numpy as np
 from alphafold_msa.msa import ComplexMsa, Msa
 from alphafold_msa.results.plots import plot_coverage, plot_pae, plot_plddt
 from alphafold_msa.results.structures import ModelPrediction, write_atomic
-from alphafold_msa.results.types import DEMO_WEIGHTS_NOTE, RankedModel
+from alphafold_msa.results.types import DEMO_WEIGHTS_NOTE, DEMO_WEIGHTS_PLOT_NOTE, RankedModel
 
 PLOT_FILES = {"plddt": "plddt.png", "pae": "pae.png", "coverage": "coverage.png"}
 
@@ -31,7 +31,7 @@ class PlotDrawer:
     def __init__(self, output_dir: Path, boundaries: Sequence[int], demo_weights: bool = False):
         self.output_dir = output_dir
         self.boundaries = list(boundaries)
-        self.caveat = DEMO_WEIGHTS_NOTE if demo_weights else None
+        self.caveat = DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots")
         self._pending: dict[str, Future] = {}
 
