@@ -155,9 +155,10 @@ def test_batch_start_line_counts_invalid_and_finished(testdata, reduced_weights,
 
 
 def test_local_complex_without_pairing_says_so(testdata, reduced_weights, runners, tmp_path, capsys):
-    msa = str(testdata / "colabfold" / "6A5J.a3m")
-    output = tmp_path / "ab.pdb"
-    code = main(["--local", "--complex", "--msa", msa, msa, "--output", str(output), "--param-dir",
+    # the complex of test_complex's unpaired test: the session's runners have compiled its shapes
+    output = tmp_path / "abb.pdb"
+    code = main(["--local", "--complex", "--msa", str(testdata / "pfam" / "20aa-alitest.afa"),
+                 str(testdata / "colabfold" / "6A5J.a3m"), "--copies", "1,2", "--output", str(output), "--param-dir",
                  str(reduced_weights), "--model-config", "reduced", "--models", "1", "--num-recycle", "0"],
                 runners=runners)
     error = capsys.readouterr().err
