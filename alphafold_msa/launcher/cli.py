@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="RunPod API key (default: $RUNPOD_API_KEY)")
     remote.add_argument("--api-url", default=DEFAULT_API_URL,
                         help="endpoint URL; {endpointId} is replaced (default %(default)s)")
-    remote.add_argument("--timeout", type=positive_seconds, default=3600, help="seconds to wait for a job (default 3600)")
+    remote.add_argument("--timeout", type=positive_seconds, default=3600,
+                        help="seconds to wait for a job (default 3600)")
     remote.add_argument("--poll-interval", type=positive_seconds, default=10,
                         help="longest pause between status checks, in seconds (default 10)")
     remote.add_argument("--resume", metavar="JOB_ID", help="wait for an already submitted job instead of submitting")

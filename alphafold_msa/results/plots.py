@@ -71,7 +71,8 @@ def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] 
     image = axes.imshow(pae, cmap="bwr", vmin=0, vmax=30, extent=(0.5, length + 0.5, length + 0.5, 0.5))
     _chain_boundaries(axes, [b + 1 for b in boundaries], horizontal=True)
     figure.colorbar(image, ax=axes, label="Expected position error (A)")
-    axes.set(xlabel="Scored residue", ylabel="Aligned residue", title=_title(f"Predicted aligned error: {label}", caveat))
+    axes.set(xlabel="Scored residue", ylabel="Aligned residue",
+             title=_title(f"Predicted aligned error: {label}", caveat))
     return _save(figure, path)
 
 
