@@ -82,7 +82,7 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, al
         "coverage": coverage(alignment).tolist(),
     }
     if not msa.paired and len(msa.chains) > 1:
-        summary["note"] = "no paired alignment: the chains' alignments are unpaired (block-diagonal)"
+        summary["note"] = "chains unpaired: block-diagonal MSA (no paired alignment was given)"
     return summary
 
 
@@ -107,7 +107,11 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
 def _predict_all(runner: ModelRunner, raw: FeatureDict, models: Sequence[int], num_recycle: int,
                  recycle_early_stop_tolerance: float | None, random_seed: int, num_seeds: int, timings: dict,
                  report: Callable[[str], None]) -> list:
-    """Every model for every seed (features processed once per seed); times go into `timings`."""
+    """Every model for every seed (features processed once per seed); times go into `timings`.
+    A network compiled for this length is announced first: it is the long silent step."""
+    def compiling(length: int) -> None:
+        report(f"compiling the network for {length} residues (once per length bucket; later jobs reuse it)")
+
     predictions = []
     total = len(models) * num_seeds
     for seed in range(random_seed, random_seed + num_seeds):
@@ -117,7 +121,8 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, models: Sequence[int], n
         for number in models:
             name = configs.model_name(number, runner.preset)
             stage = time.perf_counter()
-            result, recycles = runner.predict(processed, number, num_recycle, seed, recycle_early_stop_tolerance)
+            result, recycles = runner.predict(processed, number, num_recycle, seed, recycle_early_stop_tolerance,
+                                              on_compile=compiling)
             seconds = time.perf_counter() - stage
             predictions.append(to_prediction(name, seed, recycles, processed, result, seconds))
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
@@ -148,6 +153,7 @@ def run_prediction(
     runners: RunnerCache | None = None,
     kernels: str | None = None,
     progress: Callable[[str], None] | None = None,
+    demo_weights: bool = False,
 ) -> PredictionResult:
     """Predict structures for the query of `msa` (or the complex) and write them to `output_dir`.
 
@@ -164,6 +170,7 @@ def run_prediction(
     cache to later calls to reuse compiled functions and parameters), else in a new one;
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
     chooses the GPU kernels of a runner made here (a `runner` passed in keeps its own).
+    `demo_weights` says the weights are random: every structure, score file, summary and plot says so.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
@@ -191,8 +198,8 @@ def run_prediction(
     output_dir.mkdir(parents=True, exist_ok=True)
     timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3),
                      "kernels": kernel_path, "compile_mode": runner.compile_mode}
-    with PlotDrawer(output_dir, chain_boundaries(msa)) as plots:
-        plots.coverage(alignment)
+    with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
+        plots.coverage(alignment, summary["num_sequences_filtered"])
         ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
                                    num_seeds, timings, report))
         plots.models(ranked)
@@ -203,7 +210,7 @@ def run_prediction(
             relaxed[index] = relax_structure(ranked[index].structure, timeout_s=relax_timeout)
         timings["relax_s"] = round(time.perf_counter() - stage, 3)
         stage = time.perf_counter()
-        ranked_models, ranking_path = write_ranked(ranked, output_dir, formats, relaxed)
+        ranked_models, ranking_path = write_ranked(ranked, output_dir, formats, relaxed, demo_weights)
         timings["write_s"] = round(time.perf_counter() - stage, 3)
         stage = time.perf_counter()
         plot_paths = plots.result()
@@ -217,7 +224,8 @@ def run_prediction(
     timings_path = output_dir / "timings.json"
     write_atomic(timings_path, json.dumps(timings, indent=2))
     summary_path, _ = write_summary(output_dir, report_summary(ranked_models, summary, timings,
-                                                                relaxed[0].info if 0 in relaxed else None))
+                                                                relaxed[0].info if 0 in relaxed else None,
+                                                                demo_weights))
     return PredictionResult(
         output_dir=output_dir,
         models=ranked_models,

@@ -171,6 +171,7 @@ def test_unpaired_complex_is_noted(testdata, reduced_weights, runners, tmp_path)
     chains = [read_msa(testdata / "pfam" / "20aa-alitest.afa"), read_msa(testdata / "colabfold" / "6A5J.a3m")]
     result = run_prediction(assemble_complex(chains, copies=[1, 2]), tmp_path, reduced_weights,
                             model_config="reduced", models=[1], num_recycle=0, runners=runners)
-    assert "unpaired (block-diagonal)" in result.msa_summary["note"]
+    assert result.msa_summary["note"].startswith("chains unpaired: block-diagonal MSA")
+    assert "note: chains unpaired: block-diagonal MSA" in result.summary_path.with_suffix(".txt").read_text()
     text = result.best.structure_path.read_text()
     assert {line[21] for line in text.splitlines() if line.startswith("ATOM")} == {"A", "B", "C"}

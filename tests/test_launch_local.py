@@ -52,7 +52,8 @@ def test_a_local_batch_runs_each_alignment_once_and_tabulates(testdata, reduced_
         assert {"ranked_0.pdb", "ranked_0.cif", "coverage.png", "summary.json"} <= {
             p.name for p in (tmp_path / "out" / name).iterdir()}
     again = run_launcher(*args)
-    assert again.returncode == 3 and "3 alignments, 3 already finished" in again.stderr
+    assert again.returncode == 3
+    assert "3 alignments, each its own job; 1 invalid, not submitted; 2 already finished" in again.stderr
     assert "model 1/1 done" not in again.stderr, "nothing is predicted twice"
 
 
@@ -65,15 +66,32 @@ def test_model_config_comes_from_the_environment(testdata, reduced_weights, tmp_
     assert output.is_file()
 
 
-def test_demo_weights_are_generated_and_flagged(testdata, tmp_path):
-    output = tmp_path / "demo.pdb"
-    completed = run_launcher("--local", "--demo-weights", "--model-config", "reduced", "--models", "1",
-                             "--num-recycle", "0", "--msa", str(testdata / "colabfold" / "6A5J.a3m"),
-                             "--output", str(output), env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert completed.returncode == 0, completed.stderr
-    assert "MEANINGLESS" in completed.stderr
+def test_demo_weights_are_generated_and_flagged_in_every_file(testdata, tmp_path, monkeypatch, capsys):
+    from alphafold_msa.launcher.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    output, folder = tmp_path / "demo.pdb", tmp_path / "all"
+    code = main(["--local", "--demo-weights", "--model-config", "reduced", "--models", "1", "--num-recycle", "0",
+                 "--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--output", str(output), "--output-dir",
+                 str(folder), "--format", "pdb,cif"])
+    stderr = capsys.readouterr().err
+    assert code == 0, stderr
+    assert "MEANINGLESS" in stderr
     assert (tmp_path / "cache" / "alphafold-msa" / "demo-weights" / "reduced" / "params" / "params_model_1_ptm.npz").is_file()
-    assert output.is_file()
+    note = "predicted with RANDOM demo weights: not a structure prediction"
+    # a new network: the long silent step is announced, and each message carries the time so far
+    assert "] compiling the network for 13 residues (once per length bucket; later jobs reuse it)" in stderr
+    assert "] model 1/1 done" in stderr
+    assert stderr.splitlines()[-1].endswith(f"not relaxed); {note}")
+    assert output.read_text().startswith(f"REMARK   1 {note}\n")
+    assert (folder / "ranked_0.cif").read_text().splitlines()[1] == f"# {note}"
+    assert json.loads(output.with_suffix(".scores.json").read_text())["demo_weights"] is True
+    assert json.loads((folder / "summary.json").read_text())["demo_weights"] is True
+    assert (folder / "summary.txt").read_text().startswith(f"WARNING: {note}\n")
+    from PIL import Image
+
+    for plot in ("plddt.png", "pae.png", "coverage.png"):
+        assert "RANDOM DEMO WEIGHTS: NOT A PREDICTION" in Image.open(folder / plot).text["Title"], plot
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -119,12 +137,13 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
                                  env={"PARAMS_URL": server.url.replace("params.tar", "missing.tar")})
     assert completed.returncode == 2
     assert str(tmp_path / "nowhere" / "params") in completed.stderr and "HTTP 404" in completed.stderr
-    assert "Traceback" not in completed.stderr
+    assert "/missing.tar (set PARAMS_URL for another source)" in completed.stderr and "--demo-weights" in completed.stderr
+    assert "Traceback" not in completed.stderr and completed.stderr.count("\n") == 2
 
 
 def test_client_modules_do_not_import_jax():
     code = ("import sys, alphafold_msa, alphafold_msa.launcher.cli, alphafold_msa.launcher.remote, alphafold_msa.model.provision,"
-            " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files;"
+            " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files, alphafold_msa.launcher.local;"
             "alphafold_msa.read_msa; alphafold_msa.protocol.schema.validate_input({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib', 'boto3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
@@ -141,6 +160,7 @@ def test_local_homodimer_from_one_alignment_and_copies(testdata, reduced_weights
     scores = json.loads(output.with_suffix(".scores.json").read_text())
     assert scores["model"] == "model_1_multimer_v3" and 0 <= scores["iptm"] <= 1
     assert "ipTM" in completed.stderr
+    assert "int64" not in completed.stderr, "jax's known dtype warning is filtered at the entry point"
 
 
 def test_check_summarises_a_complex(testdata):

@@ -39,13 +39,13 @@ def worker_url(reduced_weights, tmp_path_factory):
             if process.poll() is not None:
                 pytest.fail(f"worker exited: {log.read_text()[-2000:]}")
             time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}", env["WORKDIR"]
+    yield f"http://127.0.0.1:{port}", env["WORKDIR"], log
     process.terminate()
     process.wait(timeout=30)
 
 
 def test_launcher_gets_a_structure_from_the_local_worker(worker_url, testdata, tmp_path):
-    url, workdir = worker_url
+    url, workdir, log = worker_url
     msa = testdata / "pfam" / "RRM_1.sto"
     output = tmp_path / "rrm.pdb"
     completed = run_launcher("--api-url", url, "--msa", str(msa), "--output", str(output), "--models", "1",
@@ -53,10 +53,17 @@ def test_launcher_gets_a_structure_from_the_local_worker(worker_url, testdata, t
     assert completed.returncode == 0, completed.stderr
     check_structure(output, output.with_suffix(".scores.json"), read_msa(msa).query_sequence)
     assert os.listdir(workdir) == []
+    # the worker logs one INFO line per job stage; the SDK dumps no job output at DEBUG
+    text = log.read_text()
+    stages = ["received: models [1]", "parsed MSA", "model 1/1 done", "done in"]
+    positions = [text.find(stage) for stage in stages]
+    assert -1 not in positions and positions == sorted(positions), text[-3000:]
+    assert " INFO alphafold_msa.worker.handler: job " in text
+    assert "DEBUG" not in text and "Handler output" not in text and "ATOM  " not in text
 
 
 def test_worker_failure_reaches_the_launcher(worker_url, testdata, tmp_path):
-    url, _ = worker_url
+    url, _, _ = worker_url
     completed = run_launcher("--api-url", url, "--msa", str(testdata / "colabfold" / "6A5J.a3m"),
                              "--output", str(tmp_path / "x.pdb"), "--models", "3", "--poll-interval", "0.5")
     assert completed.returncode == 3
@@ -85,7 +92,7 @@ def test_launcher_submits_a_heterodimer_with_its_paired_alignment(worker_url, te
 
     from Bio.PDB import PDBParser
 
-    url, workdir = worker_url
+    url, workdir, _ = worker_url
     data = testdata / "colabfold"
     output = tmp_path / "3G5O.pdb"
     completed = run_launcher("--api-url", url, "--msa", str(data / "3G5O_A.a3m"), "--msa", str(data / "3G5O_B.a3m"),
@@ -106,7 +113,7 @@ def test_a_small_batch_through_the_local_worker(worker_url, testdata, tmp_path):
     import json
     import shutil
 
-    url, workdir = worker_url
+    url, workdir, _ = worker_url
     folder = tmp_path / "batch"
     folder.mkdir()
     shutil.copy(testdata / "pfam" / "RRM_1.sto", folder)

@@ -7,7 +7,6 @@ skipped, submitted ones are polled (not resubmitted), failed ones are retried wh
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import glob
 import hashlib
@@ -31,6 +30,7 @@ from alphafold_msa.launcher.client import (
     SubmissionUncertain,
     backoff_delays,
 )
+from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.protocol.schema import request_body
 
 ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".fa", ".fas", ".afa", ".aln",
@@ -357,15 +357,15 @@ def progress_bar(total: int, done: int):
     return (lambda: bar.update(1)), (lambda text: bar.write(printable(text), file=sys.stderr)), bar.close
 
 
-def open_batch(args: argparse.Namespace, options: dict[str, Any], check: Callable[[Path], Any]) -> Manifest:
+def open_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable[[Path], Any]) -> Manifest:
     """Discover the alignments, open (or resume) the manifest and check every new alignment
     locally: a bad one is marked INVALID and never run. (Alignments are read again when their job
     starts, so a batch of hundreds never holds them all in memory.)"""
-    paths = discover(args.msa)
-    directory = Path(args.output_dir)
+    paths = discover(options.msa)
+    directory = Path(options.output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     lock = lock_folder(directory)
-    manifest = Manifest.open(directory, settings_of(options), paths)
+    manifest = Manifest.open(directory, settings_of(settings), paths)
     manifest.folder_lock = lock
     for entry in manifest.entries:
         if entry.status == "PENDING":
@@ -377,13 +377,24 @@ def open_batch(args: argparse.Namespace, options: dict[str, Any], check: Callabl
     return manifest
 
 
+def start_line(entries: list[Entry], where: str) -> str:
+    """'3 alignments, each its own job; 1 invalid, not submitted; 1 already finished; <where>'."""
+    invalid = sum(e.status == "INVALID" for e in entries)
+    finished = sum(e.status == "COMPLETED" for e in entries)
+    parts = [f"{len(entries)} alignment{'s' if len(entries) != 1 else ''}, each its own job"]
+    if invalid:
+        parts.append(f"{invalid} invalid, not submitted")
+    if finished:
+        parts.append(f"{finished} already finished")
+    return "; ".join([*parts, where])
+
+
 def _start_progress(manifest: Manifest, where: str):
-    finished = sum(e.status in DONE for e in manifest.entries)
-    advance, write, close = progress_bar(len(manifest.entries), finished)
+    advance, write, close = progress_bar(len(manifest.entries), sum(e.status in DONE for e in manifest.entries))
     for entry in manifest.entries:
         if entry.status == "INVALID":
             write(f"{entry.name}: not submitted: {entry.error}")
-    write(f"{len(manifest.entries)} alignments, {finished} already finished; {where}; manifest {manifest.path}")
+    write(f"{start_line(manifest.entries, where)}; manifest {manifest.path}")
     return advance, write, close
 
 
@@ -399,24 +410,24 @@ def finish_batch(manifest: Manifest) -> int:
     return 0
 
 
-def run_batch(args: argparse.Namespace, make_client: Callable[[], EndpointClient], options: dict[str, Any],
+def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient], fields: dict[str, Any],
               check: Callable[[Path], Any], alignment_input: Callable[[Path, Any], dict],
               collect: Callable[[Entry, dict, Path], None]) -> int:
     """Batch mode on an endpoint (`make_client` gives each worker thread its client): `check` reads
     and validates one alignment, `alignment_input` turns
-    it into the job's alignment fields (joined to `options`), `collect` writes a completed job's files.
+    it into the job's alignment fields (joined to `fields`), `collect` writes a completed job's files.
     Returns 0 when every alignment completed, 3 when any failed or was invalid, 5 when interrupted."""
-    manifest = open_batch(args, options, check)
-    advance, write, close = _start_progress(manifest, f"up to {args.concurrency} jobs at a time")
+    manifest = open_batch(options, fields, check)
+    advance, write, close = _start_progress(manifest, f"up to {options.concurrency} jobs at a time")
 
     def job_input(entry: Entry) -> dict:
         msa = check(Path(entry.path))
-        return request_body({**options, **alignment_input(Path(entry.path), msa)}, execution_timeout_s=args.timeout)
+        return request_body({**fields, **alignment_input(Path(entry.path), msa)}, execution_timeout_s=options.timeout)
 
-    batch = BatchRun(manifest, make_client, job_input, collect, max_retries=args.max_retries, timeout=args.timeout,
-                     poll_interval=args.poll_interval, log=write)
+    batch = BatchRun(manifest, make_client, job_input, collect, max_retries=options.max_retries,
+                     timeout=options.timeout, poll_interval=options.poll_interval, log=write)
     try:
-        batch.run(args.concurrency, advance)
+        batch.run(options.concurrency, advance)
     except KeyboardInterrupt:
         close()
         running = sum(e.status == "SUBMITTED" for e in manifest.entries)
@@ -427,15 +438,15 @@ def run_batch(args: argparse.Namespace, make_client: Callable[[], EndpointClient
     return finish_batch(manifest)
 
 
-def run_local_batch(args: argparse.Namespace, options: dict[str, Any], check: Callable[[Path], Any],
+def run_local_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable[[Path], Any],
                     predict: Callable[[Any, Path], dict[str, Any]]) -> int:
     """Batch mode on this machine, one alignment after another: `predict(msa, folder)` writes one
     prediction's files and returns the table's numbers. Resumable the same way."""
-    manifest = open_batch(args, options, check)
+    manifest = open_batch(options, settings, check)
     advance, write, close = _start_progress(manifest, "predicting here, one at a time")
     try:
         for entry in manifest.entries:
-            if entry.status in DONE or entry.attempts > args.max_retries:
+            if entry.status in DONE or entry.attempts > options.max_retries:
                 continue
             entry.status, entry.attempts = "RUNNING", entry.attempts + 1
             manifest.save()

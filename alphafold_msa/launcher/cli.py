@@ -1,83 +1,101 @@
-"""launch.py's command line: predict locally (--local) or through a RunPod endpoint (--endpointId)."""
+"""launch.py's command line: parse it into `LaunchOptions`, check them, and hand over to --check,
+local (--local) or remote (--endpointId) prediction of one alignment, one complex, or a batch."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shutil
 import sys
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError, printable
-from alphafold_msa.launcher.client import DEFAULT_API_URL, RemoteError
+from alphafold_msa.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, UserError, printable
+from alphafold_msa.launcher.client import DEFAULT_API_URL
+from alphafold_msa.launcher.options import LaunchOptions, validate
 from alphafold_msa.protocol.schema import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_BAD_INPUT = 2
-EXIT_REMOTE_FAILED = 3
-EXIT_TIMEOUT = 4
-EXIT_CANCELLED = 5
-
+EXAMPLES = """examples:
+  predict one alignment on your RunPod endpoint:
+    python launch.py --msa family.sto --output model.pdb --endpointId ID
+  a trial run on this machine with random demo weights (the pipeline runs; the structure is meaningless):
+    python launch.py --local --demo-weights --msa family.a3m --output demo.pdb
+  a heterodimer from one alignment per chain plus their paired alignments:
+    python launch.py --complex --msa A.a3m B.a3m --paired A.paired.a3m B.paired.a3m --output AB.pdb --endpointId ID
+  a batch: every alignment in a folder, each its own job (resumable):
+    python launch.py --msa alignments/ --output-dir results/ --endpointId ID
+  check alignments without predicting (one JSON line each):
+    python launch.py --check --msa alignments/
+"""
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="launch.py",
+        prog="launch.py", allow_abbrev=False, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="AlphaFold2 structure prediction from your own multiple sequence alignment.",
     )
-    parser.add_argument("--msa", nargs="+", action="extend",
-                        help="alignment file: a3m, a2m, Stockholm, aligned FASTA or Clustal; for a complex, one "
-                             "per distinct chain (repeat --msa) or one ColabFold complex a3m; for a batch (with "
-                             "--output-dir and no --output), any number of files, folders and glob patterns")
+    inputs = parser.add_argument_group("alignments")
+    inputs.add_argument("--msa", nargs="+", action="extend",
+                        help="alignment files: a3m, a2m, Stockholm, aligned FASTA or Clustal (a ColabFold complex "
+                             "a3m is read as its complex); several files, folders or glob patterns without "
+                             "--complex are a batch (needs --output-dir), one job each")
+    inputs.add_argument("--format", type=parse_formats, default=(None, None),
+                        help="structure formats to write, pdb and/or cif (e.g. pdb,cif; default pdb), and/or the "
+                             "alignment format if detection should be overridden (a3m, a2m, fasta, stockholm, clustal)")
+    inputs.add_argument("--query", help="name of the row to predict (default: the first row)")
+    inputs.add_argument("--check", action="store_true",
+                        help="only read and validate: one JSON line per alignment (one for a --complex); exit 0 "
+                             "when all are good, else 2 after checking all")
     complexes = parser.add_argument_group("complexes")
-    complexes.add_argument("--paired", action="append",
+    complexes.add_argument("--complex", action="store_true",
+                           help="predict the --msa files as one complex, one file per distinct chain in chain order")
+    complexes.add_argument("--paired", nargs="+", action="extend",
                            help="paired alignment of the complex: one file whose query is the chains' queries "
-                                "concatenated, or one file per chain whose rows pair up by position")
+                                "concatenated, or one file per chain whose rows pair up by position "
+                                "(--paired A.paired.a3m B.paired.a3m)")
     complexes.add_argument("--copies", help="copies of each chain, e.g. 2,1 (default 1 each; --copies 2 with one "
                                             "--msa predicts a homodimer)")
     complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",
                            help="AlphaFold-Multimer v3 (default) or the monomer pTM models with chain breaks (ptm)")
-    parser.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to "
-                                         "<output>.scores.json, plots and summary beside it")
-    parser.add_argument("--output-dir",
-                        help="folder for every output file (all ranked models, scores, ranking, plots, summary); "
-                             "without --output, batch mode: one subfolder per alignment, a manifest to resume "
-                             "from, and a summary table")
-    parser.add_argument("--format", type=parse_formats, default=(None, None),
-                        help="structure formats to write, pdb and/or cif (e.g. pdb,cif; default pdb), and/or the "
-                             "alignment format if detection should be overridden (a3m, a2m, fasta, stockholm, clustal)")
-    parser.add_argument("--query", help="name of the row to predict (default: the first row)")
-    parser.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")
-    parser.add_argument("--num-recycle", type=int, default=DEFAULT_NUM_RECYCLE,
-                        help=f"recycling iterations per model (default {DEFAULT_NUM_RECYCLE})")
-    parser.add_argument("--recycle-early-stop-tolerance", type=float,
-                        help="stop recycling once the structure moves less than this (default 0.0: never early)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--num-seeds", type=int, default=1, help="seeds per model, from --seed upwards (default 1)")
-    parser.add_argument("--relax", choices=RELAX_MODES,
-                        help="Amber relaxation of the top model (best: the default, as AlphaFold), of all models, "
-                             "or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else best; "
-                             "none with --demo-weights)")
-    parser.add_argument("--check", action="store_true",
-                        help="only read and validate the alignment; print a JSON summary (exit 0) or the error (exit 2)")
+    prediction = parser.add_argument_group("prediction")
+    prediction.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")
+    prediction.add_argument("--num-recycle", type=int, default=DEFAULT_NUM_RECYCLE,
+                            help=f"recycling iterations per model (default {DEFAULT_NUM_RECYCLE})")
+    prediction.add_argument("--recycle-early-stop-tolerance", type=float,
+                            help="stop recycling once the structure moves less than this (default 0.0: never early)")
+    prediction.add_argument("--random-seed", "--seed", dest="random_seed", type=int, default=0,
+                            help="random seed (default 0)")
+    prediction.add_argument("--num-seeds", type=int, default=1,
+                            help="seeds per model, from --random-seed upwards (default 1)")
+    prediction.add_argument("--max-msa-depth", type=int, default=DEFAULT_MAX_MSA_DEPTH,
+                            help=f"most rows of each alignment featurized after duplicates are removed "
+                                 f"(default {DEFAULT_MAX_MSA_DEPTH})")
+    prediction.add_argument("--relax", choices=RELAX_MODES,
+                            help="Amber relaxation of the top model (best: the default, as AlphaFold), of all "
+                                 "models, or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else "
+                                 "best; none with --demo-weights)")
+    outputs = parser.add_argument_group("output")
+    outputs.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to "
+                                          "<output>.scores.json, plots and summary beside it")
+    outputs.add_argument("--output-dir",
+                         help="with --output: folder for every output file (all ranked models, scores, ranking, "
+                              "plots, summary); without it: the batch's folder")
+    batch = parser.add_argument_group("batch (several alignments, --output-dir; remote or --local)")
+    batch.add_argument("--concurrency", type=whole_number(1), default=4,
+                       help="most jobs in flight at once on the endpoint (default 4; --local runs one at a time)")
+    batch.add_argument("--max-retries", type=whole_number(0), default=2,
+                       help="resubmissions of a failed job before giving up on it (default 2)")
     remote = parser.add_argument_group("remote prediction on a RunPod endpoint")
     remote.add_argument("--endpointId", help="RunPod serverless endpoint id")
     remote.add_argument("--api-key", default=settings.text(settings.RUNPOD_API_KEY),
                         help="RunPod API key (default: $RUNPOD_API_KEY)")
     remote.add_argument("--api-url", default=DEFAULT_API_URL,
                         help="endpoint URL; {endpointId} is replaced (default %(default)s)")
-    remote.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the job (default 3600)")
-    remote.add_argument("--poll-interval", type=float, default=10,
+    remote.add_argument("--timeout", type=positive_seconds, default=3600,
+                        help="seconds to wait for a job (default 3600)")
+    remote.add_argument("--poll-interval", type=positive_seconds, default=10,
                         help="longest pause between status checks, in seconds (default 10)")
     remote.add_argument("--resume", metavar="JOB_ID", help="wait for an already submitted job instead of submitting")
-    remote.add_argument("--concurrency", type=whole_number(1), default=4,
-                        help="batch mode: most jobs in flight at once (default 4)")
-    remote.add_argument("--max-retries", type=whole_number(0), default=2,
-                        help="batch mode: resubmissions of a failed job before giving up on it (default 2)")
     local = parser.add_argument_group("local prediction (needs the worker install: pip install '.[worker]')")
     local.add_argument("--local", action="store_true", help="predict on this machine instead of an endpoint")
     local.add_argument("--param-dir", help="folder holding params/params_model_*.npz (default $PARAM_DIR)")
@@ -120,220 +138,77 @@ def whole_number(minimum: int):
     return parse
 
 
-def parse_models(text: str) -> list[int]:
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        value = float(text)
     except ValueError:
-        raise UserError(f"--models: expected comma-separated numbers from 1-5, got '{text}'") from None
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got '{text}'")
+    return value
 
 
-def write_structure(output: Path, structure: str, scores: dict) -> None:
-    """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
-    from alphafold_msa.files import write_atomic
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(output, structure)
-    write_atomic(output.with_suffix(".scores.json"), json.dumps(scores))
-
-
-def parse_copies(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise UserError(f"--copies: expected comma-separated copy numbers such as 2,1, got '{text}'") from None
+def is_batch(options: LaunchOptions) -> bool:
+    """Several alignments (files, folders, globs) without --complex, or --output-dir without --output."""
+    if options.is_complex or options.resume:
+        return False
+    single_file = len(options.msa) == 1 and Path(options.msa[0]).is_file()
+    return not single_file or (options.output_dir is not None and options.output is None)
 
 
-def read_checked(args: argparse.Namespace):
-    """The alignment (`Msa`) or complex (`ComplexMsa`), read and validated with the light install
-    (the length limit included)."""
-    from alphafold_msa.msa import assemble_complex, read_msa
-    from alphafold_msa.msa.filter import check_length
+def dispatch(options: LaunchOptions, runners=None) -> int:
+    """Run what the options ask for; returns the exit code (UserError and RemoteError propagate)."""
+    if not options.msa and not options.resume:
+        raise UserError("--msa is required: the alignment file to predict from")
+    if options.check:
+        from alphafold_msa.launcher.inputs import run_check
 
-    copies = parse_copies(args.copies)
-    if len(args.msa) == 1 and not args.paired and copies is None:
-        return check_one(Path(args.msa[0]), args)
-    if args.query:
-        raise UserError("--query picks the row of a single alignment; a complex uses each chain's first row")
-    chains = [read_msa(path, format=args.msa_format) for path in args.msa]
-    paired = [read_msa(path) for path in args.paired or []]
-    msa = assemble_complex(chains, copies, paired or None)
-    if msa.num_chains == 1:
-        msa = msa.chains[0]
-    check_length(msa, settings.max_query_length())
-    return msa
+        return EXIT_OK if run_check(options) else EXIT_BAD_INPUT
+    if options.resume and not options.output:
+        raise UserError("--resume JOB_ID waits for one job: give --output for its structure")
+    if is_batch(options):
+        if options.output or not options.output_dir:
+            raise UserError("several alignments: add --complex to predict them as one complex (chains in --msa "
+                            "order), or give --output-dir (not --output) to predict each as its own job (a batch)")
+        if options.local:
+            from alphafold_msa.launcher.local import run_local_batch
 
+            return run_local_batch(options, runners)
+        from alphafold_msa.launcher.remote import run_remote_batch
 
-def check_alignment(args: argparse.Namespace) -> dict:
-    """Summarise what a prediction would use: format, query, depth before and after filtering, and
-    the device memory five full-size models need for it."""
-    from alphafold_msa.model.memory import GB, estimate_peak_bytes
-    from alphafold_msa.msa import Msa
-    from alphafold_msa.msa.filter import filter_msa
+        return run_remote_batch(options)
+    if not options.output:
+        raise UserError("--output is required: where to write the predicted structure "
+                        "(or --output-dir without --output for a batch)")
+    if options.local:
+        from alphafold_msa.launcher.local import run_local
 
-    msa = read_checked(args)
-    memory = {"estimated_device_memory_gb": round(estimate_peak_bytes(msa.length) / GB, 1)}
-    if not isinstance(msa, Msa):
-        return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
-                "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
-                "paired_rows": msa.paired_rows, **memory}
-    filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
-    return {
-        "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
-        "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
-        "gap_fraction": round(msa.gap_fraction(), 4), **memory,
-    }
+        run_local(options, runners)
+        return EXIT_OK
+    from alphafold_msa.launcher.remote import run_remote
+
+    return run_remote(options)
 
 
-def run_check(args: argparse.Namespace) -> int:
-    """--check: print the alignment summary as one JSON object."""
-    print(json.dumps(check_alignment(args)))
-    return EXIT_OK
+def quiet_known_warnings() -> None:
+    """Dependencies' warnings that say nothing to a user (jax truncating int64 to int32 by design)."""
+    warnings.filterwarnings("ignore", message=r"Explicitly requested dtype .*int64", category=UserWarning)
 
 
-def describe_relax(info: dict | None) -> str:
-    """', relaxed on CPU in 8.3 s', ', not relaxed (reason)' or '' when relaxation was not asked for."""
-    if not info:
-        return ""
-    if "error" in info:
-        return f", NOT relaxed: {info['error']} (the unrelaxed model was written)"
-    return f", relaxed on {info['platform']} in {info['seconds']:.1f} s"
-
-
-def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
-    """Weights already in the folder are used as they are; missing ones are provisioned like start.sh does."""
-    from alphafold_msa.model.provision import ensure_weights
-    from alphafold_msa.model.weights import params_file
-
-    if all(params_file(param_dir, name).is_file() for name in names):
-        return
-    print(f"AlphaFold weights missing in {param_dir / 'params'}; downloading them (about 5 GB, once)",
-          file=sys.stderr)
-    ensure_weights(param_dir, models=names)
-
-
-def warn_demo_weights(args: argparse.Namespace) -> None:
-    if args.demo_weights:
-        print("WARNING: --demo-weights: predicting with RANDOM weights; the structure is MEANINGLESS "
-              "and only shows that the pipeline runs.", file=sys.stderr)
-
-
-def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
-    """run_prediction on this machine with the command's options, the same code the worker runs;
-    the weights are the official ones (fetched when missing) or, with --demo-weights, generated.
-    `runners` (a RunnerCache) carries compiled networks from one alignment of a batch to the next."""
-    from alphafold_msa.model.config import model_name
-    from alphafold_msa.model.weights import default_param_dir
-    from alphafold_msa.msa import Msa
-    from alphafold_msa.predict import run_prediction
-
-    param_dir = Path(args.param_dir) if args.param_dir else default_param_dir()
-    models = parse_models(args.models)
-    preset = args.model_preset
-    if not isinstance(msa, Msa):
-        preset = "multimer" if args.complex_mode == "multimer" else "monomer_ptm"
-    if args.demo_weights:
-        from alphafold_msa.testing.demo import demo_param_dir
-
-        param_dir = demo_param_dir(args.model_config or "full", preset, models)
-    else:
-        fetch_missing_weights(param_dir, [model_name(n, preset) for n in models])
-    return run_prediction(
-        msa, work_dir, param_dir,
-        model_config=args.model_config, preset=args.model_preset, complex_mode=args.complex_mode, models=models,
-        num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
-        random_seed=args.seed, num_seeds=args.num_seeds, formats=args.structure_formats or ("pdb",),
-        relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
-        kernels=args.kernels, runners=runners,
-        progress=lambda message: print(message, file=sys.stderr),
-    )
-
-
-def run_local(args: argparse.Namespace) -> int:
-    """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
-    from alphafold_msa.launcher.result_files import job_scores, place_beside
-
-    msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
-    warn_demo_weights(args)
-    work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
-    try:
-        result = predict_here(args, msa, work_dir)
-        scores = job_scores(work_dir)
-        structure = result.best.relaxed_path or result.best.structure_path
-        write_structure(Path(args.output), structure.read_text(), scores)
-        place_beside(Path(args.output), work_dir)
-    finally:
-        if not args.output_dir:
-            shutil.rmtree(work_dir, ignore_errors=True)
-    best = result.best
-    ptm = f", pTM {best.ptm:.3f}" if best.ptm is not None else ""
-    iptm = f", ipTM {best.iptm:.3f}" if best.iptm is not None else ""
-    print(f"wrote {args.output} ({best.model_name}, mean pLDDT {best.mean_plddt:.2f}{ptm}{iptm}"
-          f"{describe_relax(scores.get('relax'))})", file=sys.stderr)
-    return EXIT_OK
-
-
-def check_one(path: Path, args: argparse.Namespace):
-    """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
-    the length limit included: a single job's input, or each of a batch's."""
-    from alphafold_msa.msa import read_input
-    from alphafold_msa.msa.filter import check_length
-
-    msa = read_input(path, format=args.msa_format, query=args.query)
-    check_length(msa, settings.max_query_length())
-    return msa
-
-
-def run_local_batch(args: argparse.Namespace) -> int:
-    """Batch mode on this machine (see alphafold_msa.launcher.batch)."""
-    from alphafold_msa.launcher.batch import run_local_batch as run
-
-    settings = {"models": parse_models(args.models), "num_recycle": args.num_recycle, "random_seed": args.seed,
-                "num_seeds": args.num_seeds, "relax": args.relax, "formats": args.structure_formats,
-                "complex_mode": args.complex_mode, "model_config": args.model_config,
-                "model_preset": args.model_preset, "demo_weights": args.demo_weights}
-    warn_demo_weights(args)
-    from alphafold_msa.model.runner import RunnerCache
-
-    runners = RunnerCache()
-
-    def predict(msa, folder: Path) -> dict:
-        result = predict_here(args, msa, folder, runners)
-        best = result.best
-        return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
-                "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,
-                "worker_s": result.timings["total_s"]}
-
-    return run(args, settings, lambda path: check_one(path, args), predict)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.msa_format, args.structure_formats = args.format
+def main(argv: Sequence[str] | None = None, *, runners=None) -> int:
+    """launch.py; `runners` (a RunnerCache) lets a caller that predicts several times in one process
+    (--local) compile each network once."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    quiet_known_warnings()
     try:
-        if not args.msa and not args.resume:
-            raise UserError("--msa is required: the alignment file to predict from")
-        if args.check:
-            return run_check(args)
-        if args.resume and not args.output:
-            raise UserError("--resume JOB_ID waits for one job: give --output for its structure")
-        if not args.output and not args.output_dir:
-            raise UserError("--output is required: where to write the predicted structure "
-                            "(or --output-dir without --output for a batch)")
-        if args.local:
-            return run_local(args) if args.output else run_local_batch(args)
-        from alphafold_msa.launcher.remote import run_remote, run_remote_batch
-
-        return run_remote(args) if args.output else run_remote_batch(args)
-    except RemoteError as error:
+        options = LaunchOptions.from_namespace(args)
+        validate(options)  # every option, with the job schema's rules, before anything is read or fetched
+        return dispatch(options, runners)
+    except UserError as error:  # each kind knows its exit code (bad input 2, remote failure 3)
         print(f"error: {printable(error)}", file=sys.stderr)
-        return EXIT_REMOTE_FAILED
-    except UserError as error:
-        print(f"error: {printable(error)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_CANCELLED

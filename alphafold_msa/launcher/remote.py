@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import shutil
@@ -11,79 +10,56 @@ import tempfile
 import time
 from pathlib import Path
 
-from alphafold_msa.errors import UserError, printable
+from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, EXIT_TIMEOUT, UserError, printable
 from alphafold_msa.files import write_atomic
-from alphafold_msa.launcher import cli
 from alphafold_msa.launcher.batch import result_numbers, run_batch
-from alphafold_msa.launcher.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
-from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files
+from alphafold_msa.launcher.client import (
+    DEFAULT_API_URL,
+    TERMINAL_STATUSES,
+    DeadlineExceeded,
+    EndpointClient,
+    backoff_delays,
+)
+from alphafold_msa.launcher.console import ProgressLog, result_line
+from alphafold_msa.launcher.inputs import check_one, read_checked
+from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files, write_structure
 from alphafold_msa.msa.read import alignment_lines
 from alphafold_msa.protocol.output import OutputError, decode_output
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
 
 
-class StatusPrinter:
-    """Status lines: rewritten in place on a terminal, one plain line per change otherwise."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = ""
-
-    def show(self, text: str) -> None:
-        text = printable(text)
-        if self.tty:
-            self.stream.write("\r\033[K" + text)
-            self.stream.flush()
-        elif text != self.last:
-            print(text, file=self.stream)
-        self.last = text
-
-    def done(self) -> None:
-        if self.tty and self.last:
-            self.stream.write("\n")
-
-
-def job_options(args: argparse.Namespace) -> dict:
-    """The job fields every alignment of this command shares (models, recycles, seeds, formats...)."""
-    options = {"models": cli.parse_models(args.models), "num_recycle": args.num_recycle,
-               "random_seed": args.seed, "num_seeds": args.num_seeds, "files": True}
-    if args.relax:
-        options["relax"] = args.relax
-    if args.structure_formats:
-        options["formats"] = args.structure_formats
-    if args.recycle_early_stop_tolerance is not None:
-        options["recycle_early_stop_tolerance"] = args.recycle_early_stop_tolerance
-    return options
-
-
-def alignment_input(path: Path, msa, args: argparse.Namespace) -> dict:
+def alignment_input(path: Path, msa, options: LaunchOptions) -> dict:
     """The job's alignment fields: the file's text for one chain, ColabFold's complex a3m for a complex."""
     from alphafold_msa.msa import Msa
 
     if isinstance(msa, Msa):
         fields = {"msa": "\n".join(alignment_lines(path.read_bytes(), str(path))) + "\n"}
-        if args.msa_format:
-            fields["format"] = args.msa_format
-        if args.query:
-            fields["query"] = args.query
+        if options.msa_format:
+            fields["format"] = options.msa_format
+        if options.query:
+            fields["query"] = options.query
         return fields
-    return {"msa": msa.to_colabfold_a3m(), "complex_mode": args.complex_mode}
+    return {"msa": msa.to_colabfold_a3m(), "complex_mode": options.complex_mode}
 
 
-def _job_input(args: argparse.Namespace) -> dict:
-    """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
+def describe_input(msa, path: str) -> str:
+    """'checked family.sto: stockholm, 42 sequences, query Q (120 residues)', or the complex's chains."""
     from alphafold_msa.msa import Msa
 
-    msa = cli.read_checked(args)
     if isinstance(msa, Msa):
-        print(f"checked {args.msa[0]}: {msa.format}, {msa.depth} sequences, "
-              f"query {msa.query_name} ({msa.length} residues)", file=sys.stderr)
-    else:
-        chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
-        print(f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows",
-              file=sys.stderr)
-    job_input = {**job_options(args), **alignment_input(Path(args.msa[0]), msa, args)}
+        return (f"checked {path}: {msa.format}, {msa.depth} sequences, "
+                f"query {msa.query_name} ({msa.length} residues)")
+    chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
+    text = f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows"
+    return text if msa.paired or len(msa.chains) == 1 else f"{text}; chains unpaired: block-diagonal MSA"
+
+
+def _job_input(options: LaunchOptions) -> dict:
+    """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
+    msa = read_checked(options)
+    print(describe_input(msa, options.msa[0]), file=sys.stderr)
+    job_input = {**options.job_fields(), **alignment_input(Path(options.msa[0]), msa, options)}
     validate_input(job_input)
     return job_input
 
@@ -115,99 +91,110 @@ def collect_batch_entry(api_url: str, entry, status: dict, destination: Path) ->
     entry.result = result_numbers(output, status)
 
 
-def _describe(status: dict, elapsed: float) -> str:
+def describe_status(status: dict) -> str:
+    """What the endpoint says of the job: its state, time queued so far, or the worker's latest
+    progress message (compiling, model k/n done...)."""
     state = status["status"]
-    parts = [f"{state}", f"{elapsed:.0f} s"]
     if state == "IN_QUEUE" and status.get("delayTime"):
-        parts.append(f"queued {status['delayTime'] / 1000:.0f} s")
+        return f"{state}: queued {status['delayTime'] / 1000:.0f} s"
     if state == "IN_PROGRESS" and isinstance(status.get("output"), str):
-        parts.append(status["output"])
-    return " | ".join(parts)
+        return f"{state}: {status['output']}"
+    return state
 
 
 def wait_for(client: EndpointClient, job_id: str, deadline: float, poll_interval: float) -> dict:
-    """Poll until the job reaches a terminal status; TimeoutError at `deadline` (time.monotonic()),
-    however the endpoint behaves. Ctrl-C cancels the job."""
-    printer = StatusPrinter()
-    started = time.monotonic()
+    """Poll until the job reaches a terminal status, showing each new state or worker message as it
+    arrives; TimeoutError at `deadline` (time.monotonic()), however the endpoint behaves. Ctrl-C
+    cancels the job."""
     delays = backoff_delays(min(1.0, poll_interval), poll_interval)
-    try:
-        while True:
-            try:
-                status = client.status(job_id, deadline=deadline)
-            except DeadlineExceeded:
-                printer.done()
-                raise TimeoutError from None
-            printer.show(_describe(status, time.monotonic() - started))
-            if status["status"] in TERMINAL_STATUSES:
-                printer.done()
-                return status
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                printer.done()
-                raise TimeoutError
-            time.sleep(min(next(delays), remaining))
-    except KeyboardInterrupt:
-        printer.done()
-        client.cancel(job_id)
-        raise
+    shown = ""
+    with ProgressLog() as progress:
+        try:
+            while True:
+                try:
+                    status = client.status(job_id, deadline=deadline)
+                except DeadlineExceeded:
+                    raise TimeoutError from None
+                if describe_status(status) != shown:
+                    shown = describe_status(status)
+                    progress(shown)
+                if status["status"] in TERMINAL_STATUSES:
+                    return status
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                time.sleep(min(next(delays), remaining))
+        except KeyboardInterrupt:
+            client.cancel(job_id)
+            raise
 
 
-def endpoint_client(args: argparse.Namespace) -> EndpointClient:
+def endpoint_client(options: LaunchOptions) -> EndpointClient:
     """The endpoint named by --endpointId / --api-url, with the API key."""
-    if "{endpointId}" in args.api_url and not args.endpointId:
+    if "{endpointId}" in options.api_url and not options.endpoint_id:
         raise UserError("give --endpointId ID (or --api-url for a local worker), or --local to predict here")
-    if not args.api_key and args.api_url == cli.DEFAULT_API_URL:
+    if not options.api_key and options.api_url == DEFAULT_API_URL:
         raise UserError("no RunPod API key: set RUNPOD_API_KEY or pass --api-key")
-    return EndpointClient(args.api_url.replace("{endpointId}", args.endpointId or ""), args.api_key)
+    return EndpointClient(options.api_url.replace("{endpointId}", options.endpoint_id or ""), options.api_key)
 
 
-def run_remote(args: argparse.Namespace) -> int:
+def run_remote(options: LaunchOptions) -> int:
     """Submit (or resume) a job on the endpoint and write its structure and plots; returns the exit code."""
-    client = endpoint_client(args)
-    if args.resume:
-        job_id = args.resume
+    client = endpoint_client(options)
+    if options.resume:
+        job_id = options.resume
     else:
-        body = request_body(_job_input(args), execution_timeout_s=args.timeout)
-        job_id = client.submit(body, deadline=time.monotonic() + args.timeout)
+        body = request_body(_job_input(options), execution_timeout_s=options.timeout)
+        job_id = client.submit(body, deadline=time.monotonic() + options.timeout)
     print(f"job {job_id} submitted; resume with --resume {job_id}", file=sys.stderr)
     try:
-        status = wait_for(client, job_id, time.monotonic() + args.timeout, args.poll_interval)
+        status = wait_for(client, job_id, time.monotonic() + options.timeout, options.poll_interval)
     except TimeoutError:
-        print(f"error: job {job_id} is not finished after {args.timeout:.0f} s; it keeps running: "
+        print(f"error: job {job_id} is not finished after {options.timeout:.0f} s; it keeps running: "
               f"resume with --resume {job_id}", file=sys.stderr)
-        return cli.EXIT_TIMEOUT
+        return EXIT_TIMEOUT
     except KeyboardInterrupt:
         print(f"interrupted: cancelled job {job_id}", file=sys.stderr)
-        return cli.EXIT_CANCELLED
+        return EXIT_CANCELLED
+    if status["status"] != "COMPLETED":
+        return report_unfinished(job_id, status)
+    return write_completed(options, decode_output(status.get("output"), options.api_url))
+
+
+def report_unfinished(job_id: str, status: dict) -> int:
+    """Say how a job ended that did not complete; its exit code."""
     state = status["status"]
-    if state == "FAILED":
-        print(f"error: job {job_id} failed: {printable(status.get('error') or 'no error message')}", file=sys.stderr)
-        return cli.EXIT_REMOTE_FAILED
     if state == "CANCELLED":
         print(f"job {job_id} was cancelled", file=sys.stderr)
-        return cli.EXIT_CANCELLED
+        return EXIT_CANCELLED
     if state == "TIMED_OUT":
         print(f"error: job {job_id} timed out on the endpoint (its execution timeout)", file=sys.stderr)
-        return cli.EXIT_TIMEOUT
-    output = decode_output(status.get("output"), args.api_url)
-    files_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
+        return EXIT_TIMEOUT
+    print(f"error: job {job_id} failed: {printable(status.get('error') or 'no error message')}", file=sys.stderr)
+    return EXIT_REMOTE_FAILED
+
+
+def write_completed(options: LaunchOptions, output: dict) -> int:
+    """A completed job's structure, scores, plots and summary where the user asked; the final line
+    sums it up as local mode does."""
+    files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        problem = write_results(output, files_dir, Path(args.output))
+        problem = write_results(output, files_dir, Path(options.output))
     finally:
-        if not args.output_dir:
+        if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)
     if problem:
-        print(f"error: wrote {args.output}, but {printable(problem)}", file=sys.stderr)
-        return cli.EXIT_REMOTE_FAILED
+        print(f"error: wrote {options.output}, but {printable(problem)}", file=sys.stderr)
+        return EXIT_REMOTE_FAILED
     extras = ""
     if "files_error" in output:
         extras = f"; WARNING: the other files could not be returned: {printable(output['files_error'])}"
     elif "files" in output:
-        extras = "; plots and summary beside it" + (f"; every file in {args.output_dir}" if args.output_dir else "")
-    print(f"wrote {args.output} ({output.get('model')}, mean pLDDT {output.get('mean_plddt')}"
-          f"{cli.describe_relax(output.get('relax'))}){extras}", file=sys.stderr)
-    return cli.EXIT_OK
+        extras = "; plots and summary beside it" + (f"; every file in {options.output_dir}"
+                                                    if options.output_dir else "")
+    scores = json.loads(Path(options.output).with_suffix(".scores.json").read_text())
+    print(printable(result_line(options.output, scores)) + extras, file=sys.stderr)
+    return EXIT_OK
 
 
 def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputError | None:
@@ -219,19 +206,18 @@ def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputErr
         scores = job_scores(files_dir)
     except UserError as error:
         with tempfile.TemporaryDirectory(prefix="alphafold-msa-") as fallback:
-            cli.write_structure(output_path, output["structure"],
+            write_structure(output_path, output["structure"],
                                 job_scores(write_output_files(output, Path(fallback))[0].parent))
         return OutputError(f"the job's result files could not be received: {error}")
-    cli.write_structure(output_path, output["structure"], scores)
+    write_structure(output_path, output["structure"], scores)
     place_beside(output_path, files_dir)
     return None
 
 
-def run_remote_batch(args: argparse.Namespace) -> int:
+def run_remote_batch(options: LaunchOptions) -> int:
     """Batch mode against the endpoint (see alphafold_msa.launcher.batch)."""
-    options = job_options(args)
-    validate_input({**options, "msa": ">q\nA\n"})
-    endpoint_client(args)  # a missing endpoint id or API key fails before anything is read
-    return run_batch(args, lambda: endpoint_client(args), options, lambda path: cli.check_one(path, args),
-                     lambda path, msa: alignment_input(path, msa, args), functools.partial(collect_batch_entry,
-                                                                                           args.api_url))
+    fields = options.job_fields()
+    endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
+    return run_batch(options, lambda: endpoint_client(options), fields, lambda path: check_one(path, options),
+                     lambda path, msa: alignment_input(path, msa, options),
+                     functools.partial(collect_batch_entry, options.api_url))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from alphafold_msa import settings
+from alphafold_msa.files import write_atomic
 from alphafold_msa.protocol.archive import ArchiveError, unpack
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
 
@@ -88,3 +89,10 @@ def job_scores(folder: Path) -> dict[str, Any]:
               "msa": {k: summary[k] for k in MSA_FIELDS if k in summary},
               "timings": _json_object(folder / "timings.json")}
     return {**scores, **{k: v for k, v in extras.items() if v}}
+
+
+def write_structure(output: Path, structure: str, scores: dict) -> None:
+    """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, structure)
+    write_atomic(output.with_suffix(".scores.json"), json.dumps(scores))

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -181,17 +181,20 @@ class ModelRunner:
         num_recycle: int,
         random_seed: int,
         recycle_early_stop_tolerance: float | None = None,
+        on_compile: Callable[[int], None] | None = None,
     ) -> tuple[dict, int]:
         """Run model `number`; returns AlphaFold's output dict (for the real length) and the recycles done.
 
         The features are padded to the length bucket, so nearby lengths reuse one compilation;
-        outputs are cut back to the query's residues.
+        outputs are cut back to the query's residues. `on_compile(length)` is called first when
+        this run compiles the network (a shape not seen before).
         """
         return self._run(self.network(self.kernels), processed, number, num_recycle, random_seed,
-                         recycle_early_stop_tolerance, count=True)
+                         recycle_early_stop_tolerance, count=True, on_compile=on_compile)
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
-             recycle_early_stop_tolerance: float | None, count: bool = False) -> tuple[dict, int]:
+             recycle_early_stop_tolerance: float | None, count: bool = False,
+             on_compile: Callable[[int], None] | None = None) -> tuple[dict, int]:
         if self.multimer:
             # Complexes run at their exact length; the MSA is sampled to fixed shapes outside the network.
             length = padded_length = processed["aatype"].shape[0]
@@ -213,6 +216,8 @@ class ModelRunner:
                     self._shapes_seen.add(signature)
                     self.counters["compilations"] += 1
                     logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
+                    if on_compile is not None:
+                        on_compile(length)
                 else:
                     self.counters["compile_cache_hits"] += 1
             result, recycles = model.predict(processed, random_seed=random_seed)

@@ -200,6 +200,11 @@ def encode_aligned(records: Records) -> Msa:
     rows = records.rows
     width = len(rows[0])
     for name, row, line in zip(records.names, rows, records.lines):
+        if len(row) != width and records.format == "fasta":
+            raise MsaError(
+                f"{records.source}: line {line}: row '{name}' has {len(row)} columns, the query "
+                f"'{records.names[0]}' has {width}; aligned FASTA rows must all have the same length"
+            )
         if len(row) != width:
             raise MsaError(
                 f"{records.source}: line {line}: row '{name}' has {len(row)} alignment columns but "

@@ -80,8 +80,10 @@ class ComplexMsa:
 
     @property
     def depth(self) -> int:
-        """Rows over all alignments (paired rows counted once)."""
-        return sum(chain.depth for chain in self.chains) + (self.paired[0].depth if self.paired else 0)
+        """Rows of the complex's alignment: the query once, then each paired row and each chain's
+        other rows (copies of a chain share its rows)."""
+        rows = 1 + sum(chain.depth - 1 for chain in self.chains)
+        return rows + (self.paired[0].depth - 1 if self.paired else 0)
 
     def to_colabfold_a3m(self) -> str:
         """The complex as ColabFold's complex a3m (the form jobs carry it in)."""

@@ -102,8 +102,11 @@ def _detect_syntax(lines: list[str], source: str) -> str:
 
 
 def _fasta_kind(records: Records) -> str:
-    """Rows of one length are aligned FASTA; rows of different lengths are a3m."""
-    return "fasta" if len({len(row) for row in records.rows}) == 1 else "a3m"
+    """Rows of one length are aligned FASTA; rows of different lengths are a3m, unless no row marks
+    an insertion (lower case or '.'): then they are aligned FASTA whose rows do not line up."""
+    if len({len(row) for row in records.rows}) == 1:
+        return "fasta"
+    return "a3m" if any("." in row or row != row.upper() for row in records.rows) else "fasta"
 
 
 def detect_format(lines: list[str], source: str) -> str:

@@ -26,8 +26,11 @@ def _figure(width: float, height: float):
 
 
 def _save(figure, path: Path) -> Path:
+    """The figure as PNG; its title also goes into the file's Title text field (readable without
+    looking at the image)."""
     figure.tight_layout()
-    figure.savefig(path)
+    title = " | ".join(axes.get_title().replace("\n", " ") for axes in figure.axes if axes.get_title())
+    figure.savefig(path, metadata={"Title": title})
     return path
 
 
@@ -39,8 +42,13 @@ def _chain_boundaries(axes, boundaries: Sequence[int], vertical: bool = True, ho
             axes.axhline(boundary - 0.5, color="black", linewidth=0.8)
 
 
+def _title(title: str, caveat: str | None) -> str:
+    """A plot's title, with the caveat (e.g. random demo weights) on a second line."""
+    return f"{title}\n{caveat}" if caveat else title
+
+
 def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,
-               boundaries: Sequence[int] = ()) -> Path:
+               boundaries: Sequence[int] = (), caveat: str | None = None) -> Path:
     """Per-residue pLDDT of every model (rank order), with AlphaFold's confidence bands."""
     figure = _figure(8, 4)
     axes = figure.add_subplot()
@@ -50,12 +58,13 @@ def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,
         axes.axhline(low, color=colour, linestyle=":", linewidth=0.8)
     _chain_boundaries(axes, [b + 1 for b in boundaries])
     axes.set(xlim=(1, max(len(p) for p in plddts)), ylim=(0, 100), xlabel="Residue", ylabel="pLDDT",
-             title="Predicted lDDT per position")
+             title=_title("Predicted lDDT per position", caveat))
     axes.legend(fontsize=7, loc="lower left")
     return _save(figure, path)
 
 
-def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] = ()) -> Path:
+def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] = (),
+             caveat: str | None = None) -> Path:
     """The predicted aligned error matrix of one model (row: aligned residue), 0-30 A."""
     figure = _figure(5.5, 4.5)
     axes = figure.add_subplot()
@@ -63,13 +72,16 @@ def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] 
     image = axes.imshow(pae, cmap="bwr", vmin=0, vmax=30, extent=(0.5, length + 0.5, length + 0.5, 0.5))
     _chain_boundaries(axes, [b + 1 for b in boundaries], horizontal=True)
     figure.colorbar(image, ax=axes, label="Expected position error (A)")
-    axes.set(xlabel="Scored residue", ylabel="Aligned residue", title=f"Predicted aligned error: {label}")
+    axes.set(xlabel="Scored residue", ylabel="Aligned residue",
+             title=_title(f"Predicted aligned error: {label}", caveat))
     return _save(figure, path)
 
 
-def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = ()) -> Path:
+def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = (), caveat: str | None = None,
+                  depth: int | None = None) -> Path:
     """ColabFold-style MSA coverage: rows sorted by identity to the query, coloured by it, and the
-    number of rows covering each position."""
+    number of rows covering each position. The title gives `depth` sequences (default: the rows
+    drawn; a complex passes its own count, as its summary gives it)."""
     figure = _figure(8, 5)
     axes = figure.add_subplot()
     identity = sequence_identity(msa)
@@ -84,5 +96,5 @@ def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = ()) -> Path:
     _chain_boundaries(axes, [b + 1 for b in boundaries])
     figure.colorbar(shown, ax=axes, label="Sequence identity to query")
     axes.set(xlim=(0.5, msa.length + 0.5), ylim=(0, msa.depth), xlabel="Position", ylabel="Sequences",
-             title=f"Sequence coverage ({msa.depth} sequences)")
+             title=_title(f"Sequence coverage ({msa.depth if depth is None else depth} sequences)", caveat))
     return _save(figure, path)

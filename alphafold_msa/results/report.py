@@ -13,7 +13,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.msa import ComplexMsa, Msa
 from alphafold_msa.results.plots import plot_coverage, plot_pae, plot_plddt
 from alphafold_msa.results.structures import ModelPrediction
-from alphafold_msa.results.types import RankedModel
+from alphafold_msa.results.types import DEMO_WEIGHTS_NOTE, DEMO_WEIGHTS_PLOT_NOTE, RankedModel
 
 PLOT_FILES = {"plddt": "plddt.png", "pae": "pae.png", "coverage": "coverage.png"}
 
@@ -29,9 +29,10 @@ class PlotDrawer:
     """Draws a job's plots in a background thread, so they overlap the network instead of following it:
     coverage.png as soon as the alignment is known, plddt.png and pae.png once the models are ranked."""
 
-    def __init__(self, output_dir: Path, boundaries: Sequence[int]):
+    def __init__(self, output_dir: Path, boundaries: Sequence[int], demo_weights: bool = False):
         self.output_dir = output_dir
         self.boundaries = list(boundaries)
+        self.caveat = DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plots")
         self._pending: dict[str, Future] = {}
 
@@ -41,18 +42,21 @@ class PlotDrawer:
     def __exit__(self, *exc_info) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def coverage(self, alignment: Msa) -> None:
+    def coverage(self, alignment: Msa, depth: int | None = None) -> None:
+        """coverage.png of the (filtered) alignment; `depth` is the row count its title gives."""
         self._pending["coverage"] = self._pool.submit(
-            plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries)
+            plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries, self.caveat, depth)
 
     def models(self, ranked: list[ModelPrediction]) -> None:
         """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
         labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
         self._pending["plddt"] = self._pool.submit(
-            plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries)
+            plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries,
+            self.caveat)
         if ranked[0].pae is not None:
             self._pending["pae"] = self._pool.submit(
-                plot_pae, labels[0], ranked[0].pae, self.output_dir / PLOT_FILES["pae"], self.boundaries)
+                plot_pae, labels[0], ranked[0].pae, self.output_dir / PLOT_FILES["pae"], self.boundaries,
+                self.caveat)
 
     def result(self) -> dict[str, Path]:
         """Every plot's path, once drawn (a drawing error is raised here)."""
@@ -60,7 +64,7 @@ class PlotDrawer:
 
 
 def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dict[str, Any],
-            relax: dict[str, Any] | None) -> dict[str, Any]:
+            relax: dict[str, Any] | None, demo_weights: bool = False) -> dict[str, Any]:
     """What a reader wants first: the query, the alignment (the MSA summary: format, depths, chains,
     coverage per position), each model's confidence, the top one, time."""
     best = models[0]
@@ -77,16 +81,21 @@ def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dic
     }
     if relax is not None:
         out["relax"] = relax
+    if demo_weights:
+        out["demo_weights"] = True
     return out
 
 
 def summary_text(data: dict[str, Any]) -> str:
     """summary.txt: a few lines a person reads."""
-    lines = [f"query: {data['query_name']} ({data['query_length']} residues)",
+    lines = [f"WARNING: {DEMO_WEIGHTS_NOTE}"] if data.get("demo_weights") else []
+    lines += [f"query: {data['query_name']} ({data['query_length']} residues)",
              f"alignment: {data['num_sequences']} sequences, {data['num_sequences_filtered']} after filtering"]
     for chain in data.get("chains", []):
         lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
                      f"residues, {chain['num_sequences']} sequences)")
+    if data.get("note"):
+        lines.append(f"note: {data['note']}")
     lines.append("models (best first):")
     for m in data["models"]:
         scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]

@@ -12,7 +12,7 @@ import numpy as np
 from alphafold_msa.files import write_atomic
 from alphafold_msa.model.features import FeatureDict
 from alphafold_msa.model.relax import RelaxOutcome
-from alphafold_msa.results.types import RankedModel
+from alphafold_msa.results.types import DEMO_WEIGHTS_NOTE, RankedModel
 
 
 @dataclasses.dataclass
@@ -134,23 +134,37 @@ def rank(predictions: list[ModelPrediction]) -> list[ModelPrediction]:
     return sorted(predictions, key=lambda p: (p.ranking_confidence, p.ptm or 0.0), reverse=True)
 
 
+def demo_labelled(text: str, fmt: str) -> str:
+    """A structure's text saying inside that it comes from random demo weights: a REMARK record
+    first in a PDB file, a comment after the data block's name in mmCIF."""
+    if fmt == "cif":
+        first, _, rest = text.partition("\n")
+        return f"{first}\n# {DEMO_WEIGHTS_NOTE}\n{rest}"
+    return f"REMARK   1 {DEMO_WEIGHTS_NOTE}\n{text}"
+
+
 def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Sequence[str] = ("pdb",),
-                 relaxed: Mapping[int, RelaxOutcome] | None = None) -> tuple[list[RankedModel], Path]:
+                 relaxed: Mapping[int, RelaxOutcome] | None = None,
+                 demo_weights: bool = False) -> tuple[list[RankedModel], Path]:
     """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`; for each
-    rank in `relaxed`, relaxed_rank_{i}.pdb when relaxation worked, and its record in the scores."""
+    rank in `relaxed`, relaxed_rank_{i}.pdb when relaxation worked, and its record in the scores.
+    With `demo_weights`, every structure and score file says the weights were random."""
     relaxed = relaxed or {}
+    label = demo_labelled if demo_weights else (lambda text, fmt: text)
     models = []
     for index, prediction in enumerate(ranked):
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
         for fmt, path in structure_paths.items():
-            write_atomic(path, prediction.structure_text(fmt))
+            write_atomic(path, label(prediction.structure_text(fmt), fmt))
         scores = prediction.scores()
+        if demo_weights:
+            scores["demo_weights"] = True
         relaxed_path = None
         if index in relaxed:
             scores["relax"] = relaxed[index].info
             if relaxed[index].pdb is not None:
                 relaxed_path = output_dir / f"relaxed_rank_{index}.pdb"
-                write_atomic(relaxed_path, relaxed[index].pdb)
+                write_atomic(relaxed_path, label(relaxed[index].pdb, "pdb"))
         scores_path = output_dir / f"scores_rank_{index}.json"
         write_atomic(scores_path, json.dumps(scores))
         models.append(RankedModel(

@@ -6,6 +6,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+# Said inside every file of a prediction made with generated random weights (--demo-weights).
+DEMO_WEIGHTS_NOTE = "predicted with RANDOM demo weights: not a structure prediction"
+DEMO_WEIGHTS_PLOT_NOTE = "RANDOM DEMO WEIGHTS: NOT A PREDICTION"  # short enough for the narrowest plot
+
 
 @dataclasses.dataclass(frozen=True)
 class RankedModel:

@@ -209,6 +209,8 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     job_dir: Path | None = None
     try:
         options = validate_input(job.get("input"))
+        logger.info("job %s received: models %s, %d recycles, %d seed(s)", job_id, options["models"],
+                    options["num_recycle"], options["num_seeds"])
         bucket = Bucket.from_env()
         base.mkdir(parents=True, exist_ok=True)
         job_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=base))

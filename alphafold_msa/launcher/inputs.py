@@ -1,0 +1,89 @@
+"""The command's alignments read and checked on this machine (light install): one alignment, one
+complex, or each of a batch's; and --check, which prints what a run would use."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from alphafold_msa import settings
+from alphafold_msa.errors import UserError, printable
+from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.protocol.schema import DEFAULT_MAX_MSA_DEPTH
+
+
+def check_one(path: Path, options: LaunchOptions):
+    """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
+    the length limit included: a single job's input, or each of a batch's."""
+    from alphafold_msa.msa import read_input
+    from alphafold_msa.msa.filter import check_length
+
+    msa = read_input(path, format=options.msa_format, query=options.query)
+    check_length(msa, settings.max_query_length())
+    return msa
+
+
+def read_complex(options: LaunchOptions):
+    """The --msa files (in chain order) with --paired and --copies as one `ComplexMsa`, checked
+    (a single chain without copies comes back as its `Msa`)."""
+    from alphafold_msa.msa import assemble_complex, read_msa
+    from alphafold_msa.msa.filter import check_length
+
+    if options.query:
+        raise UserError("--query picks the row of a single alignment; a complex uses each chain's first row")
+    chains = [read_msa(path, format=options.msa_format) for path in options.msa]
+    paired = [read_msa(path) for path in options.paired]
+    msa = assemble_complex(chains, options.copies, paired or None)
+    if msa.num_chains == 1:
+        msa = msa.chains[0]
+    check_length(msa, settings.max_query_length())
+    return msa
+
+
+def read_checked(options: LaunchOptions):
+    """The single job's input: the one alignment (`Msa`, or `ComplexMsa` from a ColabFold complex
+    a3m) or, for --complex, the complex."""
+    if options.is_complex:
+        return read_complex(options)
+    return check_one(Path(options.msa[0]), options)
+
+
+def summarise(msa, options: LaunchOptions) -> dict[str, Any]:
+    """What a prediction would use: format, query, depth before and after filtering, and the device
+    memory five full-size models need for it."""
+    from alphafold_msa.model.memory import GB, estimate_peak_bytes
+    from alphafold_msa.msa import Msa
+    from alphafold_msa.msa.filter import filter_msa
+
+    memory = {"estimated_device_memory_gb": round(estimate_peak_bytes(msa.length) / GB, 1)}
+    if not isinstance(msa, Msa):
+        return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
+                "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
+                "paired_rows": msa.paired_rows, **memory}
+    filtered, _ = filter_msa(msa, options.max_msa_depth or DEFAULT_MAX_MSA_DEPTH, seed=options.random_seed)
+    return {"format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
+            "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
+            "gap_fraction": round(msa.gap_fraction(), 4), **memory}
+
+
+def run_check(options: LaunchOptions) -> bool:
+    """--check: a complex as one JSON object on stdout; otherwise each alignment file (folders and
+    globs expanded as for a batch) as one JSON object per line, its error on stderr too. Every file
+    is checked; returns whether all were good."""
+    from alphafold_msa.launcher.batch import discover
+
+    if options.is_complex:
+        print(json.dumps({"files": options.msa, **summarise(read_complex(options), options)}))
+        return True
+    good = True
+    for path in discover(options.msa):
+        try:
+            line = {"file": str(path), **summarise(check_one(path, options), options)}
+        except UserError as error:
+            good = False
+            line = {"file": str(path), "error": printable(error)}
+            print(f"error: {printable(error)}", file=sys.stderr)
+        print(json.dumps(line), flush=True)
+    return good

@@ -1,0 +1,117 @@
+"""What the command line asked for, as one typed object (`LaunchOptions`), checked before any work starts.
+
+Flags and job fields share their names (--num-recycle is `num_recycle`, --random-seed is
+`random_seed`), so the job schema's messages can name the flag the user typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from typing import Any
+
+from alphafold_msa.errors import UserError
+
+# Job fields whose flag is not the field's name with '-' for '_'.
+FLAG_OF_FIELD = {"formats": "--format", "format": "--format"}
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchOptions:
+    """One launch.py command: the alignments, what to predict, where to write, and how to run."""
+
+    msa: list[str]
+    paired: list[str]
+    complex: bool
+    copies: list[int] | None
+    complex_mode: str
+    output: str | None
+    output_dir: str | None
+    msa_format: str | None
+    structure_formats: list[str] | None
+    query: str | None
+    models: list[int]
+    num_recycle: int
+    recycle_early_stop_tolerance: float | None
+    random_seed: int
+    num_seeds: int
+    max_msa_depth: int
+    relax: str | None
+    check: bool
+    endpoint_id: str | None
+    api_key: str | None
+    api_url: str
+    timeout: float
+    poll_interval: float
+    resume: str | None
+    concurrency: int
+    max_retries: int
+    local: bool
+    param_dir: str | None
+    model_config: str | None
+    model_preset: str
+    demo_weights: bool
+    kernels: str | None
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> LaunchOptions:
+        """The parsed command line as options; UserError for values argparse cannot check alone."""
+        values = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
+        values["msa_format"], values["structure_formats"] = args.format
+        values.update(msa=args.msa or [], paired=args.paired or [], endpoint_id=args.endpointId,
+                      models=parse_models(args.models), copies=parse_copies(args.copies))
+        return cls(**values)
+
+    @property
+    def is_complex(self) -> bool:
+        """One complex of the --msa files: asked for with --complex, or implied by --copies / --paired."""
+        return self.complex or self.copies is not None or bool(self.paired)
+
+    def job_fields(self) -> dict[str, Any]:
+        """The job fields every alignment of this command shares (models, recycles, seeds, formats...)."""
+        fields: dict[str, Any] = {"models": self.models, "num_recycle": self.num_recycle,
+                                  "random_seed": self.random_seed, "num_seeds": self.num_seeds,
+                                  "max_msa_depth": self.max_msa_depth, "files": True}
+        optional = {"relax": self.relax, "formats": self.structure_formats,
+                    "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance}
+        return {**fields, **{name: value for name, value in optional.items() if value is not None}}
+
+
+def parse_models(text: str) -> list[int]:
+    """--models '1,2,3' as numbers (their range is the job schema's to check)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--models: expected comma-separated numbers from 1-5, got '{text}'") from None
+
+
+def parse_copies(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserError(f"--copies: expected comma-separated copy numbers such as 2,1, got '{text}'") from None
+
+
+def flag_message(message: str) -> str:
+    """A job schema message about `input.<field>` reworded to name the flag: 'input.models.0: 7 is
+    greater than the maximum of 5' -> '--models: 7 is greater than the maximum of 5'."""
+    match = re.match(r"input\.([a-z_]+)(\.\d+)*: ", message)
+    if not match:
+        return message
+    field = match.group(1)
+    flag = FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
+    return f"{flag}: {message[match.end():]}"
+
+
+def validate(options: LaunchOptions) -> None:
+    """Every option checked once, with the job schema's rules and messages, before anything is read,
+    downloaded or compiled; UserError naming the flag."""
+    from alphafold_msa.protocol.schema import JobInputError, validate_input
+
+    try:
+        validate_input({**options.job_fields(), "msa": ">query\nA\n"})
+    except JobInputError as error:
+        raise UserError(flag_message(str(error))) from None
