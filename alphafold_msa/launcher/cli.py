@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     complexes.add_argument("--paired", action="append",
                            help="paired alignment of the complex: one file whose query is the chains' queries "
                                 "concatenated, or one file per chain whose rows pair up by position")
+    complexes.add_argument("--pairing", choices=("species", "none", "file"),
+                           help="how the chains' rows are paired: by species read from the row names and headers "
+                                "(as AlphaFold-Multimer), none (block-diagonal) or file (--paired); default species "
+                                "when at least two chains carry species keys, file with --paired, else none")
+    complexes.add_argument("--pair-keys", metavar="FILE",
+                           help="two-column file, row name then species key, for rows whose names carry none")
     complexes.add_argument("--copies", help="copies of each chain, e.g. 2,1 (default 1 each; --copies 2 with one "
                                             "--msa predicts a homodimer)")
     complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",
@@ -169,8 +175,18 @@ def read_checked(args: argparse.Namespace):
     msa = assemble_complex(chains, copies, paired or None)
     if msa.num_chains == 1:
         msa = msa.chains[0]
+    else:
+        msa = pair_from_args(msa, args)
     check_length(msa, max_query_length())
     return msa
+
+
+def pair_from_args(msa, args: argparse.Namespace):
+    """The complex paired as --pairing and --pair-keys ask."""
+    from alphafold_msa.msa.pairing import pair_complex
+    from alphafold_msa.msa.species import read_pair_keys
+
+    return pair_complex(msa, args.pairing, read_pair_keys(args.pair_keys) if args.pair_keys else None)
 
 
 def check_alignment(args: argparse.Namespace) -> dict:
@@ -185,7 +201,7 @@ def check_alignment(args: argparse.Namespace) -> dict:
     if not isinstance(msa, Msa):
         return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
                 "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
-                "paired_rows": msa.paired_rows, **memory}
+                "paired_rows": msa.paired_rows, "pairing": msa.pairing.to_dict(), **memory}
     filtered, _ = filter_msa(msa, DEFAULT_MAX_MSA_DEPTH, seed=args.seed)
     return {
         "format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
@@ -285,10 +301,12 @@ def check_one(path: Path, args: argparse.Namespace):
     """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
     the length limit included: a single job's input, or each of a batch's."""
     from alphafold_msa.model.config import max_query_length
-    from alphafold_msa.msa import read_input
+    from alphafold_msa.msa import Msa, read_input
     from alphafold_msa.msa.filter import check_length
 
     msa = read_input(path, format=args.msa_format, query=args.query)
+    if not isinstance(msa, Msa):
+        msa = pair_from_args(msa, args)
     check_length(msa, max_query_length())
     return msa
 

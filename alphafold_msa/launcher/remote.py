@@ -68,7 +68,10 @@ def alignment_input(path: Path, msa, args: argparse.Namespace) -> dict:
         if args.query:
             fields["query"] = args.query
         return fields
-    return {"msa": msa.to_colabfold_a3m(), "complex_mode": args.complex_mode}
+    fields = {"msa": msa.to_colabfold_a3m(), "complex_mode": args.complex_mode}
+    if msa.pairing is not None:
+        fields["pairing"] = msa.pairing.method
+    return fields
 
 
 def _job_input(args: argparse.Namespace) -> dict:
@@ -83,6 +86,8 @@ def _job_input(args: argparse.Namespace) -> dict:
         chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
         print(f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows",
               file=sys.stderr)
+        if msa.pairing is not None:
+            print(f"pairing: {msa.pairing.note}", file=sys.stderr)
     job_input = {**job_options(args), **alignment_input(Path(args.msa[0]), msa, args)}
     validate_input(job_input)
     return job_input

@@ -23,8 +23,8 @@ MAX_REQUEST_BYTES = 9_000_000
 MAX_RESULT_BYTES = 9_000_000
 INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
-    "format": None, "query": None, "complex_mode": "multimer", "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
-    "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
+    "format": None, "query": None, "complex_mode": "multimer", "pairing": None, "models": list(MODEL_NUMBERS),
+    "num_recycle": DEFAULT_NUM_RECYCLE, "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
     "formats": ["pdb"], "relax": None, "all_models": False, "scores": False, "files": False,
 }
 # The results archive travels inline (base64) up to this size; beyond it, through the worker's bucket.

@@ -40,9 +40,10 @@ class PlotDrawer:
     def __exit__(self, *exc_info) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def coverage(self, alignment: Msa) -> None:
+    def coverage(self, alignment: Msa, paired_rows: int = 0) -> None:
+        """coverage.png; `paired_rows` below the query, the complex's paired block, are marked."""
         self._pending["coverage"] = self._pool.submit(
-            plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries)
+            plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries, paired_rows)
 
     def models(self, ranked: list[ModelPrediction]) -> None:
         """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
@@ -83,9 +84,15 @@ def summary_text(data: dict[str, Any]) -> str:
     """summary.txt: a few lines a person reads."""
     lines = [f"query: {data['query_name']} ({data['query_length']} residues)",
              f"alignment: {data['num_sequences']} sequences, {data['num_sequences_filtered']} after filtering"]
-    for chain in data.get("chains", []):
+    pairing = data.get("pairing")
+    keyed = pairing["chains"] if pairing else [None] * len(data.get("chains", []))
+    for chain, keys in zip(data.get("chains", []), keyed):
+        with_keys = "" if keys is None else f", {keys['rows_with_key']} with a species key" + (
+            f" ({', '.join(keys['key_kinds'])})" if keys["key_kinds"] else "")
         lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
-                     f"residues, {chain['num_sequences']} sequences)")
+                     f"residues, {chain['num_sequences']} sequences{with_keys})")
+    if pairing:
+        lines.append(f"pairing: {pairing['method']}, {pairing['paired_rows']} paired rows; {pairing['note']}")
     lines.append("models (best first):")
     for m in data["models"]:
         scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]
