@@ -205,7 +205,7 @@ def pairing_note(report: Pairing, complex_msa: ComplexMsa, defaulted: bool) -> s
         return ("copies of one chain are not paired with each other (as in AlphaFold-Multimer); "
                 "its alignment is used for every copy")
     if report.method == "file":
-        return f"{report.paired_rows} paired rows as given"
+        return f"{_count(report.paired_rows, 'paired row')} as given"
     if report.method == "none":
         if not defaulted:
             return f"not paired (pairing 'none'): {unpaired}"
@@ -214,11 +214,16 @@ def pairing_note(report: Pairing, complex_msa: ComplexMsa, defaulted: bool) -> s
         return (f"no species keys in the row names or headers of {', '.join(bare)}: {unpaired}; see the README "
                 "on pairing (UniProt names, OX=, TaxID=, key=VALUE or --pair-keys)")
     if report.paired_rows:
-        skipped = (f"; {report.keys_skipped} keys skipped for more than {MAX_ROWS_PER_KEY} rows in a chain"
+        skipped = (f"; {_count(report.keys_skipped, 'key')} skipped for more than {MAX_ROWS_PER_KEY} rows in a chain"
                    if report.keys_skipped else "")
-        return (f"paired by species: {report.paired_rows} rows from {report.shared_keys - report.keys_skipped} "
-                f"keys found in at least two chains (e.g. {', '.join(report.example_keys)}){skipped}")
+        return (f"paired by species: {_count(report.paired_rows, 'row')} from "
+                f"{_count(report.shared_keys - report.keys_skipped, 'key')} found in at least two chains "
+                f"(e.g. {', '.join(report.example_keys)}){skipped}")
     return f"paired by species, but no rows paired: {_why_nothing_paired(report, complex_msa)}; {unpaired}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def chain_labels(complex_msa: ComplexMsa) -> list[str]:

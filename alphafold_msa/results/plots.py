@@ -78,6 +78,13 @@ def coverage(msa: Msa) -> np.ndarray:
     return (msa.matrix != GAP_ID).sum(axis=0)
 
 
+def coverage_row_order(identity: np.ndarray, paired_block: int = 0) -> np.ndarray:
+    """Rows from the bottom of the coverage plot up: the first `paired_block` rows (a complex's query
+    and paired rows) by identity to the query, then the others by identity."""
+    return np.concatenate([np.argsort(-identity[:paired_block], kind="stable"),
+                           paired_block + np.argsort(-identity[paired_block:], kind="stable")])
+
+
 def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = (), paired_rows: int = 0) -> Path:
     """ColabFold-style MSA coverage: rows sorted by identity to the query, coloured by it, and the
     number of rows covering each position. For a complex, the query and its `paired_rows` (the first
@@ -86,8 +93,7 @@ def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = (), paired_r
     axes = figure.add_subplot()
     identity = sequence_identity(msa)
     paired_block = min(paired_rows + 1, msa.depth) if paired_rows else 0
-    order = np.concatenate([np.argsort(-identity[:paired_block], kind="stable"),
-                            paired_block + np.argsort(-identity[paired_block:], kind="stable")])
+    order = coverage_row_order(identity, paired_block)
     if len(order) > MAX_DRAWN_ROWS:  # more rows than pixels: every k-th row of the sorted alignment
         order = order[np.linspace(0, len(order) - 1, MAX_DRAWN_ROWS).astype(int)]
     covered = msa.matrix[order] != GAP_ID

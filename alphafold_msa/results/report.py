@@ -92,7 +92,7 @@ def summary_text(data: dict[str, Any]) -> str:
         lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
                      f"residues, {chain['num_sequences']} sequences{with_keys})")
     if pairing:
-        lines.append(f"pairing: {pairing['method']}, {pairing['paired_rows']} paired rows; {pairing['note']}")
+        lines.append(f"pairing: {pairing['method']}; {pairing['note']}")
     lines.append("models (best first):")
     for m in data["models"]:
         scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]
