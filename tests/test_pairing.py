@@ -185,10 +185,12 @@ def test_check_reports_keys_shared_keys_and_paired_rows_of_pfam_chains(testdata,
 
 
 def test_homodimer_is_not_paired_against_itself(testdata, capsys):
-    for extra in ((), ("--pairing", "species")):
-        summary = _check(capsys, "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--copies", "2", *extra)
+    rrm = str(testdata / "pfam" / "RRM_1.sto")
+    for args in (("--copies", "2"), ("--copies", "2", "--pairing", "species"), ("--msa", rrm)):
+        summary = _check(capsys, "--msa", rrm, *args)
         assert summary["chain_ids"] == ["A", "B"] and summary["paired_rows"] == 0
-        assert "copies of one chain are not paired with each other" in summary["pairing"]["note"]
+        assert summary["pairing"]["note"].startswith("the chains are copies of one sequence (a homomer), which "
+                                                     "AlphaFold-Multimer does not pair with itself")
 
 
 def test_an_alignment_without_keys_stays_unpaired_and_says_so(testdata, capsys):
@@ -311,7 +313,8 @@ def test_paired_prediction_records_the_pairing(reduced_weights, runners, tmp_pat
     assert summary["paired_rows"] == 5 and summary["pairing"]["method"] == "species"
     assert [c["rows_with_key"] for c in summary["pairing"]["chains"]] == [5, 5]
     text = result.summary_path.with_suffix(".txt").read_text()
-    assert "pairing: species; paired by species: 5 rows from 4 keys found in at least two chains (e.g. taxid:10090" in text
+    assert ("pairing: species; paired by species: 5 rows from 4 keys found in at least two chains "
+            "(e.g. taxid:10090") in text
     assert "5 with a species key (taxid)" in text and (tmp_path / "out" / "coverage.png").is_file()
     with pytest.raises(ConfigError, match="already paired by 'species', not 'none'"):
         run_prediction(pair_complex(assemble_complex(chains)), tmp_path / "again", reduced_weights,

@@ -18,6 +18,7 @@ from alphafold_msa.model.config import (
     COMPLEX_MODES,
     DEFAULT_MAX_MSA_DEPTH,
     DEFAULT_NUM_RECYCLE,
+    PAIRING_METHODS,
     RELAX_MODES,
     model_name,
 )
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     complexes.add_argument("--paired", action="append",
                            help="paired alignment of the complex: one file whose query is the chains' queries "
                                 "concatenated, or one file per chain whose rows pair up by position")
-    complexes.add_argument("--pairing", choices=("species", "none", "file"),
+    complexes.add_argument("--pairing", choices=PAIRING_METHODS,
                            help="how the chains' rows are paired: by species read from the row names and headers "
                                 "(as AlphaFold-Multimer), none (block-diagonal) or file (--paired); default species "
                                 "when at least two chains carry species keys, file with --paired, else none")

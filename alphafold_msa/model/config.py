@@ -16,6 +16,8 @@ MODEL_PRESETS = ("monomer_ptm", "monomer", "multimer")
 # How a complex is predicted: AlphaFold-Multimer v3, or the monomer pTM models over the
 # concatenated chains with chain breaks (ColabFold's "pTM complex" mode).
 COMPLEX_MODES = ("multimer", "ptm")
+# How a complex's rows are paired: by species keys in the rows' headers, not at all, or as given.
+PAIRING_METHODS = ("species", "none", "file")
 MODEL_NUMBERS = (1, 2, 3, 4, 5)
 MODEL_CONFIG_ENV = "ALPHAFOLD_MSA_MODEL_CONFIG"
 # Rows kept after removing duplicates; AlphaFold samples at most 512 clusters + 5,120 extra rows.

@@ -12,16 +12,17 @@ rows form its unpaired block. Copies of one chain are not paired with each other
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
 
 from alphafold_msa.errors import MsaError
+from alphafold_msa.model.config import PAIRING_METHODS
 from alphafold_msa.msa.alignment import GAP_ID, Msa
 from alphafold_msa.msa.complex import ComplexMsa
 from alphafold_msa.msa.species import KIND_NAMES, KINDS, apply_pair_keys, chain_keys, key_kind
 
-PAIRING_METHODS = ("species", "none", "file")
 MAX_ROWS_PER_KEY = 600  # as AlphaFold-Multimer: a key this common says little about which rows interact
 _EXAMPLE_KEYS = 5
 _ROWS_PER_CHUNK = 20_000
@@ -133,15 +134,22 @@ def _remaining(chain: Msa, rows: np.ndarray) -> Msa:
 
 
 def _chain_keys(chain: Msa, keys: np.ndarray) -> ChainKeys:
-    kinds = [key_kind(key) for key in keys if key]
-    return ChainKeys(query_name=chain.query_name, rows=chain.depth - 1, rows_with_key=len(kinds),
-                     key_kinds={kind: kinds.count(kind) for kind in KINDS if kind in kinds})
+    kinds = Counter(map(key_kind, keys[keys != ""]))
+    return ChainKeys(query_name=chain.query_name, rows=chain.depth - 1, rows_with_key=sum(kinds.values()),
+                     key_kinds={kind: kinds[kind] for kind in KINDS if kind in kinds})
+
+
+def is_homomer(complex_msa: ComplexMsa) -> bool:
+    """True when every chain has the same sequence (copies of one chain, or one alignment given twice)."""
+    return len({chain.query_sequence for chain in complex_msa.chains}) == 1
 
 
 def _default_method(complex_msa: ComplexMsa, keys: list[np.ndarray]) -> str:
     """file when paired rows were given; species when at least two chains carry keys; else none."""
     if complex_msa.paired:
         return "file"
+    if is_homomer(complex_msa):
+        return "none"
     return "species" if sum(bool((chain != "").any()) for chain in keys) >= 2 else "none"
 
 
@@ -178,9 +186,10 @@ def pair_complex(complex_msa: ComplexMsa, method: str | None = None,
     keys = [chain_keys(chain) for chain in chains]
     chosen = method or _default_method(complex_msa, keys)
     _check_method(chosen, complex_msa, pair_keys)
-    pairs = pair_rows(keys, [query_identity(chain) for chain in chains]) if len(chains) > 1 else None
+    homomer = is_homomer(complex_msa)
+    pairs = None if homomer else pair_rows(keys, [query_identity(chain) for chain in chains])
     paired, remaining, inputs = complex_msa.paired, chains, None
-    if chosen == "none":
+    if chosen == "none" or homomer:
         paired = None
     elif chosen == "species" and pairs is not None:
         inputs = chains
@@ -201,9 +210,9 @@ def pair_complex(complex_msa: ComplexMsa, method: str | None = None,
 def pairing_note(report: Pairing, complex_msa: ComplexMsa, defaulted: bool) -> str:
     """One sentence on why the complex is paired as it is."""
     unpaired = "the chains' alignments are unpaired (block-diagonal)"
-    if len(complex_msa.chains) == 1:
-        return ("copies of one chain are not paired with each other (as in AlphaFold-Multimer); "
-                "its alignment is used for every copy")
+    if is_homomer(complex_msa):
+        return ("the chains are copies of one sequence (a homomer), which AlphaFold-Multimer does not pair "
+                "with itself: every copy uses the whole alignment")
     if report.method == "file":
         return f"{_count(report.paired_rows, 'paired row')} as given"
     if report.method == "none":
