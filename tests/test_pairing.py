@@ -279,6 +279,9 @@ def test_a_job_carries_the_chains_unpaired_and_pairs_them_the_same_way(testdata,
         np.testing.assert_array_equal(ours.matrix, theirs.matrix)
         assert ours.names[1:] == theirs.names[1:]
     assert worker.pairing.to_dict() == client.pairing.to_dict() | {"chains": worker.pairing.to_dict()["chains"]}
+    chains = [read_msa(pfam / "Pkinase.sto"), read_msa(pfam / "globins4.sto")]
+    assert ">BYR2_SCHPO/394-658 AC P28829.1\n" in assemble_complex(chains).to_colabfold_a3m(), "keys may be there"
+    assert ">BYR2_SCHPO/394-658\n" in pair_complex(assemble_complex(chains), "none").to_colabfold_a3m()
     with pytest.raises(JobInputError, match="input.pairing: 'pairs' is not one of"):
         validate_input({"msa": fields["msa"], "pairing": "pairs"})
 

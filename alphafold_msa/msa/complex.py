@@ -89,10 +89,12 @@ class ComplexMsa:
         return sum(chain.depth for chain in self.chains) + (self.paired[0].depth if self.paired else 0)
 
     def to_colabfold_a3m(self) -> str:
-        """The complex as ColabFold's complex a3m (the form jobs carry it in), rows with their headers.
-        A pairing by species travels as the chains' own rows, unpaired: the job pairs them again."""
+        """The complex as ColabFold's complex a3m (the form jobs carry it in). A pairing by species travels
+        as the chains' own rows, unpaired, with their headers: the job pairs them again; headers also travel
+        while the pairing is not settled, and are left out once it is settled otherwise."""
         if self.pairing is not None and self.pairing.inputs is not None:
             return dataclasses.replace(self, chains=self.pairing.inputs, paired=None, pairing=None).to_colabfold_a3m()
+        headers = self.pairing is None
         lengths = self.lengths
         lines = [f"#{','.join(map(str, lengths))}\t{','.join(map(str, self.copies))}"]
         names = [f"{101 + i}" for i in range(len(self.chains))]
@@ -108,7 +110,8 @@ class ComplexMsa:
             before = "-" * sum(lengths[:index])
             after = "-" * sum(lengths[index + 1:])
             for number, (name, row) in enumerate(zip(chain.names, chain.a3m_rows())):
-                header = names[index] if number == 0 else f"{name} {chain.description(number)}".rstrip()
+                header = names[index] if number == 0 else \
+                    f"{name} {chain.description(number) if headers else ''}".rstrip()
                 lines += [f">{header}", before + row + after]
         return "\n".join(lines) + "\n"
 
