@@ -87,12 +87,13 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, al
 
 def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
     """The complex with its paired rows settled (`pairing`: species, none, file or None for the default),
-    unless that was done already, as the launcher does before a prediction."""
+    unless that was done already, as the launcher does before a prediction. The chains' rows as read
+    (kept for sending a job) are let go: a prediction needs only the paired and unpaired blocks."""
     if msa.pairing is None:
-        return pair_complex(msa, pairing)
-    if pairing is not None and pairing != msa.pairing.method:
+        msa = pair_complex(msa, pairing)
+    elif pairing is not None and pairing != msa.pairing.method:
         raise ConfigError(f"the complex was already paired by '{msa.pairing.method}', not '{pairing}'")
-    return msa
+    return dataclasses.replace(msa, pairing=dataclasses.replace(msa.pairing, inputs=None))
 
 
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,

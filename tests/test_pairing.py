@@ -46,6 +46,21 @@ def test_uniprot_mnemonics_are_read_as_alphafold_reads_them():
         assert row_key(name) == f"mnemonic:{get_identifiers(name).species_id}"
 
 
+def test_jackhmmer_stockholm_descriptions_carry_taxonomy_ids():
+    from alphafold_msa.msa import parse_msa
+
+    text = ("# STOCKHOLM 1.0\n"
+            "#=GS sp|P69905|HBA_HUMAN/1-142 DE [subseq from] Hemoglobin subunit alpha OS=Homo sapiens OX=9606\n"
+            "#=GS tr|Q3TPW4|Q3TPW4_MOUSE/2-140 DE [subseq from] Hemoglobin OS=Mus musculus OX=10090 GN=Hba\n"
+            "query                          MVLSPADKTNV\n"
+            "sp|P69905|HBA_HUMAN/1-142      MVLSPADKTNV\n"
+            "tr|Q3TPW4|Q3TPW4_MOUSE/2-140   MVLSGEDKSNI\n"
+            "tr|A0A0B4J2F0|A0A0B4J2F0_9HYME/5-90 MVLS--DKANI\n//\n")
+    msa = parse_msa(text)
+    assert msa.description(2) == "DE [subseq from] Hemoglobin OS=Mus musculus OX=10090 GN=Hba"
+    assert list(chain_keys(msa)) == ["", "taxid:9606", "taxid:10090", "mnemonic:9HYME"]
+
+
 def _reference_pairs(chains, keys) -> np.ndarray:
     from alphafold.data import msa_pairing
 
