@@ -345,3 +345,23 @@ def test_unknown_pairing_method_is_refused(testdata):
         pair_complex(assemble_complex(chains), "tax")
     assert Counter(chain_keys(chains[1])[1:]) == Counter({"mnemonic:HUMAN": 1, "mnemonic:PHYCA": 1,
                                                          "mnemonic:PETMA": 1})
+
+
+def test_remote_submission_says_how_the_chains_were_paired(testdata, tmp_path):
+    from conftest import run_launcher
+    from endpoint_emulator import EndpointEmulator, Reply
+
+    pdb = "ATOM      1  N   MET A   1       0.000   0.000   0.000  1.00 80.00           N  \nEND\n"
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, {"id": "job-123", "status": "COMPLETED", "output": {
+            "structure": pdb, "structure_format": "pdb", "model": "model_1_multimer_v3", "mean_plddt": 80.0,
+            "ptm": 0.5, "max_pae": 3.0, "plddt": [80.0]}})]
+        completed = run_launcher("--msa", str(testdata / "pfam" / "Pkinase.sto"), "--msa",
+                                 str(testdata / "pfam" / "RRM_1.sto"), "--output", str(tmp_path / "x.pdb"),
+                                 "--endpointId", "ep1", "--api-url", emulator.url, "--poll-interval", "0.05",
+                                 env={"RUNPOD_API_KEY": "key"}, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "27 paired rows\npairing: paired by species: 27 rows from 7 keys" in completed.stderr
+    job = emulator.requests[0]["body"]["input"]
+    assert job["pairing"] == "species" and ">BYR2_SCHPO/394-658 AC P28829.1\n" in job["msa"]
+    assert pair_complex(parse_input(job["msa"]), job["pairing"]).paired_rows == 27
