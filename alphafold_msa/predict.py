@@ -21,6 +21,7 @@ from alphafold_msa.model.runner import ModelRunner, RunnerCache
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
+from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.msa.stats import coverage
 from alphafold_msa.protocol.schema import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
@@ -79,11 +80,23 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, al
         "num_sequences_filtered": filtered.depth,
         "chains": chains,
         "paired_rows": msa.paired_rows,
+        "pairing": msa.pairing.to_dict(),
         "coverage": coverage(alignment).tolist(),
     }
     if not msa.paired and len(msa.chains) > 1:
-        summary["note"] = "chains unpaired: block-diagonal MSA (no paired alignment was given)"
+        summary["note"] = msa.pairing.note
     return summary
+
+
+def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
+    """The complex with its paired rows settled (`pairing`: species, none, file or None for the default),
+    unless that was done already, as the launcher does before a prediction. The chains' rows as read
+    (kept for sending a job) are let go: a prediction needs only the paired and unpaired blocks."""
+    if msa.pairing is None:
+        msa = pair_complex(msa, pairing)
+    elif pairing is not None and pairing != msa.pairing.method:
+        raise ConfigError(f"the complex was already paired by '{msa.pairing.method}', not '{pairing}'")
+    return dataclasses.replace(msa, pairing=dataclasses.replace(msa.pairing, inputs=None))
 
 
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
@@ -139,6 +152,7 @@ def run_prediction(
     model_config: str | None = None,
     preset: str = "monomer_ptm",
     complex_mode: str = "multimer",
+    pairing: str | None = None,
     models: Sequence[int] = MODEL_NUMBERS,
     num_recycle: int = DEFAULT_NUM_RECYCLE,
     recycle_early_stop_tolerance: float | None = None,
@@ -161,7 +175,8 @@ def run_prediction(
     `msa_format` is given; ColabFold's complex a3m is read as a complex). Duplicate rows are
     removed and at most `max_msa_depth` rows (query first) of each alignment are featurized.
     Complexes run AlphaFold-Multimer v3 (`complex_mode="multimer"`) or the monomer pTM models with
-    chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains.
+    chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains. A complex's rows are
+    paired as `pairing` says (see `alphafold_msa.msa.pairing.pair_complex`) unless already paired.
     Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json, timings.json,
     plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt;
     `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
@@ -179,6 +194,8 @@ def run_prediction(
     relax_timeout = settings.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=msa_format, query=query)
+    if isinstance(msa, ComplexMsa):
+        msa = settle_pairing(msa, pairing)
     check_length(msa, settings.max_query_length())
     stage = time.perf_counter()
     raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
@@ -199,7 +216,8 @@ def run_prediction(
     timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3),
                      "kernels": kernel_path, "compile_mode": runner.compile_mode}
     with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
-        plots.coverage(alignment, summary["num_sequences_filtered"])
+        plots.coverage(alignment, summary["num_sequences_filtered"],
+                       msa.paired_rows if isinstance(msa, ComplexMsa) else 0)
         ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
                                    num_seeds, timings, report))
         plots.models(ranked)

@@ -56,8 +56,12 @@ def imports(module: str) -> list[tuple[str, bool, int]]:
     """(imported package module, at module level?, line) for each import of the package in `module`."""
     tree = ast.parse(MODULES[module].read_text())
     top_level = {id(node) for node in tree.body}
+    typing_only = {id(node) for block in tree.body if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                   for node in ast.walk(block)}
     found = []
     for node in ast.walk(tree):
+        if id(node) in typing_only:  # annotations only: never imported at run time
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alphafold_msa"):
             for alias in node.names:
                 target = f"{node.module}.{alias.name}"
@@ -120,10 +124,12 @@ def test_nothing_imports_the_entry_points():
 
 def test_the_job_schema_and_the_python_constants_agree():
     from alphafold_msa import settings
+    from alphafold_msa.msa.pairing import PAIRING_METHODS
     from alphafold_msa.msa.read import FORMATS
     from alphafold_msa.protocol import schema
 
     assert set(schema.MSA_FORMATS) == set(FORMATS)
+    assert schema.PAIRING_METHODS == PAIRING_METHODS
     assert schema.RELAX_MODES == settings.RELAX.choices
     assert schema.DEFAULTS["models"] == list(schema.MODEL_NUMBERS) == [1, 2, 3, 4, 5]
     assert schema.DEFAULTS["num_recycle"] == schema.DEFAULT_NUM_RECYCLE == 3

@@ -127,8 +127,8 @@ def test_remote_mode_shows_the_workers_progress_and_sums_up(testdata, tmp_path, 
             Reply(200, {"id": "job-1", "status": "IN_PROGRESS", "output": messages[-1]}),
             Reply(200, {"id": "job-1", "status": "COMPLETED", "executionTime": 1200, "output": output}),
         ]
-        msa = str(testdata / "colabfold" / "6A5J.a3m")
-        code = main(["--complex", "--msa", msa, msa, "--output", str(tmp_path / "ab.pdb"), "--endpointId", "ep1",
+        chains = [str(testdata / "pfam" / "20aa-alitest.afa"), str(testdata / "colabfold" / "6A5J.a3m")]
+        code = main(["--complex", "--msa", *chains, "--output", str(tmp_path / "ab.pdb"), "--endpointId", "ep1",
                      "--api-url", emulator.url, "--api-key", "k", "--poll-interval", "0.01"])
     error = capsys.readouterr().err
     assert code == 0, error
@@ -163,8 +163,7 @@ def test_local_complex_without_pairing_says_so(testdata, reduced_weights, runner
                 runners=runners)
     error = capsys.readouterr().err
     assert code == 0, error
-    assert error.splitlines()[-1].endswith("not relaxed); chains unpaired: block-diagonal MSA (no paired alignment "
-                                           "was given)")
+    assert "not relaxed); chains unpaired: block-diagonal MSA (no species keys in" in error.splitlines()[-1]
     assert "note: chains unpaired: block-diagonal MSA" in output.with_suffix(".summary.txt").read_text()
 
 

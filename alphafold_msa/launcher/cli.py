@@ -14,7 +14,13 @@ from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, UserError, printable
 from alphafold_msa.launcher.client import DEFAULT_API_URL
 from alphafold_msa.launcher.options import LaunchOptions, validate
-from alphafold_msa.protocol.schema import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, RELAX_MODES
+from alphafold_msa.protocol.schema import (
+    COMPLEX_MODES,
+    DEFAULT_MAX_MSA_DEPTH,
+    DEFAULT_NUM_RECYCLE,
+    PAIRING_METHODS,
+    RELAX_MODES,
+)
 
 EXAMPLES = """examples:
   predict one alignment on your RunPod endpoint:
@@ -53,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="paired alignment of the complex: one file whose query is the chains' queries "
                                 "concatenated, or one file per chain whose rows pair up by position "
                                 "(--paired A.paired.a3m B.paired.a3m)")
+    complexes.add_argument("--pairing", choices=PAIRING_METHODS,
+                           help="how the chains' rows are paired: by species read from the row names and headers "
+                                "(as AlphaFold-Multimer), none (block-diagonal) or file (--paired); default species "
+                                "when at least two chains carry species keys, file with --paired, else none")
+    complexes.add_argument("--pair-keys", metavar="FILE",
+                           help="two-column file, row name then species key, for rows whose names carry none")
     complexes.add_argument("--copies", help="copies of each chain, e.g. 2,1 (default 1 each; --copies 2 with one "
                                             "--msa predicts a homodimer)")
     complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",

@@ -17,12 +17,22 @@ from alphafold_msa.protocol.schema import DEFAULT_MAX_MSA_DEPTH
 def check_one(path: Path, options: LaunchOptions):
     """One alignment file (or ColabFold complex a3m) read and checked with --format and --query,
     the length limit included: a single job's input, or each of a batch's."""
-    from alphafold_msa.msa import read_input
+    from alphafold_msa.msa import Msa, read_input
     from alphafold_msa.msa.filter import check_length
 
     msa = read_input(path, format=options.msa_format, query=options.query)
+    if not isinstance(msa, Msa):
+        msa = paired_as_asked(msa, options)
     check_length(msa, settings.max_query_length())
     return msa
+
+
+def paired_as_asked(msa, options: LaunchOptions):
+    """The complex paired as --pairing and --pair-keys ask (see alphafold_msa.msa.pairing)."""
+    from alphafold_msa.msa.pairing import pair_complex
+    from alphafold_msa.msa.species import read_pair_keys
+
+    return pair_complex(msa, options.pairing, read_pair_keys(options.pair_keys) if options.pair_keys else None)
 
 
 def read_complex(options: LaunchOptions):
@@ -36,8 +46,7 @@ def read_complex(options: LaunchOptions):
     chains = [read_msa(path, format=options.msa_format) for path in options.msa]
     paired = [read_msa(path) for path in options.paired]
     msa = assemble_complex(chains, options.copies, paired or None)
-    if msa.num_chains == 1:
-        msa = msa.chains[0]
+    msa = msa.chains[0] if msa.num_chains == 1 else paired_as_asked(msa, options)
     check_length(msa, settings.max_query_length())
     return msa
 
@@ -61,7 +70,7 @@ def summarise(msa, options: LaunchOptions) -> dict[str, Any]:
     if not isinstance(msa, Msa):
         return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
                 "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
-                "paired_rows": msa.paired_rows, **memory}
+                "paired_rows": msa.paired_rows, "pairing": msa.pairing.to_dict(), **memory}
     filtered, _ = filter_msa(msa, options.max_msa_depth or DEFAULT_MAX_MSA_DEPTH, seed=options.random_seed)
     return {"format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
             "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,

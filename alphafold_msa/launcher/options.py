@@ -26,6 +26,8 @@ class LaunchOptions:
     complex: bool
     copies: list[int] | None
     complex_mode: str
+    pairing: str | None
+    pair_keys: str | None
     output: str | None
     output_dir: str | None
     msa_format: str | None

@@ -40,7 +40,10 @@ def alignment_input(path: Path, msa, options: LaunchOptions) -> dict:
         if options.query:
             fields["query"] = options.query
         return fields
-    return {"msa": msa.to_colabfold_a3m(), "complex_mode": options.complex_mode}
+    fields = {"msa": msa.to_colabfold_a3m(), "complex_mode": options.complex_mode}
+    if msa.pairing is not None:
+        fields["pairing"] = msa.pairing.method
+    return fields
 
 
 def describe_input(msa, path: str) -> str:
@@ -52,7 +55,7 @@ def describe_input(msa, path: str) -> str:
                 f"query {msa.query_name} ({msa.length} residues)")
     chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
     text = f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows"
-    return text if msa.paired or len(msa.chains) == 1 else f"{text}; chains unpaired: block-diagonal MSA"
+    return text if msa.pairing is None else f"{text}; pairing: {msa.pairing.note}"
 
 
 def _job_input(options: LaunchOptions) -> dict:

@@ -23,7 +23,7 @@ def build_multimer_features(complex_msa: ComplexMsa) -> FeatureDict:
     chains = {}
     for index, (chain, copies) in enumerate(zip(complex_msa.chains, complex_msa.copies)):
         features = build_features(chain)
-        paired = complex_msa.paired[index] if complex_msa.paired else _query_only(chain)
+        paired = complex_msa.paired[index] if complex_msa.paired else chain.take([0])
         features.update({f"{key}_all_seq": value for key, value in msa_features(paired).items()})
         for _ in range(copies):
             chain_id = complex_msa.chain_ids[len(chains)]
@@ -43,11 +43,6 @@ def build_multimer_features(complex_msa: ComplexMsa) -> FeatureDict:
                                               max_templates=feature_processing.MAX_TEMPLATES)
     merged = feature_processing.process_final(merged)
     return pipeline_multimer.pad_msa(merged, min_num_seq=MIN_MULTIMER_ROWS)
-
-
-def _query_only(chain: Msa) -> Msa:
-    return Msa(names=chain.names[:1], matrix=chain.matrix[:1], deletions=chain.deletions[:1],
-               query_sequence=chain.query_sequence, format=chain.format, source=chain.source)
 
 
 def concatenated_msa(complex_msa: ComplexMsa) -> Msa:

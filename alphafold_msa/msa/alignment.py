@@ -63,6 +63,7 @@ class Msa:
     query_sequence: str  # the query's residues, upper case, as written in the file
     format: str
     source: str
+    descriptions: list[str] | None = None  # per row, the header text after the name ('' for none)
 
     @property
     def query_name(self) -> str:
@@ -91,6 +92,17 @@ class Msa:
             rows.append(text)
         return rows
 
+    def description(self, row: int) -> str:
+        """The header text after row `row`'s name ('' when the format has none)."""
+        return self.descriptions[row] if self.descriptions is not None else ""
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> "Msa":
+        """The alignment reduced to `rows` (in that order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        descriptions = None if self.descriptions is None else [self.descriptions[i] for i in rows]
+        return dataclasses.replace(self, names=[self.names[i] for i in rows], matrix=self.matrix[rows],
+                                   deletions=self.deletions[rows], descriptions=descriptions)
+
     def to_a3m(self) -> str:
         """The alignment as a3m text (deletions are written as 'x' insertions)."""
         return "".join(f">{name}\n{row}\n" for name, row in zip(self.names, self.a3m_rows()))
@@ -105,6 +117,7 @@ class Records:
     lines: list[int]
     format: str
     source: str
+    descriptions: list[str] | None = None  # per row, the header text after the name
 
     def select_query(self, query: str | None) -> "Records":
         """Move the row named `query` to the front (the first row is the query by default)."""
@@ -120,6 +133,7 @@ class Records:
             names=[self.names[i] for i in order],
             rows=[self.rows[i] for i in order],
             lines=[self.lines[i] for i in order],
+            descriptions=None if self.descriptions is None else [self.descriptions[i] for i in order],
         )
 
 
@@ -168,7 +182,7 @@ def _running_to_counts(running: np.ndarray, base, out: np.ndarray) -> None:
 
 def _build(records: Records, matrix: np.ndarray, deletions: np.ndarray, query_sequence: str) -> Msa:
     return Msa(names=list(records.names), matrix=matrix, deletions=deletions, query_sequence=query_sequence,
-               format=records.format, source=records.source)
+               format=records.format, source=records.source, descriptions=records.descriptions)
 
 
 class InterleavedRows:

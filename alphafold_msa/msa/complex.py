@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m
 from alphafold_msa.msa.fasta import read_records
+
+if TYPE_CHECKING:
+    from alphafold_msa.msa.pairing import Pairing
 
 CHAIN_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 MAX_CHAINS = len(CHAIN_IDS)  # one chain ID each, as PDB and mmCIF output label them
@@ -33,13 +36,15 @@ class ComplexMsa:
 
     `paired`, when present, holds one alignment per distinct chain with equal depth: row i of each
     is one paired sequence of the complex. Chains are labelled A, B, ... in this order, copies
-    of a chain next to each other.
+    of a chain next to each other. `pairing`, once settled (`msa.pairing.pair_complex`), says how the
+    paired rows came about; `chains` then hold each chain's rows not in the paired block.
     """
 
     chains: tuple[Msa, ...]
     copies: tuple[int, ...]
     paired: tuple[Msa, ...] | None
     source: str
+    pairing: Pairing | None = None
 
     @property
     def lengths(self) -> list[int]:
@@ -86,7 +91,12 @@ class ComplexMsa:
         return rows + (self.paired[0].depth - 1 if self.paired else 0)
 
     def to_colabfold_a3m(self) -> str:
-        """The complex as ColabFold's complex a3m (the form jobs carry it in)."""
+        """The complex as ColabFold's complex a3m (the form jobs carry it in). A pairing by species travels
+        as the chains' own rows, unpaired, with their headers: the job pairs them again; headers also travel
+        while the pairing is not settled, and are left out once it is settled otherwise."""
+        if self.pairing is not None and self.pairing.inputs is not None:
+            return dataclasses.replace(self, chains=self.pairing.inputs, paired=None, pairing=None).to_colabfold_a3m()
+        headers = self.pairing is None
         lengths = self.lengths
         lines = [f"#{','.join(map(str, lengths))}\t{','.join(map(str, self.copies))}"]
         names = [f"{101 + i}" for i in range(len(self.chains))]
@@ -102,7 +112,9 @@ class ComplexMsa:
             before = "-" * sum(lengths[:index])
             after = "-" * sum(lengths[index + 1:])
             for number, (name, row) in enumerate(zip(chain.names, chain.a3m_rows())):
-                lines += [f">{names[index] if number == 0 else name}", before + row + after]
+                header = names[index] if number == 0 else \
+                    f"{name} {chain.description(number) if headers else ''}".rstrip()
+                lines += [f">{header}", before + row + after]
         return "\n".join(lines) + "\n"
 
 
@@ -147,18 +159,18 @@ def parse_colabfold_complex(lines: list[str], source: str) -> ComplexMsa:
     records = read_records(lines, source, "a3m")
     total = sum(lengths)
     bounds = np.cumsum([0, *lengths])
-    paired: list[list[tuple[str, str, int]]] = [[] for _ in lengths]
-    unpaired: list[list[tuple[str, str, int]]] = [[] for _ in lengths]
+    paired: list[list[tuple[str, str, int, str]]] = [[] for _ in lengths]
+    unpaired: list[list[tuple[str, str, int, str]]] = [[] for _ in lengths]
     heteromer = len(lengths) > 1
-    for name, row, line in zip(records.names, records.rows, records.lines):
+    for name, row, line, description in zip(records.names, records.rows, records.lines, records.descriptions):
         segments = _split_columns(row, bounds, total, source, name, line, lengths)
         with_residues = [i for i, segment in enumerate(segments) if _has_residues(segment)]
         if heteromer and len(with_residues) > 1:
             for chain, segment in enumerate(segments):
-                paired[chain].append((name, segment, line))
+                paired[chain].append((name, segment, line, description))
         else:
             for chain in with_residues:
-                unpaired[chain].append((name, segments[chain], line))
+                unpaired[chain].append((name, segments[chain], line, description))
     if not paired[0] and heteromer:
         raise MsaError(f"{source}: line {records.lines[0]}: the first row must be the query of all chains "
                        f"({'+'.join(map(str, lengths))} residues)")
@@ -193,9 +205,10 @@ def _has_residues(segment: str) -> bool:
     return any(c.isalpha() and c.isupper() for c in segment)
 
 
-def _encode(rows: list[tuple[str, str, int]], source: str) -> Msa:
-    names, texts, lines = zip(*rows)
-    return encode_a3m(Records(names=list(names), rows=list(texts), lines=list(lines), format="a3m", source=source))
+def _encode(rows: list[tuple[str, str, int, str]], source: str) -> Msa:
+    names, texts, lines, descriptions = zip(*rows)
+    return encode_a3m(Records(names=list(names), rows=list(texts), lines=list(lines), format="a3m", source=source,
+                              descriptions=list(descriptions)))
 
 
 def assemble_complex(chains: Sequence[Msa], copies: Sequence[int] | None = None,

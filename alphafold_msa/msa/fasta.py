@@ -7,7 +7,8 @@ from alphafold_msa.msa.alignment import Records
 
 
 def read_records(lines: list[str], source: str, format_name: str) -> Records:
-    """Split '>'-headed records; the row name is the header's first word. '#' lines before the first record are skipped."""
+    """Split '>'-headed records; the row name is the header's first word, the rest its description.
+    '#' lines before the first record are skipped."""
     starts = [index for index, line in enumerate(lines) if line[:1] == ">"]
     if not starts:
         raise MsaError(f"{source}: no '>' records found; expected {format_name} with '>' headers")
@@ -22,10 +23,11 @@ def read_records(lines: list[str], source: str, format_name: str) -> Records:
         if fast is not None:
             return fast
     ends = starts[1:] + [len(lines)]
-    names, rows = [], []
+    names, descriptions, rows = [], [], []
     for start, end in zip(starts, ends):
         header = lines[start][1:].split(None, 1)
         names.append(header[0] if header else "")
+        descriptions.append(header[1].rstrip() if len(header) > 1 else "")
         row = lines[start + 1] if end == start + 2 else "".join(lines[start + 1:end])
         if " " in row or "\t" in row:
             row = "".join(row.split())
@@ -33,7 +35,8 @@ def read_records(lines: list[str], source: str, format_name: str) -> Records:
         if not row:
             raise MsaError(f"{source}: line {start + 1}: record '{names[-1]}' has no sequence")
         rows.append(row)
-    return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source)
+    return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source,
+                   descriptions=descriptions)
 
 
 def _two_line_records(lines: list[str], starts: list[int], source: str, format_name: str) -> Records | None:
@@ -42,5 +45,8 @@ def _two_line_records(lines: list[str], starts: list[int], source: str, format_n
     joined = "".join(rows)
     if not all(rows) or " " in joined or "\t" in joined or "*" in joined:
         return None  # empty rows, spaces or stop codons: the general reader reports or cleans them
-    names = [(line[1:].split(None, 1) or [""])[0] for line in lines[starts[0]::2]]
-    return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source)
+    headers = [line[1:].split(None, 1) for line in lines[starts[0]::2]]
+    names = [header[0] if header else "" for header in headers]
+    descriptions = [header[1].rstrip() if len(header) > 1 else "" for header in headers]
+    return Records(names=names, rows=rows, lines=[s + 1 for s in starts], format=format_name, source=source,
+                   descriptions=descriptions)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from alphafold_msa.errors import MsaError
@@ -17,11 +15,6 @@ def check_length(msa: Msa, max_length: int) -> None:
             f"{msa.source}: the query '{msa.query_name}' has {msa.length} residues, over the maximum of "
             f"{max_length} this worker accepts (ALPHAFOLD_MSA_MAX_LENGTH); predict a shorter region or domain"
         )
-
-
-def _take(msa: Msa, rows: np.ndarray) -> Msa:
-    return dataclasses.replace(msa, names=[msa.names[i] for i in rows], matrix=msa.matrix[rows],
-                               deletions=msa.deletions[rows])
 
 
 def filter_msa(msa: Msa, max_depth: int, seed: int = 0) -> tuple[Msa, dict[str, int]]:
@@ -43,4 +36,4 @@ def filter_msa(msa: Msa, max_depth: int, seed: int = 0) -> tuple[Msa, dict[str, 
         keep = np.concatenate([[0], sample])
     record = {"input_depth": msa.depth, "unique_depth": unique_depth, "filtered_depth": len(keep),
               "max_msa_depth": max_depth}
-    return (msa if len(keep) == msa.depth else _take(msa, keep)), record
+    return (msa if len(keep) == msa.depth else msa.take(keep)), record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from alphafold_msa.errors import MsaError
@@ -11,10 +12,17 @@ logger = logging.getLogger(__name__)
 
 
 def read_stockholm_records(lines: list[str], source: str) -> Records:
-    """Collect each sequence's pieces across blocks, in order of first appearance; stops at the first '//'."""
+    """Collect each sequence's pieces across blocks, in order of first appearance; stops at the first '//'.
+    A row's description is its '#=GS <name> <feature> <text>' lines ('DE ... OX=9606' from jackhmmer)."""
     rows = InterleavedRows()
+    annotations: dict[str, list[str]] = {}
     terminated = False
     for number, line in enumerate(lines, start=1):
+        if line.startswith("#=GS"):
+            fields = line.split(None, 2)
+            if len(fields) == 3:
+                annotations.setdefault(fields[1], []).append(fields[2].strip())
+            continue
         if not line or line[0] == "#":
             continue
         stripped = line.strip() if line[0].isspace() or line[-1].isspace() else line
@@ -35,7 +43,8 @@ def read_stockholm_records(lines: list[str], source: str) -> Records:
         raise MsaError(f"{source}: the Stockholm file has no sequence lines")
     if not terminated:
         raise MsaError(f"{source}: the Stockholm alignment ends without its '//' line; the file looks truncated")
-    return rows.records("stockholm", source)
+    records = rows.records("stockholm", source)
+    return dataclasses.replace(records, descriptions=[" ".join(annotations.get(name, ())) for name in records.names])
 
 
 def parse_stockholm(lines: list[str], source: str, query: str | None = None) -> Msa:

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {name: spec.get("default") for name, spec in _PROPERT
 MODEL_NUMBERS: tuple[int, ...] = tuple(range(_PROPERTIES["models"]["items"]["minimum"],
                                              _PROPERTIES["models"]["items"]["maximum"] + 1))
 COMPLEX_MODES: tuple[str, ...] = tuple(_PROPERTIES["complex_mode"]["enum"])
+PAIRING_METHODS: tuple[str, ...] = tuple(_PROPERTIES["pairing"]["enum"])
 RELAX_MODES: tuple[str, ...] = tuple(_PROPERTIES["relax"]["enum"])
 STRUCTURE_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["formats"]["items"]["enum"])
 MSA_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["format"]["enum"])

@@ -77,15 +77,24 @@ def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] 
     return _save(figure, path)
 
 
+def coverage_row_order(identity: np.ndarray, paired_block: int = 0) -> np.ndarray:
+    """Rows from the bottom of the coverage plot up: the first `paired_block` rows (a complex's query
+    and paired rows) by identity to the query, then the others by identity."""
+    return np.concatenate([np.argsort(-identity[:paired_block], kind="stable"),
+                           paired_block + np.argsort(-identity[paired_block:], kind="stable")])
+
+
 def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = (), caveat: str | None = None,
-                  depth: int | None = None) -> Path:
+                  depth: int | None = None, paired_rows: int = 0) -> Path:
     """ColabFold-style MSA coverage: rows sorted by identity to the query, coloured by it, and the
     number of rows covering each position. The title gives `depth` sequences (default: the rows
-    drawn; a complex passes its own count, as its summary gives it)."""
+    drawn; a complex passes its own count, as its summary gives it). For a complex, the query and its
+    `paired_rows` (the first rows of `msa`) are drawn as their own block at the bottom, marked off by a line."""
     figure = _figure(8, 5)
     axes = figure.add_subplot()
     identity = sequence_identity(msa)
-    order = np.argsort(-identity, kind="stable")
+    paired_block = min(paired_rows + 1, msa.depth) if paired_rows else 0
+    order = coverage_row_order(identity, paired_block)
     if len(order) > MAX_DRAWN_ROWS:  # more rows than pixels: every k-th row of the sorted alignment
         order = order[np.linspace(0, len(order) - 1, MAX_DRAWN_ROWS).astype(int)]
     covered = msa.matrix[order] != GAP_ID
@@ -94,6 +103,9 @@ def plot_coverage(msa: Msa, path: Path, boundaries: Sequence[int] = (), caveat: 
                         origin="lower", extent=(0.5, msa.length + 0.5, 0, msa.depth))
     axes.plot(np.arange(1, msa.length + 1), coverage(msa), color="black", linewidth=1)
     _chain_boundaries(axes, [b + 1 for b in boundaries])
+    if paired_block:
+        axes.axhline(paired_block, color="black", linestyle="--", linewidth=1)
+        axes.text(1, paired_block, f" paired rows ({paired_rows}) below", va="bottom", ha="left", fontsize=8)
     figure.colorbar(shown, ax=axes, label="Sequence identity to query")
     axes.set(xlim=(0.5, msa.length + 0.5), ylim=(0, msa.depth), xlabel="Position", ylabel="Sequences",
              title=_title(f"Sequence coverage ({msa.depth if depth is None else depth} sequences)", caveat))

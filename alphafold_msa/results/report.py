@@ -42,10 +42,11 @@ class PlotDrawer:
     def __exit__(self, *exc_info) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def coverage(self, alignment: Msa, depth: int | None = None) -> None:
-        """coverage.png of the (filtered) alignment; `depth` is the row count its title gives."""
-        self._pending["coverage"] = self._pool.submit(
-            plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries, self.caveat, depth)
+    def coverage(self, alignment: Msa, depth: int | None = None, paired_rows: int = 0) -> None:
+        """coverage.png of the (filtered) alignment; `depth` is the row count its title gives;
+        `paired_rows` below the query, a complex's paired block, are marked."""
+        self._pending["coverage"] = self._pool.submit(plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"],
+                                                      self.boundaries, self.caveat, depth, paired_rows)
 
     def models(self, ranked: list[ModelPrediction]) -> None:
         """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
@@ -91,9 +92,16 @@ def summary_text(data: dict[str, Any]) -> str:
     lines = [f"WARNING: {DEMO_WEIGHTS_NOTE}"] if data.get("demo_weights") else []
     lines += [f"query: {data['query_name']} ({data['query_length']} residues)",
              f"alignment: {data['num_sequences']} sequences, {data['num_sequences_filtered']} after filtering"]
-    for chain in data.get("chains", []):
+    pairing = data.get("pairing")
+    keyed = pairing["chains"] if pairing else [None] * len(data.get("chains", []))
+    for chain, keys in zip(data.get("chains", []), keyed):
+        with_keys = "" if keys is None else f", {keys['rows_with_key']} with a species key" + (
+            f" ({', '.join(keys['key_kinds'])})" if keys["key_kinds"] else "")
         lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
-                     f"residues, {chain['num_sequences']} sequences)")
+                     f"residues, {chain['num_sequences']} sequences{with_keys})")
+    if pairing:
+        shown = "" if pairing["note"] == data.get("note") else f"; {pairing['note']}"
+        lines.append(f"pairing: {pairing['method']}{shown}")
     if data.get("note"):
         lines.append(f"note: {data['note']}")
     lines.append("models (best first):")

@@ -227,7 +227,8 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
             models=options["models"], num_recycle=options["num_recycle"],
             recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
-            relax=options["relax"], complex_mode=options["complex_mode"], runners=RUNNERS,
+            relax=options["relax"], complex_mode=options["complex_mode"], pairing=options["pairing"],
+            runners=RUNNERS,
             progress=_progress_reporter(job),
         )
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
