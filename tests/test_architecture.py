@@ -56,8 +56,8 @@ def imports(module: str) -> list[tuple[str, bool, int]]:
     """(imported package module, at module level?, line) for each import of the package in `module`."""
     tree = ast.parse(MODULES[module].read_text())
     top_level = {id(node) for node in tree.body}
-    typing_only = {id(node) for block in tree.body if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-                   for node in ast.walk(block)}
+    guarded = [block for block in tree.body if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)]
+    typing_only = {id(node) for block in guarded for node in ast.walk(block)}
     found = []
     for node in ast.walk(tree):
         if id(node) in typing_only:  # annotations only: never imported at run time
@@ -67,7 +67,8 @@ def imports(module: str) -> list[tuple[str, bool, int]]:
                 target = f"{node.module}.{alias.name}"
                 found.append((target if target in MODULES else node.module, id(node) in top_level, node.lineno))
         elif isinstance(node, ast.Import):
-            found += [(a.name, id(node) in top_level, node.lineno) for a in node.names if a.name.startswith("alphafold_msa")]
+            found += [(a.name, id(node) in top_level, node.lineno) for a in node.names
+                      if a.name.startswith("alphafold_msa")]
     return found
 
 

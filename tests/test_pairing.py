@@ -269,7 +269,7 @@ def test_pairing_errors_are_one_line_and_exit_2(testdata, tmp_path, capsys, extr
     (tmp_path / "real.tsv").write_text("UPI0005E84748\tHomo sapiens\n")
     data = testdata / "colabfold"
     args = [part.format(data=data, tmp=tmp_path) for part in extra]
-    code = cli.main(["--check", "--complex", "--msa", str(data / "3G5O_A.a3m"), "--msa", str(data / "3G5O_B.a3m"), *args])
+    code = cli.main(["--check", "--complex", "--msa", str(data / "3G5O_A.a3m"), str(data / "3G5O_B.a3m"), *args])
     error = capsys.readouterr().err
     assert code == 2 and message in error and error.count("\n") == 1, error
 
@@ -362,8 +362,9 @@ def test_remote_submission_says_how_the_chains_were_paired(testdata, tmp_path, c
         emulator.status_replies = [Reply(200, {"id": "job-123", "status": "COMPLETED", "output": {
             "structure": pdb, "structure_format": "pdb", "model": "model_1_multimer_v3", "mean_plddt": 80.0,
             "ptm": 0.5, "max_pae": 3.0, "plddt": [80.0]}})]
-        code = cli.main(["--complex", "--msa", str(testdata / "pfam" / "Pkinase.sto"), str(testdata / "pfam" / "RRM_1.sto"),
-                         "--output", str(tmp_path / "x.pdb"), "--endpointId", "ep1", "--api-url", emulator.url,
+        pfam = testdata / "pfam"
+        code = cli.main(["--complex", "--msa", str(pfam / "Pkinase.sto"), str(pfam / "RRM_1.sto"), "--output",
+                         str(tmp_path / "x.pdb"), "--endpointId", "ep1", "--api-url", emulator.url,
                          "--poll-interval", "0.05"])
     error = capsys.readouterr().err
     assert code == 0, error

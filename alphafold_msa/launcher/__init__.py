@@ -1,1 +1,2 @@
-"""Launcher: the command line, local runs, remote jobs on a RunPod endpoint, batches and the result files they bring back."""
+"""Launcher: the command line, local runs, remote jobs on a RunPod endpoint, batches and the result
+files they bring back."""

@@ -1,1 +1,2 @@
-"""The AlphaFold2 network: configurations, features, parameters, the compiled runner, GPU kernels, memory, relaxation."""
+"""The AlphaFold2 network: configurations, features, parameters, the compiled runner, GPU kernels,
+memory, relaxation."""

@@ -39,8 +39,8 @@ def read_limited(raw: BinaryIO, source: str, limit: int | None = None) -> bytear
         while chunk := reader.read(_CHUNK):
             data += chunk
             if len(data) > limit:
-                raise MsaTooLargeError(f"{source}: the alignment is larger than the {limit:,}-byte limit once decompressed "
-                               f"({settings.MAX_MSA_BYTES.name})")
+                raise MsaTooLargeError(f"{source}: the alignment is larger than the {limit:,}-byte limit once "
+                                       f"decompressed ({settings.MAX_MSA_BYTES.name})")
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
         raise MsaError(f"{source}: compressed file is damaged ({error})") from None
     return data

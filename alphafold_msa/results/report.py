@@ -45,8 +45,9 @@ class PlotDrawer:
     def coverage(self, alignment: Msa, depth: int | None = None, paired_rows: int = 0) -> None:
         """coverage.png of the (filtered) alignment; `depth` is the row count its title gives;
         `paired_rows` below the query, a complex's paired block, are marked."""
-        self._pending["coverage"] = self._pool.submit(plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"],
-                                                      self.boundaries, self.caveat, depth, paired_rows)
+        path = self.output_dir / PLOT_FILES["coverage"]
+        self._pending["coverage"] = self._pool.submit(plot_coverage, alignment, path, self.boundaries, self.caveat,
+                                                      depth, paired_rows)
 
     def models(self, ranked: list[ModelPrediction]) -> None:
         """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
