@@ -21,6 +21,10 @@ class MsaTooLargeError(MsaError):
     """The alignment is larger than the configured limit (once decompressed)."""
 
 
+class TemplateError(UserError):
+    """A template structure cannot be read, has no usable protein chain, or does not fit the query."""
+
+
 def printable(text: str) -> str:
     """`text` with control characters (terminal escapes, newlines, ...) written as escapes, so a
     message that came from elsewhere prints as one harmless line."""

@@ -16,6 +16,7 @@ from alphafold_msa.model.complex_features import build_multimer_features, build_
 from alphafold_msa.model.features import FeatureDict, build_features
 from alphafold_msa.model.relax import relax as relax_structure
 from alphafold_msa.model.runner import ModelRunner, RunnerCache
+from alphafold_msa.model.templates import monomer_templates, multimer_templates, ptm_complex_templates
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
@@ -24,6 +25,7 @@ from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_sum
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.structures import rank, to_prediction, write_atomic, write_ranked
 from alphafold_msa.results.types import PredictionResult
+from alphafold_msa.structures.match import TemplateInput, TemplateMatch, match_templates, query_targets
 
 logger = logging.getLogger(__name__)
 MAX_RECYCLES = 48
@@ -83,44 +85,80 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, al
     return summary
 
 
+def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateInput]) -> list[TemplateMatch]:
+    """The templates' chains matched to the query (or to the complex's chains, by chain id)."""
+    if not templates:
+        return []
+    return match_templates(templates, query_targets(msa))
+
+
+def template_summary(matches: Sequence[TemplateMatch], models: Sequence[int], preset: str) -> dict:
+    """Per template chain: file, chain, aligned residues, identity, query range; and the models using them."""
+    return {"templates": [m.record() for m in matches],
+            "template_models": [configs.model_name(n, preset) for n in models if n in configs.template_models(preset)],
+            "template_warnings": sorted({w for m in matches for w in m.structure.warnings})}
+
+
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
-             seed: int) -> tuple[FeatureDict, str, dict, Msa]:
+             seed: int, matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, str, dict, Msa]:
     """(raw features, preset to run, MSA summary, the filtered alignment as one Msa) for a single
-    chain or a complex (its chains' alignments concatenated)."""
+    chain or a complex (its chains' alignments concatenated), with the matched templates' features."""
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
-        return build_features(filtered), preset, msa_summary(msa, filtered, record), filtered
+        templates = monomer_templates(matches, msa.query_sequence) if matches else None
+        return build_features(filtered, templates), preset, msa_summary(msa, filtered, record), filtered
     if complex_mode not in configs.COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(configs.COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
     filtered = dataclasses.replace(msa, chains=kept)
     alignment = concatenated_msa(filtered)
     summary = complex_summary(msa, filtered, complex_mode, alignment)
+    chains = (msa.chain_ids, msa.sequences)
     if complex_mode == "multimer":
-        return build_multimer_features(filtered), "multimer", summary, alignment
-    return build_ptm_complex_features(filtered), "monomer_ptm", summary, alignment
+        templates = multimer_templates(matches, *chains) if matches else None
+        return build_multimer_features(filtered, templates), "multimer", summary, alignment
+    templates = ptm_complex_templates(matches, *chains) if matches else None
+    return build_ptm_complex_features(filtered, templates), "monomer_ptm", summary, alignment
 
 
 def _predict_all(runner: ModelRunner, raw: FeatureDict, models: Sequence[int], num_recycle: int,
                  recycle_early_stop_tolerance: float | None, random_seed: int, num_seeds: int, timings: dict,
-                 report: Callable[[str], None]) -> list:
-    """Every model for every seed (features processed once per seed); times go into `timings`."""
+                 report: Callable[[str], None], templates: bool = False) -> list:
+    """Every model for every seed (features processed once per seed and network); with `templates`,
+    the template-aware models run through the template-aware network. Times go into `timings`."""
     predictions = []
     total = len(models) * num_seeds
+    uses = {number: templates and runner.uses_templates(number) for number in models}
     for seed in range(random_seed, random_seed + num_seeds):
         stage = time.perf_counter()
-        processed = runner.process(raw, num_recycle, seed)
+        processed = {flag: runner.process(raw, num_recycle, seed, flag) for flag in set(uses.values())}
         timings["process_features_s"] += round(time.perf_counter() - stage, 3)
         for number in models:
             name = configs.model_name(number, runner.preset)
             stage = time.perf_counter()
-            result, recycles = runner.predict(processed, number, num_recycle, seed, recycle_early_stop_tolerance)
+            result, recycles = runner.predict(processed[uses[number]], number, num_recycle, seed,
+                                              recycle_early_stop_tolerance, templates=uses[number])
             seconds = time.perf_counter() - stage
-            predictions.append(to_prediction(name, seed, recycles, processed, result, seconds))
+            predictions.append(to_prediction(name, seed, recycles, processed[uses[number]], result, seconds))
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
             report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
                    f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
     return predictions
+
+
+def _report_templates(summary: dict, models: Sequence[int], preset: str, report: Callable[[str], None]) -> None:
+    """Say which template chains cover which residues, and which models read them."""
+    for entry in summary["templates"]:
+        target = f"chain {entry['query_chain']} " if "query_chain" in entry else ""
+        report(f"template {entry['file']} chain {entry['chain']}: {target}residues {entry['query_range'][0]}-"
+               f"{entry['query_range'][1]}, {entry['aligned_residues']} aligned, "
+               f"{100 * entry['identity']:.1f}% identical")
+    for warning in summary["template_warnings"]:
+        report(f"WARNING: {warning}")
+    without = [n for n in models if n not in configs.template_models(preset)]
+    used = ", ".join(summary["template_models"]) or "none of the models asked for"
+    report(f"templates are used by {used}" + (f"; models {', '.join(map(str, without))} were trained without "
+                                              f"templates and run without them" if without else ""))
 
 
 def run_prediction(
@@ -144,6 +182,7 @@ def run_prediction(
     runner: ModelRunner | None = None,
     runners: RunnerCache | None = None,
     kernels: str | None = None,
+    templates: Sequence[TemplateInput] = (),
     progress: Callable[[str], None] | None = None,
 ) -> PredictionResult:
     """Predict structures for the query of `msa` (or the complex) and write them to `output_dir`.
@@ -161,6 +200,8 @@ def run_prediction(
     cache to later calls to reuse compiled functions and parameters), else in a new one;
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
     chooses the GPU kernels of a runner made here (a `runner` passed in keeps its own).
+    `templates` (at most four structures) are aligned to the query (each complex chain) and read by
+    the models that use templates: 1 and 2 of the monomer sets, all five of AlphaFold-Multimer.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
@@ -171,7 +212,11 @@ def run_prediction(
         msa = read_input(msa, format=msa_format, query=query)
     check_length(msa, configs.max_query_length())
     stage = time.perf_counter()
-    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
+    matches = match_query_templates(msa, templates)
+    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed, matches)
+    if matches:
+        summary.update(template_summary(matches, models, preset))
+        _report_templates(summary, models, preset, report)
     build_seconds = time.perf_counter() - stage
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
@@ -191,7 +236,7 @@ def run_prediction(
     with PlotDrawer(output_dir, chain_boundaries(msa)) as plots:
         plots.coverage(alignment)
         ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
-                                   num_seeds, timings, report))
+                                   num_seeds, timings, report, templates=bool(matches)))
         plots.models(ranked)
         stage = time.perf_counter()
         relaxed = {}

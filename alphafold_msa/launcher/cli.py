@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                                             "--msa predicts a homodimer)")
     complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",
                            help="AlphaFold-Multimer v3 (default) or the monomer pTM models with chain breaks (ptm)")
+    parser.add_argument("--template", action="append", metavar="FILE[:CHAIN][@CHAIN]",
+                        help="a structure (PDB or mmCIF) the models that use templates read (1 and 2; all five "
+                             "for AlphaFold-Multimer): FILE uses its chain that best matches the query, FILE:B "
+                             "its chain B; for a complex, FILE:B@A gives chain B to the complex's chain A. "
+                             "Repeat for up to 4; a batch uses the same templates for every alignment")
     parser.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to "
                                          "<output>.scores.json, plots and summary beside it")
     parser.add_argument("--output-dir",
@@ -227,7 +232,7 @@ def warn_demo_weights(args: argparse.Namespace) -> None:
               "and only shows that the pipeline runs.", file=sys.stderr)
 
 
-def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
+def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None, templates=()):
     """run_prediction on this machine with the command's options, the same code the worker runs;
     the weights are the official ones (fetched when missing) or, with --demo-weights, generated.
     `runners` (a RunnerCache) carries compiled networks from one alignment of a batch to the next."""
@@ -252,7 +257,7 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None):
         num_recycle=args.num_recycle, recycle_early_stop_tolerance=args.recycle_early_stop_tolerance,
         random_seed=args.seed, num_seeds=args.num_seeds, formats=args.structure_formats or ("pdb",),
         relax=args.relax or ("none" if args.demo_weights else None),  # relaxing random weights' output is moot
-        kernels=args.kernels, runners=runners,
+        kernels=args.kernels, runners=runners, templates=templates,
         progress=lambda message: print(message, file=sys.stderr),
     )
 
@@ -261,11 +266,15 @@ def run_local(args: argparse.Namespace) -> int:
     """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
     from alphafold_msa.launcher.result_files import job_scores, place_beside
 
+    from alphafold_msa.launcher.templates import check_templates, read_templates
+
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
+    templates = read_templates(args.template)
+    check_templates(templates, msa, quiet=True)  # the prediction reports what each template covers
     warn_demo_weights(args)
     work_dir = Path(args.output_dir) if args.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        result = predict_here(args, msa, work_dir)
+        result = predict_here(args, msa, work_dir, templates=templates)
         scores = job_scores(work_dir)
         structure = result.best.relaxed_path or result.best.structure_path
         write_structure(Path(args.output), structure.read_text(), scores)
@@ -294,26 +303,35 @@ def check_one(path: Path, args: argparse.Namespace):
 
 
 def run_local_batch(args: argparse.Namespace) -> int:
-    """Batch mode on this machine (see alphafold_msa.launcher.batch)."""
+    """Batch mode on this machine (see alphafold_msa.launcher.batch); the same templates for every alignment."""
     from alphafold_msa.launcher.batch import run_local_batch as run
+    from alphafold_msa.launcher.templates import check_templates, fingerprints, read_templates
 
     settings = {"models": parse_models(args.models), "num_recycle": args.num_recycle, "random_seed": args.seed,
                 "num_seeds": args.num_seeds, "relax": args.relax, "formats": args.structure_formats,
                 "complex_mode": args.complex_mode, "model_config": args.model_config,
                 "model_preset": args.model_preset, "demo_weights": args.demo_weights}
+    templates = read_templates(args.template)
+    if templates:
+        settings["templates"] = fingerprints(templates)
     warn_demo_weights(args)
     from alphafold_msa.model.runner import RunnerCache
 
     runners = RunnerCache()
 
     def predict(msa, folder: Path) -> dict:
-        result = predict_here(args, msa, folder, runners)
+        result = predict_here(args, msa, folder, runners, templates)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,
                 "worker_s": result.timings["total_s"]}
 
-    return run(args, settings, lambda path: check_one(path, args), predict)
+    def check(path: Path):
+        msa = check_one(path, args)
+        check_templates(templates, msa, quiet=True)
+        return msa
+
+    return run(args, settings, check, predict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

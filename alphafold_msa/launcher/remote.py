@@ -16,6 +16,7 @@ from alphafold_msa.launcher import cli
 from alphafold_msa.launcher.batch import result_numbers, run_batch
 from alphafold_msa.launcher.client import TERMINAL_STATUSES, DeadlineExceeded, EndpointClient, backoff_delays
 from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files
+from alphafold_msa.launcher.templates import check_templates, fingerprints, job_templates, read_templates
 from alphafold_msa.msa.read import decode_text
 from alphafold_msa.protocol.output import OutputError, decode_output
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
@@ -76,6 +77,7 @@ def _job_input(args: argparse.Namespace) -> dict:
     from alphafold_msa.msa import Msa
 
     msa = cli.read_checked(args)
+    templates = read_templates(args.template)
     if isinstance(msa, Msa):
         print(f"checked {args.msa[0]}: {msa.format}, {msa.depth} sequences, "
               f"query {msa.query_name} ({msa.length} residues)", file=sys.stderr)
@@ -83,7 +85,10 @@ def _job_input(args: argparse.Namespace) -> dict:
         chains = ", ".join(f"{c}: {n}" for c, n in zip(msa.chain_ids, msa.chain_lengths))
         print(f"checked complex of {msa.num_chains} chains ({chains} residues), {msa.paired_rows} paired rows",
               file=sys.stderr)
+    check_templates(templates, msa)
     job_input = {**job_options(args), **alignment_input(Path(args.msa[0]), msa, args)}
+    if templates:
+        job_input["templates"] = job_templates(templates)
     validate_input(job_input)
     return job_input
 
@@ -228,10 +233,23 @@ def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputErr
 
 
 def run_remote_batch(args: argparse.Namespace) -> int:
-    """Batch mode against the endpoint (see alphafold_msa.launcher.batch)."""
+    """Batch mode against the endpoint (see alphafold_msa.launcher.batch); the same templates for every
+    alignment (the manifest records their fingerprints, each job carries them)."""
     options = job_options(args)
-    validate_input({**options, "msa": ">q\nA\n"})
+    templates = read_templates(args.template)
+    validate_input({**options, "msa": ">q\nA\n", **({"templates": job_templates(templates)} if templates else {})})
     endpoint_client(args)  # a missing endpoint id or API key fails before anything is read
-    return run_batch(args, lambda: endpoint_client(args), options, lambda path: cli.check_one(path, args),
-                     lambda path, msa: alignment_input(path, msa, args), functools.partial(collect_batch_entry,
-                                                                                           args.api_url))
+    if templates:
+        options["templates"] = fingerprints(templates)  # replaced by the templates themselves in each job
+
+    def check(path: Path):
+        msa = cli.check_one(path, args)
+        check_templates(templates, msa, quiet=True)
+        return msa
+
+    def job_fields(path: Path, msa) -> dict:
+        fields = alignment_input(path, msa, args)
+        return {**fields, "templates": job_templates(templates)} if templates else fields
+
+    return run_batch(args, lambda: endpoint_client(args), options, check, job_fields,
+                     functools.partial(collect_batch_entry, args.api_url))

@@ -25,7 +25,7 @@ INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 DEFAULTS: dict[str, Any] = {
     "format": None, "query": None, "complex_mode": "multimer", "models": list(MODEL_NUMBERS), "num_recycle": DEFAULT_NUM_RECYCLE,
     "recycle_early_stop_tolerance": None, "random_seed": 0, "num_seeds": 1, "max_msa_depth": DEFAULT_MAX_MSA_DEPTH,
-    "formats": ["pdb"], "relax": None, "all_models": False, "scores": False, "files": False,
+    "formats": ["pdb"], "relax": None, "all_models": False, "scores": False, "files": False, "templates": [],
 }
 # The results archive travels inline (base64) up to this size; beyond it, through the worker's bucket.
 INLINE_ARCHIVE_BYTES = 6_000_000
@@ -66,7 +66,7 @@ def validate_input(job_input: Any) -> dict[str, Any]:
     errors = sorted(validator.iter_errors(job_input), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         error = errors[0]
-        if error.validator == "oneOf":
+        if error.validator == "oneOf" and not error.absolute_path:
             raise JobInputError("input: give the alignment as exactly one of 'msa' (text), 'msa_gz_b64' or 'msa_url'")
         if error.validator == "additionalProperties":
             allowed = ", ".join(schema()["properties"])
@@ -77,7 +77,16 @@ def validate_input(job_input: Any) -> dict[str, Any]:
     values = {**DEFAULTS, **_integers(job_input, schema()["properties"])}
     if "msa_gz_b64" in values:
         values["msa"] = decode_text(values.pop("msa_gz_b64"), "input.msa_gz_b64")
+    values["templates"] = [{**entry, "structure": _structure_text(entry["structure"], f"input.templates.{index}")}
+                           for index, entry in enumerate(values["templates"])]
     return values
+
+
+def _structure_text(structure: str | dict[str, str], field: str) -> str:
+    """A template's structure text: as given, or decoded from {"encoding": ..., "data": ...}."""
+    if isinstance(structure, str):
+        return structure
+    return decode_text(structure, f"{field}.structure")
 
 
 def _check_value(value: Any, field: str) -> None:

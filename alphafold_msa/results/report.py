@@ -86,6 +86,7 @@ def summary_text(data: dict[str, Any]) -> str:
     for chain in data.get("chains", []):
         lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
                      f"residues, {chain['num_sequences']} sequences)")
+    lines += template_lines(data)
     lines.append("models (best first):")
     for m in data["models"]:
         scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]
@@ -97,6 +98,21 @@ def summary_text(data: dict[str, Any]) -> str:
                      else f"relaxed: yes, on {relax['platform']} in {relax['seconds']:.1f} s")
     lines.append(f"time: {data['total_s']:.1f} s ({data['kernels']} kernels)")
     return "\n".join(lines) + "\n"
+
+
+def template_lines(data: dict[str, Any]) -> list[str]:
+    """The templates, the query residues each covers, and which models read them (none: no lines)."""
+    if not data.get("templates"):
+        return []
+    used = ", ".join(data["template_models"]) or "none of the models run"
+    lines = [f"templates (used by {used}):"]
+    for entry in data["templates"]:
+        target = f"chain {entry['query_chain']} " if "query_chain" in entry else ""
+        start, end = entry["query_range"]
+        lines.append(f"  {entry['file']} chain {entry['chain']} -> {target}residues {start}-{end}: "
+                     f"{entry['aligned_residues']} aligned, {100 * entry['identity']:.1f}% identical")
+    lines += [f"  warning: {warning}" for warning in data.get("template_warnings", [])]
+    return lines
 
 
 def write_summary(output_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:
