@@ -168,7 +168,9 @@ def test_a_template_reaches_the_network_of_the_models_that_use_it(testdata, redu
     from alphafold_msa.msa import from_sequences
     from alphafold_msa.predict import run_prediction
 
-    msa = from_sequences([QUERY_1A7G, QUERY_1A7G[:40] + "A" * 10 + QUERY_1A7G[50:], "G" * 5 + QUERY_1A7G[5:]])
+    # 16 residues of 1A7G's chain, the length bucket the template-free tests compile too.
+    query = QUERY_1A7G[30:46]
+    msa = from_sequences([query, query[:8] + "AAAA" + query[12:], "GG" + query[2:]])
     options = dict(model_config="reduced", models=[1], num_recycle=0, runners=runners)
     plain = run_prediction(msa, tmp_path / "plain", reduced_weights, **options)
     messages = []
@@ -177,11 +179,11 @@ def test_a_template_reaches_the_network_of_the_models_that_use_it(testdata, redu
     assert plain.best.structure_path.read_text() != templated.best.structure_path.read_text()
     summary = json.loads(templated.summary_path.read_text())
     assert summary["template_models"] == ["model_1_ptm"]
-    assert summary["templates"] == [{"file": "1A7G.cif", "chain": "E", "aligned_residues": 82, "identity": 1.0,
-                                     "query_range": [1, 82]}]
+    assert summary["templates"] == [{"file": "1A7G.cif", "chain": "E", "aligned_residues": 16, "identity": 1.0,
+                                     "query_range": [1, 16]}]
     assert "templates are used by model_1_ptm" in messages
     text = (templated.output_dir / "summary.txt").read_text()
-    assert "templates (used by model_1_ptm):" in text and "1A7G.cif chain E -> residues 1-82" in text
+    assert "templates (used by model_1_ptm):" in text and "1A7G.cif chain E -> residues 1-16: 16 aligned, 100.0% identical" in text
     assert "template" not in json.loads(plain.summary_path.read_text())
 
 
@@ -189,12 +191,30 @@ def test_worker_job_with_a_gzipped_template(worker_env, cif_text):
     from alphafold_msa.launcher.templates import job_templates
     from alphafold_msa.worker.handler import handle_job
 
-    msa = f">q\n{QUERY_1A7G}\n>h\n{QUERY_1A7G[:40]}{'A' * 10}{QUERY_1A7G[50:]}\n>g\n{'G' * 5}{QUERY_1A7G[5:]}\n"
+    query = QUERY_1A7G[30:46]
+    msa = f">q\n{query}\n>h\n{query[:8]}AAAA{query[12:]}\n>g\nGG{query[2:]}\n"
     entry, = job_templates([TemplateInput("1A7G.cif", cif_text, format="cif", chain="E")])
     entry["structure"] = {"encoding": "gzip+base64",
                           "data": base64.b64encode(gzip.compress(cif_text.encode())).decode("ascii")}
     output = handle_job({"id": "t", "input": {"msa": msa, "models": [1], "num_recycle": 0, "templates": [entry]}})
-    assert output["msa"]["templates"][0]["aligned_residues"] == 82, output.get("error")
+    assert output["msa"]["templates"][0]["aligned_residues"] == 16, output.get("error")
     assert output["msa"]["template_models"] == ["model_1_ptm"]
     bad = handle_job({"id": "t", "input": {"msa": ">q\nACDEFGHIKLMNPQRSTVWY\n", "templates": [entry]}})
     assert bad["error"].startswith("1A7G.cif: chain E overlaps the query too little")
+
+
+def test_multimer_features_carry_each_chains_template(pdb_text):
+    from alphafold_msa.model.complex_features import build_multimer_features
+    from alphafold_msa.model.templates import multimer_templates
+    from alphafold_msa.msa import assemble_complex, from_sequences
+    from alphafold_msa.structures.match import query_targets
+
+    dimer = assemble_complex([from_sequences([CHAIN_2RBG, CHAIN_2RBG[:60] + "A" * 64])], [2])
+    matches = match_templates([TemplateInput("2rbg.pdb", pdb_text)], query_targets(dimer))
+    per_chain = multimer_templates(matches, dimer.chain_ids, dimer.sequences)
+    raw = build_multimer_features(dimer, per_chain)
+    masks = raw["template_all_atom_mask"]
+    assert raw["template_all_atom_positions"].shape == (4, 248, 37, 3) and masks.shape == (4, 248, 37)
+    assert masks[0, :124].sum() == per_chain["A"]["template_all_atom_masks"].sum() > 900
+    assert masks[0, 124:].sum() == per_chain["B"]["template_all_atom_masks"].sum() > 900
+    assert not masks[1:].any(), "one template, padded to AlphaFold-Multimer's four"

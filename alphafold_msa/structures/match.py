@@ -127,11 +127,11 @@ def _acceptable(match: TemplateMatch) -> bool:
 
 def _refusal(match: TemplateMatch, single_chain: bool) -> TemplateError:
     target = " the query" if single_chain else f" complex chain {match.query_chain}"
+    need = (f"at least {MIN_ALIGNED} aligned residues are needed" if match.aligned < MIN_ALIGNED else
+            f"{match.aligned} aligned residues need {100 * identity_floor(match.aligned):.0f}% identity")
     return TemplateError(
         f"{match.structure.name}: chain {match.chain} overlaps{target} too little to be used as a template "
-        f"({match.aligned} residues aligned at {100 * match.identity:.1f}% identity; at least {MIN_ALIGNED} "
-        f"residues are needed, and {max(match.aligned, MIN_ALIGNED)} at "
-        f"{100 * identity_floor(max(match.aligned, MIN_ALIGNED)):.0f}% identity or more)")
+        f"({match.aligned} residues aligned at {100 * match.identity:.1f}% identity; {need})")
 
 
 def match_template(template: TemplateInput, index: int, targets: dict[str, str]) -> list[TemplateMatch]:

@@ -1,0 +1,77 @@
+"""launch.py --template: read and checked here, sent with the job, used by a local prediction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_launcher
+from endpoint_emulator import EndpointEmulator
+from test_remote import API_KEY, COMPLETED, launch
+
+from alphafold_msa.launcher.cli import EXIT_BAD_INPUT, main
+
+# 16 residues of the protein chain of 1A7G.cif (author chain E).
+QUERY = "TWHWTCTDGKHKNAIV"
+
+
+@pytest.fixture
+def query_msa(tmp_path):
+    path = tmp_path / "query.a3m"
+    path.write_text(f">query\n{QUERY}\n>homolog\n{QUERY[:8]}AAAA{QUERY[12:]}\n")
+    return path
+
+
+@pytest.fixture
+def cif(testdata):
+    return testdata / "structures" / "1A7G.cif"
+
+
+def test_remote_job_carries_the_checked_template(query_msa, cif, tmp_path):
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [COMPLETED]
+        completed = launch(emulator, query_msa, tmp_path / "x.pdb", "--models", "1", "--template", f"{cif}:E")
+    assert completed.returncode == 0, completed.stderr
+    assert "template 1A7G.cif chain E -> residues 1-16: 16 aligned, 100.0% identical" in completed.stderr
+    templates = emulator.requests[0]["body"]["input"]["templates"]
+    assert templates == [{"name": "1A7G.cif", "format": "cif", "structure": cif.read_text(), "chain": "E"}]
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("{cif}:Z", "1A7G.cif: no protein chain 'Z'; its protein chains are E"),
+    ("{cif}:E@B", "1A7G.cif: @B assigns a template to a complex chain, but the query is a single chain"),
+    ("{notes}", "notes.txt: not a PDB or mmCIF structure"),
+    ("{pdb}", "2rbg.pdb: chain A overlaps the query too little to be used as a template"),
+    ("{missing}", "no such file"),
+])
+def test_unusable_templates_are_refused_before_submission(query_msa, cif, testdata, tmp_path, argument, message):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my favourite structure\n")
+    argument = argument.format(cif=cif, notes=notes, pdb=testdata / "structures" / "2rbg.pdb",
+                               missing=tmp_path / "gone.pdb")
+    with EndpointEmulator() as emulator:
+        completed = launch(emulator, query_msa, tmp_path / "x.pdb", "--template", argument)
+    assert completed.returncode == EXIT_BAD_INPUT
+    last = completed.stderr.splitlines()[-1]
+    assert last.startswith("error: ") and message in last, completed.stderr
+    assert not emulator.requests
+
+
+def test_more_than_four_templates_are_refused(query_msa, cif, tmp_path, capsys):
+    code = main(["--msa", str(query_msa), "--output", str(tmp_path / "x.pdb"), "--local",
+                 *[arg for _ in range(5) for arg in ("--template", str(cif))]])
+    assert code == EXIT_BAD_INPUT and "at most 4" in capsys.readouterr().err
+
+
+def test_local_prediction_with_a_template(query_msa, cif, reduced_weights, tmp_path):
+    output = tmp_path / "out" / "query.pdb"
+    completed = run_launcher("--local", "--msa", str(query_msa), "--output", str(output), "--template", str(cif),
+                             "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1,2",
+                             "--num-recycle", "0", "--relax", "none")
+    assert completed.returncode == 0, completed.stderr
+    assert "template 1A7G.cif chain E: residues 1-16, 16 aligned, 100.0% identical" in completed.stderr
+    assert "templates are used by model_1_ptm, model_2_ptm" in completed.stderr
+    summary = (output.parent / "query.summary.txt").read_text()
+    assert "templates (used by model_1_ptm, model_2_ptm):" in summary
+    scores = json.loads(output.with_suffix(".scores.json").read_text())
+    assert scores["msa"]["templates"][0]["query_range"] == [1, 16]
