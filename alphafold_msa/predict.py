@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
@@ -97,6 +99,13 @@ def template_summary(matches: Sequence[TemplateMatch], models: Sequence[int], pr
     return {"templates": [m.record() for m in matches],
             "template_models": [configs.model_name(n, preset) for n in models if n in configs.template_models(preset)],
             "template_warnings": sorted({w for m in matches for w in m.structure.warnings})}
+
+
+def covered_ranges(matches: Sequence[TemplateMatch], msa: Msa | ComplexMsa) -> list[tuple[int, int]]:
+    """The query residues (first, last; 1-based over the whole query or complex) each template chain covers."""
+    offsets = dict(zip(msa.chain_ids, np.cumsum([0, *msa.chain_lengths]))) if isinstance(msa, ComplexMsa) else {}
+    return [(start + int(offsets.get(m.query_chain, 0)), end + int(offsets.get(m.query_chain, 0)))
+            for m in matches for start, end in [m.query_range]]
 
 
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
@@ -237,7 +246,7 @@ def run_prediction(
         plots.coverage(alignment)
         ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
                                    num_seeds, timings, report, templates=bool(matches)))
-        plots.models(ranked)
+        plots.models(ranked, covered_ranges(matches, msa))
         stage = time.perf_counter()
         relaxed = {}
         for index in configs.relaxed_ranks(relax, len(ranked)):

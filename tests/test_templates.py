@@ -218,3 +218,16 @@ def test_multimer_features_carry_each_chains_template(pdb_text):
     assert masks[0, :124].sum() == per_chain["A"]["template_all_atom_masks"].sum() > 900
     assert masks[0, 124:].sum() == per_chain["B"]["template_all_atom_masks"].sum() > 900
     assert not masks[1:].any(), "one template, padded to AlphaFold-Multimer's four"
+
+
+def test_covered_ranges_span_the_whole_complex_and_shade_the_plddt_plot(pdb_text, tmp_path):
+    from alphafold_msa.msa import assemble_complex, from_sequences
+    from alphafold_msa.predict import covered_ranges
+    from alphafold_msa.results.plots import plot_plddt
+    from alphafold_msa.structures.match import query_targets
+
+    dimer = assemble_complex([from_sequences(["MKV" + CHAIN_2RBG[:100]])], [2])
+    matches = match_templates([TemplateInput("2rbg.pdb", pdb_text)], query_targets(dimer))
+    assert covered_ranges(matches, dimer) == [(4, 103), (107, 206)]
+    plot = plot_plddt(["model"], [np.full(206, 70.0)], tmp_path / "plddt.png", [103], covered_ranges(matches, dimer))
+    assert plot.stat().st_size > 1000

@@ -150,9 +150,11 @@ def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[st
     body = {"input": job_input, "policy": {"executionTimeout": int(execution_timeout_s * 1000)}}
     size = len(json.dumps(body))
     if size > MAX_REQUEST_BYTES:
+        what = "alignment and templates" if job_input.get("templates") else "alignment"
         raise JobInputError(
-            f"input: the compressed alignment is {size / 1e6:.1f} MB, over the {MAX_REQUEST_BYTES / 1e6:.0f} MB "
-            f"RunPod request limit; reduce its depth first (e.g. remove redundant sequences)"
+            f"input: the compressed {what} is {size / 1e6:.1f} MB, over the {MAX_REQUEST_BYTES / 1e6:.0f} MB "
+            f"RunPod request limit; reduce the alignment's depth first (e.g. remove redundant sequences)"
+            + (" or keep only the template chains you need" if job_input.get("templates") else "")
         )
     return body
 

@@ -44,11 +44,13 @@ class PlotDrawer:
         self._pending["coverage"] = self._pool.submit(
             plot_coverage, alignment, self.output_dir / PLOT_FILES["coverage"], self.boundaries)
 
-    def models(self, ranked: list[ModelPrediction]) -> None:
-        """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
+    def models(self, ranked: list[ModelPrediction], covered: Sequence[tuple[int, int]] = ()) -> None:
+        """plddt.png (every model, the residues templates cover shaded) and pae.png (the top model,
+        when it has PAE)."""
         labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
         self._pending["plddt"] = self._pool.submit(
-            plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries)
+            plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries,
+            covered)
         if ranked[0].pae is not None:
             self._pending["pae"] = self._pool.submit(
                 plot_pae, labels[0], ranked[0].pae, self.output_dir / PLOT_FILES["pae"], self.boundaries)
