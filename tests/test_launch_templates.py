@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from conftest import run_launcher
+from conftest import REPO, run_launcher
 from endpoint_emulator import EndpointEmulator
 from test_remote import API_KEY, COMPLETED, launch
 
@@ -75,3 +77,11 @@ def test_local_prediction_with_a_template(query_msa, cif, reduced_weights, tmp_p
     assert "templates (used by model_1_ptm, model_2_ptm):" in summary
     scores = json.loads(output.with_suffix(".scores.json").read_text())
     assert scores["msa"]["templates"][0]["query_range"] == [1, 16]
+
+
+def test_template_checks_stay_jax_free(cif, query_msa):
+    code = ("import sys; from alphafold_msa.launcher.templates import read_templates, check_templates;"
+            "from alphafold_msa.msa import read_msa;"
+            f"check_templates(read_templates([{str(cif)!r}]), read_msa({str(query_msa)!r}), quiet=True);"
+            "assert not {'jax', 'haiku', 'alphafold', 'matplotlib'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
