@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_launcher
+from conftest import REPO
 from endpoint_emulator import EndpointEmulator
 from test_remote import API_KEY, COMPLETED, launch
 
@@ -65,18 +65,29 @@ def test_more_than_four_templates_are_refused(query_msa, cif, tmp_path, capsys):
     assert code == EXIT_BAD_INPUT and "at most 4" in capsys.readouterr().err
 
 
-def test_local_prediction_with_a_template(query_msa, cif, reduced_weights, tmp_path):
-    output = tmp_path / "out" / "query.pdb"
-    completed = run_launcher("--local", "--msa", str(query_msa), "--output", str(output), "--template", str(cif),
-                             "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1,2",
-                             "--num-recycle", "0", "--relax", "none")
-    assert completed.returncode == 0, completed.stderr
-    assert "template 1A7G.cif chain E: residues 1-16, 16 aligned, 100.0% identical" in completed.stderr
-    assert "templates are used by model_1_ptm, model_2_ptm" in completed.stderr
-    summary = (output.parent / "query.summary.txt").read_text()
+def test_local_batch_uses_the_same_templates_for_every_alignment(query_msa, cif, testdata, reduced_weights,
+                                                                 tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["--local", "--msa", str(query_msa), str(testdata / "colabfold" / "6A5J.a3m"), "--output-dir", str(out),
+                 "--template", str(cif), "--param-dir", str(reduced_weights), "--model-config", "reduced",
+                 "--models", "1,2", "--num-recycle", "0", "--relax", "none"])
+    stderr = capsys.readouterr().err
+    assert code == 3, stderr
+    assert "6A5J: not submitted: 1A7G.cif: chain E overlaps the query too little" in stderr
+    assert "template 1A7G.cif chain E: residues 1-16, 16 aligned, 100.0% identical" in stderr
+    assert "templates are used by model_1_ptm, model_2_ptm" in stderr
+    summary = (out / "query" / "summary.txt").read_text()
     assert "templates (used by model_1_ptm, model_2_ptm):" in summary
-    scores = json.loads(output.with_suffix(".scores.json").read_text())
-    assert scores["msa"]["templates"][0]["query_range"] == [1, 16]
+    assert json.loads((out / "query" / "summary.json").read_text())["templates"][0]["query_range"] == [1, 16]
+    recorded, = json.loads((out / "manifest.json").read_text())["settings"]["templates"]
+    assert recorded["name"] == "1A7G.cif" and len(recorded["sha256"]) == 64
+
+
+def test_local_run_refuses_a_template_before_loading_weights(query_msa, testdata, tmp_path, capsys):
+    code = main(["--local", "--msa", str(query_msa), "--output", str(tmp_path / "x.pdb"), "--param-dir",
+                 str(tmp_path / "no-weights"), "--template", str(testdata / "structures" / "2rbg.pdb:C")])
+    assert code == EXIT_BAD_INPUT
+    assert "error: 2rbg.pdb: no protein chain 'C'; its protein chains are A, B" in capsys.readouterr().err
 
 
 def test_template_checks_stay_jax_free(cif, query_msa):
