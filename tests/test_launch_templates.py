@@ -96,3 +96,27 @@ def test_template_checks_stay_jax_free(cif, query_msa):
             f"check_templates(read_templates([{str(cif)!r}]), read_msa({str(query_msa)!r}), quiet=True);"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_remote_batch_sends_the_templates_with_every_job(query_msa, cif, testdata, reduced_weights, monkeypatch,
+                                                         tmp_path, capsys):
+    from batch_endpoint import BatchEndpoint
+
+    from alphafold_msa.worker.handler import handle_job
+
+    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
+    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    out = tmp_path / "out"
+    with BatchEndpoint(handle_job) as endpoint:
+        args = ["--msa", str(query_msa), str(testdata / "colabfold" / "6A5J.a3m"), "--output-dir", str(out),
+                "--endpointId", "ep1", "--api-url", endpoint.url, "--api-key", "k", "--models", "1",
+                "--num-recycle", "0", "--poll-interval", "0.2"]
+        code = main([*args, "--template", f"{cif}:E"])
+        assert code == 3, capsys.readouterr().err
+        job, = endpoint.jobs.values()
+        changed = main([*args, "--template", str(testdata / "structures" / "2rbg.pdb")])
+    assert job["input"]["templates"] == [{"name": "1A7G.cif", "format": "cif", "structure": cif.read_text(),
+                                          "chain": "E"}]
+    assert json.loads((out / "query" / "summary.json").read_text())["template_models"] == ["model_1_ptm"]
+    assert changed == EXIT_BAD_INPUT and "other settings (templates)" in capsys.readouterr().err
