@@ -231,3 +231,32 @@ def test_covered_ranges_span_the_whole_complex_and_shade_the_plddt_plot(pdb_text
     assert covered_ranges(matches, dimer) == [(4, 103), (107, 206)]
     plot = plot_plddt(["model"], [np.full(206, 70.0)], tmp_path / "plddt.png", [103], covered_ranges(matches, dimer))
     assert plot.stat().st_size > 1000
+
+
+def test_job_templates_are_decoded_within_bounds():
+    from alphafold_msa.protocol.schema import JobInputError, validate_input
+    from alphafold_msa.structures.read import MAX_STRUCTURE_BYTES
+
+    def job(structure) -> dict:
+        return {"msa": ">q\nMKV\n", "templates": [{"name": "t.pdb", "structure": structure}]}
+
+    packed = base64.b64encode(gzip.compress(b"ATOM" * 100)).decode("ascii")
+    decoded = validate_input(job({"encoding": "gzip+base64", "data": packed}))["templates"][0]["structure"]
+    assert decoded == "ATOM" * 100
+    bomb = base64.b64encode(gzip.compress(b" " * (MAX_STRUCTURE_BYTES + 1))).decode("ascii")
+    with pytest.raises(JobInputError, match=r"^input.templates.0.structure: larger than 20,000,000 bytes once"):
+        validate_input(job({"encoding": "gzip+base64", "data": bomb}))
+    with pytest.raises(JobInputError, match=r"^input.templates.0.structure: not valid gzip\+base64"):
+        validate_input(job({"encoding": "gzip+base64", "data": "bm90IGd6aXA="}))
+    with pytest.raises(JobInputError, match=r"^input.templates: .* is too long"):
+        validate_input({"msa": ">q\nMKV\n", "templates": [{"name": "t.pdb", "structure": "x"}] * 5})
+
+
+def test_insertion_codes_stay_in_file_order():
+    residues = [(10, " ", "GLY"), (10, "A", "ALA"), (10, "B", "SER"), (11, " ", "TRP")]
+    text = "".join(_atom(i + 1, "CA", name, "A", number, (3.8 * i, 0, 0))[:26] + icode
+                   + _atom(i + 1, "CA", name, "A", number, (3.8 * i, 0, 0))[27:]
+                   for i, (number, icode, name) in enumerate(residues))
+    chain = read_structure(text, "inserted.pdb").chains["A"]
+    assert chain.sequence == "GASW"
+    assert [residue_id[1:] for residue_id in chain.residue_ids] == [(10, " "), (10, "A"), (10, "B"), (11, " ")]

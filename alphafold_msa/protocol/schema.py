@@ -13,9 +13,10 @@ import math
 from importlib import resources
 from typing import Any
 
-from alphafold_msa.errors import MsaError, UserError
+from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
 from alphafold_msa.model.config import DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
 from alphafold_msa.msa.read import read_limited
+from alphafold_msa.structures.read import MAX_STRUCTURE_BYTES
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
 # the job still reports COMPLETED. Stay well inside both.
@@ -83,10 +84,25 @@ def validate_input(job_input: Any) -> dict[str, Any]:
 
 
 def _structure_text(structure: str | dict[str, str], field: str) -> str:
-    """A template's structure text: as given, or decoded from {"encoding": ..., "data": ...}."""
-    if isinstance(structure, str):
-        return structure
-    return decode_text(structure, f"{field}.structure")
+    """A template's structure text: as given, or decoded from {"encoding": ..., "data": ...}; refused
+    past MAX_STRUCTURE_BYTES (decompressed as a stream, so a gzip bomb stops there)."""
+    field = f"{field}.structure"
+    if isinstance(structure, dict) and structure["encoding"] == "gzip+base64":
+        try:
+            packed = base64.b64decode(structure["data"], validate=True)
+            if not packed.startswith(b"\x1f\x8b"):
+                raise ValueError("no gzip header")
+            structure = read_limited(io.BytesIO(packed), field, MAX_STRUCTURE_BYTES).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
+        except MsaTooLargeError:
+            raise JobInputError(f"{field}: larger than {MAX_STRUCTURE_BYTES:,} bytes once decompressed") from None
+        except MsaError as error:
+            raise JobInputError(str(error)) from None
+    text = structure if isinstance(structure, str) else structure["data"]
+    if len(text) > MAX_STRUCTURE_BYTES:
+        raise JobInputError(f"{field}: larger than {MAX_STRUCTURE_BYTES:,} bytes")
+    return text
 
 
 def _check_value(value: Any, field: str) -> None:
