@@ -260,3 +260,19 @@ def test_insertion_codes_stay_in_file_order():
     chain = read_structure(text, "inserted.pdb").chains["A"]
     assert chain.sequence == "GASW"
     assert [residue_id[1:] for residue_id in chain.residue_ids] == [(10, " "), (10, "A"), (10, "B"), (11, " ")]
+
+
+def test_the_run_says_which_models_read_templates(cif_text):
+    from alphafold_msa.predict import _report_templates, template_summary
+
+    match, = match_templates([TemplateInput("1A7G.cif", cif_text)], {"A": QUERY_1A7G})
+    for models, preset, expected in [
+        ([3, 4], "monomer_ptm", "templates are used by none of the models asked for; models 3, 4 were trained "
+                                "without templates and run without them"),
+        ([1, 5], "monomer", "templates are used by model_1; model 5 was trained without templates and run "
+                            "without them"),
+        ([2, 5], "multimer", "templates are used by model_2_multimer_v3, model_5_multimer_v3"),
+    ]:
+        messages = []
+        _report_templates(template_summary([match], models, preset), models, preset, messages.append)
+        assert messages[-1] == expected
