@@ -166,10 +166,11 @@ def _report_templates(summary: dict, models: Sequence[int], preset: str, report:
         report(f"WARNING: {warning}")
     without = [n for n in models if n not in configs.template_models(preset)]
     used = ", ".join(summary["template_models"]) or "none of the models asked for"
-    others = (f"models {', '.join(map(str, without))} were" if len(without) > 1 else f"model {without[0]} was"
-              if without else "")
-    report(f"templates are used by {used}"
-           + (f"; {others} trained without templates and run without them" if without else ""))
+    note = ""
+    if without:
+        others = f"model {without[0]} was" if len(without) == 1 else f"models {', '.join(map(str, without))} were"
+        note = f"; {others} trained without templates and run without them"
+    report(f"templates are used by {used}{note}")
 
 
 def run_prediction(
