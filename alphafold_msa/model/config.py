@@ -82,9 +82,8 @@ def max_query_length() -> int:
     """The longest query accepted: $ALPHAFOLD_MSA_MAX_LENGTH, else 2,500 residues."""
     return positive_int_env(MAX_LENGTH_ENV, DEFAULT_MAX_LENGTH, "residues")
 
-# Evoformer blocks, extra-MSA blocks, template pair-stack blocks, MSA clusters, extra MSA rows.
-_REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "template_pair_stack_num_block": 1,
-            "max_msa_clusters": 16, "max_extra_msa": 32}
+# Evoformer blocks, extra-MSA blocks, MSA clusters, extra MSA rows.
+_REDUCED = {"evoformer_num_block": 2, "extra_msa_stack_num_block": 1, "max_msa_clusters": 16, "max_extra_msa": 32}
 
 
 def bucket_length(length: int) -> int:
@@ -178,7 +177,6 @@ def alphafold_config(name: str, model_config: str, *, for_weights: bool = False,
     if model_config == "reduced":
         evo.evoformer_num_block = _REDUCED["evoformer_num_block"]
         evo.extra_msa_stack_num_block = _REDUCED["extra_msa_stack_num_block"]
-        evo.template.template_pair_stack.num_block = _REDUCED["template_pair_stack_num_block"]
         if multimer:
             evo.num_msa, evo.num_extra_msa = _REDUCED["max_msa_clusters"], _REDUCED["max_extra_msa"]
         else:
