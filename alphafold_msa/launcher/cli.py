@@ -265,7 +265,6 @@ def predict_here(args: argparse.Namespace, msa, work_dir: Path, runners=None, te
 def run_local(args: argparse.Namespace) -> int:
     """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
     from alphafold_msa.launcher.result_files import job_scores, place_beside
-
     from alphafold_msa.launcher.templates import check_templates, read_templates
 
     msa = read_checked(args)  # bad input fails before any weights are fetched or models loaded
