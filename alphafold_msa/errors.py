@@ -37,6 +37,10 @@ class RemoteError(UserError):
     exit_code = EXIT_REMOTE_FAILED
 
 
+class TemplateError(UserError):
+    """A template structure cannot be read, has no usable protein chain, or does not fit the query."""
+
+
 def printable(text: str) -> str:
     """`text` with control characters (terminal escapes, newlines, ...) written as escapes, so a
     message that came from elsewhere prints as one harmless line."""

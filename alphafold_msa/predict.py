@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.files import write_atomic
@@ -18,6 +20,7 @@ from alphafold_msa.model.complex_features import build_multimer_features, build_
 from alphafold_msa.model.features import FeatureDict, build_features
 from alphafold_msa.model.relax import relax as relax_structure
 from alphafold_msa.model.runner import ModelRunner, RunnerCache
+from alphafold_msa.model.templates import monomer_templates, multimer_templates, ptm_complex_templates
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
@@ -28,6 +31,7 @@ from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_sum
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.structures import rank, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
+from alphafold_msa.structures.match import TemplateInput, TemplateMatch, match_templates, query_targets
 
 logger = logging.getLogger(__name__)
 MAX_RECYCLES = 48
@@ -99,49 +103,95 @@ def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
     return dataclasses.replace(msa, pairing=dataclasses.replace(msa.pairing, inputs=None))
 
 
+def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateInput]) -> list[TemplateMatch]:
+    """The templates' chains matched to the query (or to the complex's chains, by chain id)."""
+    if not templates:
+        return []
+    return match_templates(templates, query_targets(msa))
+
+
+def template_summary(matches: Sequence[TemplateMatch], models: Sequence[int], preset: str) -> dict:
+    """Per template chain: file, chain, aligned residues, identity, query range; and the models using them."""
+    return {"templates": [m.record() for m in matches],
+            "template_models": [configs.model_name(n, preset) for n in models if n in configs.template_models(preset)],
+            "template_warnings": sorted({w for m in matches for w in m.structure.warnings})}
+
+
+def covered_ranges(matches: Sequence[TemplateMatch], msa: Msa | ComplexMsa) -> list[tuple[int, int]]:
+    """The query residues (first, last; 1-based over the whole query or complex) each template chain covers."""
+    offsets = dict(zip(msa.chain_ids, np.cumsum([0, *msa.chain_lengths]))) if isinstance(msa, ComplexMsa) else {}
+    return [(start + int(offsets.get(m.query_chain, 0)), end + int(offsets.get(m.query_chain, 0)))
+            for m in matches for start, end in [m.query_range]]
+
+
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
-             seed: int) -> tuple[FeatureDict, str, dict, Msa]:
+             seed: int, matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, str, dict, Msa]:
     """(raw features, preset to run, MSA summary, the filtered alignment as one Msa) for a single
-    chain or a complex (its chains' alignments concatenated)."""
+    chain or a complex (its chains' alignments concatenated), with the matched templates' features."""
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
-        return build_features(filtered), preset, msa_summary(msa, filtered, record), filtered
+        templates = monomer_templates(matches, msa.query_sequence) if matches else None
+        return build_features(filtered, templates), preset, msa_summary(msa, filtered, record), filtered
     if complex_mode not in COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
     filtered = dataclasses.replace(msa, chains=kept)
     alignment = concatenated_msa(filtered)
     summary = complex_summary(msa, filtered, complex_mode, alignment)
+    chains = (msa.chain_ids, msa.sequences)
     if complex_mode == "multimer":
-        return build_multimer_features(filtered), "multimer", summary, alignment
-    return build_ptm_complex_features(filtered), "monomer_ptm", summary, alignment
+        templates = multimer_templates(matches, *chains) if matches else None
+        return build_multimer_features(filtered, templates), "multimer", summary, alignment
+    templates = ptm_complex_templates(matches, *chains) if matches else None
+    return build_ptm_complex_features(filtered, templates), "monomer_ptm", summary, alignment
 
 
 def _predict_all(runner: ModelRunner, raw: FeatureDict, models: Sequence[int], num_recycle: int,
                  recycle_early_stop_tolerance: float | None, random_seed: int, num_seeds: int, timings: dict,
-                 report: Callable[[str], None]) -> list:
-    """Every model for every seed (features processed once per seed); times go into `timings`.
+                 report: Callable[[str], None], templates: bool = False) -> list:
+    """Every model for every seed (features processed once per seed and network); with `templates`,
+    the template-aware models run through the template-aware network. Times go into `timings`.
     A network compiled for this length is announced first: it is the long silent step."""
     def compiling(length: int) -> None:
         report(f"compiling the network for {length} residues (once per length bucket; later jobs reuse it)")
 
     predictions = []
     total = len(models) * num_seeds
+    uses = {number: templates and runner.uses_templates(number) for number in models}
     for seed in range(random_seed, random_seed + num_seeds):
         stage = time.perf_counter()
-        processed = runner.process(raw, num_recycle, seed)
+        processed = {flag: runner.process(raw, num_recycle, seed, flag) for flag in set(uses.values())}
         timings["process_features_s"] += round(time.perf_counter() - stage, 3)
         for number in models:
             name = configs.model_name(number, runner.preset)
             stage = time.perf_counter()
-            result, recycles = runner.predict(processed, number, num_recycle, seed, recycle_early_stop_tolerance,
-                                              on_compile=compiling)
+            result, recycles = runner.predict(processed[uses[number]], number, num_recycle, seed,
+                                              recycle_early_stop_tolerance, on_compile=compiling,
+                                              templates=uses[number])
             seconds = time.perf_counter() - stage
-            predictions.append(to_prediction(name, seed, recycles, processed, result, seconds))
+            predictions.append(to_prediction(name, seed, recycles, processed[uses[number]], result, seconds))
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
             report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
                    f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
     return predictions
+
+
+def _report_templates(summary: dict, models: Sequence[int], preset: str, report: Callable[[str], None]) -> None:
+    """Say which template chains cover which residues, and which models read them."""
+    for entry in summary["templates"]:
+        target = f"chain {entry['query_chain']} " if "query_chain" in entry else ""
+        report(f"template {entry['file']} chain {entry['chain']}: {target}residues {entry['query_range'][0]}-"
+               f"{entry['query_range'][1]}, {entry['aligned_residues']} aligned, "
+               f"{100 * entry['identity']:.1f}% identical")
+    for warning in summary["template_warnings"]:
+        report(f"WARNING: {warning}")
+    without = [n for n in models if n not in configs.template_models(preset)]
+    used = ", ".join(summary["template_models"]) or "none of the models asked for"
+    note = ""
+    if without:
+        others = f"model {without[0]} was" if len(without) == 1 else f"models {', '.join(map(str, without))} were"
+        note = f"; {others} trained without templates and run without them"
+    report(f"templates are used by {used}{note}")
 
 
 def run_prediction(
@@ -166,6 +216,7 @@ def run_prediction(
     runner: ModelRunner | None = None,
     runners: RunnerCache | None = None,
     kernels: str | None = None,
+    templates: Sequence[TemplateInput] = (),
     progress: Callable[[str], None] | None = None,
     demo_weights: bool = False,
 ) -> PredictionResult:
@@ -186,6 +237,8 @@ def run_prediction(
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
     chooses the GPU kernels of a runner made here (a `runner` passed in keeps its own).
     `demo_weights` says the weights are random: every structure, score file, summary and plot says so.
+    `templates` (at most four structures) are aligned to the query (each complex chain) and read by
+    the models that use templates: 1 and 2 of the monomer sets, all five of AlphaFold-Multimer.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
@@ -198,7 +251,11 @@ def run_prediction(
         msa = settle_pairing(msa, pairing)
     check_length(msa, settings.max_query_length())
     stage = time.perf_counter()
-    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed)
+    matches = match_query_templates(msa, templates)
+    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed, matches)
+    if matches:
+        summary.update(template_summary(matches, models, preset))
+        _report_templates(summary, models, preset, report)
     build_seconds = time.perf_counter() - stage
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
@@ -219,8 +276,8 @@ def run_prediction(
         plots.coverage(alignment, summary["num_sequences_filtered"],
                        msa.paired_rows if isinstance(msa, ComplexMsa) else 0)
         ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
-                                   num_seeds, timings, report))
-        plots.models(ranked)
+                                   num_seeds, timings, report, templates=bool(matches)))
+        plots.models(ranked, covered_ranges(matches, msa))
         stage = time.perf_counter()
         relaxed = {}
         for index in configs.relaxed_ranks(relax, len(ranked)):

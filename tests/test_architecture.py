@@ -18,14 +18,15 @@ BASE = {"errors", "settings", "files"}
 ALLOWED = {
     "base": {"base"},
     "msa": {"base"},
-    "protocol": {"base", "msa", "transfer"},
+    "protocol": {"base", "msa", "transfer", "structures"},
     "transfer": {"base"},
-    "model": {"base", "msa", "protocol", "transfer"},
+    "structures": {"base", "msa"},
+    "model": {"base", "msa", "protocol", "transfer", "structures"},
     "results": {"base", "msa", "protocol", "model"},
-    "predict": {"base", "msa", "protocol", "model", "results"},
-    "testing": {"base", "msa", "protocol", "model"},
-    "worker": {"api", "base", "msa", "protocol", "transfer", "model", "results", "predict"},
-    "launcher": {"base", "msa", "protocol", "transfer"},
+    "predict": {"base", "msa", "protocol", "model", "results", "structures"},
+    "testing": {"base", "msa", "protocol", "structures", "model"},
+    "worker": {"api", "base", "msa", "protocol", "transfer", "structures", "model", "results", "predict"},
+    "launcher": {"base", "msa", "protocol", "transfer", "structures"},
     "api": {"base", "msa", "results", "predict"},
 }
 # Local mode runs the prediction in the launcher's process: these modules may import the model

@@ -11,7 +11,7 @@ import pytest
 
 from alphafold_msa.errors import WeightsError
 from alphafold_msa.model.config import network_config
-from alphafold_msa.model.weights import check_present, load_params
+from alphafold_msa.model.weights import check_present, load_params, without_templates
 from alphafold_msa.testing.make_weights import main as make_weights_main
 
 
@@ -74,7 +74,9 @@ def test_damaged_parameter_file(reduced_weights, tmp_path):
         load_params(tmp_path, "model_2_ptm", network_config("monomer_ptm", "reduced"), "reduced")
 
 
-def test_template_modules_are_dropped_for_the_template_free_network(reduced_weights):
+def test_template_modules_are_loaded_and_dropped_only_for_the_template_free_network(reduced_weights):
     params = load_params(reduced_weights, "model_1_ptm", network_config("monomer_ptm", "reduced"), "reduced")
-    assert not [scope for scope in params if "/template_" in scope]
+    assert [scope for scope in params if "/template_" in scope]
+    plain = without_templates(params)
+    assert plain and not [scope for scope in plain if "/template_" in scope]
     shutil.rmtree(reduced_weights / "unused", ignore_errors=True)

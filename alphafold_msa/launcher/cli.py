@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--check", action="store_true",
                         help="only read and validate: one JSON line per alignment (one for a --complex); exit 0 "
                              "when all are good, else 2 after checking all")
+    inputs.add_argument("--template", action="append", metavar="FILE[:CHAIN][@CHAIN]",
+                        help="a structure (PDB or mmCIF) the models that use templates read (1 and 2; all five "
+                             "for AlphaFold-Multimer): FILE uses its chain that best matches the query, FILE:B "
+                             "its chain B; for a complex, FILE:B@A gives chain B to the complex's chain A. "
+                             "Repeat for up to 4; a batch uses the same templates for every alignment")
     complexes = parser.add_argument_group("complexes")
     complexes.add_argument("--complex", action="store_true",
                            help="predict the --msa files as one complex, one file per distinct chain in chain order")

@@ -14,6 +14,7 @@ from alphafold_msa.errors import UserError
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_one, read_checked
 from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.templates import check_templates, fingerprints, read_templates
 
 
 def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
@@ -57,9 +58,10 @@ def param_dir_for(options: LaunchOptions, preset: str) -> Path:
     return param_dir
 
 
-def predict_here(options: LaunchOptions, msa, work_dir: Path, runners=None):
-    """run_prediction on this machine with the command's options, the same code the worker runs.
-    `runners` (a RunnerCache) carries compiled networks from one prediction to the next."""
+def predict_here(options: LaunchOptions, msa, work_dir: Path, runners=None, templates=()):
+    """run_prediction on this machine with the command's options and `templates` (read with
+    launcher.templates), the same code the worker runs. `runners` (a RunnerCache) carries compiled
+    networks from one prediction to the next."""
     from alphafold_msa.msa import Msa
     from alphafold_msa.predict import run_prediction
 
@@ -76,7 +78,8 @@ def predict_here(options: LaunchOptions, msa, work_dir: Path, runners=None):
             num_seeds=options.num_seeds, max_msa_depth=options.max_msa_depth,
             formats=options.structure_formats or ("pdb",),
             relax=options.relax or ("none" if options.demo_weights else None),  # relaxing random weights is moot
-            kernels=options.kernels, runners=runners, demo_weights=options.demo_weights, progress=progress,
+            kernels=options.kernels, runners=runners, templates=templates, demo_weights=options.demo_weights,
+            progress=progress,
         )
 
 
@@ -85,10 +88,12 @@ def run_local(options: LaunchOptions, runners=None) -> None:
     from alphafold_msa.launcher.result_files import job_scores, place_beside, write_structure
 
     msa = read_checked(options)  # bad input fails before any weights are fetched or models loaded
+    templates = read_templates(options.template)
+    check_templates(templates, msa, quiet=True)  # the prediction reports what each template covers
     warn_demo_weights(options)
     work_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        result = predict_here(options, msa, work_dir, runners)
+        result = predict_here(options, msa, work_dir, runners, templates)
         scores = job_scores(work_dir)
         structure = result.best.relaxed_path or result.best.structure_path
         write_structure(Path(options.output), structure.read_text(), scores)
@@ -100,7 +105,8 @@ def run_local(options: LaunchOptions, runners=None) -> None:
 
 
 def run_local_batch(options: LaunchOptions, runners=None) -> int:
-    """Batch mode on this machine (see alphafold_msa.launcher.batch); returns the exit code."""
+    """Batch mode on this machine (see alphafold_msa.launcher.batch), the same templates for every
+    alignment; returns the exit code."""
     from alphafold_msa.launcher.batch import run_local_batch as run
     from alphafold_msa.model.runner import RunnerCache
 
@@ -109,14 +115,22 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
                 "formats": options.structure_formats, "complex_mode": options.complex_mode,
                 "model_config": options.model_config, "model_preset": options.model_preset,
                 "demo_weights": options.demo_weights}
+    templates = read_templates(options.template)
+    if templates:
+        settings["templates"] = fingerprints(templates)
     warn_demo_weights(options)
     runners = runners if runners is not None else RunnerCache()
 
     def predict(msa, folder: Path) -> dict[str, Any]:
-        result = predict_here(options, msa, folder, runners)
+        result = predict_here(options, msa, folder, runners, templates)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,
                 "worker_s": result.timings["total_s"]}
 
-    return run(options, settings, lambda path: check_one(path, options), predict)
+    def check(path: Path):
+        msa = check_one(path, options)
+        check_templates(templates, msa, quiet=True)
+        return msa
+
+    return run(options, settings, check, predict)

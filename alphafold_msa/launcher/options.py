@@ -22,6 +22,7 @@ class LaunchOptions:
     """One launch.py command: the alignments, what to predict, where to write, and how to run."""
 
     msa: list[str]
+    template: list[str]
     paired: list[str]
     complex: bool
     copies: list[int] | None
@@ -61,7 +62,7 @@ class LaunchOptions:
         """The parsed command line as options; UserError for values argparse cannot check alone."""
         values = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
         values["msa_format"], values["structure_formats"] = args.format
-        values.update(msa=args.msa or [], paired=args.paired or [], endpoint_id=args.endpointId,
+        values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [], endpoint_id=args.endpointId,
                       models=parse_models(args.models), copies=parse_copies(args.copies))
         return cls(**values)
 

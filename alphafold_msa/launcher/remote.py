@@ -24,6 +24,7 @@ from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_one, read_checked
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files, write_structure
+from alphafold_msa.launcher.templates import check_templates, fingerprints, job_templates, read_templates
 from alphafold_msa.msa.read import alignment_lines
 from alphafold_msa.protocol.output import OutputError, decode_output
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
@@ -61,8 +62,12 @@ def describe_input(msa, path: str) -> str:
 def _job_input(options: LaunchOptions) -> dict:
     """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
     msa = read_checked(options)
+    templates = read_templates(options.template)
     print(describe_input(msa, options.msa[0]), file=sys.stderr)
+    check_templates(templates, msa)
     job_input = {**options.job_fields(), **alignment_input(Path(options.msa[0]), msa, options)}
+    if templates:
+        job_input["templates"] = job_templates(templates)
     validate_input(job_input)
     return job_input
 
@@ -218,9 +223,24 @@ def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputErr
 
 
 def run_remote_batch(options: LaunchOptions) -> int:
-    """Batch mode against the endpoint (see alphafold_msa.launcher.batch)."""
+    """Batch mode against the endpoint (see alphafold_msa.launcher.batch); the same templates for every
+    alignment (the manifest records their fingerprints, each job carries them)."""
     fields = options.job_fields()
+    templates = read_templates(options.template)
+    if templates:
+        validate_input({**fields, "msa": ">q\nA\n", "templates": job_templates(templates)})
     endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
-    return run_batch(options, lambda: endpoint_client(options), fields, lambda path: check_one(path, options),
-                     lambda path, msa: alignment_input(path, msa, options),
+    if templates:
+        fields["templates"] = fingerprints(templates)  # replaced by the templates themselves in each job
+
+    def check(path: Path):
+        msa = check_one(path, options)
+        check_templates(templates, msa, quiet=True)
+        return msa
+
+    def job_fields(path: Path, msa) -> dict:
+        alignment = alignment_input(path, msa, options)
+        return {**alignment, "templates": job_templates(templates)} if templates else alignment
+
+    return run_batch(options, lambda: endpoint_client(options), fields, check, job_fields,
                      functools.partial(collect_batch_entry, options.api_url))

@@ -20,7 +20,8 @@ BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")
 SUMMARIES = ("summary.json", "summary.txt")
 # The alignment's summary among summary.json's fields (the rest describe the models).
 MSA_FIELDS = ("filter", "format", "complex_mode", "query_name", "query_length", "num_sequences",
-              "num_sequences_filtered", "gap_fraction", "chains", "paired_rows", "pairing", "note", "coverage")
+              "num_sequences_filtered", "gap_fraction", "chains", "paired_rows", "pairing", "note", "coverage",
+              "templates", "template_models", "template_warnings")
 
 
 def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:

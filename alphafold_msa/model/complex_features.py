@@ -12,8 +12,9 @@ from alphafold_msa.msa.complex import ComplexMsa
 MIN_MULTIMER_ROWS = 512 + 4
 
 
-def build_multimer_features(complex_msa: ComplexMsa) -> FeatureDict:
-    """AlphaFold-Multimer's merged features: per-chain unpaired MSAs block-diagonal, user-paired rows on top.
+def build_multimer_features(complex_msa: ComplexMsa, templates: dict[str, FeatureDict] | None = None) -> FeatureDict:
+    """AlphaFold-Multimer's merged features: per-chain unpaired MSAs block-diagonal, user-paired rows on top;
+    `templates` holds the template features of the complex chains (by chain id) that have any.
 
     Paired rows are taken as given (row i of every chain's paired alignment is one sequence of the
     complex); no species pairing is attempted. Copies of a chain are not paired with each other.
@@ -27,7 +28,8 @@ def build_multimer_features(complex_msa: ComplexMsa) -> FeatureDict:
         features.update({f"{key}_all_seq": value for key, value in msa_features(paired).items()})
         for _ in range(copies):
             chain_id = complex_msa.chain_ids[len(chains)]
-            chains[chain_id] = pipeline_multimer.convert_monomer_features(dict(features), chain_id)
+            chain_features = {**features, **(templates or {}).get(chain_id, {})}
+            chains[chain_id] = pipeline_multimer.convert_monomer_features(chain_features, chain_id)
     chains = pipeline_multimer.add_assembly_features(chains)
     feature_processing.process_unmerged_features(chains)
     chain_list = list(chains.values())
@@ -70,10 +72,11 @@ def concatenated_msa(complex_msa: ComplexMsa) -> Msa:
                query_sequence="".join(complex_msa.sequences), format="complex", source=complex_msa.source)
 
 
-def build_ptm_complex_features(complex_msa: ComplexMsa) -> FeatureDict:
-    """Monomer features of the concatenated alignment, with residue numbering restarting in every chain
-    and `asym_id` telling the chains apart (the fork's pTM models then encode chain breaks)."""
-    features = build_features(concatenated_msa(complex_msa))
+def build_ptm_complex_features(complex_msa: ComplexMsa, templates: FeatureDict | None = None) -> FeatureDict:
+    """Monomer features of the concatenated alignment (and `templates` over it), with residue numbering
+    restarting in every chain and `asym_id` telling the chains apart (the fork's pTM models then
+    encode chain breaks)."""
+    features = build_features(concatenated_msa(complex_msa), templates)
     lengths = complex_msa.chain_lengths
     features["residue_index"] = np.concatenate([np.arange(length) for length in lengths]).astype(np.int32)
     features["asym_id"] = np.concatenate([np.full(length, i) for i, length in enumerate(lengths)]).astype(np.int32)

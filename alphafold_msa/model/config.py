@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
+from alphafold_msa.protocol.schema import MODEL_NUMBERS
 
 MODEL_CONFIGS = settings.MODEL_CONFIG.choices
 MODEL_PRESETS = ("monomer_ptm", "monomer", "multimer")
@@ -65,19 +66,26 @@ def resolve_model_config(name: str | None) -> str:
     return name
 
 
+def template_models(preset: str) -> tuple[int, ...]:
+    """The model numbers that read templates: 1 and 2 of the monomer sets (as in AlphaFold and
+    ColabFold; models 3-5 were trained without them), all five of AlphaFold-Multimer v3."""
+    return MODEL_NUMBERS if preset == "multimer" else (1, 2)
+
+
 def model_name(number: int, preset: str) -> str:
     """The official parameter name, e.g. model_3_ptm or model_3_multimer_v3."""
     suffix = {"monomer_ptm": "_ptm", "monomer": "", "multimer": "_multimer_v3"}[preset]
     return f"model_{number}{suffix}"
 
 
-def alphafold_config(name: str, model_config: str, *, for_weights: bool = False):
+def alphafold_config(name: str, model_config: str, *, for_weights: bool = False, templates: bool = False):
     """The `alphafold` ConfigDict for parameter set `name` (e.g. 'model_1_ptm') under `model_config`.
 
     With `for_weights`, the configuration describes the parameters exactly as the official files
     store them (templates; triangle multiplications unfused in the monomer files, fused in the
-    multimer ones); otherwise it is the template-free network this project runs, which all five
-    models of a preset share.
+    multimer ones); otherwise it is a network this project runs: template-free (shared by all five
+    models of a preset), or with `templates` the template-aware one (AlphaFold's own template
+    settings: template torsion angles as extra MSA rows, the MSA clusters reduced to make room).
     """
     from alphafold.model import config as af_config
 
@@ -100,23 +108,24 @@ def alphafold_config(name: str, model_config: str, *, for_weights: bool = False)
                 stack.triangle_multiplication_incoming.fuse_projection_weights = False
                 stack.triangle_multiplication_outgoing.fuse_projection_weights = False
         return cfg
-    # The network this project runs: no templates, one ensemble, heads nobody reads switched off.
-    evo.template.enabled = False
+    # The networks this project runs: one ensemble, heads nobody reads switched off.
+    evo.template.enabled = templates
     if multimer:
         cfg.model.num_ensemble_eval = 1
         cfg.model.split_msa_sampling = True  # the MSA is sampled outside the network: one compile per length
     else:
-        cfg.data.common.use_templates = False
-        cfg.data.common.reduce_msa_clusters_by_max_templates = False
-        evo.template.embed_torsion_angles = False
+        cfg.data.common.use_templates = templates
+        cfg.data.common.reduce_msa_clusters_by_max_templates = templates
+        evo.template.embed_torsion_angles = templates
         cfg.data.eval.num_ensemble = 1
     for head in ("distogram", "masked_msa", "experimentally_resolved"):
         cfg.model.heads[head].weight = 0.0
     return cfg
 
 
-def network_config(preset: str, model_config: str, bfloat16: bool = True):
-    """The one template-free network all five models of a preset run through.
+def network_config(preset: str, model_config: str, bfloat16: bool = True, templates: bool = False):
+    """The network the models of a preset run through: template-free, or with `templates` the one
+    the template-aware models (template_models) run through when a job has templates.
 
     As in ColabFold, models 1-5 differ here only in their parameters: the template modules of
     models 1-2 are unused without templates, and all use model 3's 5,120 extra MSA rows, so a
@@ -125,6 +134,6 @@ def network_config(preset: str, model_config: str, bfloat16: bool = True):
     """
     if preset not in MODEL_PRESETS:
         raise ConfigError(f"model preset '{preset}' is unknown; expected one of {', '.join(MODEL_PRESETS)}")
-    cfg = alphafold_config(model_name(3, preset), model_config)
+    cfg = alphafold_config(model_name(3, preset), model_config, templates=templates)
     cfg.model.global_config.bfloat16 = bfloat16
     return cfg

@@ -35,8 +35,9 @@ def empty_template_features(length: int) -> FeatureDict:
     }
 
 
-def build_features(msa: Msa) -> FeatureDict:
-    """The raw feature dict of AlphaFold's monomer data pipeline, built from an `Msa`.
+def build_features(msa: Msa, templates: FeatureDict | None = None) -> FeatureDict:
+    """The raw feature dict of AlphaFold's monomer data pipeline, built from an `Msa`, with the
+    `templates` features given (see alphafold_msa.model.templates), else one empty template.
 
     Equal to `pipeline.make_sequence_features` + `pipeline.make_msa_features` on the same
     alignment in a3m form, but encoded with numpy instead of per-residue Python loops.
@@ -45,7 +46,7 @@ def build_features(msa: Msa) -> FeatureDict:
 
     features = dict(pipeline.make_sequence_features(msa.query_sequence, msa.query_name, msa.length))
     features.update(msa_features(msa))
-    features.update(empty_template_features(msa.length))
+    features.update(templates or empty_template_features(msa.length))
     return features
 
 

@@ -44,6 +44,8 @@ class ModelRunner:
             raise ConfigError(f"kernels '{self.requested_kernels}' need the bfloat16 network")
         self.bfloat16 = bfloat16
         self.network_config = configs.network_config(preset, self.model_config, bfloat16)
+        # Jobs with templates run their template-aware models through a second network.
+        self.template_config = configs.network_config(preset, self.model_config, bfloat16, templates=True)
         # RunModel keeps (and predict mutates) its config object, so keep the default apart.
         self._default_early_stop = self.network_config.model.recycle_early_stop_tolerance
         self._networks: dict[str, Any] = {}
@@ -68,8 +70,17 @@ class ModelRunner:
         available, where = memory.device_memory()
         memory.check_fits(length, self.model_config, kept_loaded, available, where)
 
-    def params(self, number: int) -> Any:
-        """The parameters of model `number`, loaded once and kept on the device."""
+    def uses_templates(self, number: int) -> bool:
+        """Whether model `number` of this preset reads templates (see config.template_models)."""
+        return number in configs.template_models(self.preset)
+
+    def config(self, templates: bool = False):
+        """The template-free network's config, or with `templates` the template-aware one."""
+        return self.template_config if templates else self.network_config
+
+    def params(self, number: int, templates: bool = False) -> Any:
+        """The parameters of model `number`, loaded once and kept on the device; their template
+        modules only for the template-aware network."""
         name = configs.model_name(number, self.preset)
         if name not in self._params:
             import jax
@@ -81,7 +92,7 @@ class ModelRunner:
             logger.info("loaded %s in %.1f s", name, time.perf_counter() - start)
         else:
             self.counters["params_cache_hits"] += 1
-        return self._params[name]
+        return self._params[name] if templates else weights.without_templates(self._params[name])
 
     def counter_snapshot(self) -> dict[str, int]:
         """The counters as they are now (read under the runner's lock)."""
@@ -97,13 +108,14 @@ class ModelRunner:
     def multimer(self) -> bool:
         return self.preset == "multimer"
 
-    def process(self, raw: FeatureDict, num_recycle: int, random_seed: int) -> FeatureDict:
+    def process(self, raw: FeatureDict, num_recycle: int, random_seed: int, templates: bool = False) -> FeatureDict:
         """Model-ready features for one seed: one MSA sample per recycle (AlphaFold-Multimer samples
-        inside the model, so its features pass through unchanged)."""
+        inside the model, so its features pass through unchanged); the template features are kept
+        only for the template-aware network (`templates`)."""
         if self.multimer:
             return raw
         crops = self.msa_crops(len(raw["msa"]))
-        processed = process_features(raw, self.network_config, num_recycle, random_seed, crops)
+        processed = process_features(raw, self.config(templates), num_recycle, random_seed, crops)
         if "asym_id" in raw:  # chains of a pTM complex
             processed["asym_id"] = np.tile(raw["asym_id"], (len(processed["aatype"]), 1))
         return processed
@@ -131,21 +143,23 @@ class ModelRunner:
                                                                    f"{self.compile_mode}")
         self._kernel_record = {**record, "requested": self.requested_kernels, "compile_mode": self.compile_mode,
                                "device": device.name}
-        self._networks = {key: net for key, net in self._networks.items() if key == path}
+        self._networks = {key: net for key, net in self._networks.items() if key in (path, f"{path}-templates")}
         logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
 
-    def network(self, path: str, bfloat16: bool | None = None) -> Any:
+    def network(self, path: str, bfloat16: bool | None = None, templates: bool = False) -> Any:
         """The network (alphafold's RunModel, compiled on first call) for kernel path `path`, built once;
-        `bfloat16=False` gives the float32 network the self-check measures against."""
+        `bfloat16=False` gives the float32 network the self-check measures against, `templates` the
+        template-aware one."""
         key = path if bfloat16 is None or bfloat16 == self.bfloat16 else f"{path}-float32"
+        key += "-templates" if templates else ""
         with self._lock:
-            return self._networks.get(key) or self._build_network(key, path, bfloat16)
+            return self._networks.get(key) or self._build_network(key, path, bfloat16, templates)
 
-    def _build_network(self, key: str, path: str, bfloat16: bool | None) -> Any:
+    def _build_network(self, key: str, path: str, bfloat16: bool | None, templates: bool) -> Any:
         from alphafold.model import model
 
         device = _kernels.current_device()
-        config = copy.deepcopy(self.network_config)
+        config = copy.deepcopy(self.config(templates))
         config.model.global_config.bfloat16 = self.bfloat16 if bfloat16 is None else bfloat16
         config.model.global_config.update(_kernels.global_config_settings(path, device))
         # The fork trims a length bucket's padding in its packed attention kernel.
@@ -182,32 +196,37 @@ class ModelRunner:
         random_seed: int,
         recycle_early_stop_tolerance: float | None = None,
         on_compile: Callable[[int], None] | None = None,
+        templates: bool = False,
     ) -> tuple[dict, int]:
-        """Run model `number`; returns AlphaFold's output dict (for the real length) and the recycles done.
+        """Run model `number` (through the template-aware network with `templates`, on features
+        processed for it); returns AlphaFold's output dict (for the real length) and the recycles done.
 
         The features are padded to the length bucket, so nearby lengths reuse one compilation;
         outputs are cut back to the query's residues. `on_compile(length)` is called first when
         this run compiles the network (a shape not seen before).
         """
-        return self._run(self.network(self.kernels), processed, number, num_recycle, random_seed,
-                         recycle_early_stop_tolerance, count=True, on_compile=on_compile)
+        if templates and not self.uses_templates(number):
+            raise ConfigError(f"model {number} of the {self.preset} set was trained without templates")
+        return self._run(self.network(self.kernels, templates=templates), processed, number, num_recycle,
+                         random_seed, recycle_early_stop_tolerance, count=True, on_compile=on_compile,
+                         templates=templates)
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
              recycle_early_stop_tolerance: float | None, count: bool = False,
-             on_compile: Callable[[int], None] | None = None) -> tuple[dict, int]:
+             on_compile: Callable[[int], None] | None = None, templates: bool = False) -> tuple[dict, int]:
         if self.multimer:
             # Complexes run at their exact length; the MSA is sampled to fixed shapes outside the network.
             length = padded_length = processed["aatype"].shape[0]
-            signature: tuple = (length,)
+            signature: tuple = (length, templates)
         else:
             length = processed["aatype"].shape[1]
             padded_length = configs.bucket_length(length) if self.bucketing else length
             if padded_length != length:
-                processed = pad_residues(processed, self.network_config, padded_length)
+                processed = pad_residues(processed, self.config(templates), padded_length)
             # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
             signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
         with self._lock:
-            model.params = self.params(number)
+            model.params = self.params(number, templates)
             model.config.model.num_recycle = num_recycle
             model.config.model.recycle_early_stop_tolerance = (
                 self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)

@@ -63,15 +63,17 @@ def _check_blocks(path: Path, evoformer_blocks: int, extra_msa_blocks: int, mode
 
 
 def load_params(param_dir: str | os.PathLike, name: str, network_config, model_config: str) -> dict:
-    """Load parameter set `name` with the `alphafold` loader, checked against the network config.
-
-    Template modules (present in models 1 and 2) are dropped: this project predicts without templates.
-    """
+    """Load parameter set `name` with the `alphafold` loader, checked against the network config
+    (template modules included, where the file has them)."""
     from alphafold.model import data
 
     path = params_file(param_dir, name)
     check_present(param_dir, [name])
     evo = network_config.model.embeddings_and_evoformer
     _check_blocks(path, evo.evoformer_num_block, evo.extra_msa_stack_num_block, model_config)
-    params = data.get_model_haiku_params(name, str(param_dir), fuse=True)
+    return data.get_model_haiku_params(name, str(param_dir), fuse=True)
+
+
+def without_templates(params: dict) -> dict:
+    """`params` without the template modules, for the template-free network (no copy of the arrays)."""
     return {scope: value for scope, value in params.items() if "/template_" not in scope}

@@ -13,8 +13,9 @@ import math
 from importlib import resources
 from typing import Any
 
-from alphafold_msa.errors import MsaError, UserError
+from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
 from alphafold_msa.msa.read import read_limited
+from alphafold_msa.structures.read import MAX_STRUCTURE_BYTES
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
 # the job still reports COMPLETED. Stay well inside both.
@@ -78,7 +79,7 @@ def validate_input(job_input: Any) -> dict[str, Any]:
     errors = sorted(validator.iter_errors(job_input), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         error = errors[0]
-        if error.validator == "oneOf":
+        if error.validator == "oneOf" and not error.absolute_path:
             raise JobInputError("input: give the alignment as exactly one of 'msa' (text), 'msa_gz_b64' or 'msa_url'")
         if error.validator == "additionalProperties":
             allowed = ", ".join(schema()["properties"])
@@ -89,7 +90,31 @@ def validate_input(job_input: Any) -> dict[str, Any]:
     values = {**DEFAULTS, **_integers(job_input, schema()["properties"])}
     if "msa_gz_b64" in values:
         values["msa"] = decode_payload(values.pop("msa_gz_b64"), "input.msa_gz_b64")
+    values["templates"] = [{**entry, "structure": _structure_text(entry["structure"], f"input.templates.{index}")}
+                           for index, entry in enumerate(values["templates"] or [])]
     return values
+
+
+def _structure_text(structure: str | dict[str, str], field: str) -> str:
+    """A template's structure text: as given, or decoded from {"encoding": ..., "data": ...}; refused
+    past MAX_STRUCTURE_BYTES (decompressed as a stream, so a gzip bomb stops there)."""
+    field = f"{field}.structure"
+    if isinstance(structure, dict) and structure["encoding"] == "gzip+base64":
+        try:
+            packed = base64.b64decode(structure["data"], validate=True)
+            if not packed.startswith(b"\x1f\x8b"):
+                raise ValueError("no gzip header")
+            structure = read_limited(io.BytesIO(packed), field, MAX_STRUCTURE_BYTES).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
+        except MsaTooLargeError:
+            raise JobInputError(f"{field}: larger than {MAX_STRUCTURE_BYTES:,} bytes once decompressed") from None
+        except MsaError as error:
+            raise JobInputError(str(error)) from None
+    text = structure if isinstance(structure, str) else structure["data"]
+    if len(text) > MAX_STRUCTURE_BYTES:
+        raise JobInputError(f"{field}: larger than {MAX_STRUCTURE_BYTES:,} bytes")
+    return text
 
 
 def _check_value(value: Any, field: str) -> None:
@@ -153,9 +178,11 @@ def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[st
     body = {"input": job_input, "policy": {"executionTimeout": int(execution_timeout_s * 1000)}}
     size = len(json.dumps(body))
     if size > MAX_REQUEST_BYTES:
+        what = "alignment and templates" if job_input.get("templates") else "alignment"
         raise JobInputError(
-            f"input: the compressed alignment is {size / 1e6:.1f} MB, over the {MAX_REQUEST_BYTES / 1e6:.0f} MB "
-            f"RunPod request limit; reduce its depth first (e.g. remove redundant sequences)"
+            f"input: the compressed {what} is {size / 1e6:.1f} MB, over the {MAX_REQUEST_BYTES / 1e6:.0f} MB "
+            f"RunPod request limit; reduce the alignment's depth first (e.g. remove redundant sequences)"
+            + (" or keep only the template chains you need" if job_input.get("templates") else "")
         )
     return body
 

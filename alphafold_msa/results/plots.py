@@ -48,10 +48,15 @@ def _title(title: str, caveat: str | None) -> str:
 
 
 def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,
-               boundaries: Sequence[int] = (), caveat: str | None = None) -> Path:
-    """Per-residue pLDDT of every model (rank order), with AlphaFold's confidence bands."""
+               boundaries: Sequence[int] = (), caveat: str | None = None,
+               covered: Sequence[tuple[int, int]] = ()) -> Path:
+    """Per-residue pLDDT of every model (rank order), with AlphaFold's confidence bands and the
+    residue ranges templates cover (`covered`: first and last residue, 1-based) shaded."""
     figure = _figure(8, 4)
     axes = figure.add_subplot()
+    for index, (start, end) in enumerate(covered):
+        axes.axvspan(start - 0.5, end + 0.5, color="grey", alpha=0.12, linewidth=0,
+                     label="template coverage" if index == 0 else None)
     for label, plddt in zip(labels, plddts):
         axes.plot(np.arange(1, len(plddt) + 1), plddt, label=label, linewidth=1.2)
     for low, colour in ((90, "#0053d6"), (70, "#65cbf3"), (50, "#ffdb13")):

@@ -49,12 +49,13 @@ class PlotDrawer:
         self._pending["coverage"] = self._pool.submit(plot_coverage, alignment, path, self.boundaries, self.caveat,
                                                       depth, paired_rows)
 
-    def models(self, ranked: list[ModelPrediction]) -> None:
-        """plddt.png (every model) and pae.png (the top model, when it has PAE)."""
+    def models(self, ranked: list[ModelPrediction], covered: Sequence[tuple[int, int]] = ()) -> None:
+        """plddt.png (every model, the residues templates cover shaded) and pae.png (the top model,
+        when it has PAE)."""
         labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
         self._pending["plddt"] = self._pool.submit(
             plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries,
-            self.caveat)
+            self.caveat, covered)
         if ranked[0].pae is not None:
             self._pending["pae"] = self._pool.submit(
                 plot_pae, labels[0], ranked[0].pae, self.output_dir / PLOT_FILES["pae"], self.boundaries,
@@ -105,6 +106,7 @@ def summary_text(data: dict[str, Any]) -> str:
         lines.append(f"pairing: {pairing['method']}{shown}")
     if data.get("note"):
         lines.append(f"note: {data['note']}")
+    lines += template_lines(data)
     lines.append("models (best first):")
     for m in data["models"]:
         scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]
@@ -116,6 +118,21 @@ def summary_text(data: dict[str, Any]) -> str:
                      else f"relaxed: yes, on {relax['platform']} in {relax['seconds']:.1f} s")
     lines.append(f"time: {data['total_s']:.1f} s ({data['kernels']} kernels)")
     return "\n".join(lines) + "\n"
+
+
+def template_lines(data: dict[str, Any]) -> list[str]:
+    """The templates, the query residues each covers, and which models read them (none: no lines)."""
+    if not data.get("templates"):
+        return []
+    used = ", ".join(data["template_models"]) or "none of the models run"
+    lines = [f"templates (used by {used}):"]
+    for entry in data["templates"]:
+        target = f"chain {entry['query_chain']} " if "query_chain" in entry else ""
+        start, end = entry["query_range"]
+        lines.append(f"  {entry['file']} chain {entry['chain']} -> {target}residues {start}-{end}: "
+                     f"{entry['aligned_residues']} aligned, {100 * entry['identity']:.1f}% identical")
+    lines += [f"  warning: {warning}" for warning in data.get("template_warnings", [])]
+    return lines
 
 
 def write_summary(output_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:

@@ -33,6 +33,7 @@ from alphafold_msa.protocol.schema import (
     validate_input,
 )
 from alphafold_msa.results.types import PredictionResult, RankedModel
+from alphafold_msa.structures.match import TemplateInput
 from alphafold_msa.transfer.bucket import Bucket, StorageError
 from alphafold_msa.worker.msa_url import fetch
 
@@ -200,6 +201,13 @@ def _read_job_msa(msa_path: Path, options: dict[str, Any]):
                        f"content is not echoed back: check the file with `launch.py --check --msa FILE`") from None
 
 
+def job_templates(options: dict[str, Any]) -> list[TemplateInput]:
+    """The job's template structures (decoded by validate_input), as run_prediction takes them."""
+    return [TemplateInput(name=entry["name"], text=entry["structure"], format=entry.get("format"),
+                          chain=entry.get("chain"), query_chain=entry.get("query_chain"))
+            for entry in options["templates"]]
+
+
 def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; bad input and unexpected failures come back as {'error': one line}."""
     from alphafold_msa.predict import run_prediction
@@ -228,8 +236,7 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
             recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
             num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
             relax=options["relax"], complex_mode=options["complex_mode"], pairing=options["pairing"],
-            runners=RUNNERS,
-            progress=_progress_reporter(job),
+            runners=RUNNERS, templates=job_templates(options), progress=_progress_reporter(job),
         )
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
                     result.timings["counters"])

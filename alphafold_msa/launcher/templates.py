@@ -1,0 +1,67 @@
+"""launch.py's --template: read the structure files, match them to the query here, and pass them on."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from alphafold_msa.errors import TemplateError
+from alphafold_msa.protocol.schema import encode_payload
+from alphafold_msa.structures.match import (
+    MAX_TEMPLATES,
+    TemplateInput,
+    match_templates,
+    parse_template_argument,
+    query_targets,
+)
+from alphafold_msa.structures.read import detect_format, load_structure_text
+
+
+def read_templates(arguments: Sequence[str] | None) -> list[TemplateInput]:
+    """The --template FILE[:CHAIN][@COMPLEX_CHAIN] arguments as read files (at most MAX_TEMPLATES)."""
+    arguments = list(arguments or [])
+    if len(arguments) > MAX_TEMPLATES:
+        raise TemplateError(f"--template given {len(arguments)} times; AlphaFold2 uses at most {MAX_TEMPLATES}")
+    templates = []
+    for argument in arguments:
+        path, chain, query_chain = parse_template_argument(argument)
+        if not Path(path).is_file():
+            raise TemplateError(f"--template {argument}: no such file: {path}")
+        text = load_structure_text(path)
+        templates.append(TemplateInput(name=Path(path).name, text=text, format=detect_format(text, path),
+                                       chain=chain, query_chain=query_chain))
+    return templates
+
+
+def check_templates(templates: Sequence[TemplateInput], msa, quiet: bool = False) -> None:
+    """Match the templates to the query (or the complex's chains) as the prediction will, so a template
+    that cannot be used fails here; say what each covers (unless `quiet`)."""
+    if not templates:
+        return
+    matches = match_templates(templates, query_targets(msa))
+    if quiet:
+        return
+    for match in matches:
+        print(f"template {match.describe()}", file=sys.stderr)
+    for warning in sorted({w for m in matches for w in m.structure.warnings}):
+        print(f"WARNING: {warning}", file=sys.stderr)
+
+
+def job_templates(templates: Sequence[TemplateInput]) -> list[dict]:
+    """The job's `templates` field: name, structure (text, gzip+base64 when large), format, chains."""
+    entries = []
+    for template in templates:
+        encoded = encode_payload(template.text)
+        entry = {"name": template.name, "format": template.format,
+                 "structure": encoded["data"] if encoded["encoding"] == "text" else encoded}
+        entry.update({k: v for k, v in (("chain", template.chain), ("query_chain", template.query_chain)) if v})
+        entries.append(entry)
+    return entries
+
+
+def fingerprints(templates: Sequence[TemplateInput]) -> list[dict]:
+    """What a batch's manifest records of its templates: names, chains and the structures' SHA-256."""
+    return [{"name": t.name, "chain": t.chain, "query_chain": t.query_chain,
+             "sha256": hashlib.sha256(t.text.encode()).hexdigest()} for t in templates]

@@ -1,0 +1,1 @@
+"""Template structures: reading PDB/mmCIF files and aligning their chains to the query (client-safe)."""

@@ -1,0 +1,165 @@
+"""Template structures (PDB or mmCIF) read with Biopython into protein chains: sequence and residues.
+
+What is kept: the first model; per chain, the polymer residues in file order (insertion codes
+included), modified amino acids under their parent's letter (MSE -> M, ...), every atom at its
+first alternate location. Waters, ligands and other hetero groups are ignored, as are nucleic
+acid chains. Residues missing from the coordinates are simply absent (they stay masked once
+aligned). Client-safe: Biopython and the standard library only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import warnings
+from pathlib import Path
+
+from alphafold_msa.errors import MsaError, MsaTooLargeError, TemplateError
+
+STRUCTURE_FORMATS = ("pdb", "cif")
+# A template is one protein chain or a few: files past these bounds are refused before parsing.
+MAX_ATOMS = 50_000
+MAX_STRUCTURE_BYTES = 20_000_000
+_SUFFIXES = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif"}
+_NUCLEOTIDES = {"A", "C", "G", "U", "T", "I", "N", "DA", "DC", "DG", "DT", "DU", "DI", "DN"}
+# Backbone and side-chain atoms beyond CA: without them AlphaFold's template features are nearly empty.
+_BACKBONE = ("N", "C")
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateChain:
+    """One protein chain: its observed residues' one-letter sequence and their Biopython ids
+    (hetflag, number, insertion code) and names, in file order."""
+
+    chain_id: str
+    sequence: str
+    residue_ids: tuple[tuple[str, int, str], ...]
+    residue_names: tuple[str, ...]
+    ca_only: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateStructure:
+    """A parsed template file: its name, format, first model (a Biopython Model) and protein chains."""
+
+    name: str
+    format: str
+    model: object
+    chains: dict[str, TemplateChain]
+    warnings: tuple[str, ...]
+
+
+def load_structure_text(path: str | Path) -> str:
+    """A structure file's text (gzip/bzip2/xz decompressed), refused past MAX_STRUCTURE_BYTES."""
+    from alphafold_msa.msa.read import read_limited
+
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = read_limited(handle, str(path), MAX_STRUCTURE_BYTES)
+    except MsaTooLargeError:
+        raise TemplateError(f"{path}: larger than {MAX_STRUCTURE_BYTES:,} bytes; a template file holds a "
+                            f"structure of at most {MAX_ATOMS:,} atoms") from None
+    except MsaError as error:
+        raise TemplateError(str(error)) from None
+    except OSError as error:
+        raise TemplateError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if b"\x00" in data[:65536]:
+        raise TemplateError(f"{path}: is a binary file, not a PDB or mmCIF structure")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TemplateError(f"{path}: is not text (byte {error.start}); expected a PDB or mmCIF structure") from None
+
+
+def detect_format(text: str, name: str) -> str:
+    """'pdb' or 'cif': from the file name's suffix, else from the content."""
+    suffixes = [s.lower() for s in Path(name).suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
+    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    if first.startswith("data_"):
+        return "cif"
+    if any(line.startswith(("ATOM  ", "HETATM")) for line in text.splitlines()):
+        return "pdb"
+    raise TemplateError(f"{name}: not a PDB or mmCIF structure (no ATOM records and no 'data_' block)")
+
+
+def read_structure(text: str, name: str, format: str | None = None) -> TemplateStructure:
+    """The protein chains of a structure's first model; a TemplateError naming `name` when it is not
+    a structure, has too many atoms or no protein chain."""
+    if len(text) > MAX_STRUCTURE_BYTES:
+        raise TemplateError(f"{name}: larger than {MAX_STRUCTURE_BYTES:,} bytes; a template holds at most "
+                            f"{MAX_ATOMS:,} atoms")
+    format = format or detect_format(text, name)
+    if format not in STRUCTURE_FORMATS:
+        raise TemplateError(f"{name}: unknown structure format '{format}'; expected pdb or cif")
+    atoms = sum(1 for line in text.splitlines() if line.startswith(("ATOM", "HETATM")))
+    if atoms > MAX_ATOMS:
+        raise TemplateError(f"{name}: {atoms:,} atoms, over the {MAX_ATOMS:,} a template may have; "
+                            f"keep only the chain(s) you need (e.g. with pdb_selchain or gemmi)")
+    model = _parse(text, name, format)
+    chains, nucleic = {}, []
+    for chain in model:
+        parsed = _protein_chain(chain)
+        if parsed is not None:
+            chains[parsed.chain_id] = parsed
+        elif any(r.get_resname().strip() in _NUCLEOTIDES for r in chain):
+            nucleic.append(chain.id)
+    if not chains:
+        what = (f"only nucleic acid chains ({', '.join(nucleic)})" if nucleic
+                else "no amino-acid residues in its first model")
+        raise TemplateError(f"{name}: no protein chain: {what}")
+    notes = tuple(f"{name} chain {c.chain_id}: only CA atoms: AlphaFold's template features use the backbone "
+                  f"and side chains, so this template adds little" for c in chains.values() if c.ca_only)
+    return TemplateStructure(name=name, format=format, model=model, chains=chains, warnings=notes)
+
+
+def _parse(text: str, name: str, format: str):
+    """The first model, every disordered atom and residue at its first alternate location."""
+    from Bio.PDB import MMCIFParser, PDBParser
+
+    parser = PDBParser(QUIET=True) if format == "pdb" else MMCIFParser(QUIET=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = parser.get_structure(Path(name).stem or "template", io.StringIO(text))
+    # Biopython's parsers raise many kinds of error on malformed text; each means "not a structure".
+    except Exception as error:
+        label = "PDB" if format == "pdb" else "mmCIF"
+        raise TemplateError(f"{name}: not a readable {label} structure ({type(error).__name__}: "
+                            f"{str(error)[:200]})") from None
+    models = list(structure)
+    if not models:
+        raise TemplateError(f"{name}: no atoms; expected a PDB or mmCIF structure")
+    model = models[0]
+    for residue in model.get_residues():
+        if residue.is_disordered() == 2:  # a point mutation: two residue names at one position
+            residue.disordered_select(next(iter(residue.child_dict)))
+        for atom in residue:
+            if atom.is_disordered():
+                atom.disordered_select(next(iter(atom.child_dict)))
+    return model
+
+
+def _protein_chain(chain) -> TemplateChain | None:
+    """The chain's amino-acid residues, or None when it has none."""
+    from Bio.Data.PDBData import protein_letters_3to1_extended as three_to_one
+
+    letters, ids, names, ca_only = [], [], [], True
+    for residue in chain:
+        hetflag, number, icode = residue.id
+        name = residue.get_resname().strip()
+        if hetflag == "W" or name in _NUCLEOTIDES:
+            continue
+        letter = three_to_one.get(name)
+        if letter is None and hetflag.strip():
+            continue  # a ligand or other hetero group
+        letters.append(letter or "X")
+        ids.append((hetflag, number, icode))
+        names.append(name)
+        ca_only = ca_only and not any(atom in residue for atom in _BACKBONE)
+    if not letters or set(letters) == {"X"}:
+        return None
+    return TemplateChain(chain_id=chain.id, sequence="".join(letters), residue_ids=tuple(ids),
+                         residue_names=tuple(names), ca_only=ca_only)
