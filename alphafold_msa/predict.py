@@ -8,9 +8,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
-
-import numpy as np
+from typing import Callable, Sequence, TypeVar
 
 from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
@@ -18,6 +16,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
 from alphafold_msa.model.features import FeatureDict, build_features
+from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.model.relax import relax as relax_structure
 from alphafold_msa.model.runner import ModelRunner, RunnerCache
 from alphafold_msa.model.templates import monomer_templates, multimer_templates, ptm_complex_templates
@@ -25,8 +24,15 @@ from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.msa.pairing import pair_complex
-from alphafold_msa.msa.stats import coverage
-from alphafold_msa.protocol.schema import COMPLEX_MODES, DEFAULT_MAX_MSA_DEPTH, DEFAULT_NUM_RECYCLE, MODEL_NUMBERS
+from alphafold_msa.protocol.schema import (
+    COMPLEX_MODES,
+    DEFAULT_MAX_MSA_DEPTH,
+    DEFAULT_NUM_RECYCLE,
+    MAX_NUM_RECYCLE,
+    MODEL_NUMBERS,
+    STRUCTURE_FORMATS,
+)
+from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.structures import rank, to_prediction, write_ranked
@@ -34,62 +40,21 @@ from alphafold_msa.results.types import PredictionResult
 from alphafold_msa.structures.match import TemplateInput, TemplateMatch, match_templates, query_targets
 
 logger = logging.getLogger(__name__)
-MAX_RECYCLES = 48
+T = TypeVar("T")
 
 
 def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int, max_msa_depth: int,
                    formats: Sequence[str]) -> None:
     if not models or any(n not in MODEL_NUMBERS for n in models) or len(set(models)) != len(models):
         raise ConfigError(f"models must be distinct numbers from 1-5, got {list(models)}")
-    if not 0 <= num_recycle <= MAX_RECYCLES:
-        raise ConfigError(f"num_recycle must be between 0 and {MAX_RECYCLES}, got {num_recycle}")
+    if not 0 <= num_recycle <= MAX_NUM_RECYCLE:
+        raise ConfigError(f"num_recycle must be between 0 and {MAX_NUM_RECYCLE}, got {num_recycle}")
     if num_seeds < 1:
         raise ConfigError(f"num_seeds must be at least 1, got {num_seeds}")
-    if not formats or set(formats) - {"pdb", "cif"}:
+    if not formats or set(formats) - set(STRUCTURE_FORMATS):
         raise ConfigError(f"formats must be 'pdb' and/or 'cif', got {list(formats)}")
     if max_msa_depth < 1:
         raise ConfigError(f"max_msa_depth must be at least 1, got {max_msa_depth}")
-
-
-def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
-    """What was read and what was kept: format, query, depth before and after filtering, gaps, and
-    the filtered alignment's coverage (rows with a residue) per query position."""
-    return {
-        "filter": {"method": "exact duplicates removed, then seeded random subsample", **filter_record},
-        "source": msa.source,
-        "format": msa.format,
-        "query_name": msa.query_name,
-        "query_length": msa.length,
-        "num_sequences": msa.depth,
-        "num_sequences_filtered": filtered.depth,
-        "gap_fraction": round(msa.gap_fraction(), 4),
-        "coverage": coverage(filtered).tolist(),
-    }
-
-
-def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, alignment: Msa) -> dict:
-    """The complex's chains (IDs, lengths, copies, depths before and after filtering), paired rows and
-    coverage per position of `alignment`, the filtered chains' alignments concatenated."""
-    chain_ids = iter(msa.chain_ids)
-    chains = [{"chain_ids": [next(chain_ids) for _ in range(copies)], "query_name": chain.query_name,
-               "query_length": chain.length, "copies": copies, "format": chain.format,
-               "num_sequences": chain.depth, "num_sequences_filtered": kept.depth}
-              for chain, kept, copies in zip(msa.chains, filtered.chains, msa.copies)]
-    summary = {
-        "source": msa.source,
-        "complex_mode": complex_mode,
-        "query_name": msa.query_name,
-        "query_length": msa.length,
-        "num_sequences": msa.depth,
-        "num_sequences_filtered": filtered.depth,
-        "chains": chains,
-        "paired_rows": msa.paired_rows,
-        "pairing": msa.pairing.to_dict(),
-        "coverage": coverage(alignment).tolist(),
-    }
-    if not msa.paired and len(msa.chains) > 1:
-        summary["note"] = msa.pairing.note
-    return summary
 
 
 def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
@@ -108,20 +73,6 @@ def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateInp
     if not templates:
         return []
     return match_templates(templates, query_targets(msa))
-
-
-def template_summary(matches: Sequence[TemplateMatch], models: Sequence[int], preset: str) -> dict:
-    """Per template chain: file, chain, aligned residues, identity, query range; and the models using them."""
-    return {"templates": [m.record() for m in matches],
-            "template_models": [configs.model_name(n, preset) for n in models if n in configs.template_models(preset)],
-            "template_warnings": sorted({w for m in matches for w in m.structure.warnings})}
-
-
-def covered_ranges(matches: Sequence[TemplateMatch], msa: Msa | ComplexMsa) -> list[tuple[int, int]]:
-    """The query residues (first, last; 1-based over the whole query or complex) each template chain covers."""
-    offsets = dict(zip(msa.chain_ids, np.cumsum([0, *msa.chain_lengths]))) if isinstance(msa, ComplexMsa) else {}
-    return [(start + int(offsets.get(m.query_chain, 0)), end + int(offsets.get(m.query_chain, 0)))
-            for m in matches for start, end in [m.query_range]]
 
 
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
@@ -194,6 +145,87 @@ def _report_templates(summary: dict, models: Sequence[int], preset: str, report:
     report(f"templates are used by {used}{note}")
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedInput:
+    """A prediction's input made ready: the alignment (a complex with its pairing settled), its raw
+    features, the preset that runs it, its summary, the filtered alignment as one Msa, the templates
+    matched to it, and the seconds this took."""
+
+    msa: Msa | ComplexMsa
+    raw: FeatureDict
+    preset: str
+    summary: dict
+    alignment: Msa
+    matches: list[TemplateMatch]
+    build_seconds: float
+
+
+def prepare_input(msa: Msa | ComplexMsa, pairing: str | None, complex_mode: str, preset: str, max_msa_depth: int,
+                  random_seed: int, templates: Sequence[TemplateInput], models: Sequence[int],
+                  report: Callable[[str], None]) -> PreparedInput:
+    """Pair (a complex), check the length, match the templates, filter and featurize; report what was read."""
+    if isinstance(msa, ComplexMsa):
+        msa = settle_pairing(msa, pairing)
+    check_length(msa, settings.max_query_length())
+    stage = time.perf_counter()
+    matches = match_query_templates(msa, templates)
+    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed, matches)
+    if matches:
+        summary.update(template_summary(matches, models, preset))
+        _report_templates(summary, models, preset, report)
+    build_seconds = round(time.perf_counter() - stage, 3)
+    report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
+           f"filtering), query {msa.query_name} with {msa.length} residues")
+    return PreparedInput(msa, raw, preset, summary, alignment, matches, build_seconds)
+
+
+def _runner_for(prepared: PreparedInput, runner: ModelRunner | None, runners: RunnerCache | None,
+                param_dir: str | os.PathLike | None, model_config: str | None, kernels: str | None,
+                models: Sequence[int]) -> ModelRunner:
+    """The runner given (it must run the input's preset), else the cached or a new one; its weights,
+    kernels (with the one-time self-check on a new GPU kind) and memory checked for this input."""
+    if runner is None:
+        runner = (runners or RunnerCache()).get(param_dir or default_param_dir(), model_config, prepared.preset,
+                                                kernels)
+    elif runner.preset != prepared.preset:
+        raise ConfigError(f"this input needs the '{prepared.preset}' models, but the runner given runs "
+                          f"'{runner.preset}'")
+    runner.check_weights(models)
+    # The kernels are chosen (with the one-time self-check on a new GPU kind) before the memory check.
+    logger.debug("kernels: %s", runner.kernels)
+    runner.check_memory(prepared.msa.length, models)
+    return runner
+
+
+def _relax_ranked(ranked: list, relax: str, timeout_s: float | None,
+                  report: Callable[[str], None]) -> dict[int, RelaxOutcome]:
+    """Amber relaxation of the ranks `relax` asks for (none, best, all), each within `timeout_s`."""
+    relaxed = {}
+    for index in configs.relaxed_ranks(relax, len(ranked)):
+        report(f"relaxing rank {index} ({ranked[index].model_name} seed {ranked[index].seed}) with Amber")
+        relaxed[index] = relax_structure(ranked[index].structure, timeout_s=timeout_s)
+    return relaxed
+
+
+def _write_timings(output_dir: Path, timings: dict, runner: ModelRunner, counters_before: dict) -> Path:
+    """timings.json: the stages' seconds, the kernels chosen, and what this job compiled and loaded."""
+    timings["kernel_selection"] = runner.kernel_record
+    counters_after = runner.counter_snapshot()
+    timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in counters_after.items()},
+                           "worker_process": counters_after}
+    path = output_dir / "timings.json"
+    write_atomic(path, json.dumps(timings, indent=2))
+    return path
+
+
+def _timed(timings: dict, key: str, step: Callable[[], T]) -> T:
+    """`step()`, its seconds recorded as timings[key]."""
+    stage = time.perf_counter()
+    value = step()
+    timings[key] = round(time.perf_counter() - stage, 3)
+    return value
+
+
 def run_prediction(
     msa: Msa | ComplexMsa | str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -247,67 +279,30 @@ def run_prediction(
     relax_timeout = settings.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=msa_format, query=query)
-    if isinstance(msa, ComplexMsa):
-        msa = settle_pairing(msa, pairing)
-    check_length(msa, settings.max_query_length())
-    stage = time.perf_counter()
-    matches = match_query_templates(msa, templates)
-    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed, matches)
-    if matches:
-        summary.update(template_summary(matches, models, preset))
-        _report_templates(summary, models, preset, report)
-    build_seconds = time.perf_counter() - stage
-    report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
-           f"filtering), query {msa.query_name} with {msa.length} residues")
-    if runner is None:
-        runner = (runners or RunnerCache()).get(param_dir or default_param_dir(), model_config, preset, kernels)
-    elif runner.preset != preset:
-        raise ConfigError(f"this input needs the '{preset}' models, but the runner given runs '{runner.preset}'")
-    runner.check_weights(models)
-    kernel_path = runner.kernels  # chosen (with the one-time self-check on a new GPU kind) before the memory check
-    runner.check_memory(msa.length, models)
+    prepared = prepare_input(msa, pairing, complex_mode, preset, max_msa_depth, random_seed, templates, models, report)
+    runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, models)
     counters_before = runner.counter_snapshot()
-
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": round(build_seconds, 3),
-                     "kernels": kernel_path, "compile_mode": runner.compile_mode}
+    timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": prepared.build_seconds,
+                     "kernels": runner.kernels, "compile_mode": runner.compile_mode}
+    msa = prepared.msa
     with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
-        plots.coverage(alignment, summary["num_sequences_filtered"],
+        plots.coverage(prepared.alignment, prepared.summary["num_sequences_filtered"],
                        msa.paired_rows if isinstance(msa, ComplexMsa) else 0)
-        ranked = rank(_predict_all(runner, raw, models, num_recycle, recycle_early_stop_tolerance, random_seed,
-                                   num_seeds, timings, report, templates=bool(matches)))
-        plots.models(ranked, covered_ranges(matches, msa))
-        stage = time.perf_counter()
-        relaxed = {}
-        for index in configs.relaxed_ranks(relax, len(ranked)):
-            report(f"relaxing rank {index} ({ranked[index].model_name} seed {ranked[index].seed}) with Amber")
-            relaxed[index] = relax_structure(ranked[index].structure, timeout_s=relax_timeout)
-        timings["relax_s"] = round(time.perf_counter() - stage, 3)
-        stage = time.perf_counter()
-        ranked_models, ranking_path = write_ranked(ranked, output_dir, formats, relaxed, demo_weights)
-        timings["write_s"] = round(time.perf_counter() - stage, 3)
-        stage = time.perf_counter()
-        plot_paths = plots.result()
+        ranked = rank(_predict_all(runner, prepared.raw, models, num_recycle, recycle_early_stop_tolerance,
+                                   random_seed, num_seeds, timings, report, templates=bool(prepared.matches)))
+        plots.models(ranked, covered_ranges(prepared.matches, msa))
+        relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, relax, relax_timeout, report))
+        ranked_models, ranking_path = _timed(
+            timings, "write_s", lambda: write_ranked(ranked, output_dir, formats, relaxed, demo_weights))
         # Only the drawing that outlasts everything above is on the job's critical path.
-        timings["plots_wait_s"] = round(time.perf_counter() - stage, 3)
+        plot_paths = _timed(timings, "plots_wait_s", plots.result)
     timings["total_s"] = round(time.perf_counter() - started, 3)
-    timings["kernel_selection"] = runner.kernel_record
-    counters_after = runner.counter_snapshot()
-    timings["counters"] = {"this_job": {k: v - counters_before.get(k, 0) for k, v in counters_after.items()},
-                           "worker_process": counters_after}
-    timings_path = output_dir / "timings.json"
-    write_atomic(timings_path, json.dumps(timings, indent=2))
-    summary_path, _ = write_summary(output_dir, report_summary(ranked_models, summary, timings,
+    timings_path = _write_timings(output_dir, timings, runner, counters_before)
+    summary_path, _ = write_summary(output_dir, report_summary(ranked_models, prepared.summary, timings,
                                                                 relaxed[0].info if 0 in relaxed else None,
                                                                 demo_weights))
-    return PredictionResult(
-        output_dir=output_dir,
-        models=ranked_models,
-        msa_summary=summary,
-        timings=timings,
-        ranking_path=ranking_path,
-        timings_path=timings_path,
-        plots=plot_paths,
-        summary_path=summary_path,
-    )
+    return PredictionResult(output_dir=output_dir, models=ranked_models, msa_summary=prepared.summary,
+                            timings=timings, ranking_path=ranking_path, timings_path=timings_path,
+                            plots=plot_paths, summary_path=summary_path)

@@ -22,7 +22,7 @@ ALLOWED = {
     "transfer": {"base"},
     "structures": {"base", "msa"},
     "model": {"base", "msa", "protocol", "transfer", "structures"},
-    "results": {"base", "msa", "protocol", "model"},
+    "results": {"base", "msa", "protocol", "structures", "model"},
     "predict": {"base", "msa", "protocol", "model", "results", "structures"},
     "testing": {"base", "msa", "protocol", "structures", "model"},
     "worker": {"api", "base", "msa", "protocol", "transfer", "structures", "model", "results", "predict"},

@@ -183,7 +183,8 @@ def test_a_template_reaches_the_network_of_the_models_that_use_it(testdata, redu
                                      "query_range": [1, 16]}]
     assert "templates are used by model_1_ptm" in messages
     text = (templated.output_dir / "summary.txt").read_text()
-    assert "templates (used by model_1_ptm):" in text and "1A7G.cif chain E -> residues 1-16: 16 aligned, 100.0% identical" in text
+    assert "templates (used by model_1_ptm):" in text
+    assert "1A7G.cif chain E -> residues 1-16: 16 aligned, 100.0% identical" in text
     assert "template" not in json.loads(plain.summary_path.read_text())
 
 
@@ -222,7 +223,7 @@ def test_multimer_features_carry_each_chains_template(pdb_text):
 
 def test_covered_ranges_span_the_whole_complex_and_shade_the_plddt_plot(pdb_text, tmp_path):
     from alphafold_msa.msa import assemble_complex, from_sequences
-    from alphafold_msa.predict import covered_ranges
+    from alphafold_msa.results.input_summary import covered_ranges
     from alphafold_msa.results.plots import plot_plddt
     from alphafold_msa.structures.match import query_targets
 
@@ -263,7 +264,8 @@ def test_insertion_codes_stay_in_file_order():
 
 
 def test_the_run_says_which_models_read_templates(cif_text):
-    from alphafold_msa.predict import _report_templates, template_summary
+    from alphafold_msa.predict import _report_templates
+    from alphafold_msa.results.input_summary import template_summary
 
     match, = match_templates([TemplateInput("1A7G.cif", cif_text)], {"A": QUERY_1A7G})
     for models, preset, expected in [
