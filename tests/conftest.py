@@ -64,3 +64,14 @@ def run_launcher(*args: str, env: dict | None = None, timeout: float = 600) -> s
         [sys.executable, str(REPO / "launch.py"), *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
+
+
+def alignment_folder(folder: Path, testdata: Path, bad_name: str, bad_text: str) -> Path:
+    """`folder` holding two small real alignments (6A5J.a3m, 20aa-alitest.afa) and one bad file."""
+    import shutil
+
+    folder.mkdir()
+    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder)
+    shutil.copy(testdata / "pfam" / "20aa-alitest.afa", folder)
+    (folder / bad_name).write_text(bad_text)
+    return folder

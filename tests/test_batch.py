@@ -74,6 +74,7 @@ def _manifest(out: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"entries": []}
 
 
+@pytest.mark.slow
 def test_a_killed_batch_resumes_without_losing_or_repeating_jobs(families, worker_env, tmp_path):
     folder, lengths = families
     out = tmp_path / "out"

@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from conftest import alignment_folder
 from endpoint_emulator import EndpointEmulator, Reply
 
 from alphafold_msa.launcher.cli import build_parser, main
@@ -32,11 +33,7 @@ def test_prefixes_of_flags_are_not_accepted(testdata, capsys):
 
 
 def test_check_mirrors_a_batch_one_json_line_per_alignment(testdata, tmp_path, capsys):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder)
-    shutil.copy(testdata / "pfam" / "20aa-alitest.afa", folder)
-    (folder / "ragged.fasta").write_text(">q\nMKVLAG-\n>x\nMKVLA\n")
+    folder = alignment_folder(tmp_path / "in", testdata, "ragged.fasta", ">q\nMKVLAG-\n>x\nMKVLA\n")
     code = main(["--check", "--msa", str(folder)])
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines()]

@@ -133,6 +133,7 @@ def test_assembly_errors_name_the_mismatch(heterodimer, tmp_path):
         assemble_complex([a, b], paired=[pa, read_msa(short)])
 
 
+@pytest.mark.slow
 def test_heterodimer_prediction_with_multimer_and_ptm_modes(heterodimer, reduced_weights, runners, tmp_path):
     from Bio.PDB import MMCIFParser, PDBParser
 

@@ -39,6 +39,7 @@ def image_pip_arguments() -> list[str]:
     return shlex.split(line)[3:]
 
 
+@pytest.mark.slow
 def test_the_image_pip_line_resolves_for_the_image_python_and_platform(tmp_path):
     """pip resolves the image's requirements for CPython 3.12 on glibc 2.39 (Ubuntu 24.04), with the CUDA wheels."""
     import json

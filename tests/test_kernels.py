@@ -204,6 +204,7 @@ def test_no_check_on_a_cpu_or_for_an_explicit_choice(tmp_path):
     assert refuse.runs == [] and not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_the_self_check_runs_the_real_network_on_a_cpu(reduced_weights):
     """The runner's own check input through XLA in bfloat16 and float32: finite, 40 residues, judged."""
     from alphafold_msa.model.runner import ModelRunner

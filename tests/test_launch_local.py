@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_launcher
+from conftest import REPO, alignment_folder, run_launcher
 from test_predict import check_structure
 
 from alphafold_msa.msa import read_msa
@@ -32,13 +32,7 @@ def test_local_prediction_writes_structure_and_scores(testdata, reduced_weights,
 
 
 def test_a_local_batch_runs_each_alignment_once_and_tabulates(testdata, reduced_weights, tmp_path):
-    import shutil
-
-    folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder)
-    shutil.copy(testdata / "pfam" / "20aa-alitest.afa", folder)
-    (folder / "empty.sto").write_text("")
+    folder = alignment_folder(tmp_path / "in", testdata, "empty.sto", "")
     args = ["--local", "--msa", str(folder), "--output-dir", str(tmp_path / "out"), "--param-dir",
             str(reduced_weights), "--model-config", "reduced", "--models", "1", "--num-recycle", "0",
             "--format", "pdb,cif"]

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_launcher
 
 from alphafold_msa.errors import ConfigError
+from alphafold_msa.launcher.cli import main
 from alphafold_msa.model.relax import relax, violations
 from alphafold_msa.predict import run_prediction
 from alphafold_msa.testing.structures import ideal_structure, perturbed
@@ -57,13 +57,15 @@ def test_a_bad_relaxation_time_limit_is_refused_before_predicting(monkeypatch, v
         run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, tmp_path / "no-weights", relax="best")
 
 
-def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights, tmp_path):
+@pytest.mark.slow
+def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights, runners, tmp_path, capsys):
     output = tmp_path / "rrm.pdb"
-    completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--output", str(output),
-                             "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1",
-                             "--num-recycle", "0", "--relax", "best", "--output-dir", str(tmp_path / "all"))
-    assert completed.returncode == 0, completed.stderr
-    assert "relaxed on CPU in" in completed.stderr
+    code = main(["--local", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--output", str(output), "--param-dir",
+                 str(reduced_weights), "--model-config", "reduced", "--models", "1", "--num-recycle", "0",
+                 "--relax", "best", "--output-dir", str(tmp_path / "all")], runners=runners)
+    error = capsys.readouterr().err
+    assert code == 0, error
+    assert "relaxed on CPU in" in error
     scores = json.loads(output.with_suffix(".scores.json").read_text())
     assert scores["relax"]["violations_after"] < scores["relax"]["violations_before"]
     assert output.read_text() == (tmp_path / "all" / "relaxed_rank_0.pdb").read_text()

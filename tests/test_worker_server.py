@@ -71,6 +71,7 @@ def test_worker_failure_reaches_the_launcher(worker_url, testdata, tmp_path):
     assert not (tmp_path / "x.pdb").exists()
 
 
+@pytest.mark.slow
 def test_handler_test_input_file(reduced_weights):
     """`python handler.py` runs test_input.json once and exits, as the RunPod SDK does locally."""
     import json
