@@ -230,7 +230,8 @@ def test_covered_ranges_span_the_whole_complex_and_shade_the_plddt_plot(pdb_text
     dimer = assemble_complex([from_sequences(["MKV" + CHAIN_2RBG[:100]])], [2])
     matches = match_templates([TemplateInput("2rbg.pdb", pdb_text)], query_targets(dimer))
     assert covered_ranges(matches, dimer) == [(4, 103), (107, 206)]
-    plot = plot_plddt(["model"], [np.full(206, 70.0)], tmp_path / "plddt.png", [103], covered_ranges(matches, dimer))
+    plot = plot_plddt(["model"], [np.full(206, 70.0)], tmp_path / "plddt.png", [103],
+                      covered=covered_ranges(matches, dimer))
     assert plot.stat().st_size > 1000
 
 
