@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -158,20 +162,78 @@ def test_a_check_that_could_not_run_is_not_kept(tmp_path, caplog, broken, messag
     assert kernel_check.select("auto", H100, tmp_path, later, driver="580", versions=VERSIONS)[0] == "pallas"
 
 
-def test_a_check_that_never_finished_counts_as_failed(tmp_path):
-    """A pending marker older than PENDING_STALE_S: the process running the check died in it."""
+# A worker process whose check dies: XLA aborts the process on an illegal memory access.
+CRASHING_WORKER = """
+import json, os, signal, sys
+from pathlib import Path
+from alphafold_msa.model import kernel_check
+from alphafold_msa.model.kernels import Device
+kernel_check.select("auto", Device("gpu", "NVIDIA H100 80GB HBM3", 90), Path(sys.argv[1]),
+                    lambda path: os.kill(os.getpid(), signal.SIGKILL), driver="580", versions=json.loads(sys.argv[2]))
+"""
+
+
+def crash_in_the_check(cache_dir) -> None:
+    completed = subprocess.run([sys.executable, "-c", CRASHING_WORKER, str(cache_dir), json.dumps(VERSIONS)],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == -signal.SIGKILL, completed.stderr
+
+
+def test_a_check_whose_process_died_is_run_once_more(tmp_path):
+    """A process may die in the check for reasons of its own: the next worker checks again, however long
+    after the death it starts."""
     import os
     import time
 
-    identity = kernel_check.check_identity(H100, "pallas", "580", VERSIONS, "monomer_ptm")
-    pending = tmp_path / f"{kernel_check.check_key(identity)}.pending"
-    pending.write_text("{}")
-    stale = time.time() - kernel_check.PENDING_STALE_S - 60
-    os.utime(pending, (stale, stale))
-    refuse = Check(error=AssertionError("a crashed check is not run again"))
+    crash_in_the_check(tmp_path)
+    (marker,) = tmp_path.iterdir()
+    assert marker.suffix == ".pending", "the dead check left its marker"
+    a_day_ago = time.time() - 24 * 3600
+    os.utime(marker, (a_day_ago, a_day_ago))
+    again = Check(AGREEING)
+    path, record = kernel_check.select("auto", H100, tmp_path, again, driver="580", versions=VERSIONS)
+    assert (path, again.runs, record["check"]["passed"]) == ("pallas", ["pallas"], True)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".json"]
+
+
+def test_a_check_that_kills_its_process_twice_counts_as_failed_and_is_kept(tmp_path):
+    crash_in_the_check(tmp_path)
+    crash_in_the_check(tmp_path)  # the second worker ran the check once more, and died too
+    refuse = Check(error=AssertionError("the fused kernels killed two checks: no third"))
     path, record = kernel_check.select("auto", H100, tmp_path, refuse, driver="580", versions=VERSIONS)
-    assert path == "xla" and "never finished" in record["check"]["problems"][0] and refuse.runs == []
-    assert not pending.exists() and len(list(tmp_path.glob("*.json"))) == 1
+    assert path == "xla" and refuse.runs == [] and "2 checks never finished" in record["check"]["problems"][0]
+    assert [p.suffix for p in tmp_path.iterdir()] == [".json"]
+    later = Check(error=AssertionError("a kept verdict is not checked again"))
+    assert kernel_check.select("auto", H100, tmp_path, later, driver="580", versions=VERSIONS)[0] == "xla"
+
+
+def test_two_workers_of_one_kind_never_check_at_once(tmp_path, caplog):
+    """The second worker waits for the first one's verdict instead of running the check beside it."""
+    import time
+
+    caplog.set_level(logging.INFO, logger="alphafold_msa.model.kernel_check")
+    runs, results = [], {}
+
+    def second_waits() -> bool:
+        return any("waiting for its verdict" in record.getMessage() for record in caplog.records)
+
+    def check(path: str) -> dict:
+        runs.append(threading.current_thread().name)
+        if len(runs) == 1:  # the first worker's check: the second worker starts meanwhile
+            second.start()
+            while second.is_alive() and not (second_waits() or len(runs) > 1):
+                time.sleep(0.05)
+        return AGREEING
+
+    def worker(name: str) -> None:
+        results[name] = kernel_check.select("auto", H100, tmp_path, check, driver="580", versions=VERSIONS)
+
+    second = threading.Thread(target=worker, args=("second",), name="second")
+    worker("first")
+    second.join()
+    assert runs == ["MainThread"], "one check ran, in the first worker"
+    assert results["first"][0] == results["second"][0] == "pallas"
+    assert results["second"][1]["check_cached"] is True
 
 
 def test_the_bar_follows_bfloat16_noise(tmp_path):

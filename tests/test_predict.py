@@ -201,3 +201,39 @@ def test_concurrent_predictions_equal_sequential_ones(testdata, reduced_runner):
     for expected, got in zip(sequential, concurrent):
         np.testing.assert_array_equal(got, expected)
     assert not np.array_equal(sequential[0], sequential[1]), "models 1 and 2 differ, so a swap would show"
+
+
+def test_concurrent_feature_processing_equals_sequential(testdata, reduced_runner):
+    """The fork's feature pipeline keeps its random state in module globals: two threads processing
+    features with different seeds get what each gets alone."""
+    import sys
+    import threading
+
+    from alphafold_msa.model.features import build_features
+
+    raw = build_features(read_msa(testdata / "pfam" / "RRM_1.sto"))
+    seeds = [0, 1, 2, 3] * 3
+    sequential = [reduced_runner.process(raw, 2, seed) for seed in seeds]
+    assert not np.array_equal(sequential[0]["msa_feat"], sequential[1]["msa_feat"]), "seeds change the sample"
+    results: dict[int, dict] = {}
+    start = threading.Barrier(len(seeds))
+
+    def process(index: int) -> None:
+        start.wait()
+        results[index] = reduced_runner.process(raw, 2, seeds[index])
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a busy worker would
+    try:
+        threads = [threading.Thread(target=process, args=(index,)) for index in range(len(seeds))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for index, expected in enumerate(sequential):
+        # AlphaFold seeds its crops from a process-wide counter, so this one differs from call to call even in
+        # one thread; crops are the identity at inference (they keep every residue), so it changes nothing.
+        for key in expected.keys() - {"random_crop_to_size_seed"}:
+            np.testing.assert_array_equal(results[index][key], expected[key], err_msg=f"seed {seeds[index]}: {key}")

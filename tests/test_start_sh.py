@@ -262,3 +262,41 @@ def test_credentials_in_params_url_never_appear(tmp_path, archive):
     for text in (completed.stderr, completed.stdout, failed.stderr, manifest):
         assert "hunter2" not in text and "s3cr3t" not in text and "AKIA" not in text, text
     assert json.loads(manifest)["source"] == server.url + "?<redacted>"
+
+
+@pytest.mark.parametrize("framing", ["close", "understated"])
+def test_free_space_is_checked_while_streaming_when_the_size_is_not_announced(tmp_path, archive, framing):
+    """No Content-Length, or a chunked body longer than the Content-Length beside it: the download stops
+    before the archive and its extraction outgrow the free space."""
+    margin = 256 << 20
+
+    def provision(folder: Path, free: int) -> subprocess.CompletedProcess:
+        return start_sh(folder, server.url, env={"ALPHAFOLD_MSA_ASSUME_FREE_BYTES": str(free)})
+
+    with WeightsServer(archive) as server:
+        server.framing = framing
+        too_small = provision(tmp_path / "a", margin + len(archive))  # the archive fits, its extraction not
+        fits = provision(tmp_path / "b", margin + 2 * len(archive))
+    assert too_small.returncode != 0 and "Traceback" not in too_small.stderr
+    assert "not enough free space" in too_small.stderr
+    assert "the weights (archive and extraction) need" in too_small.stderr
+    assert (tmp_path / "a" / ".download" / "alphafold_params.tar.partial").stat().st_size < len(archive)
+    assert not (tmp_path / "a" / "params").exists()
+    assert fits.returncode == 0, fits.stderr
+    assert_complete(tmp_path / "b", archive)
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("PARAMS_URL", "ftp://user:hunter2@mirror.example/params.tar", "PARAMS_URL must be an http or https URL"),
+    ("PARAMS_SHA256", "abc", "PARAMS_SHA256 must be 64 hexadecimal digits, got 'abc'"),
+    ("ALPHAFOLD_MODELS", "model_1_ptm,model_9", "ALPHAFOLD_MODELS must list parameter sets such as model_1_ptm"),
+    ("ALPHAFOLD_MSA_DOWNLOAD_RETRIES", "²", "ALPHAFOLD_MSA_DOWNLOAD_RETRIES must be a whole number of attempts"),
+    ("PARAM_DIR", "/dev/null/weights", "cannot provision AlphaFold weights: [Errno 20] Not a directory"),
+])
+def test_a_malformed_setting_stops_the_container_before_any_download(tmp_path, archive, variable, value, message):
+    with WeightsServer(archive) as server:
+        completed = start_sh(tmp_path, server.url, env={variable: value})
+        assert server.downloads() == 0
+    assert completed.returncode != 0 and "Traceback" not in completed.stderr, completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0] and "hunter2" not in completed.stderr

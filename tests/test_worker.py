@@ -14,10 +14,19 @@ import time
 import pytest
 from conftest import run_launcher
 
+from alphafold_msa import settings
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa import assemble_complex, parse_msa, read_input
 from alphafold_msa.protocol.schema import decode_payload
-from alphafold_msa.worker.handler import handle_job, safe_job_id, sweep_stale_job_dirs
+from alphafold_msa.worker.handler import (
+    IN_USE,
+    check_settings,
+    claim_job_dir,
+    handle_job,
+    release_job_dir,
+    safe_job_id,
+    sweep_stale_job_dirs,
+)
 
 
 @pytest.fixture
@@ -39,6 +48,8 @@ def small_msa(testdata):
     ({}, "exactly one of 'msa'"),
     ({"msa": ">q\nMK\n", "msa_gz_b64": "abc"}, "exactly one of 'msa'"),
     ({"msa": ">q\nMK\n", "colour": "red"}, "'colour' was unexpected"),
+    ({"msa": ">q\nMK\n", "templates": [{"name": "t.pdb", "structure": "x", "colour": 1}]},
+     "input.templates.0: Additional properties are not allowed ('colour' was unexpected); allowed fields: name, "),
     ({"msa": ">q\nMK\n", "num_recycle": "3"}, "input.num_recycle: '3' is not of type 'integer'"),
     ({"msa": ">q\nMK\n", "num_recycle": 99}, "input.num_recycle: 99 is greater than the maximum of 48"),
     ({"msa": ">q\nMK\n", "recycle_early_stop_tolerance": -1}, "input.recycle_early_stop_tolerance: -1 is less than"),
@@ -138,6 +149,10 @@ def test_copies_of_assembled_chains_are_capped(small_msa):
 @pytest.mark.parametrize("job_input, message", [
     ({"msa": ">q\nMKV\ud800LA\n"}, "input.msa: character 7 is a lone surrogate"),
     ({"msa": ">q\nMK\n", "query": "q\udfff"}, "input.query: character 2 is a lone surrogate"),
+    ({"msa": ">q\nMK\n", "templates": [{"name": "ab\udc80.pdb", "structure": "ATOM"}]},
+     "input.templates.0.name: character 3 is a lone surrogate ('\\udc80')"),
+    ({"msa": ">q\nMK\n", "templates": [{"name": "t.pdb", "structure": {"encoding": "text", "data": "\ud800"}}]},
+     "input.templates.0.structure.data: character 1 is a lone surrogate"),
     ({"msa": ">q\nMK\n", "recycle_early_stop_tolerance": float("nan")}, "input.recycle_early_stop_tolerance: nan is not a finite number"),
     ({"msa": ">q\nMK\n", "num_recycle": 1.5}, "input.num_recycle: 1.5 is not of type 'integer'"),
     ({"msa": ">q\nMK\n", "models": [1.0, 1]}, "input.models: [1.0, 1] has non-unique elements"),
@@ -172,3 +187,112 @@ def test_startup_sweep_removes_only_stale_job_folders(worker_env):
         os.utime(path, (two_days_ago, two_days_ago))
     assert sweep_stale_job_dirs() == [old]
     assert sorted(p.name for p in worker_env.iterdir()) == ["cache", "job-fresh-x2"]
+
+
+def _stale_job_dirs(base, count: int) -> set:
+    """`count` job folders (each with nested output folders) untouched for two days; every other one with the
+    in-use mark its killed worker left (no longer locked)."""
+    two_days_ago = time.time() - 2 * 24 * 3600
+    folders = set()
+    for index in range(count):
+        folder = base / f"job-old{index}-x"
+        (folder / "output" / "plots").mkdir(parents=True)
+        if index % 2:
+            (folder / IN_USE).touch()
+        for path in (folder / "output" / "plots", folder / "output", folder):
+            os.utime(path, (two_days_ago, two_days_ago))
+        folders.add(folder)
+    return folders
+
+
+def test_workers_sweeping_one_workdir_at_once_all_start(worker_env):
+    """Four workers on one network volume sweep it together: none fails, every stale folder goes once."""
+    import threading
+
+    stale = _stale_job_dirs(worker_env, 300)
+    start, removed, failures = threading.Barrier(4), [], []
+
+    def sweep() -> None:
+        start.wait()
+        try:
+            removed.extend(sweep_stale_job_dirs())
+        except Exception as error:  # noqa: BLE001 -- any failure is what the test looks for
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and set(removed) == stale and list(worker_env.iterdir()) == []
+
+
+def test_a_job_folder_in_use_is_never_swept_however_old(worker_env):
+    """A job may run for longer than a folder takes to look stale: its worker's in-use mark keeps it."""
+    in_use = claim_job_dir("long-job")
+    (in_use / "output").mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (in_use / "output", in_use):
+        os.utime(path, (two_days_ago, two_days_ago))
+    try:
+        assert sweep_stale_job_dirs() == [] and (in_use / "output").is_dir()
+    finally:
+        release_job_dir(in_use)
+    assert list(worker_env.iterdir()) == []
+
+
+def _settings_refusal(monkeypatch, env: dict) -> str:
+    """The line check_settings stops a worker with, under `env` (and no bucket unless `env` gives one)."""
+    for name in ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        check_settings()
+    message = str(stopped.value.code)
+    assert message.startswith("worker settings: ") and "\n" not in message
+    return message
+
+
+CHECKED_SETTINGS = sorted(set(settings.SETTINGS) - set(settings.FREE_TEXT) - {"WORKDIR", "PARAM_DIR"})
+
+
+@pytest.mark.parametrize("name", CHECKED_SETTINGS)
+def test_every_setting_with_a_malformed_value_stops_the_worker_in_one_line(monkeypatch, name):
+    """'²' is a digit to str.isdigit, not to int(); no setting takes it."""
+    assert name in _settings_refusal(monkeypatch, {name: "²"})
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"ALPHAFOLD_MSA_DEVICE_MEMORY_GB": "1e300"},
+     "ALPHAFOLD_MSA_DEVICE_MEMORY_GB must be a positive number of gigabytes, got '1e300' (at most 10,000)"),
+    ({"ALPHAFOLD_MSA_DEVICE_MEMORY_GB": "5000"}, "ALPHAFOLD_MSA_DEVICE_MEMORY_GB is 5000 GB, more than the "),
+    ({"ALPHAFOLD_MSA_MAX_LENGTH": "100000"}, "ALPHAFOLD_MSA_MAX_LENGTH must be a positive number of residues, "
+                                             "got '100000' (at most 20,000)"),
+    ({"ALPHAFOLD_MSA_MAX_LENGTH": "25\n00"}, "got '25\\n00'"),
+    ({"ALPHAFOLD_MSA_RELAX_TIMEOUT": "inf"}, "ALPHAFOLD_MSA_RELAX_TIMEOUT must be a positive number of seconds"),
+    ({"ALPHAFOLD_MSA_URL_ANY_KEY": "yes"}, "ALPHAFOLD_MSA_URL_ANY_KEY must be one of 0, 1, got 'yes'"),
+    ({"WORKDIR": "/dev/null"}, "WORKDIR=/dev/null is not a folder the worker can write in (File exists)"),
+    ({"WORKDIR": "/dev/null/jobs"}, "WORKDIR=/dev/null/jobs is not a folder the worker can write in (Not a directory)"),
+    ({"BUCKET_ENDPOINT_URL": "https://user:hunter2@s3.example.org", "BUCKET_ACCESS_KEY_ID": "k",
+      "BUCKET_SECRET_ACCESS_KEY": "s"}, "BUCKET_ENDPOINT_URL must not carry a user name or password"),
+    ({"BUCKET_ENDPOINT_URL": "s3.example.org", "BUCKET_ACCESS_KEY_ID": "k", "BUCKET_SECRET_ACCESS_KEY": "s"},
+     "BUCKET_ENDPOINT_URL must be an http or https URL with a host name"),
+    ({"BUCKET_ENDPOINT_URL": "https://s3.example.org", "BUCKET_ACCESS_KEY_ID": "k",
+      "BUCKET_SECRET_ACCESS_KEY": "hunter 2"}, "BUCKET_SECRET_ACCESS_KEY must be printable ASCII without spaces"),
+    ({"BUCKET_ENDPOINT_URL": "https://s3.example.org"},
+     "BUCKET_ENDPOINT_URL set without BUCKET_ACCESS_KEY_ID and BUCKET_SECRET_ACCESS_KEY"),
+])
+def test_out_of_range_settings_stop_the_worker_in_one_line(monkeypatch, env, message):
+    refusal = _settings_refusal(monkeypatch, env)
+    assert message in refusal and "hunter" not in refusal, refusal
+
+
+def test_sane_settings_start_the_worker(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "new" / "work"))
+    monkeypatch.setenv("ALPHAFOLD_MSA_DEVICE_MEMORY_GB", "0.5")
+    monkeypatch.setenv("BUCKET_ENDPOINT_URL", "https://s3.example.org")
+    monkeypatch.setenv("BUCKET_ACCESS_KEY_ID", "AKIA0")
+    monkeypatch.setenv("BUCKET_SECRET_ACCESS_KEY", "s/e+c=r")
+    check_settings()
+    assert (tmp_path / "new" / "work").is_dir() and not list((tmp_path / "new" / "work").iterdir())

@@ -137,11 +137,14 @@ def test_a_small_batch_through_the_local_worker(worker_url, testdata, tmp_path):
 
 
 @pytest.mark.parametrize("variable, value, message", [
-    ("ALPHAFOLD_MSA_KERNELS", "triton", "kernels must be one of auto, pallas, cuda_legacy, xla, got 'triton'"),
+    ("ALPHAFOLD_MSA_KERNELS", "triton", "ALPHAFOLD_MSA_KERNELS must be one of auto, pallas, cuda_legacy, xla"),
     ("ALPHAFOLD_MSA_COMPILE_MODE", "fastest", "ALPHAFOLD_MSA_COMPILE_MODE must be one of fast, tuned, full"),
+    ("ALPHAFOLD_MSA_MAX_LENGTH", "²", "ALPHAFOLD_MSA_MAX_LENGTH must be a positive number of residues, got '²'"),
+    ("ALPHAFOLD_MSA_DEVICE_MEMORY_GB", "5000", "ALPHAFOLD_MSA_DEVICE_MEMORY_GB is 5000 GB, more than the"),
+    ("WORKDIR", "/dev/null", "WORKDIR=/dev/null is not a folder the worker can write in"),
 ])
 def test_a_worker_with_a_malformed_setting_refuses_to_start(variable, value, message):
     completed = subprocess.run([sys.executable, "handler.py"], cwd=REPO, capture_output=True, text=True,
                                timeout=120, env={**os.environ, variable: value})
     assert completed.returncode == 1 and completed.stderr.startswith("worker settings: ") and message in completed.stderr
-    assert "Traceback" not in completed.stderr
+    assert "Traceback" not in completed.stderr and completed.stderr.count("\n") == 1, completed.stderr

@@ -10,10 +10,18 @@ parameters, large with random ones), so the bar is measured on the spot (docs/ke
 outputs or an error fail the check. The verdict is kept as
 `<param dir>/kernel-check/<key>.json`, so later workers of the same kind skip the check. A check
 that fails, or cannot run, leaves the worker on the XLA path with a one-line warning.
+
+One worker at a time checks a kind: it holds an flock on `<key>.pending`, which records the attempt
+while the check runs and is removed once it ends. Other workers of that kind wait for its verdict. A
+marker left behind means its process died in the check (XLA aborts on an illegal memory access, or
+the platform stopped the worker): the next worker checks once more, and when that process dies too the
+fused kernels count as failed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,7 +31,7 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -42,8 +50,12 @@ SLACK = {"plddt_mean_abs": 0.5, "plddt_max_abs": 2.0, "pae_mean_abs": 0.25, "ca_
 # Packages whose version changes what the fused kernels compute or how they are compiled.
 _PACKAGES = ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "alphafold-colabfold", "colabfold-kernels",
              "colabfold-cuda-kernels", "colabfold-legacy-kernels", "nvidia-cuda-nvcc-cu12", "nvidia-cuda-nvcc")
-# A check that started this long ago without a verdict brought its process down.
-PENDING_STALE_S = 1800.0
+# Checks of one kind whose process may die before the fused kernels count as failed: a process may die
+# for reasons of its own (stopped by the platform, out of host memory), so one death is given a second try.
+CHECK_ATTEMPTS = 2
+# The longest a worker waits for another worker's check of the same kind; then it goes on without a verdict.
+CHECK_WAIT_S = 1800.0
+_POLL_S = 1.0
 _CA = 1  # atom37 index of the alpha carbon
 
 CheckRun = Callable[[str], Mapping[str, Mapping[str, Any]]]
@@ -152,10 +164,10 @@ def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, netwo
         identity = check_identity(device, candidate, driver or driver_version(), versions or package_versions(),
                                   network)
         cache_file = cache_dir / f"{check_key(identity)}.json"
-        verdict = _load(cache_file, identity) or _unfinished_check(cache_file, identity)
+        verdict = _load(cache_file, identity)
         record["check_cached"] = verdict is not None
         if verdict is None:
-            verdict = _check(candidate, run, cache_file, identity, device)
+            verdict, record["check_cached"] = _check_once(candidate, run, cache_file, identity, device)
         passed = verdict["passed"]
         record["check"] = verdict
         if not passed:
@@ -165,39 +177,130 @@ def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, netwo
     return record["path"], record
 
 
+def _check_once(candidate: str, run: CheckRun, cache_file: Path, identity: Mapping[str, Any],
+                device: Device) -> tuple[dict[str, Any], bool]:
+    """(verdict, whether another worker's verdict was read): the check run by one worker of this kind at a
+    time, holding the pending marker; a worker that waited for it reads the verdict it kept."""
+    try:
+        with _held(_pending_file(cache_file)) as marker:
+            return _check_held(candidate, run, cache_file, identity, device, marker)
+    except TimeoutError:
+        return {"passed": False, "identity": identity, "kept": False, "problems": [
+            f"another worker's check of these kernels did not end within {CHECK_WAIT_S / 60:.0f} minutes"]}, False
+
+
+def _check_held(candidate: str, run: CheckRun, cache_file: Path, identity: Mapping[str, Any], device: Device,
+                marker: int | None) -> tuple[dict[str, Any], bool]:
+    """_check_once's work once it holds the pending `marker` (None: the folder cannot be written)."""
+    pending = _pending_file(cache_file)
+    verdict = _load(cache_file, identity)
+    if verdict is not None:
+        _remove(pending)
+        return verdict, True
+    died = _attempts(marker)  # checks of this kind whose process died, by the marker they left
+    if died >= CHECK_ATTEMPTS:
+        verdict = {"passed": False, "identity": identity, "checked_at": _now(), "problems": [
+            f"{died} checks never finished (their processes likely crashed in the fused kernels)"]}
+        _write(cache_file, verdict)
+        _remove(pending)
+        return verdict, False
+    if died:
+        logger.warning("a check of the %s kernels on this %s never finished; checking once more",
+                       candidate, device.name)
+    _mark(marker, {"identity": identity, "started_at": _now(), "attempt": died + 1})
+    return _check(candidate, run, cache_file, identity, device), False
+
+
 def _check(candidate: str, run: CheckRun, cache_file: Path, identity: Mapping[str, Any],
            device: Device) -> dict[str, Any]:
-    """Run the check and keep its verdict; a check that could not run is not kept (the next worker tries)."""
+    """Run the check and keep its verdict; a check that could not run is not kept (the next worker tries).
+    Either way the pending marker goes: only a process that dies in the check leaves it."""
     logger.info("checking the %s kernels against plain XLA on this %s (once per GPU kind)", candidate, device.name)
-    pending = _pending_file(cache_file)
-    _write(pending, {"identity": identity, "started_at": _now()})
     try:
         verdict = {**run_and_judge(candidate, run), "identity": identity}
     except Exception as error:  # the plain-XLA runs failed: no verdict on the fused kernels
-        _remove(pending)
+        _remove(_pending_file(cache_file))
         return {"passed": False, "problems": [f"the check could not run: {type(error).__name__}: {error}"],
                 "identity": identity, "kept": False}
     _write(cache_file, verdict)
-    _remove(pending)
+    _remove(_pending_file(cache_file))
     return verdict
 
 
-def _unfinished_check(cache_file: Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A failed verdict when an earlier check of this kind started over PENDING_STALE_S ago and never
-    finished: the fused kernels likely brought its process down, so no worker should try them again."""
-    pending = _pending_file(cache_file)
+@contextlib.contextmanager
+def _held(pending: Path) -> Iterator[int | None]:
+    """An exclusive flock on the marker `pending` (made when absent), which the kernel drops if this process
+    dies: yields its file descriptor, or None when the folder cannot be written (the check runs unguarded, as
+    nothing can be kept there either). TimeoutError after waiting CHECK_WAIT_S for another worker."""
+    deadline = time.monotonic() + CHECK_WAIT_S
+    while True:
+        try:
+            pending.parent.mkdir(parents=True, exist_ok=True)
+            marker = os.open(pending, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            yield None
+            return
+        try:
+            if not _lock(marker, deadline):
+                raise TimeoutError
+            if _is_current(marker, pending):  # else removed while this worker waited: lock the one there now
+                yield marker
+                return
+        finally:
+            os.close(marker)
+
+
+def _lock(marker: int, deadline: float) -> bool:
+    """An exclusive flock on `marker`, polled until `deadline`; False when another worker held it until then."""
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(marker, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            if not waiting:
+                logger.info("another worker is checking these kernels; waiting for its verdict")
+                waiting = True
+            time.sleep(_POLL_S)
+        except OSError:  # a file system without locks: the check runs unguarded
+            return True
+
+
+def _is_current(marker: int, pending: Path) -> bool:
+    """Whether `marker` is still the file at `pending` (not one removed since it was opened)."""
     try:
-        age = time.time() - pending.stat().st_mtime
-    except OSError:
-        return None
-    if age < PENDING_STALE_S:
-        return None
-    verdict = {"passed": False, "identity": identity, "checked_at": _now(),
-               "problems": [f"a check started {age / 60:.0f} minutes ago never finished (its process likely "
-                            f"crashed in the fused kernels)"]}
-    _write(cache_file, verdict)
-    _remove(pending)
-    return verdict
+        held, there = os.fstat(marker), os.stat(pending)
+    except FileNotFoundError:
+        return False
+    return (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _attempts(marker: int | None) -> int:
+    """How many checks of this kind died: the attempt the held `marker` records (one that records none, from
+    an earlier release, counts as one); 0 when it is empty (nothing started) or there is none."""
+    if marker is None:
+        return 0
+    content = os.pread(marker, 1 << 16, 0)
+    if not content.strip():
+        return 0
+    try:
+        attempt = json.loads(content).get("attempt", 1)
+    except (ValueError, AttributeError):
+        return 1
+    return attempt if isinstance(attempt, int) and attempt > 0 else 1
+
+
+def _mark(marker: int | None, data: Mapping[str, Any]) -> None:
+    """Record `data` in the held marker, in place (the flock is on this file, so it is not replaced)."""
+    if marker is None:
+        return
+    try:
+        os.ftruncate(marker, 0)
+        os.pwrite(marker, json.dumps(data, indent=2).encode(), 0)
+    except OSError as error:
+        logger.warning("could not record the kernel check in progress: %s", error)
 
 
 def _remove(path: Path) -> None:

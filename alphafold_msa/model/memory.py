@@ -13,7 +13,7 @@ import bisect
 import os
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import ConfigError, UserError
 from alphafold_msa.model.config import bucket_length
 
 # Allowance for allocator fragmentation and buffers outside the compiled function.
@@ -79,19 +79,24 @@ def longest_fitting_length(available_bytes: int, model_config: str = "full", num
 def device_memory() -> tuple[int, str]:
     """(bytes the computation may use, what they belong to) on this process's first jax device.
 
-    $ALPHAFOLD_MSA_DEVICE_MEMORY_GB overrides; otherwise the accelerator allocator's limit, or the
-    machine's physical memory when running on CPU.
+    $ALPHAFOLD_MSA_DEVICE_MEMORY_GB overrides, up to what the device has (more is a ConfigError);
+    otherwise the accelerator allocator's limit, or the machine's physical memory when running on CPU.
     """
     import jax
 
     device = jax.devices()[0]
-    override = settings.device_memory_gb()
-    if override is not None:
-        return int(override * GB), f"{settings.DEVICE_MEMORY_GB.name}={settings.text(settings.DEVICE_MEMORY_GB)}"
     stats = device.memory_stats() or {}
     if "bytes_limit" in stats:
-        return int(stats["bytes_limit"]), f"this worker's {device.device_kind}"
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory (CPU)"
+        available, where = int(stats["bytes_limit"]), f"this worker's {device.device_kind}"
+    else:
+        available, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory (CPU)"
+    override = settings.device_memory_gb()
+    if override is None:
+        return available, where
+    if override * GB > available:
+        raise ConfigError(f"{settings.DEVICE_MEMORY_GB.name} is {override:g} GB, more than the "
+                          f"{available / GB:.2f} GB of {where}")
+    return int(override * GB), f"{settings.DEVICE_MEMORY_GB.name}={settings.text(settings.DEVICE_MEMORY_GB)}"
 
 
 def check_fits(length: int, model_config: str, num_models: int, available_bytes: int, where: str) -> None:

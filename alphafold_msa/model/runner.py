@@ -115,7 +115,8 @@ class ModelRunner:
         if self.multimer:
             return raw
         crops = self.msa_crops(len(raw["msa"]))
-        processed = process_features(raw, self.config(templates), num_recycle, random_seed, crops)
+        with _FEATURES_LOCK:
+            processed = process_features(raw, self.config(templates), num_recycle, random_seed, crops)
         if "asym_id" in raw:  # chains of a pTM complex
             processed["asym_id"] = np.tile(raw["asym_id"], (len(processed["aatype"]), 1))
         return processed
@@ -282,6 +283,9 @@ def unpad_result(result: dict, length: int) -> dict:
 
 
 _NETWORK_LOCK = threading.RLock()
+# The fork's feature pipeline seeds and draws from module-global random state: one call at a time, apart
+# from the network's lock so that one job's features are processed while another job's network runs.
+_FEATURES_LOCK = threading.Lock()
 
 
 class RunnerCache:

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
+from alphafold_msa.msa.limits import AlignmentLimits
 from alphafold_msa.msa.read import read_limited
 from alphafold_msa.structures.read import MAX_STRUCTURE_BYTES
 
@@ -72,7 +73,8 @@ def _field(error) -> str:
 
 
 def validate_input(job_input: Any) -> dict[str, Any]:
-    """Check a job input against the schema; return it with defaults filled in and the MSA decoded."""
+    """Check a job input against the schema; return it with defaults filled in, the templates decoded and the
+    alignment as `msa`: text, or for `msa_gz_b64` the gzip bytes (decompressed when read)."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema())
@@ -82,17 +84,29 @@ def validate_input(job_input: Any) -> dict[str, Any]:
         if error.validator == "oneOf" and not error.absolute_path:
             raise JobInputError("input: give the alignment as exactly one of 'msa' (text), 'msa_gz_b64' or 'msa_url'")
         if error.validator == "additionalProperties":
-            allowed = ", ".join(schema()["properties"])
-            raise JobInputError(f"input: {error.message}; allowed fields: {allowed}")
+            allowed = ", ".join(error.schema["properties"])
+            raise JobInputError(f"{_field(error)}: {error.message}; allowed fields: {allowed}")
         raise JobInputError(f"{_field(error)}: {error.message}")
     for name, value in job_input.items():
         _check_value(value, f"input.{name}")
     values = {**DEFAULTS, **_integers(job_input, schema()["properties"])}
     if "msa_gz_b64" in values:
-        values["msa"] = decode_payload(values.pop("msa_gz_b64"), "input.msa_gz_b64")
+        values["msa"] = _gzip_bytes(values.pop("msa_gz_b64"), "input.msa_gz_b64")
     values["templates"] = [{**entry, "structure": _structure_text(entry["structure"], f"input.templates.{index}")}
                            for index, entry in enumerate(values["templates"] or [])]
     return values
+
+
+def _gzip_bytes(payload: str, field: str) -> bytes:
+    """The gzip data a base64 field holds, still compressed: the alignment reader decompresses it as it
+    reads, within its limits."""
+    try:
+        packed = base64.b64decode(payload, validate=True)
+    except ValueError as error:
+        raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
+    if not packed.startswith(b"\x1f\x8b"):
+        raise JobInputError(f"{field}: not valid gzip+base64 data (no gzip header)")
+    return packed
 
 
 def _structure_text(structure: str | dict[str, str], field: str) -> str:
@@ -119,18 +133,27 @@ def _structure_text(structure: str | dict[str, str], field: str) -> str:
 
 def _check_value(value: Any, field: str) -> None:
     """Refuse what JSON Schema lets through but the worker cannot use: NaN and infinities, and text
-    that is not valid Unicode (a lone surrogate)."""
+    that is not valid Unicode (a lone surrogate), anywhere in `value` (list items, object keys and values)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise JobInputError(f"{field}: {value} is not a finite number")
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise JobInputError(f"{field}: character {error.start + 1} is a lone surrogate "
-                                f"({value[error.start]!r}); the text must be valid Unicode") from None
+        _check_text(value, field)
     if isinstance(value, list):
         for index, item in enumerate(value):
             _check_value(item, f"{field}.{index}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, f"{field} (a field name)")
+            _check_value(item, f"{field}.{key}")
+
+
+def _check_text(text: str, field: str) -> None:
+    """Refuse `text` unless it is valid Unicode; the message names the character (escaped), never the text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise JobInputError(f"{field}: character {error.start + 1} is a lone surrogate "
+                            f"({text[error.start]!r}); the text must be valid Unicode") from None
 
 
 def _integers(job_input: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +177,7 @@ def encode_payload(text: str) -> dict[str, str]:
 
 def decode_payload(payload: str | dict[str, str], field: str = "payload") -> str:
     """Inverse of encode_payload; a bare string is base64 gzip (as in 'msa_gz_b64'). Decompressed as a
-    stream, refused past $ALPHAFOLD_MSA_MAX_MSA_BYTES."""
+    stream, refused past the alignment size limit ($ALPHAFOLD_MSA_MAX_MSA_BYTES)."""
     if isinstance(payload, dict):
         if payload.get("encoding") == "text":
             return payload["data"]
@@ -163,7 +186,7 @@ def decode_payload(payload: str | dict[str, str], field: str = "payload") -> str
         packed = base64.b64decode(payload, validate=True)
         if not packed.startswith(b"\x1f\x8b"):
             raise ValueError("no gzip header")
-        return read_limited(io.BytesIO(packed), field).decode("utf-8")
+        return read_limited(io.BytesIO(packed), field, AlignmentLimits.from_settings().max_bytes).decode("utf-8")
     except (ValueError, UnicodeDecodeError) as error:
         raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
     except MsaError as error:

@@ -7,6 +7,8 @@ loaded parameters and compiled networks.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -16,13 +18,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from alphafold_msa import __version__, settings
-from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
+from alphafold_msa.errors import ConfigError, MsaError, MsaTooLargeError, UserError, printable
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.runner import RunnerCache
-from alphafold_msa.protocol.archive import pack, sha256
+from alphafold_msa.protocol.archive import key_safe_id, pack, results_prefix, sha256
 from alphafold_msa.protocol.schema import (
     COMPLEX_SCORES,
     INLINE_ARCHIVE_BYTES,
@@ -41,13 +43,16 @@ logger = logging.getLogger(__name__)
 # This worker process's model runners, kept across its jobs.
 RUNNERS = RunnerCache()
 STALE_JOB_DIR_S = 24 * 3600  # job folders untouched this long were left by a killed worker
-_JOB_ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
+# In a job folder: the file its worker holds an flock on while the job runs (the kernel drops it if the worker
+# dies), so that no sweep removes a folder in use, however long its job runs.
+IN_USE = ".in-use"
+_IN_USE_MARKS: dict[Path, IO] = {}  # this process's job folders and their held in-use files
 
 
 def safe_job_id(raw: Any) -> str:
-    """The job id as it may appear in a path, an object key or a log line: letters, digits, '_' and
-    '-' only (anything else becomes '_'), at most 64 characters; a fresh id when there is none."""
-    return _JOB_ID_CHARACTERS.sub("_", str(raw))[:64] if raw else uuid.uuid4().hex
+    """The job id as it may appear in a path, an object key or a log line (see archive.key_safe_id); a
+    fresh id when there is none."""
+    return key_safe_id(str(raw)) if raw else uuid.uuid4().hex
 
 
 def workdir() -> Path:
@@ -56,45 +61,107 @@ def workdir() -> Path:
 
 
 def check_settings() -> None:
-    """Refuse to start with a malformed setting ($ALPHAFOLD_MSA_*), rather than fail every job on it."""
-    from alphafold_msa.model import kernels
+    """Refuse to start, with one line naming the variable, on a malformed setting, a WORKDIR this worker
+    cannot write in, or more device memory than the device has; rather than fail every job on it."""
+    from alphafold_msa.model import memory
+    from alphafold_msa.msa.limits import AlignmentLimits
 
     try:
-        kernels.resolve_kernels(None)
-        kernels.resolve_compile_mode(None)
-        configs.resolve_model_config(None)
-        configs.resolve_relax(None)
-        settings.relax_timeout()
-        settings.max_query_length()
-        settings.max_msa_bytes()
-        settings.msa_url_max_bytes()
-        settings.download_deadline()
-        settings.device_memory_gb()
+        settings.check_all()
+        AlignmentLimits.from_settings()
+        _check_writable(workdir())
+        if settings.device_memory_gb() is not None:
+            memory.device_memory()  # imports jax: only then is the device's own memory known
     except UserError as error:
         raise SystemExit(f"worker settings: {error}") from None
 
 
+def _check_writable(base: Path) -> None:
+    """A ConfigError unless `base` is, or can be made, a folder this worker can create job folders in."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=base))
+    except OSError as error:
+        where = f"{settings.WORKDIR.name}={base}" if settings.workdir() else f"the temporary folder {base}"
+        raise ConfigError(f"{printable(where)} is not a folder the worker can write in "
+                          f"({error.strerror or error})") from None
+
+
+def claim_job_dir(job_id: str) -> Path:
+    """A new job-<id>-* folder under workdir(), marked in use (its IN_USE file locked) until release_job_dir."""
+    base = workdir()
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=base))
+    mark = open(folder / IN_USE, "w")
+    fcntl.flock(mark, fcntl.LOCK_EX)
+    _IN_USE_MARKS[folder] = mark
+    return folder
+
+
+def release_job_dir(folder: Path) -> None:
+    """Remove a folder claim_job_dir made, then drop its in-use mark."""
+    shutil.rmtree(folder, ignore_errors=True)
+    mark = _IN_USE_MARKS.pop(folder, None)
+    if mark is not None:
+        mark.close()
+
+
 def sweep_stale_job_dirs(base: Path | None = None, max_age_s: float = STALE_JOB_DIR_S) -> list[Path]:
     """Remove the job-* folders under `base` (default $WORKDIR; nothing when it is unset, as the shared
-    temporary folder is not ours to sweep) in which nothing changed for `max_age_s` seconds: a worker
-    killed mid-job leaves its folder behind. Returns the folders removed."""
+    temporary folder is not ours to sweep) that no live worker uses and in which nothing changed for
+    `max_age_s` seconds: a worker killed mid-job leaves its folder behind. Workers sharing `base` may sweep
+    it at the same time. Returns the folders this call removed."""
     base = base or settings.workdir()
     if base is None:
         return []
     cutoff = time.time() - max_age_s
-    removed = []
-    for folder in base.glob("job-*") if base.is_dir() else ():
-        if folder.is_dir() and not folder.is_symlink() and _last_change(folder) < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
+    removed = [folder for folder in _job_dirs(base) if _remove_if_stale(folder, cutoff)]
     if removed:
         logger.info("removed %d stale job folder(s) under %s", len(removed), base)
     return removed
 
 
+def _job_dirs(base: Path) -> list[Path]:
+    """The job-* folders (not links) under `base`; none when it does not exist."""
+    try:
+        with os.scandir(base) as entries:
+            return [base / entry.name for entry in entries
+                    if entry.name.startswith("job-") and entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _remove_if_stale(folder: Path, cutoff: float) -> bool:
+    """Remove `folder` unless a live worker holds its in-use mark or something in it changed after `cutoff`
+    (a folder without a mark, just made or from an older worker, has only its age to go by). False when
+    kept, or when another sweeper removed it first."""
+    try:
+        mark = os.open(folder / IN_USE, os.O_RDONLY)
+    except FileNotFoundError:
+        mark = None
+    except OSError:
+        return False
+    try:
+        if mark is not None:
+            fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while removing: one sweeper per folder
+        if _last_change(folder) >= cutoff:
+            return False
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    except (BlockingIOError, FileNotFoundError):  # in use, or removed meanwhile
+        return False
+    finally:
+        if mark is not None:
+            os.close(mark)
+
+
 def _last_change(folder: Path) -> float:
-    """The latest modification time of `folder` and the folders inside it."""
-    return max(os.stat(root).st_mtime for root, _, _ in os.walk(folder))
+    """The latest modification time of `folder` and the folders inside it; FileNotFoundError once it is gone."""
+    latest = os.stat(folder).st_mtime
+    for root, _, _ in os.walk(folder):
+        with contextlib.suppress(FileNotFoundError):  # a subfolder removed meanwhile
+            latest = max(latest, os.stat(root).st_mtime)
+    return latest
 
 
 def _progress_reporter(job: dict[str, Any]) -> Callable[[str], None]:
@@ -181,19 +248,26 @@ def deliver_archive(job_id: str, output_dir: Path, bucket: Bucket | None) -> dic
         raise ResultTooLargeError(f"the result files are {len(encoded) / 1e6:.1f} MB encoded, over the "
                                   f"{INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and no bucket is "
                                   f"configured (BUCKET_ENDPOINT_URL...); the top model and its scores are returned")
-    key = f"alphafold-msa/{safe_job_id(job_id)}/results.tar.gz"
+    key = f"{results_prefix(job_id)}results.tar.gz"
     return {**files, "url": bucket.upload(key, data), "key": f"s3://{bucket.name}/{key}"}
 
 
-def _read_job_msa(msa_path: Path, options: dict[str, Any]):
-    """The job's alignment; for one fetched by msa_url, a parse error names the line but never echoes
-    the fetched bytes (they may be an internal answer, not the caller's data)."""
-    from alphafold_msa.msa import read_input
+def _read_job_msa(job_dir: Path, options: dict[str, Any], bucket: Bucket | None):
+    """The job's alignment, read as a stream within the alignment limits (alphafold_msa.msa.limits): from the
+    job's own text or compressed bytes, or from the file its msa_url names, fetched into `job_dir` first. A
+    fetched file that does not parse gets an error naming the line, never echoing its bytes (they may be an
+    internal answer, not the caller's data)."""
+    from alphafold_msa.msa import parse_input, read_input
 
+    if "msa_url" not in options:
+        source = "input.msa_gz_b64" if isinstance(options["msa"], bytes) else "input.msa"
+        return parse_input(options["msa"], options["format"], options["query"], source=source)
+    msa_path = job_dir / "input.msa"
+    fetch(options["msa_url"], bucket, settings.msa_url_max_bytes(), msa_path)
     try:
         return read_input(msa_path, format=options["format"], query=options["query"])
     except MsaError as error:
-        if "msa_url" not in options or isinstance(error, MsaTooLargeError):
+        if isinstance(error, MsaTooLargeError):
             raise
         line = re.search(r"\bline (\d+)", str(error))
         where = f" (problem at line {line.group(1)})" if line else ""
@@ -213,21 +287,14 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     from alphafold_msa.predict import run_prediction
 
     job_id = safe_job_id(job.get("id"))
-    base = workdir()
     job_dir: Path | None = None
     try:
         options = validate_input(job.get("input"))
         logger.info("job %s received: models %s, %d recycles, %d seed(s)", job_id, options["models"],
                     options["num_recycle"], options["num_seeds"])
         bucket = Bucket.from_env()
-        base.mkdir(parents=True, exist_ok=True)
-        job_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=base))
-        msa_path = job_dir / "input.msa"
-        if "msa_url" in options:
-            msa_path.write_bytes(fetch(options["msa_url"], bucket, settings.msa_url_max_bytes()))
-        else:
-            msa_path.write_text(options["msa"])
-        msa = _read_job_msa(msa_path, options)
+        job_dir = claim_job_dir(job_id)
+        msa = _read_job_msa(job_dir, options, bucket)
         if options["files"]:
             check_archive_deliverable(msa.length, options, bucket)
         result = run_prediction(
@@ -259,4 +326,4 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": f"internal error in job {job_id}; the worker log has the details under this job id"}
     finally:
         if job_dir is not None:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            release_job_dir(job_dir)
