@@ -14,6 +14,7 @@ from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
+from alphafold_msa.model.feature_memory import feature_depth, held_bytes
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
 from alphafold_msa.model.features import FeatureDict, build_features
 from alphafold_msa.model.relax import RelaxOutcome
@@ -23,6 +24,7 @@ from alphafold_msa.model.templates import monomer_templates, multimer_templates,
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
+from alphafold_msa.msa.limits import job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.schema import (
     COMPLEX_MODES,
@@ -160,16 +162,42 @@ class PreparedInput:
     build_seconds: float
 
 
+def run_preset(msa: Msa | ComplexMsa, complex_mode: str, preset: str) -> str:
+    """The models a prediction runs: AlphaFold-Multimer or the pTM models for a complex, `preset` for one chain."""
+    if isinstance(msa, Msa):
+        return preset
+    return "multimer" if complex_mode == "multimer" else "monomer_ptm"
+
+
+def _feature_depth(msa: Msa | ComplexMsa, complex_mode: str, preset: str, model_config: str | None,
+                   max_msa_depth: int, report: Callable[[str], None]) -> tuple[int, str | None]:
+    """(rows per chain to featurize, a note when that is fewer than `max_msa_depth` for the job memory)."""
+    network_rows = configs.network_msa_rows(run_preset(msa, complex_mode, preset),
+                                            configs.resolve_model_config(model_config))
+    depth = feature_depth(msa, complex_mode, max_msa_depth, network_rows, job_memory_bytes() - held_bytes(msa))
+    if depth >= max_msa_depth:
+        return depth, None
+    note = (f"max_msa_depth lowered from {max_msa_depth:,} to {depth:,} rows per chain: featurizing more would take "
+            f"more than what is left of this job's memory ({settings.JOB_MEMORY_GB.name}) once the alignment is "
+            f"read; the network reads at most {network_rows:,} rows")
+    report(note)
+    return depth, note
+
+
 def prepare_input(msa: Msa | ComplexMsa, pairing: str | None, complex_mode: str, preset: str, max_msa_depth: int,
                   random_seed: int, templates: Sequence[TemplateInput], models: Sequence[int],
-                  report: Callable[[str], None]) -> PreparedInput:
-    """Pair (a complex), check the length, match the templates, filter and featurize; report what was read."""
+                  report: Callable[[str], None], model_config: str | None = None) -> PreparedInput:
+    """Pair (a complex), check the length, match the templates, filter (within the job memory) and featurize;
+    report what was read."""
     if isinstance(msa, ComplexMsa):
         msa = settle_pairing(msa, pairing)
     check_length(msa, settings.max_query_length())
     stage = time.perf_counter()
     matches = match_query_templates(msa, templates)
-    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, max_msa_depth, random_seed, matches)
+    depth, depth_note = _feature_depth(msa, complex_mode, preset, model_config, max_msa_depth, report)
+    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, depth, random_seed, matches)
+    if depth_note:
+        summary["depth_note"] = depth_note
     if matches:
         summary.update(template_summary(matches, models, preset))
         _report_templates(summary, models, preset, report)
@@ -279,7 +307,8 @@ def run_prediction(
     relax_timeout = settings.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=msa_format, query=query)
-    prepared = prepare_input(msa, pairing, complex_mode, preset, max_msa_depth, random_seed, templates, models, report)
+    prepared = prepare_input(msa, pairing, complex_mode, preset, max_msa_depth, random_seed, templates, models, report,
+                             model_config)
     runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, models)
     counters_before = runner.counter_snapshot()
     output_dir = Path(output_dir)

@@ -137,3 +137,12 @@ def network_config(preset: str, model_config: str, bfloat16: bool = True, templa
     cfg = alphafold_config(model_name(3, preset), model_config, templates=templates)
     cfg.model.global_config.bfloat16 = bfloat16
     return cfg
+
+
+def network_msa_rows(preset: str, model_config: str) -> int:
+    """The most alignment rows the network reads: its MSA clusters plus its extra MSA rows."""
+    cfg = network_config(preset, model_config)
+    if preset == "multimer":
+        evo = cfg.model.embeddings_and_evoformer
+        return int(evo.num_msa + evo.num_extra_msa)
+    return int(cfg.data.eval.max_msa_clusters + cfg.data.common.max_extra_msa)

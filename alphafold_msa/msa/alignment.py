@@ -8,11 +8,12 @@ of residues the row inserts before that column (its deletion count).
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from alphafold_msa.errors import MsaError
+from alphafold_msa.msa.limits import ReadBudget
 
 GAP_ID = 21
 INVALID_ID = 255
@@ -23,7 +24,8 @@ _HHBLITS_IDS = {
     "V": 17, "W": 18, "X": 20, "Y": 19, "Z": 3,
 }
 GAP_CHARACTERS = b"-.~"
-_ROWS_PER_CHUNK = 20_000
+# Rows are encoded a chunk at a time; a chunk's scratch arrays take about 16 bytes per character.
+_CHARS_PER_CHUNK = 4_000_000
 
 
 def _lookup_table() -> np.ndarray:
@@ -186,22 +188,34 @@ def _build(records: Records, matrix: np.ndarray, deletions: np.ndarray, query_se
 
 
 class InterleavedRows:
-    """Pieces of named rows spread over blocks (Stockholm, Clustal), joined in order of first appearance."""
+    """Pieces of named rows spread over blocks (Stockholm, Clustal), joined in order of first appearance.
 
-    def __init__(self) -> None:
-        self.pieces: dict[str, list[str]] = {}
+    Each row grows in one bytearray, so a row cut into many small pieces costs its characters, not an
+    object per piece; rows and characters are counted against `budget` as they arrive."""
+
+    def __init__(self, budget: ReadBudget) -> None:
+        self.budget = budget
+        self.pieces: dict[str, bytearray] = {}
         self.first_line: dict[str, int] = {}
 
     def add(self, name: str, piece: str, line: int) -> None:
-        if name not in self.pieces:
-            self.pieces[name] = []
+        row = self.pieces.get(name)
+        if row is None:
+            self.budget.header(name, line)
+            self.budget.add_row(line)
+            row = self.pieces[name] = bytearray()
             self.first_line[name] = line
-        self.pieces[name].append(piece)
+        row += piece.encode("utf-8")
+        self.budget.add_residues(len(piece), len(row), name, line)
 
-    def records(self, format_name: str, source: str) -> Records:
+    def records(self, format_name: str) -> Records:
         names = list(self.pieces)
-        return Records(names=names, rows=["".join(self.pieces[n]) for n in names],
-                       lines=[self.first_line[n] for n in names], format=format_name, source=source)
+        rows = []
+        for name in names:  # each row's bytes are let go as soon as its text exists
+            rows.append(self.pieces[name].decode("utf-8"))
+            self.pieces[name] = bytearray()
+        return Records(names=names, rows=rows, lines=[self.first_line[n] for n in names], format=format_name,
+                       source=self.budget.source)
 
 
 def encode_aligned(records: Records) -> Msa:
@@ -236,8 +250,9 @@ def encode_aligned(records: Records) -> Msa:
     boundaries = np.searchsorted(inserted_columns, kept_columns)
     matrix = np.empty((len(rows), len(kept_columns)), dtype=np.uint8)
     deletions = np.empty((len(rows), len(kept_columns)), dtype=np.int32)
-    for start in range(0, len(rows), _ROWS_PER_CHUNK):
-        stop = start + _ROWS_PER_CHUNK
+    step = max(1, _CHARS_PER_CHUNK // width)
+    for start in range(0, len(rows), step):
+        stop = start + step
         text = "".join(rows[start:stop]).encode("ascii").translate(_RESIDUE_TABLE)
         if bytes([INVALID_ID]) in text:
             position = text.index(bytes([INVALID_ID]))
@@ -251,6 +266,18 @@ def encode_aligned(records: Records) -> Msa:
     return _build(records, matrix, deletions, query_sequence)
 
 
+def _chunks(rows: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive rows holding about _CHARS_PER_CHUNK characters (at least one row)."""
+    start, size = 0, 0
+    for index, row in enumerate(rows):
+        size += len(row)
+        if size >= _CHARS_PER_CHUNK:
+            yield start, index + 1
+            start, size = index + 1, 0
+    if start < len(rows):
+        yield start, len(rows)
+
+
 def encode_a3m(records: Records) -> Msa:
     """Encode a3m/a2m rows: upper case and '-' are query columns; lower case and '.' are insertions."""
     _check_ascii(records)
@@ -262,8 +289,7 @@ def encode_a3m(records: Records) -> Msa:
     length = int(query_match.sum())
     matrix = np.empty((len(rows), length), dtype=np.uint8)
     deletions = np.empty((len(rows), length), dtype=np.int32)
-    for start in range(0, len(rows), _ROWS_PER_CHUNK):
-        stop = start + _ROWS_PER_CHUNK
+    for start, stop in _chunks(rows):
         chunk_rows = rows[start:stop]
         text = "".join(chunk_rows).encode("ascii")
         kinds = text.translate(_A3M_KINDS)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m
 from alphafold_msa.msa.fasta import read_records
+from alphafold_msa.msa.limits import ReadBudget
 
 if TYPE_CHECKING:
     from alphafold_msa.msa.pairing import Pairing
@@ -143,20 +144,24 @@ def is_complex_header(first_line: str, source: str = "<input>") -> bool:
     return header is not None and (len(header[0]) > 1 or header[1][0] > 1)
 
 
-def parse_colabfold_complex(lines: list[str], source: str) -> ComplexMsa:
-    """Read ColabFold's complex a3m (lines of text, header first)."""
-    header = complex_header(lines[0], source)
+def parse_colabfold_complex(lines: Iterable[tuple[int, str]], source: str, budget: ReadBudget) -> ComplexMsa:
+    """Read ColabFold's complex a3m (numbered lines, header first) within `budget`; the complex's length
+    is checked from the header, before any row is read."""
+    lines = iter(lines)
+    number, first = next(lines, (1, ""))
+    header = complex_header(first, source)
     if header is None:
-        raise MsaError(f"{source}: line 1: expected ColabFold's complex header '#len1,len2,...<TAB>copies1,copies2,...' "
-                       f"(e.g. '#93,87\\t1,1'), found {lines[0][:40]!r}")
+        raise MsaError(f"{source}: line {number}: expected ColabFold's complex header '#len1,len2,...<TAB>copies1,"
+                       f"copies2,...' (e.g. '#93,87\\t1,1'), found {first[:40]!r}")
     lengths, copies = header
     if len(lengths) != len(copies):
-        raise MsaError(f"{source}: line 1: {len(lengths)} chain lengths but {len(copies)} copy numbers; "
+        raise MsaError(f"{source}: line {number}: {len(lengths)} chain lengths but {len(copies)} copy numbers; "
                        "the header needs one copy number per chain")
     if min(lengths) < 1 or min(copies) < 1:
-        raise MsaError(f"{source}: line 1: chain lengths and copy numbers must be at least 1")
-    check_chain_count(copies, f"{source}: line 1")
-    records = read_records(lines, source, "a3m")
+        raise MsaError(f"{source}: line {number}: chain lengths and copy numbers must be at least 1")
+    check_chain_count(copies, f"{source}: line {number}")
+    budget.query_length("+".join(map(str, lengths)), sum(n * c for n, c in zip(lengths, copies)))
+    records = read_records(lines, source, "a3m", budget, first_is_query=False)
     total = sum(lengths)
     bounds = np.cumsum([0, *lengths])
     paired: list[list[tuple[str, str, int, str]]] = [[] for _ in lengths]

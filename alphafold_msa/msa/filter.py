@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.alignment import Msa
+from alphafold_msa.msa.limits import query_too_long
 
 
 def check_length(msa: Msa, max_length: int) -> None:
     """Reject a query longer than `max_length` before any model is loaded."""
     if msa.length > max_length:
-        raise MsaError(
-            f"{msa.source}: the query '{msa.query_name}' has {msa.length} residues, over the maximum of "
-            f"{max_length} this worker accepts (ALPHAFOLD_MSA_MAX_LENGTH); predict a shorter region or domain"
-        )
+        raise query_too_long(msa.source, msa.query_name, msa.length, max_length)
+
+
+def unique_rows(msa: Msa) -> np.ndarray:
+    """The rows not identical to an earlier one (residues compared, deletions not), in order; each row is
+    hashed in place (a 16-byte digest per distinct row), the alignment is not copied."""
+    matrix = np.ascontiguousarray(msa.matrix)
+    first_index: dict[bytes, int] = {}
+    for row in range(msa.depth):
+        first_index.setdefault(hashlib.blake2b(matrix[row], digest_size=16).digest(), row)
+    return np.fromiter(first_index.values(), dtype=np.int64, count=len(first_index))  # ascending
 
 
 def filter_msa(msa: Msa, max_depth: int, seed: int = 0) -> tuple[Msa, dict[str, int]]:
@@ -22,12 +31,7 @@ def filter_msa(msa: Msa, max_depth: int, seed: int = 0) -> tuple[Msa, dict[str, 
 
     Returns the filtered alignment and a record of what was done (depths before and after).
     """
-    width = msa.length
-    blob = np.ascontiguousarray(msa.matrix).tobytes()
-    first_index: dict[bytes, int] = {}
-    for row in range(msa.depth):
-        first_index.setdefault(blob[row * width:(row + 1) * width], row)
-    keep = np.fromiter(first_index.values(), dtype=np.int64, count=len(first_index))  # ascending
+    keep = unique_rows(msa)
     unique_depth = len(keep)
     if len(keep) > max_depth:
         rng = np.random.default_rng(seed)

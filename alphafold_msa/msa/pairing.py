@@ -86,10 +86,13 @@ def _rows_by_key(keys: np.ndarray, identity: np.ndarray) -> dict[str, np.ndarray
     keyed = np.flatnonzero(keys != "")
     if not keyed.size:
         return {}
-    names, codes = np.unique(keys[keyed].astype(str), return_inverse=True)
+    # Keys stay Python strings (a fixed-width array would take the longest key's width for every row).
+    names = sorted(set(keys[keyed]))
+    code_of = {name: code for code, name in enumerate(names)}
+    codes = np.fromiter((code_of[key] for key in keys[keyed]), dtype=np.int64, count=keyed.size)
     order = np.lexsort((keyed, -identity[keyed], codes))
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    return dict(zip(names.tolist(), np.split(keyed[order], bounds)))
+    return dict(zip(names, np.split(keyed[order], bounds)))
 
 
 def pair_rows(keys: Sequence[np.ndarray], identities: Sequence[np.ndarray]) -> RowPairs:

@@ -1,4 +1,5 @@
-"""Reading an alignment from a file or text: decompression, text checks, format detection, dispatch."""
+"""Reading an alignment from a file or text, as a stream: decompression, text checks, format detection,
+dispatch to the format's reader, all within the limits of alphafold_msa.msa.limits."""
 
 from __future__ import annotations
 
@@ -6,44 +7,72 @@ import bz2
 import dataclasses
 import gzip
 import io
+import itertools
 import lzma
 import os
 import zlib
-from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from alphafold_msa import settings
 from alphafold_msa.errors import MsaError, MsaTooLargeError
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
-from alphafold_msa.msa.clustal import parse_clustal
+from alphafold_msa.msa.clustal import read_clustal_records
 from alphafold_msa.msa.complex import ComplexMsa, is_complex_header, parse_colabfold_complex
-from alphafold_msa.msa.fasta import read_records
-from alphafold_msa.msa.stockholm import parse_stockholm
+from alphafold_msa.msa.fasta import check_query_length, read_records
+from alphafold_msa.msa.limits import AlignmentLimits, ReadBudget
+from alphafold_msa.msa.stockholm import read_stockholm_records
 
 FORMATS = ("a3m", "a2m", "fasta", "stockholm", "clustal")
 _CHUNK = 1 << 20
+_BINARY_CHECK_CHARS = 65536
 _OPENERS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
     (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+_DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)
+NumberedLines = Iterator[tuple[int, str]]
 
 
-def read_limited(raw: BinaryIO, source: str, limit: int | None = None) -> bytearray:
-    """All of `raw`, decompressed as a stream when it starts with gzip/bzip2/xz magic bytes; refused
-    once it passes `limit` bytes (default $ALPHAFOLD_MSA_MAX_MSA_BYTES), before more is held in memory."""
-    limit = limit or settings.max_msa_bytes()
+def decompressed(raw: BinaryIO, source: str, limit: int) -> BinaryIO:
+    """`raw` decompressed as it is read when it starts with gzip/bzip2/xz magic bytes; reading past
+    `limit` decompressed bytes raises MsaTooLargeError, so nothing beyond it is ever held."""
     start = raw.read(6)
     stream = io.BufferedReader(_Prefixed(start, raw))
     opener = next((open_ for magic, open_ in _OPENERS if start.startswith(magic)), None)
-    data = bytearray()
     try:
         reader = opener(stream) if opener else stream
-        while chunk := reader.read(_CHUNK):
+    except _DAMAGED as error:
+        raise MsaError(f"{source}: compressed file is damaged ({error})") from None
+    return io.BufferedReader(_Counted(reader, source, limit), _CHUNK)
+
+
+def read_limited(raw: BinaryIO, source: str, limit: int) -> bytearray:
+    """All of `raw`, decompressed (see `decompressed`), refused past `limit` bytes."""
+    data = bytearray()
+    stream = decompressed(raw, source, limit)
+    try:
+        while chunk := stream.read(_CHUNK):
             data += chunk
-            if len(data) > limit:
-                raise MsaTooLargeError(f"{source}: the alignment is larger than the {limit:,}-byte limit once "
-                                       f"decompressed ({settings.MAX_MSA_BYTES.name})")
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
+    except _DAMAGED as error:
         raise MsaError(f"{source}: compressed file is damaged ({error})") from None
     return data
+
+
+class _Counted(io.RawIOBase):
+    """A stream that refuses to be read past `limit` bytes."""
+
+    def __init__(self, reader: BinaryIO, source: str, limit: int):
+        self.reader, self.source, self.limit, self.count = reader, source, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.reader.read(min(len(buffer), _CHUNK))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise MsaTooLargeError(f"{self.source}: the alignment is larger than the {self.limit:,}-byte limit once "
+                                   f"decompressed ({settings.MAX_MSA_BYTES.name})")
+        buffer[:len(data)] = data
+        return len(data)
 
 
 class _Prefixed(io.RawIOBase):
@@ -65,28 +94,50 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def alignment_lines(data: bytes | bytearray, source: str) -> list[str]:
-    """Decompress (gzip/bzip2/xz by magic bytes, within the size limit), decode UTF-8 (BOM and CRLF
-    accepted), split lines."""
-    return _text_lines(read_limited(io.BytesIO(data), source), source)
-
-
-def _text_lines(data: bytearray, source: str) -> list[str]:
-    """Decoded (UTF-8, BOM and CRLF accepted) and split lines of uncompressed alignment bytes."""
-    if b"\x00" in data[:65536]:
-        raise MsaError(f"{source}: is a binary file, not an alignment (expected text)")
+def numbered_lines(raw: BinaryIO, source: str, limits: AlignmentLimits) -> NumberedLines:
+    """(line number, text) of each line of an alignment file, decompressed and decoded as they are read
+    (UTF-8, BOM and CRLF accepted): no line is held beyond the reader's own use of it, and no line may be
+    longer than a row with its name (the columns and header limits)."""
+    text = io.TextIOWrapper(decompressed(raw, source, limits.max_bytes), encoding="utf-8-sig", newline=None)
+    longest = limits.max_columns + limits.max_header_chars + 100
+    number, checked = 0, 0
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise MsaError(f"{source}: is not UTF-8/ASCII text (byte {error.start}); expected a text alignment") from None
-    if not text.strip():
-        raise MsaError(f"{source}: is empty; expected an alignment (a3m, Stockholm, aligned FASTA or Clustal)")
-    return text.splitlines()
+        while line := text.readline(longest + 1):
+            number += 1
+            if len(line) > longest:
+                raise MsaTooLargeError(f"{source}: line {number} is longer than {longest:,} characters, the most "
+                                       f"a row with its name may have ({settings.MAX_COLUMNS.name}, "
+                                       f"{settings.MAX_HEADER_CHARS.name})")
+            if checked < _BINARY_CHECK_CHARS:
+                checked += len(line)
+                if "\x00" in line:
+                    raise MsaError(f"{source}: is a binary file, not an alignment (expected text)")
+            yield number, line[:-1] if line[-1] == "\n" else line
+    except UnicodeDecodeError:
+        raise MsaError(f"{source}: line {number + 1} is not UTF-8/ASCII text; expected a text alignment") from None
+    except _DAMAGED as error:
+        raise MsaError(f"{source}: compressed file is damaged ({error})") from None
 
 
-def _detect_syntax(lines: list[str], source: str) -> str:
-    """'stockholm', 'clustal' or 'records' ('>'-headed: a3m or aligned FASTA), from the first line."""
-    first = next(line.strip() for line in lines if line.strip())
+def alignment_lines(data: bytes | bytearray, source: str, limits: AlignmentLimits | None = None) -> list[str]:
+    """Decompress (gzip/bzip2/xz by magic bytes), decode UTF-8 (BOM and CRLF accepted) and split the
+    lines of alignment bytes, within `limits` (default: the settings')."""
+    limits = limits or AlignmentLimits.from_settings()
+    return [line for _, line in numbered_lines(io.BytesIO(data), source, limits)]
+
+
+def _first_line(lines: NumberedLines, source: str) -> tuple[int, str]:
+    """The first line that is not blank; an error for a file without one."""
+    for number, line in lines:
+        if line.strip():
+            return number, line
+    raise MsaError(f"{source}: is empty; expected an alignment (a3m, Stockholm, aligned FASTA or Clustal)")
+
+
+def _detect_syntax(first: str, source: str) -> str:
+    """'stockholm', 'clustal' or 'records' ('>'-headed: a3m or aligned FASTA), from the first line that is
+    not blank."""
+    first = first.strip()
     if first.upper().startswith("# STOCKHOLM"):
         return "stockholm"
     if first.upper().startswith(("CLUSTAL", "MUSCLE", "MAFFT")):
@@ -109,36 +160,46 @@ def _fasta_kind(records: Records) -> str:
     return "a3m" if any("." in row or row != row.upper() for row in records.rows) else "fasta"
 
 
-def detect_format(lines: list[str], source: str) -> str:
+def detect_format(lines: list[str], source: str, limits: AlignmentLimits | None = None) -> str:
     """Name the format from the content: Stockholm/Clustal by header, a3m vs aligned FASTA by row lengths."""
-    syntax = _detect_syntax(lines, source)
-    return _fasta_kind(read_records(lines, source, "a3m")) if syntax == "records" else syntax
+    numbered = enumerate(lines, start=1)
+    first = _first_line(numbered, source)
+    syntax = _detect_syntax(first[1], source)
+    if syntax != "records":
+        return syntax
+    limits = limits or AlignmentLimits.from_settings()
+    return _fasta_kind(read_records(itertools.chain([first], numbered), source, "a3m", ReadBudget(limits, source)))
 
 
 def parse_input(text: str | bytes, format: str | None = None, query: str | None = None,
-                source: str = "<input>") -> Msa | ComplexMsa:
-    """An alignment (`Msa`) or, for ColabFold's complex a3m, a `ComplexMsa`, from text or compressed bytes."""
+                source: str = "<input>", limits: AlignmentLimits | None = None) -> Msa | ComplexMsa:
+    """An alignment (`Msa`) or, for ColabFold's complex a3m, a `ComplexMsa`, from text or compressed bytes,
+    within `limits` (default: the settings')."""
     data = text.encode("utf-8") if isinstance(text, str) else text
-    return _parse_input_lines(alignment_lines(data, source), format, query, source)
+    return _parse_stream(io.BytesIO(data), format, query, source, limits)
 
 
-def _parse_input_lines(lines: list[str], format: str | None, query: str | None, source: str) -> Msa | ComplexMsa:
-    """An `Msa` or, from a complex header, a `ComplexMsa`, from the alignment's lines."""
-    first = next(index for index, line in enumerate(lines) if line.strip())
-    if is_complex_header(lines[first], source):
+def _parse_stream(raw: BinaryIO, format: str | None, query: str | None, source: str,
+                  limits: AlignmentLimits | None) -> Msa | ComplexMsa:
+    """An `Msa` or, from a complex header, a `ComplexMsa`, read from `raw` as a stream within `limits`."""
+    budget = ReadBudget(limits or AlignmentLimits.from_settings(), source)
+    lines = numbered_lines(raw, source, budget.limits)
+    first = _first_line(lines, source)
+    lines = itertools.chain([first], lines)
+    if is_complex_header(first[1], source):
         if format not in (None, "a3m"):
-            raise MsaError(f"{source}: line {first + 1} is ColabFold's complex header, but the format was given "
+            raise MsaError(f"{source}: line {first[0]} is ColabFold's complex header, but the format was given "
                            f"as '{format}'")
         if query is not None:
             raise MsaError(f"{source}: a complex a3m has one query per chain; a query name cannot be chosen")
-        return parse_colabfold_complex(lines[first:], source)
-    return _parse_lines(lines, format, query, source)
+        return parse_colabfold_complex(lines, source, budget)
+    return _parse_lines(first[1], lines, format, query, budget)
 
 
 def parse_msa(text: str | bytes, format: str | None = None, query: str | None = None,
-              source: str = "<input>") -> Msa:
+              source: str = "<input>", limits: AlignmentLimits | None = None) -> Msa:
     """Parse alignment text (or compressed bytes) in any supported format, detected unless given."""
-    return _single_chain(parse_input(text, format, query, source), source)
+    return _single_chain(parse_input(text, format, query, source, limits), source)
 
 
 def _single_chain(parsed: Msa | ComplexMsa, source: str) -> Msa:
@@ -149,39 +210,42 @@ def _single_chain(parsed: Msa | ComplexMsa, source: str) -> Msa:
     return parsed
 
 
-def _parse_lines(lines: list[str], format: str | None, query: str | None, source: str) -> Msa:
+def _parse_lines(first: str, lines: NumberedLines, format: str | None, query: str | None,
+                 budget: ReadBudget) -> Msa:
+    source = budget.source
     if format is not None and format not in FORMATS:
         raise MsaError(f"{source}: unknown format '{format}'; expected one of {', '.join(FORMATS)}")
     syntax = format if format in ("stockholm", "clustal") else None
-    syntax = syntax or ("records" if format else _detect_syntax(lines, source))
+    syntax = syntax or ("records" if format else _detect_syntax(first, source))
     if syntax == "stockholm":
-        return parse_stockholm(lines, source, query)
-    if syntax == "clustal":
-        return parse_clustal(lines, source, query)
-    records = read_records(lines, source, "a3m")  # read once, then decide a3m or FASTA
-    kind = format or _fasta_kind(records)
-    encode = encode_aligned if kind == "fasta" else encode_a3m
-    return encode(dataclasses.replace(records, format=kind).select_query(query))
+        records = read_stockholm_records(lines, budget)
+    elif syntax == "clustal":
+        records = read_clustal_records(lines, budget)
+    else:
+        records = read_records(lines, source, "a3m", budget, first_is_query=query is None)
+        records = dataclasses.replace(records, format=format or _fasta_kind(records))
+    records = records.select_query(query)
+    check_query_length(records, budget)
+    return (encode_aligned if records.format in ("fasta", "stockholm", "clustal") else encode_a3m)(records)
 
 
-def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa:
+def read_msa(path: str | os.PathLike, format: str | None = None, query: str | None = None,
+             limits: AlignmentLimits | None = None) -> Msa:
     """Read an alignment file (a3m, a2m, Stockholm, aligned FASTA, Clustal; optionally compressed)."""
-    return _single_chain(read_input(path, format, query), str(path))
+    return _single_chain(read_input(path, format, query, limits), str(path))
 
 
-def read_input(path: str | os.PathLike, format: str | None = None, query: str | None = None) -> Msa | ComplexMsa:
-    """Read an alignment file, or a complex in ColabFold's complex a3m (then a `ComplexMsa`)."""
-    return _parse_input_lines(_text_lines(_read_bytes(Path(path)), str(path)), format, query, str(path))
-
-
-def _read_bytes(path: Path) -> bytearray:
-    """The file's content, decompressed within the size limit."""
+def read_input(path: str | os.PathLike, format: str | None = None, query: str | None = None,
+               limits: AlignmentLimits | None = None) -> Msa | ComplexMsa:
+    """Read an alignment file, or a complex in ColabFold's complex a3m (then a `ComplexMsa`), as a stream
+    within `limits` (default: the settings', see alphafold_msa.msa.limits)."""
     try:
-        with open(path, "rb") as raw:
-            return read_limited(raw, str(path))
+        raw = open(path, "rb")
     except FileNotFoundError:
         raise MsaError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise MsaError(f"{path}: is a directory, expected an alignment file") from None
     except OSError as error:
         raise MsaError(f"{path}: cannot be read ({error.strerror})") from None
+    with raw:
+        return _parse_stream(raw, format, query, str(path), limits)

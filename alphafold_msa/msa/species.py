@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from alphafold_msa.errors import MsaError
+from alphafold_msa import settings
+from alphafold_msa.errors import MsaError, MsaTooLargeError
 from alphafold_msa.msa.alignment import Msa
+from alphafold_msa.msa.limits import AlignmentLimits
 
 KINDS = ("key", "taxid", "mnemonic")  # in order of priority
 KIND_NAMES = {"key": "explicit keys (key=VALUE)", "taxid": "NCBI taxonomy ids (OX= / TaxID=)",
@@ -47,10 +49,19 @@ def row_key(name: str, description: str = "") -> str:
     return f"mnemonic:{mnemonic.group(1)}" if mnemonic else ""
 
 
-def chain_keys(msa: Msa) -> np.ndarray:
-    """Every row's key ('' for none); the query row (row 0) never has one: queries are paired with each other."""
-    return np.array([""] + [row_key(msa.names[row], msa.description(row)) for row in range(1, msa.depth)],
+def chain_keys(msa: Msa, max_key_chars: int | None = None) -> np.ndarray:
+    """Every row's key ('' for none); the query row (row 0) never has one: queries are paired with each other.
+    A key longer than `max_key_chars` (default $ALPHAFOLD_MSA_MAX_KEY_CHARS) is refused, naming the row."""
+    max_key_chars = max_key_chars or AlignmentLimits.from_settings(query_length=False).max_key_chars
+    keys = np.array([""] + [row_key(msa.names[row], msa.description(row)) for row in range(1, msa.depth)],
                     dtype=object)
+    too_long = np.flatnonzero(np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)) > max_key_chars)
+    if too_long.size:
+        row = int(too_long[0])
+        raise MsaTooLargeError(f"{msa.source}: row '{msa.names[row][:60]}' carries a species key of {len(keys[row]):,} "
+                               f"characters, over the {max_key_chars:,} a pairing key may have "
+                               f"({settings.MAX_KEY_CHARS.name} raises this limit)")
+    return keys
 
 
 def key_kind(key: str) -> str:

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Iterable
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.msa.alignment import InterleavedRows, Msa, Records, encode_aligned
+from alphafold_msa.msa.alignment import InterleavedRows, Records
+from alphafold_msa.msa.limits import ReadBudget
 
 logger = logging.getLogger(__name__)
 
 
-def read_stockholm_records(lines: list[str], source: str) -> Records:
+def read_stockholm_records(lines: Iterable[tuple[int, str]], budget: ReadBudget) -> Records:
     """Collect each sequence's pieces across blocks, in order of first appearance; stops at the first '//'.
     A row's description is its '#=GS <name> <feature> <text>' lines ('DE ... OX=9606' from jackhmmer)."""
-    rows = InterleavedRows()
+    source = budget.source
+    rows = InterleavedRows(budget)
     annotations: dict[str, list[str]] = {}
     terminated = False
-    for number, line in enumerate(lines, start=1):
+    lines = iter(lines)
+    for number, line in lines:
         if line.startswith("#=GS"):
             fields = line.split(None, 2)
             if len(fields) == 3:
+                budget.header(line, number)
                 annotations.setdefault(fields[1], []).append(fields[2].strip())
             continue
         if not line or line[0] == "#":
@@ -30,7 +35,7 @@ def read_stockholm_records(lines: list[str], source: str) -> Records:
             continue
         if stripped == "//":
             terminated = True
-            if any(rest.strip() and not rest.startswith("#") for rest in lines[number:]):
+            if any(rest.strip() and not rest.startswith("#") for _, rest in lines):
                 logger.warning("%s holds several alignments; using the first one", source)
             break
         fields = stripped.split()
@@ -43,10 +48,5 @@ def read_stockholm_records(lines: list[str], source: str) -> Records:
         raise MsaError(f"{source}: the Stockholm file has no sequence lines")
     if not terminated:
         raise MsaError(f"{source}: the Stockholm alignment ends without its '//' line; the file looks truncated")
-    records = rows.records("stockholm", source)
+    records = rows.records("stockholm")
     return dataclasses.replace(records, descriptions=[" ".join(annotations.get(name, ())) for name in records.names])
-
-
-def parse_stockholm(lines: list[str], source: str, query: str | None = None) -> Msa:
-    """Parse Stockholm text lines; the first sequence (or the one named `query`) is the query."""
-    return encode_aligned(read_stockholm_records(lines, source).select_query(query))

@@ -94,6 +94,8 @@ def summary_text(data: dict[str, Any]) -> str:
     lines = [f"WARNING: {DEMO_WEIGHTS_NOTE}"] if data.get("demo_weights") else []
     lines += [f"query: {data['query_name']} ({data['query_length']} residues)",
              f"alignment: {data['num_sequences']} sequences, {data['num_sequences_filtered']} after filtering"]
+    if data.get("depth_note"):
+        lines.append(f"note: {data['depth_note']}")
     pairing = data.get("pairing")
     keyed = pairing["chains"] if pairing else [None] * len(data.get("chains", []))
     for chain, keys in zip(data.get("chains", []), keyed):

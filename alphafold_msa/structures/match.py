@@ -21,6 +21,10 @@ from alphafold_msa.errors import TemplateError
 from alphafold_msa.structures.read import TemplateStructure, read_structure
 
 MAX_TEMPLATES = 4
+# The alignment work one job may ask for (about 5 s of CPU at most): distinct (query chain, template chain)
+# sequence pairs, and residue pairs (query length times template chain length) over them all.
+MAX_CHAIN_PAIRS = 1_000
+MAX_RESIDUE_PAIRS = 250_000_000
 MIN_ALIGNED = 10
 MIN_IDENTITY = 0.20
 _ALPHABET = set("ARNDCQEGHILKMFPSTWYVBZX")
@@ -106,12 +110,6 @@ def align(query: str, template: str, aligner=None) -> tuple[float, dict[int, int
     return float(alignment.score), mapping, identical
 
 
-def _match(structure: TemplateStructure, index: int, chain: str, target: str | None, query: str,
-           aligner) -> TemplateMatch:
-    score, mapping, identical = align(query, structure.chains[chain].sequence, aligner)
-    return TemplateMatch(structure, index, chain, target, mapping, score, identical)
-
-
 def identity_floor(aligned: int) -> float:
     """The least identity accepted for `aligned` aligned residues: Rost's curve (which levels off at
     about 21% by 250 residues; longer alignments are held to that), at least MIN_IDENTITY."""
@@ -134,11 +132,10 @@ def _refusal(match: TemplateMatch, single_chain: bool) -> TemplateError:
         f"({match.aligned} residues aligned at {100 * match.identity:.1f}% identity; {need})")
 
 
-def match_template(template: TemplateInput, index: int, targets: dict[str, str]) -> list[TemplateMatch]:
-    """The chains of `template` used for the query chains `targets` (chain id -> sequence; one entry
-    for a single chain), at most one per query chain; a TemplateError naming the file otherwise."""
-    structure = read_structure(template.text, template.name, template.format)
-    chains = [template.chain] if template.chain is not None else list(structure.chains)
+def _chain_pairs(template: TemplateInput, structure: TemplateStructure,
+                 targets: dict[str, str]) -> list[tuple[str, str]]:
+    """The (template chain, query chain) pairs to align for `template`; a TemplateError naming the file
+    when its chain or query chain is not there."""
     if template.chain is not None and template.chain not in structure.chains:
         raise TemplateError(f"{template.name}: no protein chain '{template.chain}'; its protein chains are "
                             f"{', '.join(structure.chains)}")
@@ -148,20 +145,53 @@ def match_template(template: TemplateInput, index: int, targets: dict[str, str])
     if template.query_chain is not None and template.query_chain not in targets:
         raise TemplateError(f"{template.name}: @{template.query_chain} names no chain of the complex; its chains "
                             f"are {', '.join(targets)}")
+    chains = [template.chain] if template.chain is not None else list(structure.chains)
     wanted = [template.query_chain] if template.query_chain is not None else list(targets)
-    aligner = _aligner()
-    pairs = [_match(structure, index, chain, target, targets[target], aligner) for chain in chains for target in wanted]
-    # Best-aligned pairs first: each template chain goes to the query chain it aligns best with that is
-    # still free, and each query chain gets at most one chain of this file (copies of a chain in turn).
+    return [(chain, target) for chain in chains for target in wanted]
+
+
+def check_alignment_work(pairs: Sequence[tuple[str, str]]) -> None:
+    """Refuse, before any is aligned, more distinct (query, template chain) sequence pairs than
+    MAX_CHAIN_PAIRS or more residue pairs than MAX_RESIDUE_PAIRS in all."""
+    distinct = set(pairs)
+    residue_pairs = sum(len(query) * len(template) for query, template in distinct)
+    if len(distinct) > MAX_CHAIN_PAIRS or residue_pairs > MAX_RESIDUE_PAIRS:
+        raise TemplateError(
+            f"the templates' chains would be aligned to the query chains {len(distinct):,} times ({residue_pairs:,} "
+            f"residue pairs); a job may align at most {MAX_CHAIN_PAIRS:,} chain pairs and {MAX_RESIDUE_PAIRS:,} "
+            "residue pairs: name the template chain and the complex chain it is for (FILE:CHAIN@CHAIN)")
+
+
+class _Aligner:
+    """Biopython's aligner with a cache: identical chains (copies in a complex, a homo-oligomer template)
+    are aligned once."""
+
+    def __init__(self) -> None:
+        self.aligner = _aligner()
+        self.done: dict[tuple[str, str], tuple[float, dict[int, int], int]] = {}
+
+    def match(self, structure: TemplateStructure, index: int, chain: str, target: str, query: str) -> TemplateMatch:
+        sequences = (query, structure.chains[chain].sequence)
+        if sequences not in self.done:
+            self.done[sequences] = align(*sequences, self.aligner)
+        score, mapping, identical = self.done[sequences]
+        return TemplateMatch(structure, index, chain, target, mapping, score, identical)
+
+
+def _choose(pairs: list[TemplateMatch], order: list[str]) -> list[TemplateMatch]:
+    """Best-aligned pairs first: each template chain goes to the query chain it aligns best with that is
+    still free, and each query chain gets at most one chain of this file (copies of a chain in turn);
+    a TemplateError when no pair is good enough. Returned in the query chains' `order`."""
     chosen: dict[str, TemplateMatch] = {}
     for match in sorted(pairs, key=lambda m: -m.score):
         taken = match.chain in {m.chain for m in chosen.values()}
         if _acceptable(match) and match.query_chain not in chosen and not taken:
             chosen[match.query_chain] = match
+    single_chain = len(order) == 1
     if not chosen:
-        raise _refusal(max(pairs, key=lambda m: m.score), len(targets) == 1)
-    return [dataclasses.replace(m, query_chain=m.query_chain if len(targets) > 1 else None)
-            for m in sorted(chosen.values(), key=lambda m: list(targets).index(m.query_chain))]
+        raise _refusal(max(pairs, key=lambda m: m.score), single_chain)
+    return [dataclasses.replace(m, query_chain=None if single_chain else m.query_chain)
+            for m in sorted(chosen.values(), key=lambda m: order.index(m.query_chain))]
 
 
 def query_targets(msa) -> dict[str, str]:
@@ -173,10 +203,19 @@ def query_targets(msa) -> dict[str, str]:
 
 
 def match_templates(templates: Sequence[TemplateInput], targets: dict[str, str]) -> list[TemplateMatch]:
-    """Every template matched to the query chains (see match_template), at most MAX_TEMPLATES of them."""
+    """Every template's chains matched to the query chains `targets` (chain id -> sequence; one entry for a
+    single chain), at most one chain of a file per query chain; at most MAX_TEMPLATES templates. Every file is
+    read and the alignment work checked (check_alignment_work) before any chain is aligned."""
     if len(templates) > MAX_TEMPLATES:
         raise TemplateError(f"{len(templates)} templates given; AlphaFold2 uses at most {MAX_TEMPLATES}")
-    return [match for index, template in enumerate(templates) for match in match_template(template, index, targets)]
+    structures = [read_structure(template.text, template.name, template.format) for template in templates]
+    plans = [_chain_pairs(template, structure, targets) for template, structure in zip(templates, structures)]
+    check_alignment_work([(targets[target], structure.chains[chain].sequence)
+                          for structure, plan in zip(structures, plans) for chain, target in plan])
+    aligner = _Aligner()
+    return [match for index, (structure, plan) in enumerate(zip(structures, plans))
+            for match in _choose([aligner.match(structure, index, chain, target, targets[target])
+                                  for chain, target in plan], list(targets))]
 
 
 def parse_template_argument(text: str) -> tuple[str, str | None, str | None]:

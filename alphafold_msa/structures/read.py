@@ -17,13 +17,16 @@ from pathlib import Path
 from alphafold_msa.errors import MsaError, MsaTooLargeError, TemplateError
 
 STRUCTURE_FORMATS = ("pdb", "cif")
-# A template is one protein chain or a few: files past these bounds are refused before parsing.
+# A template is one protein chain or a few: a file past MAX_STRUCTURE_BYTES is refused before parsing, one
+# with more atoms (all models counted) or chains (of its first model) as soon as the parser builds one more.
 MAX_ATOMS = 50_000
-MAX_STRUCTURE_BYTES = 20_000_000
+MAX_CHAINS = 62  # as many as a complex has chain IDs
+MAX_STRUCTURE_BYTES = 10_000_000
 _SUFFIXES = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif"}
 _NUCLEOTIDES = {"A", "C", "G", "U", "T", "I", "N", "DA", "DC", "DG", "DT", "DU", "DI", "DN"}
 # Backbone and side-chain atoms beyond CA: without them AlphaFold's template features are nearly empty.
 _BACKBONE = ("N", "C")
+_KEEP_CHAINS = "keep only the chain(s) you need (e.g. with pdb_selchain or gemmi)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,10 +97,6 @@ def read_structure(text: str, name: str, format: str | None = None) -> TemplateS
     format = format or detect_format(text, name)
     if format not in STRUCTURE_FORMATS:
         raise TemplateError(f"{name}: unknown structure format '{format}'; expected pdb or cif")
-    atoms = sum(1 for line in text.splitlines() if line.startswith(("ATOM", "HETATM")))
-    if atoms > MAX_ATOMS:
-        raise TemplateError(f"{name}: {atoms:,} atoms, over the {MAX_ATOMS:,} a template may have; "
-                            f"keep only the chain(s) you need (e.g. with pdb_selchain or gemmi)")
     model = _parse(text, name, format)
     chains, nucleic = {}, []
     for chain in model:
@@ -115,15 +114,48 @@ def read_structure(text: str, name: str, format: str | None = None) -> TemplateS
     return TemplateStructure(name=name, format=format, model=model, chains=chains, warnings=notes)
 
 
+def _counting_builder(name: str):
+    """A Biopython StructureBuilder that refuses, as it builds them, a structure's atom past MAX_ATOMS (all
+    models) or chain past MAX_CHAINS (first model): the counts come from the parse, not from line prefixes."""
+    from Bio.PDB.StructureBuilder import StructureBuilder
+
+    class CountingBuilder(StructureBuilder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.atoms = 0
+            self.chains: set[str] = set()
+
+        def init_chain(self, chain_id: str) -> None:
+            if self.model is not None and self.model.id == 0 and chain_id not in self.chains:
+                self.chains.add(chain_id)
+                if len(self.chains) > MAX_CHAINS:
+                    raise TemplateError(f"{name}: more than {MAX_CHAINS} chains, the most a template may have; "
+                                        f"{_KEEP_CHAINS}")
+            super().init_chain(chain_id)
+
+        def init_atom(self, *args, **kwargs) -> None:
+            self.atoms += 1
+            if self.atoms > MAX_ATOMS:
+                raise TemplateError(f"{name}: more than {MAX_ATOMS:,} atoms, the most a template may have; "
+                                    f"{_KEEP_CHAINS}")
+            super().init_atom(*args, **kwargs)
+
+    return CountingBuilder()
+
+
 def _parse(text: str, name: str, format: str):
     """The first model, every disordered atom and residue at its first alternate location."""
     from Bio.PDB import MMCIFParser, PDBParser
 
-    parser = PDBParser(QUIET=True) if format == "pdb" else MMCIFParser(QUIET=True)
+    builder = _counting_builder(name)
+    parser = (PDBParser(QUIET=True, structure_builder=builder) if format == "pdb"
+              else MMCIFParser(QUIET=True, structure_builder=builder))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             structure = parser.get_structure(Path(name).stem or "template", io.StringIO(text))
+    except TemplateError:
+        raise
     # Biopython's parsers raise many kinds of error on malformed text; each means "not a structure".
     except Exception as error:
         label = "PDB" if format == "pdb" else "mmCIF"

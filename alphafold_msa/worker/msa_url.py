@@ -4,6 +4,8 @@ reached only at a checked public address."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
 import urllib3
@@ -12,9 +14,11 @@ from alphafold_msa import settings
 from alphafold_msa.transfer.bucket import Bucket, StorageError
 from alphafold_msa.transfer.https import (
     DownloadError,
+    ReadDeadline,
+    capped,
     open_pinned,
     parse_public_https,
-    read_capped,
+    read_body,
     redact_url,
     resolve_public,
 )
@@ -23,25 +27,32 @@ from alphafold_msa.transfer.https import (
 INPUT_PREFIX = "alphafold-msa/inputs/"
 
 
-def fetch_public(url: str, max_bytes: int) -> bytes:
-    """A job's msa_url on the internet: parsed by the parser that connects, every address of its
-    host public, the connection pinned to the checked address, at most `max_bytes` within the deadline."""
+def fetch_public(url: str, max_bytes: int, sink: Callable[[bytes], None]) -> None:
+    """Feed a job's msa_url on the internet to `sink`: parsed by the parser that connects, every address of its
+    host public, the connection pinned to the checked address, at most `max_bytes`, every byte (headers
+    included) within the download deadline."""
     parsed = parse_public_https(url, "msa_url")
     address = resolve_public(parsed, "msa_url")
     what = f"msa_url {redact_url(url)}"
     deadline = time.monotonic() + settings.download_deadline()
-    try:
-        response = open_pinned(parsed, address)
-    except urllib3.exceptions.HTTPError as error:
-        raise StorageError(f"{what}: cannot connect ({type(error).__name__})") from None
-    try:
-        if response.status != 200:
-            raise StorageError(f"{what}: HTTP {response.status}")
-        return read_capped(response, max_bytes, deadline, what)
-    except DownloadError as error:
-        raise StorageError(str(error)) from None
-    finally:
-        response.release_conn()
+    too_slow = StorageError(f"{what}: the download did not finish within its time limit "
+                            f"({settings.DOWNLOAD_DEADLINE.name})")
+    with ReadDeadline(deadline) as reading:
+        try:
+            response = open_pinned(parsed, address)
+        except urllib3.exceptions.HTTPError as error:
+            raise too_slow if reading.cut else StorageError(f"{what}: cannot connect ({type(error).__name__})") \
+                from None
+        try:
+            if response.status != 200:
+                raise StorageError(f"{what}: HTTP {response.status}")
+            read_body(response, capped(sink, max_bytes, what), deadline, what)
+        except DownloadError as error:
+            raise too_slow if reading.cut else StorageError(str(error)) from None
+        finally:
+            response.release_conn()
+        if reading.cut:  # the answer was cut off at the deadline: what arrived is not the whole file
+            raise too_slow
 
 
 def check_input_key(key: str, bucket_name: str) -> None:
@@ -53,13 +64,17 @@ def check_input_key(key: str, bucket_name: str) -> None:
                            f"can be read")
 
 
-def fetch(url: str, bucket: Bucket | None, max_bytes: int) -> bytes:
-    """The bytes behind a job's msa_url: from the configured bucket with its credentials, or a public https URL."""
+def fetch(url: str, bucket: Bucket | None, max_bytes: int, destination: Path) -> None:
+    """Write the bytes behind a job's msa_url to `destination` as they arrive (never held whole): from the
+    configured bucket with its credentials, or a public https URL; at most `max_bytes`."""
     key = bucket.owns(url) if bucket else None
     if key:
         check_input_key(key, bucket.name)
-        return bucket.get(key, max_bytes)
-    if urlparse(url).scheme == "s3":
-        raise StorageError(f"msa_url: {url} is not in the worker's bucket"
+    elif urlparse(url).scheme == "s3":
+        raise StorageError(f"msa_url: {redact_url(url)} is not in the worker's bucket"
                            + (f" '{bucket.name}'" if bucket else " (none is configured)"))
-    return fetch_public(url, max_bytes)
+    with open(destination, "wb") as out:
+        if key:
+            bucket.download(key, max_bytes, out.write)
+        else:
+            fetch_public(url, max_bytes, out.write)
