@@ -11,12 +11,14 @@ from typing import Any
 
 class Reply:
     """One scripted answer: an HTTP status, a JSON body (or raw bytes), headers; or a dropped connection;
-    sent after `delay` seconds (a hanging endpoint)."""
+    sent after `delay` seconds (a hanging endpoint). With `trickle_s`, the body (and with `trickle_headers`
+    the status line and headers too) goes out one byte per `trickle_s` seconds."""
 
     def __init__(self, status: int = 200, body: Any = None, headers: dict | None = None, raw: bytes | None = None,
-                 drop: bool = False, delay: float = 0.0):
+                 drop: bool = False, delay: float = 0.0, trickle_s: float | None = None,
+                 trickle_headers: bool = False):
         self.status, self.body, self.headers, self.raw, self.drop = status, body, headers or {}, raw, drop
-        self.delay = delay
+        self.delay, self.trickle_s, self.trickle_headers = delay, trickle_s, trickle_headers
 
 
 class JsonRequestHandler(BaseHTTPRequestHandler):
@@ -36,6 +38,8 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+        if reply.trickle_s is not None:
+            return self.trickle(reply, payload)
         self.send_response(reply.status)
         for key, value in reply.headers.items():
             self.send_header(key, value)
@@ -43,6 +47,23 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def trickle(self, reply: Reply, payload: bytes) -> None:
+        """The answer written byte by byte, until it ends or the client goes away."""
+        head = "".join(f"{key}: {value}\r\n" for key, value in {**reply.headers, "Content-Type": "application/json",
+                                                               "Content-Length": len(payload)}.items())
+        head = f"HTTP/1.1 {reply.status} Scripted\r\n{head}\r\n".encode()
+        if not reply.trickle_headers:
+            self.wfile.write(head)
+        slow = (head if reply.trickle_headers else b"") + payload
+        self.close_connection = True
+        try:
+            for index in range(len(slow)):
+                self.wfile.write(slow[index:index + 1])
+                self.wfile.flush()
+                time.sleep(reply.trickle_s)
+        except OSError:
+            pass
 
     def route(self, method: str) -> None:
         raise NotImplementedError
@@ -61,6 +82,7 @@ class EndpointEmulator:
         self.endpoint, self.job_id = endpoint, job_id
         self.run_replies: list[Reply] = []
         self.status_replies: list[Reply] = []  # the last one repeats
+        self.cancel_replies: list[Reply] = []  # then: CANCELLED
         self.requests: list[dict] = []
         self.cancelled = threading.Event()
         emulator = self
@@ -83,7 +105,8 @@ class EndpointEmulator:
                     return self.answer(replies.pop(0) if len(replies) > 1 else replies[0])
                 if method == "POST" and route == f"/cancel/{emulator.job_id}":
                     emulator.cancelled.set()
-                    return self.answer(Reply(200, {"id": emulator.job_id, "status": "CANCELLED"}))
+                    return self.answer(emulator.cancel_replies.pop(0) if emulator.cancel_replies else Reply(
+                        200, {"id": emulator.job_id, "status": "CANCELLED"}))
                 if route.startswith("/status/"):
                     return self.answer(Reply(405, {"detail": "Method Not Allowed"}))
                 return self.answer(Reply(404, {"error": "not found"}))

@@ -8,8 +8,11 @@ import sys
 
 import pytest
 from conftest import REPO, alignment_folder, run_launcher
+from endpoint_emulator import EndpointEmulator
+from test_launcher_trust import completed_with
 from test_predict import check_structure
 
+from alphafold_msa.launcher.cli import main
 from alphafold_msa.msa import read_msa
 
 
@@ -213,3 +216,47 @@ def test_fused_kernels_on_a_cpu_are_one_line_and_exit_2(testdata, reduced_weight
     assert completed.stderr.strip().splitlines()[-1].endswith(
         "kernels 'pallas' need an NVIDIA GPU; this worker runs jax on cpu (use auto or xla)")
     assert not (tmp_path / "x.pdb").exists()
+
+
+def local_args(testdata, reduced_weights, tmp_path) -> list[str]:
+    """--local for 6A5J into tmp_path/x.pdb and tmp_path/all, with the session's compiled shapes."""
+    return ["--local", "--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--output", str(tmp_path / "x.pdb"),
+            "--output-dir", str(tmp_path / "all"), "--param-dir", str(reduced_weights), "--model-config", "reduced",
+            "--models", "1", "--num-recycle", "0"]
+
+
+def test_local_and_remote_runs_replace_each_others_files_in_one_folder(testdata, reduced_weights, runners, tmp_path,
+                                                                       capsys):
+    folder = tmp_path / "all"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    local = local_args(testdata, reduced_weights, tmp_path)
+    assert main(local, runners=runners) == 0, capsys.readouterr().err
+    assert main(local, runners=runners) == 0, capsys.readouterr().err
+    assert {"ranked_0.pdb", "scores_rank_0.json", "ranking.json", "timings.json", "plddt.png", "summary.txt",
+            "summary.json"} <= {p.name for p in folder.iterdir()}
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [completed_with({"ranked_0.pdb": b"remote\n"})]
+        remote = main(["--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--output", str(tmp_path / "x.pdb"),
+                       "--output-dir", str(folder), "--endpointId", "ep1", "--api-url", emulator.url, "--api-key",
+                       "k", "--poll-interval", "0.05"])
+    assert remote == 0, capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["notes.txt", "ranked_0.pdb"]
+    assert (folder / "ranked_0.pdb").read_text() == "remote\n"
+    assert main(local, runners=runners) == 0, capsys.readouterr().err
+    assert "ATOM" in (folder / "ranked_0.pdb").read_text() and (folder / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_local_run_never_replaces_a_file_of_the_users(testdata, reduced_weights, runners, tmp_path, capsys):
+    folder = tmp_path / "all"
+    folder.mkdir()
+    (folder / "summary.txt").write_text("my summary\n")
+    code = main(local_args(testdata, reduced_weights, tmp_path), runners=runners)
+    error = capsys.readouterr().err
+    assert code == 3, error
+    assert error.splitlines()[-1] == (f"error: wrote {tmp_path / 'x.pdb'}, but the job's file summary.txt would "
+                                      f"replace {folder / 'summary.txt'}, which the launcher did not write; move it "
+                                      f"away or choose another output folder")
+    assert (folder / "summary.txt").read_text() == "my summary\n"
+    assert [p.name for p in folder.iterdir()] == ["summary.txt"], "nothing of the prediction's is moved in"
+    assert (tmp_path / "x.pdb").is_file() and json.loads((tmp_path / "x.scores.json").read_text())["msa"]

@@ -114,7 +114,7 @@ def test_a_trickling_download_stops_at_its_deadline(monkeypatch):
     with LocalServer(trickle_s=0.05) as server:
         started = time.monotonic()
         with pytest.raises(StorageError, match=r"did not finish within its time limit \(ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S\)"):
-            download_link(f"http://127.0.0.1:{server.port}/results.tar.gz", 10**6)
+            download_link(f"http://127.0.0.1:{server.port}/results.tar.gz", 10**6, loopback=True)
         assert time.monotonic() - started < 5
         started = time.monotonic()
         response = open_pinned(parse_url(f"http://msa.example.invalid:{server.port}/x"), "127.0.0.1")
@@ -126,3 +126,75 @@ def test_a_trickling_download_stops_at_its_deadline(monkeypatch):
 def test_urls_are_redacted():
     assert redact_url("https://u:p@host.example:8443/a/b?X-Amz-Signature=s") == "https://host.example:8443/a/b?<redacted>"
     assert redact_url("http://[::1]:80/x") == "http://[::1]:80/x"
+
+
+class HeaderTrickler(BaseHTTPRequestHandler):
+    """Sends its status line, then one header byte every 50 ms, for minutes."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(10_000):
+                self.wfile.write(b"X")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def pinned_to_loopback(monkeypatch):
+    """msa_url's public-address checks pointed at 127.0.0.1 over http, to test what follows them."""
+    from alphafold_msa.worker import msa_url
+
+    monkeypatch.setattr(msa_url, "parse_public_https", lambda url, field: parse_url(url))
+    monkeypatch.setattr(msa_url, "resolve_public", lambda parsed, field: "127.0.0.1")
+    return msa_url
+
+
+def test_an_msa_url_whose_headers_trickle_stops_at_the_deadline(pinned_to_loopback, monkeypatch, tmp_path):
+    monkeypatch.setenv("ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S", "1.5")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HeaderTrickler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(StorageError, match=r"did not finish within its time limit \(ALPHAFOLD_MSA_DOWNLOAD"):
+            pinned_to_loopback.fetch(f"http://msa.example.invalid:{server.server_address[1]}/a.a3m", None, 10**6,
+                                     tmp_path / "input.msa")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 10
+
+
+def test_an_msa_url_is_written_to_the_job_folder_as_it_arrives(pinned_to_loopback, tmp_path):
+    import tracemalloc
+
+    body = b">q\nMKVLA\n" * 2_000_000  # 18 MB
+
+    class Large(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Large)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    destination = tmp_path / "input.msa"
+    tracemalloc.start()
+    try:
+        pinned_to_loopback.fetch(f"http://msa.example.invalid:{server.server_address[1]}/a.a3m", None, 10**8,
+                                 destination)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+        server.server_close()
+    assert destination.read_bytes() == body and peak < 8_000_000

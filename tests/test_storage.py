@@ -14,13 +14,14 @@ import pytest
 from batch_endpoint import BatchEndpoint
 from conftest import run_launcher
 
-from alphafold_msa.launcher.result_files import receive_files
+from alphafold_msa.launcher.result_files import ResultOrigin, receive_files
 from alphafold_msa.protocol.archive import ArchiveError, pack, unpack
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
 from alphafold_msa.worker import handler as worker
 from alphafold_msa.worker.handler import handle_job
 
 BUCKET_VARIABLES = ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME")
+LOCAL_API = "http://127.0.0.1:9/v2/ep1"  # an endpoint on this machine: its bucket (moto's) may be there too
 
 
 @pytest.fixture(scope="module")
@@ -73,21 +74,21 @@ def test_results_over_the_inline_limit_arrive_through_the_bucket_intact(testdata
     assert "data" not in files and files["key"] == "s3://results/alphafold-msa/job-s3/results.tar.gz"
     stored = bucket_env.get("alphafold-msa/job-s3/results.tar.gz", 10**8)
     assert hashlib.sha256(stored).hexdigest() == files["sha256"] and len(stored) == files["bytes"]
-    written = {p.name for p in receive_files(files, tmp_path / "fetched")}
+    written = {p.name for p in receive_files(files, tmp_path / "fetched", ResultOrigin("job-s3", LOCAL_API))}
     assert {"ranked_0.pdb", "scores_rank_0.json", "ranking.json", "timings.json", "plddt.png", "pae.png",
             "coverage.png", "summary.json", "summary.txt"} <= written
     assert (tmp_path / "fetched" / "ranked_0.pdb").read_text() == result["structure"]
     assert list((tmp_path / "work").iterdir()) == [], "the job folder is removed once the result is stored"
 
     with pytest.raises(StorageError, match="damaged or was replaced"):
-        receive_files({**files, "sha256": "0" * 64}, tmp_path / "tampered")
+        receive_files({**files, "sha256": "0" * 64}, tmp_path / "tampered", ResultOrigin("job-s3", LOCAL_API))
 
 
 def test_small_results_travel_inline(testdata, worker_env, no_bucket, tmp_path):
     result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
     assert "error" not in result, result
     assert "url" not in result["files"] and result["files"]["bytes"] < worker.INLINE_ARCHIVE_BYTES
-    written = {p.name for p in receive_files(result["files"], tmp_path / "inline")}
+    written = {p.name for p in receive_files(result["files"], tmp_path / "inline", ResultOrigin("job-s3", LOCAL_API))}
     assert {"ranked_0.pdb", "plddt.png", "coverage.png", "summary.txt"} <= written
 
 
@@ -97,17 +98,18 @@ def test_an_expired_link_is_fetched_with_the_bucket_credentials_or_named(bucket_
     (archive_dir / "summary.txt").write_text("query: q\n")
     data = pack(archive_dir)
     url = bucket_env.upload("alphafold-msa/old/results.tar.gz", data, expires_s=1)
-    assert download_link(url, 10**6) == data
+    assert download_link(url, 10**6, loopback=True) == data
     time.sleep(1.5)
     with pytest.raises(ExpiredLinkError, match="the download link expired at"):
-        download_link(url, 10**6)
+        download_link(url, 10**6, loopback=True)
     files = {"url": url, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
              "key": "s3://results/alphafold-msa/old/results.tar.gz"}
-    assert [p.name for p in receive_files(files, tmp_path / "via-credentials")] == ["summary.txt"]
+    origin = ResultOrigin("old", LOCAL_API)
+    assert [p.name for p in receive_files(files, tmp_path / "via-credentials", origin)] == ["summary.txt"]
     for key in BUCKET_VARIABLES:
         monkeypatch.delenv(key)
     with pytest.raises(StorageError, match="still in the bucket as s3://results/alphafold-msa/old/results.tar.gz"):
-        receive_files(files, tmp_path / "no-credentials")
+        receive_files(files, tmp_path / "no-credentials", origin)
 
 
 def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_bucket, monkeypatch, tmp_path):
@@ -224,3 +226,90 @@ def test_an_archive_cannot_write_outside_its_folder(tmp_path):
     assert not (tmp_path / "escaped.txt").exists()
     with pytest.raises(ArchiveError, match="cannot be read"):
         unpack(b"\x1f\x8b not really gzip", tmp_path / "dest")
+
+
+def test_bucket_errors_never_show_credentials_from_the_endpoint():
+    """botocore quotes the endpoint URL in its messages: its user name and password are redacted."""
+    bucket = Bucket("http://user:hunter2@127.0.0.1:9", "k", "s", "results")
+    for attempt in (lambda: bucket.upload("alphafold-msa/j/results.tar.gz", b"data"),
+                    lambda: bucket.get("alphafold-msa/inputs/a.a3m", 100)):
+        with pytest.raises(StorageError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "hunter2" not in message and "user" not in message and " http://127.0.0.1:9: " in message, message
+
+
+EXPIRED_LINK = "http://127.0.0.1:9/results.tar.gz?X-Amz-Date=20200101T000000Z&X-Amz-Expires=60"
+
+
+def _store_results(bucket: Bucket, key: str, text: str) -> str:
+    """A results archive holding summary.txt = `text` under `key`; its SHA-256."""
+    data = _archive_of(text)
+    bucket.client().put_object(Bucket="results", Key=key, Body=data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _archive_of(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("summary.txt")
+        info.size = len(text.encode())
+        tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("key", [
+    "s3://results/alphafold-msa/other-job/results.tar.gz", "s3://results/config/worker.env",
+    "s3://results/alphafold-msa/job-1/../other-job/results.tar.gz", "s3://results/alphafold-msa/job-10/results.tar.gz",
+    "alphafold-msa/job-1/results.tar.gz",
+])
+def test_after_a_link_expires_only_the_jobs_own_object_is_read(bucket_env, tmp_path, key):
+    from alphafold_msa.protocol.output import OutputError
+
+    sha = _store_results(bucket_env, "alphafold-msa/other-job/results.tar.gz", "someone else's job\n")
+    origin = ResultOrigin("job-1", LOCAL_API)
+    with pytest.raises(OutputError, match=f"output.files.key '{key}' is not job job-1's: only objects under "
+                                          f"alphafold-msa/job-1/ are read"):
+        receive_files({"url": EXPIRED_LINK, "sha256": sha, "key": key}, tmp_path / "got", origin)
+    assert not (tmp_path / "got").exists()
+    own = _store_results(bucket_env, "alphafold-msa/job-1/results.tar.gz", "mine\n")
+    files = {"url": EXPIRED_LINK, "sha256": own, "key": "s3://results/alphafold-msa/job-1/results.tar.gz"}
+    receive_files(files, tmp_path / "own", origin)
+    assert (tmp_path / "own" / "summary.txt").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("job_id", ["job-1", "a.b:c", "x" * 80, "sync-3f9e2c1a-9b7d-4c2e-8f1a-1234567890ab-u1"])
+def test_the_launcher_looks_for_results_where_the_worker_puts_them(job_id):
+    from alphafold_msa.protocol.archive import results_prefix
+
+    assert results_prefix(job_id) == f"alphafold-msa/{worker.safe_job_id(job_id)}/"
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one job", "batch"])
+def test_the_job_id_decides_which_object_an_expired_link_falls_back_to(s3_server, bucket_env, testdata, tmp_path,
+                                                                       batch):
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    alignment = tmp_path / "in" / "one.a3m"
+    alignment.parent.mkdir()
+    alignment.write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    foreign = _store_results(bucket_env, "alphafold-msa/other-job/results.tar.gz", "someone else's job\n")
+    own = _store_results(bucket_env, "alphafold-msa/job-123/results.tar.gz", "job-123's\n")
+    where = ["--output-dir", str(tmp_path / "out")] if batch else ["--output", str(tmp_path / "x.pdb"),
+                                                                   "--output-dir", str(tmp_path / "out")]
+    runs = []
+    with EndpointEmulator() as emulator:
+        for sha, key in ((foreign, "other-job"), (own, "job-123")):
+            files = {"url": EXPIRED_LINK, "sha256": sha, "key": f"s3://results/alphafold-msa/{key}/results.tar.gz"}
+            emulator.status_replies = [Reply(200, {**COMPLETED.body, "output": {**COMPLETED.body["output"],
+                                                                                "files": files}})]
+            runs.append(run_launcher("--msa", str(alignment), *where, "--endpointId", "ep1", "--api-url", emulator.url,
+                                     "--api-key", "k", "--poll-interval", "0.05", env=s3_server, timeout=120))
+    refused, fetched = runs
+    assert refused.returncode == 3, refused.stderr
+    assert ("output.files.key 's3://results/alphafold-msa/other-job/results.tar.gz' is not job job-123's"
+            in refused.stderr)
+    assert fetched.returncode == 0, fetched.stderr
+    folder = tmp_path / "out" / ("one" if batch else "")
+    assert (folder / "summary.txt").read_text() == "job-123's\n"

@@ -193,26 +193,38 @@ def table_row(entry: Entry) -> dict[str, Any]:
     return {"name": entry.name, **{k: entry.result.get(k) for k in TABLE_COLUMNS[1:-1]}, "status": entry.status}
 
 
+def table_text(value: Any) -> str:
+    """A table cell as one harmless piece of text: control characters (tabs, newlines, terminal
+    escapes) written as escapes, so no value can break a row of summary.tsv or the printed table."""
+    return printable("" if value is None else value)
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The final table, aligned in columns; '-' where a value does not apply."""
     def cell(value: Any) -> str:
         if value is None:
             return "-"
-        return f"{value:.2f}" if isinstance(value, float) else str(value)
+        return f"{value:.2f}" if isinstance(value, float) else table_text(value)
 
     cells = [list(TABLE_COLUMNS)] + [[cell(row[c]) for c in TABLE_COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(TABLE_COLUMNS))]
     return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in cells)
 
 
+def _number(value: Any) -> int | float | None:
+    """`value` when it is a number (not a bool), else None: the table's numbers never carry text."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def result_numbers(output: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-    """length, depth, mean pLDDT, pTM, ipTM and worker seconds of a completed job."""
-    msa = output.get("msa", {})
-    seconds = status.get("executionTime")
-    return {"length": msa.get("query_length"), "depth": msa.get("num_sequences"),
-            "mean_plddt": output.get("mean_plddt"), "ptm": output.get("ptm"), "iptm": output.get("iptm"),
-            "worker_s": round(seconds / 1000, 1) if isinstance(seconds, (int, float))
-            else output.get("timings", {}).get("total_s")}
+    """length, depth, mean pLDDT, pTM, ipTM and worker seconds of a completed job: numbers only,
+    whatever else the endpoint put in those fields."""
+    msa, timings = output.get("msa", {}), output.get("timings", {})
+    seconds = _number(status.get("executionTime"))
+    return {"length": _number(msa.get("query_length")), "depth": _number(msa.get("num_sequences")),
+            "mean_plddt": _number(output.get("mean_plddt")), "ptm": _number(output.get("ptm")),
+            "iptm": _number(output.get("iptm")),
+            "worker_s": round(seconds / 1000, 1) if seconds is not None else _number(timings.get("total_s"))}
 
 
 class BatchRun:
@@ -269,12 +281,12 @@ class BatchRun:
 
     def _submit(self, entry: Entry, body: dict) -> bool:
         """POST the job; the attempt is counted (and saved) before it is sent, so a launcher killed
-        meanwhile has used it too. False when the endpoint may have accepted it without an answer;
-        an endpoint that surely did not take it stops the batch with the attempt given back."""
+        meanwhile has used it too. False when the endpoint may have accepted it without an answer
+        within --timeout; an endpoint that surely did not take it stops the batch with the attempt given back."""
         entry.status, entry.attempts = "SUBMITTING", entry.attempts + 1
         self.manifest.save()
         try:
-            entry.job_id = self.client.submit(body)
+            entry.job_id = self.client.submit(body, deadline=time.monotonic() + self.timeout)
         except SubmissionUncertain as error:
             entry.error = str(error)
             return False
@@ -343,8 +355,7 @@ def write_tables(directory: Path, entries: list[Entry]) -> str:
     """summary.tsv and summary.json in the batch folder; returns the table as text."""
     rows = [table_row(e) for e in entries]
     write_atomic(directory / "summary.json", json.dumps(rows, indent=1))
-    tsv = ["\t".join(TABLE_COLUMNS)] + ["\t".join("" if r[c] is None else str(r[c]) for c in TABLE_COLUMNS)
-                                        for r in rows]
+    tsv = ["\t".join(TABLE_COLUMNS)] + ["\t".join(table_text(r[c]) for c in TABLE_COLUMNS) for r in rows]
     write_atomic(directory / "summary.tsv", "\n".join(tsv) + "\n")
     return format_table(rows)
 

@@ -201,8 +201,7 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
     if options.local:
         from alphafold_msa.launcher.local import run_local
 
-        run_local(options, runners)
-        return EXIT_OK
+        return run_local(options, runners)
     from alphafold_msa.launcher.remote import run_remote
 
     return run_remote(options)

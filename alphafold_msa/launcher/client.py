@@ -9,7 +9,9 @@ timeout or a connection dropped once the request was sent, the endpoint may have
 and `SubmissionUncertain` says so instead of submitting it twice. Status and cancel requests are
 idempotent and also retried after read errors and 5xx answers. Every try, and every pause between
 tries (`Retry-After` in seconds or as an HTTP date, or backoff), fits in the time left before the
-request's deadline.
+request's deadline, and so does every byte of the answer (status line, headers, body): a server
+that trickles its answer is cut off at the deadline (`ReadDeadline`). A request made without a
+deadline gets REQUEST_WITHIN_S.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, InvalidHeader, MaxRetryError
 from urllib3.util import Retry, Timeout
 
 from alphafold_msa.errors import RemoteError
+from alphafold_msa.transfer.https import ReadDeadline, deadline_pool_manager
 
 DEFAULT_API_URL = "https://api.runpod.ai/v2/{endpointId}"
 TERMINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
@@ -34,6 +36,7 @@ SUBMIT_RETRY_STATUSES = frozenset({429, 503})  # answers that say the job was no
 IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ANSWER_BYTES = 32_000_000  # a status answer carries at most a ~9 MB result
 CANCEL_WITHIN_S = 30.0
+REQUEST_WITHIN_S = 600.0  # a request, its retries included, for which the caller names no deadline
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 UNCERTAIN = "the endpoint may have accepted the job; run again to resubmit"
 
@@ -108,6 +111,10 @@ class DeadlineTimeout(Timeout):
         return Timeout(connect=min(self._connect, left), read=min(self._read, left))
 
 
+class AnswerCutOff(Exception):
+    """The deadline passed while the endpoint's answer was being read."""
+
+
 def _surely_not_sent(error: BaseException) -> bool:
     """True when the request never left this machine (no connection could be made)."""
     return isinstance(error, ConnectTimeoutError)
@@ -120,7 +127,7 @@ class EndpointClient:
                  connect_timeout: float = 10):
         self.base_url = base_url.rstrip("/")
         self.retries, self.request_timeout, self.connect_timeout = retries, request_timeout, connect_timeout
-        self.pool = urllib3.PoolManager()
+        self.pool = deadline_pool_manager(self.base_url)
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._status_method = "GET"
 
@@ -135,18 +142,24 @@ class EndpointClient:
                              **common)
 
     def _send(self, method: str, url: str, json_body: Any, submit: bool, deadline: float):
-        """The final HTTP answer, after the retries the policy allows."""
+        """The final HTTP answer, after the retries the policy allows, read completely before `deadline`."""
         timeout = DeadlineTimeout(self.connect_timeout, self.request_timeout, deadline)
-        try:
-            response = self.pool.request(method, url, json=json_body, headers=self.headers, timeout=timeout,
-                                         retries=self._retry(submit, deadline), redirect=False,
-                                         preload_content=False)
-            with response:
-                body = response.read(MAX_ANSWER_BYTES + 1)
-        except MaxRetryError as error:
-            raise self._failure(url, error.reason, submit, deadline) from None
-        except HTTPError as error:
-            raise self._failure(url, error, submit, deadline) from None
+        reason: BaseException | None = None
+        with ReadDeadline(deadline) as reads:
+            try:
+                response = self.pool.request(method, url, json=json_body, headers=self.headers, timeout=timeout,
+                                             retries=self._retry(submit, deadline), redirect=False,
+                                             preload_content=False)
+                with response:
+                    body = response.read(MAX_ANSWER_BYTES + 1)
+            except MaxRetryError as error:
+                reason = error.reason
+            except HTTPError as error:
+                reason = error
+        if reads.cut and not isinstance(reason, DeadlineExceeded):  # an error or a short body: the deadline's doing
+            reason = AnswerCutOff()
+        if reason is not None:
+            raise self._failure(url, reason, submit, deadline)
         if len(body) > MAX_ANSWER_BYTES:
             raise RemoteError(f"{url} answered with more than {MAX_ANSWER_BYTES:,} bytes")
         return response.status, response.headers, body
@@ -164,7 +177,7 @@ class EndpointClient:
     def _request(self, method: str, path: str, *, json_body: Any = None, deadline: float | None = None,
                  submit: bool = False) -> dict:
         url = f"{self.base_url}{path}"
-        deadline = math.inf if deadline is None else deadline
+        deadline = time.monotonic() + REQUEST_WITHIN_S if deadline is None else deadline
         status, headers, body = self._send(method, url, json_body, submit, deadline)
         if status in (401, 403):
             raise AuthError(f"RunPod rejected the API key (HTTP {status}); check RUNPOD_API_KEY or --api-key")

@@ -79,22 +79,27 @@ class ProgressLog:
         self.close()
 
 
-def describe_relax(info: dict | None) -> str:
-    """', relaxed on CPU in 8.3 s', ', NOT relaxed (reason)' or ', not relaxed' when it was not asked for."""
-    if not info:
+def describe_relax(info: Any) -> str:
+    """', relaxed on CPU in 8.3 s', ', NOT relaxed (reason)' or ', not relaxed' when it was not asked for
+    (or the scores say nothing readable about it)."""
+    if not isinstance(info, dict) or not info:
         return ", not relaxed"
     if "error" in info:
         return f", NOT relaxed: {info['error']} (the unrelaxed model was written)"
-    return f", relaxed on {info['platform']} in {info['seconds']:.1f} s"
+    seconds = info.get("seconds")
+    took = f" in {seconds:.1f} s" if isinstance(seconds, (int, float)) else ""
+    return f", relaxed on {info.get('platform', 'an unnamed platform')}{took}"
 
 
 def result_line(output: str, scores: dict[str, Any]) -> str:
     """The final line of a prediction, from its scores (<output>.scores.json): 'wrote model.pdb
-    (model_1_ptm, mean pLDDT 87.12, pTM 0.812, not relaxed)'."""
+    (model_1_ptm, mean pLDDT 87.12, pTM 0.812, not relaxed)'. A remote job's scores come from the
+    endpoint: the caller prints the line through `printable`."""
     numbers = [f"mean pLDDT {scores['mean_plddt']:.2f}"] if isinstance(scores.get("mean_plddt"), (int, float)) else []
     numbers += [f"{name} {scores[key]:.3f}" for key, name in (("ptm", "pTM"), ("iptm", "ipTM"))
                 if isinstance(scores.get(key), (int, float))]
-    note = scores.get("msa", {}).get("note")
+    msa = scores.get("msa")
+    note = msa.get("note") if isinstance(msa, dict) else None
     extras = "".join(f"; {text}" for text in (note, DEMO_NOTE if scores.get("demo_weights") else None) if text)
     return (f"wrote {output} ({scores.get('model', 'unknown model')}, {', '.join(numbers)}"
             f"{describe_relax(scores.get('relax'))}){extras}")

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import EXIT_OK, UserError, printable
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_one, read_checked
 from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.output_folder import OutputConflict, arriving, install
 from alphafold_msa.launcher.templates import check_templates, fingerprints, read_templates
 
 
@@ -29,7 +30,7 @@ def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
         return
     print(f"AlphaFold weights missing in {param_dir / 'params'}; downloading them (about 5 GB, once)",
           file=sys.stderr)
-    url = settings.text(settings.PARAMS_URL) or OFFICIAL_URL
+    url = settings.params_url() or OFFICIAL_URL
     try:
         ensure_weights(param_dir, url, models=names)
     except UserError as error:
@@ -83,25 +84,46 @@ def predict_here(options: LaunchOptions, msa, work_dir: Path, runners=None, temp
         )
 
 
-def run_local(options: LaunchOptions, runners=None) -> None:
-    """Predict one alignment or complex on this machine; write the top model, its scores and plots."""
-    from alphafold_msa.launcher.result_files import job_scores, place_beside, write_structure
-
+def run_local(options: LaunchOptions, runners=None) -> int:
+    """Predict one alignment or complex on this machine; write the top model, its scores and plots.
+    The prediction's files go into --output-dir as a remote job's do (launcher.output_folder); one that
+    would replace a file the launcher did not write there stops it, after the structure is written.
+    Returns the exit code."""
     msa = read_checked(options)  # bad input fails before any weights are fetched or models loaded
     templates = read_templates(options.template)
     check_templates(templates, msa, quiet=True)  # the prediction reports what each template covers
     warn_demo_weights(options)
-    work_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
+    files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        result = predict_here(options, msa, work_dir, runners, templates)
-        scores = job_scores(work_dir)
-        structure = result.best.relaxed_path or result.best.structure_path
-        write_structure(Path(options.output), structure.read_text(), scores)
-        place_beside(Path(options.output), work_dir)
+        with arriving(files_dir) as arrived:
+            result = predict_here(options, msa, arrived, runners, templates)
+            scores, conflict = write_local_results(result, arrived, files_dir, Path(options.output))
     finally:
         if not options.output_dir:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            shutil.rmtree(files_dir, ignore_errors=True)
+    if conflict is not None:
+        print(f"error: wrote {options.output}, but {printable(conflict)}", file=sys.stderr)
+        return conflict.exit_code
     print(result_line(options.output, scores), file=sys.stderr)
+    return EXIT_OK
+
+
+def write_local_results(result, arrived: Path, files_dir: Path, output: Path) -> tuple[dict, OutputConflict | None]:
+    """Move a prediction's files from `arrived` into `files_dir` (launcher.output_folder.install), then write
+    the top structure at `output` with its scores and plots beside it, read from those files only. When one
+    would replace a file the launcher did not write, nothing moves in and the structure comes from `arrived`;
+    returns the scores and that conflict."""
+    from alphafold_msa.launcher.result_files import job_scores, place_beside, write_structure
+
+    structure = (result.best.relaxed_path or result.best.structure_path).read_text()
+    try:
+        files, conflict = install(arrived, files_dir), None
+    except OutputConflict as error:
+        files, conflict = sorted(arrived.iterdir()), error
+    scores = job_scores(files)
+    write_structure(output, structure, scores)
+    place_beside(output, files)
+    return scores, conflict
 
 
 def run_local_batch(options: LaunchOptions, runners=None) -> int:
@@ -122,7 +144,9 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
     runners = runners if runners is not None else RunnerCache()
 
     def predict(msa, folder: Path) -> dict[str, Any]:
-        result = predict_here(options, msa, folder, runners, templates)
+        with arriving(folder) as arrived:  # moved in as a remote job's files are
+            result = predict_here(options, msa, arrived, runners, templates)
+            install(arrived, folder)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,

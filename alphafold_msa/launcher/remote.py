@@ -23,7 +23,14 @@ from alphafold_msa.launcher.client import (
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_one, read_checked
 from alphafold_msa.launcher.options import LaunchOptions
-from alphafold_msa.launcher.result_files import job_scores, place_beside, receive_files, write_structure
+from alphafold_msa.launcher.output_folder import arriving, install
+from alphafold_msa.launcher.result_files import (
+    ResultOrigin,
+    job_scores,
+    place_beside,
+    receive_files,
+    write_structure,
+)
 from alphafold_msa.launcher.templates import check_templates, fingerprints, job_templates, read_templates
 from alphafold_msa.msa.read import alignment_lines
 from alphafold_msa.protocol.output import OutputError, decode_output
@@ -84,27 +91,31 @@ def write_output_files(output: dict, destination: Path) -> list[Path]:
     return [structure, scores]
 
 
-def receive(output: dict, destination: Path) -> list[Path]:
+def receive(output: dict, destination: Path, origin: ResultOrigin) -> list[Path]:
     """The job's files in `destination`: its results archive unpacked, or what the output itself
-    carries when it has no archive."""
-    if "files" not in output:
-        return write_output_files(output, destination)
-    return receive_files(output["files"], destination)
+    carries when it has no archive; never in place of a file the launcher did not write there
+    (launcher.output_folder)."""
+    with arriving(destination) as arrived:
+        if "files" in output:
+            receive_files(output["files"], arrived, origin)
+        else:
+            write_output_files(output, arrived)
+        return install(arrived, destination)
 
 
 def collect_batch_entry(api_url: str, entry, status: dict, destination: Path) -> None:
     """Batch mode: a completed job's files into out/<name>/ and its numbers into the manifest entry."""
     output = decode_output(status.get("output"), api_url)
-    receive(output, destination)
+    receive(output, destination, ResultOrigin(entry.job_id, api_url))
     entry.result = result_numbers(output, status)
 
 
 def describe_status(status: dict) -> str:
     """What the endpoint says of the job: its state, time queued so far, or the worker's latest
     progress message (compiling, model k/n done...)."""
-    state = status["status"]
-    if state == "IN_QUEUE" and status.get("delayTime"):
-        return f"{state}: queued {status['delayTime'] / 1000:.0f} s"
+    state, queued = status["status"], status.get("delayTime")
+    if state == "IN_QUEUE" and isinstance(queued, (int, float)) and queued:
+        return f"{state}: queued {queued / 1000:.0f} s"
     if state == "IN_PROGRESS" and isinstance(status.get("output"), str):
         return f"{state}: {status['output']}"
     return state
@@ -166,7 +177,7 @@ def run_remote(options: LaunchOptions) -> int:
         return EXIT_CANCELLED
     if status["status"] != "COMPLETED":
         return report_unfinished(job_id, status)
-    return write_completed(options, decode_output(status.get("output"), options.api_url))
+    return write_completed(options, job_id, decode_output(status.get("output"), options.api_url))
 
 
 def report_unfinished(job_id: str, status: dict) -> int:
@@ -182,12 +193,12 @@ def report_unfinished(job_id: str, status: dict) -> int:
     return EXIT_REMOTE_FAILED
 
 
-def write_completed(options: LaunchOptions, output: dict) -> int:
+def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     """A completed job's structure, scores, plots and summary where the user asked; the final line
     sums it up as local mode does."""
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        problem = write_results(output, files_dir, Path(options.output))
+        problem = write_results(output, files_dir, Path(options.output), ResultOrigin(job_id, options.api_url))
     finally:
         if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)
@@ -205,20 +216,20 @@ def write_completed(options: LaunchOptions, output: dict) -> int:
     return EXIT_OK
 
 
-def write_results(output: dict, files_dir: Path, output_path: Path) -> OutputError | None:
+def write_results(output: dict, files_dir: Path, output_path: Path, origin: ResultOrigin) -> OutputError | None:
     """The job's files into `files_dir`; the structure at `output_path` with its scores and plots
-    beside it. A damaged results archive is returned as the error, after the structure and the
-    scores the output carries are written."""
+    beside it, read from the files this job installed only (never a user's own file in `files_dir`).
+    Files that cannot be received (a damaged archive, a refused link, a file in the way)
+    are returned as the error, after the structure and the scores the output carries are written."""
     try:
-        receive(output, files_dir)
-        scores = job_scores(files_dir)
+        files = receive(output, files_dir, origin)
+        scores = job_scores(files)
     except UserError as error:
         with tempfile.TemporaryDirectory(prefix="alphafold-msa-") as fallback:
-            write_structure(output_path, output["structure"],
-                                job_scores(write_output_files(output, Path(fallback))[0].parent))
+            write_structure(output_path, output["structure"], job_scores(write_output_files(output, Path(fallback))))
         return OutputError(f"the job's result files could not be received: {error}")
     write_structure(output_path, output["structure"], scores)
-    place_beside(output_path, files_dir)
+    place_beside(output_path, files)
     return None
 
 

@@ -1,18 +1,21 @@
-"""The client's side of a job's files: receive the results archive (inline or from the bucket,
-checksum verified) and put the plots and summary where the user asked for the structure."""
+"""The client's side of a job's files: receive the results archive (inline, by its presigned link, or
+from the user's own bucket; checksum verified) and put the plots and summary where the user asked for
+the structure."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from alphafold_msa import settings
 from alphafold_msa.files import write_atomic
-from alphafold_msa.protocol.archive import ArchiveError, unpack
+from alphafold_msa.protocol.archive import ArchiveError, results_prefix, unpack
+from alphafold_msa.protocol.output import OutputError, is_local_endpoint
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
 
 # The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
@@ -24,11 +27,22 @@ MSA_FIELDS = ("filter", "format", "complex_mode", "query_name", "query_length", 
               "templates", "template_models", "template_warnings")
 
 
-def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
-    """Unpack a job's `files` (base64 'data' or a presigned 'url', with 'sha256') into `destination`.
+@dataclasses.dataclass(frozen=True)
+class ResultOrigin:
+    """The job a result belongs to and the endpoint (--api-url) that returned it: what its files may
+    be read from."""
 
-    An expired link is fetched from the bucket directly when this machine has the bucket's
-    credentials (BUCKET_* variables); otherwise the error names the object to fetch.
+    job_id: str
+    api_url: str
+
+
+def receive_files(files: dict[str, Any], destination: Path, origin: ResultOrigin) -> list[Path]:
+    """Unpack a job's `files` (base64 'data' or a presigned 'url', with 'sha256') into `destination`,
+    a new folder (see archive.unpack).
+
+    A link is fetched only from a public address (or from 127.0.0.1 / ::1 when the endpoint is
+    there too). An expired link is fetched from the bucket directly when this machine has the bucket's
+    credentials (BUCKET_* variables), and only the job's own object; otherwise the error names it.
     """
     if "data" in files:
         try:
@@ -37,39 +51,48 @@ def receive_files(files: dict[str, Any], destination: Path) -> list[Path]:
             raise ArchiveError("the results archive in the job's output is not valid base64") from None
     else:
         try:
-            data = download_link(files["url"], settings.result_max_bytes(), expected_sha256=files["sha256"])
+            data = download_link(files["url"], settings.result_max_bytes(), expected_sha256=files["sha256"],
+                                 loopback=is_local_endpoint(origin.api_url))
         except ExpiredLinkError as error:
-            data = _from_bucket(files, str(error))
+            data = _from_bucket(files, str(error), origin.job_id)
     return unpack(data, destination, expected_sha256=files["sha256"])
 
 
-def _from_bucket(files: dict[str, Any], reason: str) -> bytes:
+def _from_bucket(files: dict[str, Any], reason: str, job_id: str) -> bytes:
+    """The job's archive from the user's bucket: only an object under the job's own folder
+    (archive.results_prefix), never another key the endpoint names."""
+    location = files.get("key", "")
+    bucket_name, _, key = location.removeprefix("s3://").partition("/")
+    prefix = results_prefix(job_id)
+    if (not location.startswith("s3://") or not key.startswith(prefix)
+            or any(part in ("", ".", "..") for part in key.split("/"))):
+        raise OutputError(f"{reason}; output.files.key '{location}' is not job {job_id}'s: only objects under "
+                          f"{prefix} are read from the bucket for it")
     bucket = Bucket.from_env()
-    key = files.get("key", "")
-    prefix = f"s3://{bucket.name}/" if bucket else None
-    if bucket is None or not key.startswith(prefix):
-        raise StorageError(f"{reason}; the results are still in the bucket as {key or 'an unnamed object'}: "
+    if bucket is None or bucket_name != bucket.name:
+        raise StorageError(f"{reason}; the results are still in the bucket as {location}: "
                            f"set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and "
                            f"BUCKET_NAME here to fetch them, or download the object yourself")
-    return bucket.get(key[len(prefix):], settings.result_max_bytes())
+    return bucket.get(key, settings.result_max_bytes())
 
 
-def place_beside(output: Path, files_dir: Path) -> list[Path]:
-    """Copy the plots and summary from `files_dir` next to `output` (model.pdb -> model_plddt.png,
-    model.summary.txt, ...); returns the files written."""
-    placed = []
-    for name in BESIDE_OUTPUT:
-        if (files_dir / name).is_file():
-            placed.append(Path(shutil.copyfile(files_dir / name, output.with_name(f"{output.stem}_{name}"))))
-    for name in SUMMARIES:
-        if (files_dir / name).is_file():
-            placed.append(Path(shutil.copyfile(files_dir / name, output.with_suffix(f".{name}"))))
-    return placed
+def place_beside(output: Path, files: Sequence[Path]) -> list[Path]:
+    """Copy the plots and summary among a job's `files` (those it installed, never others in their
+    folder) next to `output` (model.pdb -> model_plddt.png, model.summary.txt, ...); returns the files written."""
+    job = _by_name(files)
+    targets = {**{name: output.with_name(f"{output.stem}_{name}") for name in BESIDE_OUTPUT},
+               **{name: output.with_suffix(f".{name}") for name in SUMMARIES}}
+    return [Path(shutil.copyfile(job[name], target)) for name, target in targets.items() if name in job]
 
 
-def _json_object(path: Path) -> dict[str, Any]:
-    """A JSON object from the job's files; {} when the file is absent."""
-    if not path.is_file():
+def _by_name(files: Sequence[Path]) -> dict[str, Path]:
+    """A job's files by name."""
+    return {path.name: path for path in files}
+
+
+def _json_object(path: Path | None) -> dict[str, Any]:
+    """A JSON object from the job's files; {} when the job has no such file (`path` None)."""
+    if path is None:
         return {}
     try:
         data = json.loads(path.read_text())
@@ -80,15 +103,17 @@ def _json_object(path: Path) -> dict[str, Any]:
     return data
 
 
-def job_scores(folder: Path) -> dict[str, Any]:
-    """<output>.scores.json, built the same way for --local and remote jobs from the job's files:
-    the top model's scores (scores_rank_0.json: pLDDT, PAE, pTM, ...), `ranking` (ranking.json),
-    `msa` (the alignment's part of summary.json) and `timings` (timings.json), as far as they exist."""
-    scores = _json_object(folder / "scores_rank_0.json")
-    summary = _json_object(folder / "summary.json")
-    extras = {"ranking": _json_object(folder / "ranking.json"),
+def job_scores(files: Sequence[Path]) -> dict[str, Any]:
+    """<output>.scores.json, built the same way for --local and remote jobs from the job's `files` (those it
+    installed, never others in their folder): the top model's scores (scores_rank_0.json: pLDDT, PAE,
+    pTM, ...), `ranking` (ranking.json), `msa` (the alignment's part of summary.json) and `timings`
+    (timings.json), as far as the job has them."""
+    job = _by_name(files)
+    scores = _json_object(job.get("scores_rank_0.json"))
+    summary = _json_object(job.get("summary.json"))
+    extras = {"ranking": _json_object(job.get("ranking.json")),
               "msa": {k: summary[k] for k in MSA_FIELDS if k in summary},
-              "timings": _json_object(folder / "timings.json")}
+              "timings": _json_object(job.get("timings.json"))}
     return {**scores, **{k: v for k, v in extras.items() if v}}
 
 

@@ -1,11 +1,12 @@
-"""A job's output folder as one flat .tar.gz and back, with its SHA-256 (standard library only)."""
+"""A job's output folder as one flat .tar.gz and back, with its SHA-256, and where a worker keeps it in
+its bucket (standard library only)."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
-import os
+import re
 import shutil
 import tarfile
 import zlib
@@ -15,6 +16,10 @@ from alphafold_msa import settings
 from alphafold_msa.errors import UserError
 
 MAX_MEMBERS = 10_000
+# A member's name: one plain file name (no folders, no dot first, no spaces or control characters).
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+RESULTS_KEY_PREFIX = "alphafold-msa/"
+_NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class ArchiveError(UserError):
@@ -34,24 +39,52 @@ def pack(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
+def key_safe_id(job_id: str) -> str:
+    """A job id as it may appear in an object key, a path or a log line: letters, digits, '_' and '-'
+    (anything else becomes '_'), at most 64 characters."""
+    return _NOT_IN_KEYS.sub("_", job_id)[:64]
+
+
+def results_prefix(job_id: str) -> str:
+    """The folder of a worker's bucket that holds job `job_id`'s results archive: alphafold-msa/<id>/."""
+    return f"{RESULTS_KEY_PREFIX}{key_safe_id(job_id)}/"
+
+
 def unpack(data: bytes, destination: Path, expected_sha256: str | None = None, *, max_bytes: int | None = None,
            max_members: int = MAX_MEMBERS) -> list[Path]:
-    """Write the archive's files into `destination` (each atomically); check the checksum first.
+    """Write the archive's files into `destination`, a folder this creates (it must not exist); check
+    the checksum first.
 
-    Only plain files with simple names are accepted, so an archive cannot write outside `destination`;
-    at most `max_members` of them and `max_bytes` (default $ALPHAFOLD_MSA_MAX_RESULT_BYTES, else 4 GB)
-    in all, so a small archive cannot fill the disk.
+    Nothing is ever replaced: the folder is new, each file is created only if its name is free, and
+    two members whose names differ only in case are refused. Only plain files with plain names
+    (PLAIN_NAME) are accepted, so an archive cannot write outside `destination` or name a file with
+    control characters; at most `max_members` of them and `max_bytes` (default
+    $ALPHAFOLD_MSA_MAX_RESULT_BYTES, else 4 GB) in all, so a small archive cannot fill the disk. A
+    damaged archive leaves no folder behind.
     """
     max_bytes = settings.result_max_bytes() if max_bytes is None else max_bytes
     if expected_sha256 is not None and sha256(data) != expected_sha256:
         raise ArchiveError(f"the results archive's SHA-256 is {sha256(data)}, not the {expected_sha256} "
                            f"the worker reported: the download is damaged")
-    destination.mkdir(parents=True, exist_ok=True)
-    written, total = [], 0
+    try:
+        destination.mkdir(parents=True)
+    except FileExistsError:
+        raise ArchiveError(f"{destination} already exists: a results archive is unpacked into a new folder") from None
+    try:
+        return _extract_all(data, destination, max_bytes, max_members)
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+def _extract_all(data: bytes, destination: Path, max_bytes: int, max_members: int) -> list[Path]:
+    written: list[Path] = []
+    names: set[str] = set()
+    total = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for member in tar:
-                _check_member(member)
+                _check_member(member, names)
                 total += member.size
                 if len(written) >= max_members or total > max_bytes:
                     raise ArchiveError(f"the results archive holds more than {max_members} files or "
@@ -62,17 +95,19 @@ def unpack(data: bytes, destination: Path, expected_sha256: str | None = None, *
     return written
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if not member.isfile() or "/" in name or "\\" in name or name.startswith(".") or not name:
-        raise ArchiveError(f"the results archive holds an unexpected entry '{name}'")
+def _check_member(member: tarfile.TarInfo, names: set[str]) -> None:
+    """Refuse anything but a plain file with a plain name not seen before (in any case)."""
+    if not member.isfile() or not PLAIN_NAME.fullmatch(member.name):
+        raise ArchiveError(f"the results archive holds an unexpected entry '{member.name}'")
+    if member.name.lower() in names:
+        raise ArchiveError(f"the results archive holds two entries named '{member.name}'")
+    names.add(member.name.lower())
 
 
 def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, destination: Path) -> Path:
-    """One member streamed to `destination` / its name, through a partial file."""
+    """One member streamed to `destination` / its name, a file that must not exist yet (the folder is
+    unpack's own, so no reader sees it before it is complete)."""
     target = destination / member.name
-    partial = target.with_name(member.name + ".partial")
-    with tar.extractfile(member) as source, open(partial, "wb") as sink:
+    with tar.extractfile(member) as source, open(target, "xb") as sink:
         shutil.copyfileobj(source, sink, 1 << 20)
-    os.replace(partial, target)
     return target

@@ -11,9 +11,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from alphafold_msa.errors import RemoteError
-from alphafold_msa.transfer.bucket import URL_EXPIRES_S
+from alphafold_msa.transfer.bucket import LOOPBACK, URL_EXPIRES_S
 
-LOOPBACK = ("127.0.0.1", "::1")
 MALFORMED = "the endpoint's result is malformed: "
 _NUMBER = {"type": "number"}
 OUTPUT_SCHEMA: dict[str, Any] = {
@@ -64,11 +63,17 @@ def _describe(error) -> str:
     return expected.get(error.validator, "has an unexpected value")
 
 
+def is_local_endpoint(api_url: str) -> bool:
+    """True when --api-url is on this machine (127.0.0.1 or ::1): its results may come from there too."""
+    return urlparse(api_url).hostname in LOOPBACK
+
+
 def check_download_url(url: str, api_url: str) -> None:
     """A presigned results URL is fetched only over https (http only to 127.0.0.1 / ::1 when the
-    endpoint itself is there), and only with a plausible X-Amz-Expires."""
+    endpoint itself is there), and only with a plausible X-Amz-Expires. (Where its host leads is
+    checked when it is fetched: transfer.bucket.download_link.)"""
     parsed = urlparse(url)
-    local = urlparse(api_url).hostname in LOOPBACK and parsed.hostname in LOOPBACK
+    local = is_local_endpoint(api_url) and parsed.hostname in LOOPBACK
     if not parsed.hostname or parsed.username or not (parsed.scheme == "https" or local and parsed.scheme == "http"):
         raise OutputError(f"{MALFORMED}output.files.url: expected an https URL (http only to 127.0.0.1 or ::1 when "
                           "--api-url is local)")

@@ -10,23 +10,33 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 import time
+from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
-import requests
+import urllib3
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 from alphafold_msa import settings
 from alphafold_msa.errors import UserError
 from alphafold_msa.transfer.https import (
     CHUNK,
-    CONNECT_TIMEOUT_S,
-    READ_TIMEOUT_S,
     DownloadError,
+    ReadDeadline,
+    capped,
+    open_pinned,
+    parse_public_https,
     read_capped,
     redact_url,
+    resolve_only_public,
 )
 
 URL_EXPIRES_S = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+LOOPBACK = ("127.0.0.1", "::1")
+LINK_FIELD = "output.files.url"
 
 
 class StorageError(UserError):
@@ -48,13 +58,13 @@ class Bucket:
 
     @classmethod
     def from_env(cls) -> "Bucket | None":
-        """The bucket the environment configures, or None when BUCKET_ENDPOINT_URL and the keys are not all set."""
-        endpoint, key_id, secret = (settings.text(setting) for setting in (
-            settings.BUCKET_ENDPOINT_URL, settings.BUCKET_ACCESS_KEY_ID, settings.BUCKET_SECRET_ACCESS_KEY))
-        if not (endpoint and key_id and secret):
+        """The bucket the environment configures, or None when none is (settings.bucket refuses a partial or
+        malformed configuration)."""
+        configured = settings.bucket()
+        if configured is None:
             return None
-        name = settings.text(settings.BUCKET_NAME) or time.strftime("%m-%y")
-        return cls(endpoint.rstrip("/"), key_id, secret, name)
+        endpoint, key_id, secret, name = configured
+        return cls(endpoint.rstrip("/"), key_id, secret, name or time.strftime("%m-%y"))
 
     def client(self):
         import boto3
@@ -74,27 +84,44 @@ class Bucket:
             return client.generate_presigned_url("get_object", Params={"Bucket": self.name, "Key": key},
                                                  ExpiresIn=expires_s)
         except (BotoCoreError, ClientError) as error:
-            raise StorageError(f"cannot upload to bucket '{self.name}' at {self.endpoint_url}: {error}") from None
+            raise StorageError(f"cannot upload to bucket '{self.name}' at {redact_url(self.endpoint_url)}: "
+                               f"{self._redacted(error)}") from None
 
     def get(self, key: str, max_bytes: int) -> bytes:
-        """The object `key`, refused when larger than `max_bytes` or slower than $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S."""
+        """The object `key` (see `download`)."""
+        chunks: list[bytes] = []
+        self.download(key, max_bytes, chunks.append)
+        return b"".join(chunks)
+
+    def download(self, key: str, max_bytes: int, sink: Callable[[bytes], None]) -> None:
+        """Feed the object `key` to `sink` as it arrives; refused when larger than `max_bytes` (as announced,
+        or as counted) or slower than $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         deadline = time.monotonic() + settings.download_deadline()
+        what = f"s3://{self.name}/{key}"
         try:
             answer = self.client().get_object(Bucket=self.name, Key=key)
             if answer["ContentLength"] > max_bytes:
-                raise StorageError(f"s3://{self.name}/{key} is {answer['ContentLength']:,} bytes, over the "
-                                   f"{max_bytes:,}-byte limit")
-            chunks = []
+                raise StorageError(f"{what} is {answer['ContentLength']:,} bytes, over the {max_bytes:,}-byte limit")
+            take = capped(sink, max_bytes, what)
             for chunk in answer["Body"].iter_chunks(CHUNK):
                 if time.monotonic() > deadline:
-                    raise StorageError(f"reading s3://{self.name}/{key} did not finish within its time limit "
+                    raise StorageError(f"reading {what} did not finish within its time limit "
                                        f"({settings.DOWNLOAD_DEADLINE.name})")
-                chunks.append(chunk)
-            return b"".join(chunks)
+                take(chunk)
+        except DownloadError as error:
+            raise StorageError(str(error)) from None
         except (BotoCoreError, ClientError) as error:
-            raise StorageError(f"cannot read s3://{self.name}/{key} from {self.endpoint_url}: {error}") from None
+            raise StorageError(f"cannot read {what} from {redact_url(self.endpoint_url)}: "
+                               f"{self._redacted(error)}") from None
+
+    def _redacted(self, error: Exception) -> str:
+        """botocore's message for `error` with every URL in it redacted (it quotes the endpoint, which may carry
+        a user name and password) and the endpoint's user:password removed wherever else it appears."""
+        message = _URL_IN_TEXT.sub(lambda url: redact_url(url.group()), str(error))
+        userinfo = urlparse(self.endpoint_url).netloc.rpartition("@")[0]
+        return message.replace(userinfo, "<redacted>") if userinfo else message
 
     def owns(self, url: str) -> str | None:
         """The object key when `url` is s3://<this bucket>/key or a URL under this bucket's endpoint."""
@@ -125,27 +152,64 @@ def link_expiry(url: str) -> dt.datetime | None:
     return None
 
 
-def download_link(url: str, max_bytes: int, expected_sha256: str | None = None) -> bytes:
-    """GET `url` (no redirects), at most `max_bytes` within $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S, and
-    check its SHA-256 when one is expected."""
+def link_target(url: str, loopback: bool = False) -> tuple[Url, str]:
+    """A presigned link parsed, and the address to connect to: https to a host whose every address is
+    public (the checks a job's msa_url gets), or, when `loopback` (the endpoint itself is on this
+    machine), http or https to 127.0.0.1 / ::1 named as such."""
+    if loopback:
+        try:
+            parsed = parse_url(url)
+        except LocationParseError:
+            parsed = None
+        host = (parsed.host or "").strip("[]") if parsed else ""
+        if parsed and parsed.scheme in ("http", "https") and host in LOOPBACK and not parsed.auth:
+            return parsed, host
+    parsed = parse_public_https(url, LINK_FIELD)
+    return parsed, resolve_only_public(parsed, LINK_FIELD, "results are downloaded only from public addresses")
+
+
+def download_link(url: str, max_bytes: int, expected_sha256: str | None = None, *, loopback: bool = False) -> bytes:
+    """GET a presigned `url` from the address `link_target` checked (no redirects, no second lookup),
+    at most `max_bytes`, every byte (headers included) within $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S; check
+    its SHA-256 when one is expected. ExpiredLinkError when the link is past its expiry."""
     expiry = link_expiry(url)
     if expiry is not None and expiry <= dt.datetime.now(dt.timezone.utc):
         raise ExpiredLinkError(f"the download link expired at {expiry:%Y-%m-%d %H:%M:%S} UTC")
-    deadline = time.monotonic() + settings.download_deadline()
     try:
-        with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-                          allow_redirects=False) as response:
-            if response.status_code == 403 and "expired" in response.raw.read(4096).decode("latin-1").lower():
-                raise ExpiredLinkError("the download link has expired (HTTP 403 from the bucket)")
-            if response.status_code != 200:
-                raise StorageError(f"downloading {redact_url(url)} failed: HTTP {response.status_code}")
-            data = read_capped(response.raw, max_bytes, deadline, f"downloading {redact_url(url)}")
-    except requests.RequestException as error:
-        raise StorageError(f"downloading {redact_url(url)} failed: {type(error).__name__}") from None
+        parsed, address = link_target(url, loopback)
     except DownloadError as error:
         raise StorageError(str(error)) from None
+    what = f"downloading {redact_url(url)}"
+    deadline = time.monotonic() + settings.download_deadline()
+    with ReadDeadline(deadline) as reads:
+        try:
+            data = _read_link(parsed, address, max_bytes, deadline, what)
+        finally:
+            if reads.cut:  # whatever the cut-off read made of it: an error, or a short body
+                raise StorageError(f"{what}: the download did not finish within its time limit "
+                                   f"({settings.DOWNLOAD_DEADLINE.name})") from None
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
         raise StorageError(f"the download from {redact_url(url)} has SHA-256 {digest}, not the "
                            f"expected {expected_sha256}: it is damaged or was replaced")
     return data
+
+
+def _read_link(parsed: Url, address: str, max_bytes: int, deadline: float, what: str) -> bytes:
+    """The body of a 200 answer from `address`; ExpiredLinkError for the bucket's 'expired' 403."""
+    try:
+        response = open_pinned(parsed, address)
+    except urllib3.exceptions.HTTPError as error:
+        raise StorageError(f"{what} failed: {type(error).__name__}") from None
+    try:
+        if response.status == 403 and b"expired" in response.read(4096, decode_content=False).lower():
+            raise ExpiredLinkError("the download link has expired (HTTP 403 from the bucket)")
+        if response.status != 200:
+            raise StorageError(f"{what} failed: HTTP {response.status}")
+        return read_capped(response, max_bytes, deadline, what)
+    except urllib3.exceptions.HTTPError as error:
+        raise StorageError(f"{what} failed: {type(error).__name__}") from None
+    except DownloadError as error:
+        raise StorageError(str(error)) from None
+    finally:
+        response.close()  # its pool is this download's alone
