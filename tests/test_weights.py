@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tarfile
+import time
 
 import numpy as np
 import pytest
 
 from alphafold_msa.errors import WeightsError
 from alphafold_msa.model.config import network_config
+from alphafold_msa.model.provision import ProvisionError, ensure_weights
 from alphafold_msa.model.weights import check_present, load_params, without_templates
 from alphafold_msa.testing.make_weights import main as make_weights_main
 
@@ -80,3 +82,18 @@ def test_template_modules_are_loaded_and_dropped_only_for_the_template_free_netw
     plain = without_templates(params)
     assert plain and not [scope for scope in plain if "/template_" in scope]
     shutil.rmtree(reduced_weights / "unused", ignore_errors=True)
+
+
+def test_a_mirror_that_trickles_its_headers_is_cut_off_at_the_deadline(tmp_path, monkeypatch):
+    from weights_server import WeightsServer
+
+    monkeypatch.setenv("ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S", "2")
+    monkeypatch.setenv("ALPHAFOLD_MSA_DOWNLOAD_RETRIES", "2")
+    with WeightsServer(b"never reached") as server:
+        server.trickle_headers_s = 0.4  # about 50 s for the headers, each byte well within a read timeout
+        started = time.monotonic()
+        with pytest.raises(ProvisionError, match=r"within its time limit \(ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S\)"):
+            ensure_weights(tmp_path, server.url, models=["model_1_ptm"])
+        elapsed = time.monotonic() - started
+    assert elapsed < 20, elapsed
+    assert server.downloads() == 1, "a download cut off at its deadline is not tried again"

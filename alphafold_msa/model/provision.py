@@ -5,14 +5,14 @@
 Used by start.sh (every worker start) and by `launch.py --local`. "Present" means complete: a
 MANIFEST.json (file, size, sha256) written only after a verified extraction, and every required
 file there with its recorded size. Otherwise one process per volume (an flock, released by the
-kernel if its holder dies) downloads the archive resumably (HTTP Range, bounded retries) after
-checking free space, verifies and safely extracts it into a temporary folder, writes the manifest
-and moves the folder into place; the others wait and then reuse it.
+kernel if its holder dies) downloads the archive resumably (HTTP Range, bounded retries), checking
+free space before and while it streams, verifies and safely extracts it into a temporary folder,
+writes the manifest and moves the folder into place; the others wait and then reuse it.
 
 Environment: PARAM_DIR, PARAMS_URL (source archive), ALPHAFOLD_MODELS (comma-separated parameter
 names that must be present, e.g. model_1_ptm,model_2_ptm; default all fifteen official files),
 ALPHAFOLD_MSA_DOWNLOAD_RETRIES (default 5), ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S (the whole download,
-retries included; default 4 hours), PARAMS_SHA256 (the archive's expected SHA-256),
+every byte with headers and retries included; default 4 hours), PARAMS_SHA256 (the archive's expected SHA-256),
 ALPHAFOLD_MSA_ASSUME_FREE_BYTES (overrides the free-space reading, for tests). Credentials in
 PARAMS_URL (user:password@, presigned query strings) never reach a log, an error or the manifest.
 """
@@ -33,9 +33,11 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
+from urllib.parse import unquote
 
-import requests
+import urllib3
+from urllib3.util import parse_url
 
 from alphafold_msa import settings
 from alphafold_msa.errors import UserError
@@ -45,8 +47,11 @@ from alphafold_msa.transfer.https import (
     READ_TIMEOUT_S,
     DownloadError,
     DownloadTimeout,
+    ReadDeadline,
+    deadline_pool_manager,
     read_body,
     redact_url,
+    too_slow,
 )
 
 logger = logging.getLogger("alphafold_msa.model.provision")
@@ -56,6 +61,9 @@ OFFICIAL_MODELS = tuple(
 )
 _CHUNK = 1 << 20
 _SPACE_MARGIN = 256 << 20
+_WEIGHTS = "the weights (archive and extraction)"
+# One request per attempt (download_archive retries), following a mirror's redirects.
+_REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=10)
 
 
 class ProvisionError(UserError):
@@ -119,15 +127,16 @@ class _Retryable(Exception):
 
 def expected_sha256(url: str) -> str | None:
     """The archive's expected SHA-256: $PARAMS_SHA256, else the official pin for the official URL."""
-    pinned = (settings.text(settings.PARAMS_SHA256) or "").lower()
+    pinned = settings.params_sha256()
     if pinned:
         return pinned
     return OFFICIAL_SHA256 if url == OFFICIAL_URL else None
 
 
 def download_archive(url: str, target: Path, deadline: float) -> None:
-    """Download `url` to `target`, resuming a partial file with HTTP Range; bounded retries, all
-    within `deadline` (time.monotonic())."""
+    """Download `url` to `target`, resuming a partial file with HTTP Range; bounded retries, every byte
+    of every attempt (status line and headers too) and the pauses between them within `deadline`
+    (time.monotonic())."""
     shown = redact_url(url)
     attempts = settings.download_retries() + 1
     for attempt in range(1, attempts + 1):
@@ -136,43 +145,98 @@ def download_archive(url: str, target: Path, deadline: float) -> None:
             return
         except DownloadTimeout as error:
             raise ProvisionError(str(error)) from None
-        except (_Retryable, DownloadError, requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as error:
-            reason = str(error) if isinstance(error, (_Retryable, DownloadError)) else type(error).__name__
+        except (_Retryable, DownloadError, urllib3.exceptions.HTTPError) as error:
+            reason = _failure(error)
             if attempt == attempts:
                 raise ProvisionError(f"download of {shown} failed after {attempts} attempts: {reason}") from None
-            delay = min(30.0, 2.0 ** (attempt - 1))
+            delay = min(30.0, 2.0 ** (attempt - 1), max(0.0, deadline - time.monotonic()))
             logger.warning("download attempt %d failed (%s); retrying in %.0f s", attempt, reason, delay)
             time.sleep(delay)
 
 
-def _download_once(url: str, shown: str, target: Path, deadline: float) -> None:
-    """One attempt: append to a partial file only when the server resumes exactly where it ends."""
-    have = target.stat().st_size if target.exists() else 0
+def _failure(error: Exception) -> str:
+    """What went wrong in an attempt, without the URL (it may carry credentials): our own message, or
+    the name of the connection's error."""
+    if isinstance(error, (_Retryable, DownloadError)):
+        return str(error)
+    cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason else error
+    return type(cause).__name__
+
+
+def _request_headers(url: str, have: int) -> dict[str, str]:
+    """A Range from byte `have` on (when part of the archive is here) and the URL's user:password as
+    Basic auth (urllib3 drops it when a redirect leaves the host)."""
     headers = {"Range": f"bytes={have}-"} if have else {}
-    with requests.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
-        if response.status_code == 416 and have:
-            return  # the partial file is already complete (the checksum and extraction check it)
-        if response.status_code in (401, 403, 404):
-            raise ProvisionError(f"weights archive not available at {shown} (HTTP {response.status_code}); "
-                                 f"check PARAMS_URL")
-        if response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code}")
-        if response.status_code not in (200, 206):
-            raise ProvisionError(f"weights archive at {shown}: unexpected HTTP {response.status_code}")
-        resumed = response.status_code == 206
-        if resumed and not _resumes_at(response.headers.get("Content-Range", ""), have):
-            target.unlink(missing_ok=True)
-            raise _Retryable(f"the server answered the request for bytes {have}- with Content-Range "
-                             f"'{response.headers.get('Content-Range', '')}'; the partial download is discarded")
-        remaining = int(response.headers.get("Content-Length", "0"))
-        total = remaining + (have if resumed else 0)
-        _check_space(target.parent, remaining + total, "the weights (archive and extraction)")
-        logger.info("downloading %s (%s, %.2f GB)", shown, "resuming" if resumed else "from the start", total / 1e9)
-        with open(target, "ab" if resumed else "wb") as out:
-            read_body(response.raw, out.write, deadline, f"downloading {shown}", settings.WEIGHTS_DEADLINE.name)
-        if total and target.stat().st_size != total:
-            raise _Retryable(f"connection closed at {target.stat().st_size} of {total} bytes")
+    auth = parse_url(url).auth
+    if auth:
+        user, _, password = auth.partition(":")
+        headers.update(urllib3.make_headers(basic_auth=f"{unquote(user)}:{unquote(password)}"))
+    return headers
+
+
+def _download_once(url: str, shown: str, target: Path, deadline: float) -> None:
+    """One attempt, ended at `deadline` wherever it is: connecting, reading the status line and headers
+    (a `ReadDeadline` shuts the socket then), or the body."""
+    what = f"downloading {shown}"
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise too_slow(what, settings.WEIGHTS_DEADLINE.name)
+    have = target.stat().st_size if target.exists() else 0
+    timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, remaining), read=min(READ_TIMEOUT_S, remaining))
+    with deadline_pool_manager(url) as pool, ReadDeadline(deadline) as reads:
+        try:
+            with pool.request("GET", url, headers=_request_headers(url, have), timeout=timeout,
+                              retries=_REDIRECTS_ONLY, preload_content=False, decode_content=False) as response:
+                _save(response, shown, target, have, deadline)
+        finally:
+            if reads.cut:  # whatever the cut-off read made of it: an error, or a short body
+                raise too_slow(what, settings.WEIGHTS_DEADLINE.name) from None
+
+
+def _save(response: urllib3.BaseHTTPResponse, shown: str, target: Path, have: int, deadline: float) -> None:
+    """Write the answer to `target`: appended only when the server resumes exactly where the partial
+    file ends, with free space checked before and while it streams."""
+    if response.status == 416 and have:
+        return  # the partial file is already complete (the checksum and extraction check it)
+    if response.status in (401, 403, 404):
+        raise ProvisionError(f"weights archive not available at {shown} (HTTP {response.status}); check PARAMS_URL")
+    if response.status >= 500:
+        raise _Retryable(f"HTTP {response.status}")
+    if response.status not in (200, 206):
+        raise ProvisionError(f"weights archive at {shown}: unexpected HTTP {response.status}")
+    resumed = response.status == 206
+    if resumed and not _resumes_at(response.headers.get("Content-Range", ""), have):
+        target.unlink(missing_ok=True)
+        raise _Retryable(f"the server answered the request for bytes {have}- with Content-Range "
+                         f"'{response.headers.get('Content-Range', '')}'; the partial download is discarded")
+    length = response.headers.get("Content-Length", "")
+    remaining = int(length) if length.isascii() and length.isdigit() else 0  # 0: unknown
+    kept = have if resumed else 0
+    total = remaining + kept
+    free = _free_bytes(target.parent)
+    _check_space(target.parent, remaining + total, _WEIGHTS, free)
+    logger.info("downloading %s (%s, %s)", shown, "resuming" if resumed else "from the start",
+                f"{total / 1e9:.2f} GB" if remaining else "size not given")
+    with open(target, "ab" if resumed else "wb") as out:
+        read_body(response, _space_checked(out.write, target.parent, kept, free), deadline,
+                  f"downloading {shown}", settings.WEIGHTS_DEADLINE.name)
+    if total and target.stat().st_size != total:
+        raise _Retryable(f"connection closed at {target.stat().st_size} of {total} bytes")
+
+
+def _space_checked(write: Callable[[bytes], None], folder: Path, kept: int, free: int) -> Callable[[bytes], None]:
+    """`write`, refusing (ProvisionError) a chunk past what `free` bytes hold: the archive so far (`kept` bytes
+    from earlier attempts plus this attempt's) and its extraction, about as large. Checked per chunk, so a
+    mirror that gives no Content-Length, or sends more than it announced, stops before the disk fills."""
+    written = 0
+
+    def checked(chunk: bytes) -> None:
+        nonlocal written
+        written += len(chunk)
+        _check_space(folder, written + kept + written, _WEIGHTS, free)
+        write(chunk)
+
+    return checked
 
 
 def _resumes_at(content_range: str, offset: int) -> bool:
@@ -182,10 +246,10 @@ def _resumes_at(content_range: str, offset: int) -> bool:
     return unit == "bytes" and first.isdigit() and int(first) == offset
 
 
-def _check_space(folder: Path, needed: int, what: str) -> None:
-    """Refuse to write `needed` bytes (plus a margin) where less is free."""
+def _check_space(folder: Path, needed: int, what: str, free: int | None = None) -> None:
+    """Refuse to write `needed` bytes (plus a margin) where less is free (`free`, else measured now)."""
     needed += _SPACE_MARGIN
-    free = _free_bytes(folder)
+    free = _free_bytes(folder) if free is None else free
     if needed > free:
         raise ProvisionError(f"not enough free space in {folder}: {what} need about {needed / 1e9:.1f} GB, "
                              f"{free / 1e9:.1f} GB are free")
@@ -287,7 +351,7 @@ def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
     work = param_dir / ".download"
     work.mkdir(parents=True, exist_ok=True)
     archive = work / "alphafold_params.tar.partial"
-    download_archive(url, archive, time.monotonic() + settings.download_deadline(settings.WEIGHTS_DEADLINE))
+    download_archive(url, archive, time.monotonic() + settings.weights_deadline())
     archive_sha256 = _verify_archive(archive, url)
     staging = Path(tempfile.mkdtemp(prefix=".params.tmp-", dir=param_dir))
     try:
@@ -316,7 +380,7 @@ def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None =
                    models: Sequence[str] | None = None) -> Path:
     """Return PARAM_DIR after making sure every required parameter file is complete there."""
     param_dir = Path(param_dir or default_param_dir())
-    url = url or settings.text(settings.PARAMS_URL) or OFFICIAL_URL
+    url = url or settings.params_url() or OFFICIAL_URL
     models = list(models or required_models())
     params = param_dir / "params"
     if not missing_or_damaged(params, models):
@@ -345,9 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(formatter)
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
+        settings.check_all()  # the container's first step: a malformed setting stops it here, in one line
         ensure_weights(args.param_dir)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the weights folder cannot be created, locked or written
+        print(f"error: cannot provision AlphaFold weights: {error}", file=sys.stderr)
         return 1
     return 0
 
