@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Tests talk to 127.0.0.1 only: a code path that would fetch the official weights fails fast here.
 os.environ["PARAMS_URL"] = "http://127.0.0.1:9/no-weights-in-tests.tar"
 os.environ["ALPHAFOLD_MSA_DOWNLOAD_RETRIES"] = "0"
+# ... and directly: a proxy named by the machine's environment would be another address to talk to.
+for _proxy in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+    os.environ.pop(_proxy, None)
 # Amber relaxation takes seconds to a minute per model on a CPU: tests relax only where they test it.
 os.environ["ALPHAFOLD_MSA_RELAX"] = "none"
 TESTDATA = REPO.parent / "shared" / "testdata"
