@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
+import numpy as np
+
 from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.files import write_atomic
@@ -88,7 +90,9 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     if complex_mode not in COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
-    filtered = dataclasses.replace(msa, chains=kept)
+    # Paired rows come best first (pairing.py) or as given: at most max_msa_depth of them, the queries included.
+    paired = tuple(rows.take(np.arange(min(max_msa_depth, rows.depth))) for rows in msa.paired) if msa.paired else None
+    filtered = dataclasses.replace(msa, chains=kept, paired=paired)
     alignment = concatenated_msa(filtered)
     summary = complex_summary(msa, filtered, complex_mode, alignment)
     chains = (msa.chain_ids, msa.sequences)
@@ -318,7 +322,7 @@ def run_prediction(
     msa = prepared.msa
     with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
         plots.coverage(prepared.alignment, prepared.summary["num_sequences_filtered"],
-                       msa.paired_rows if isinstance(msa, ComplexMsa) else 0)
+                       prepared.summary.get("paired_rows", 0))
         ranked = rank(_predict_all(runner, prepared.raw, models, num_recycle, recycle_early_stop_tolerance,
                                    random_seed, num_seeds, timings, report, templates=bool(prepared.matches)))
         plots.models(ranked, covered_ranges(prepared.matches, msa))

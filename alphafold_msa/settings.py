@@ -87,6 +87,7 @@ MAX_ROWS = _define("ALPHAFOLD_MSA_MAX_ROWS", None, "the most sequences (rows) in
 MAX_RESIDUES = _define("ALPHAFOLD_MSA_MAX_RESIDUES", None,
                        "the most aligned characters (residues, gaps, insertions) of all rows together")
 MAX_COLUMNS = _define("ALPHAFOLD_MSA_MAX_COLUMNS", "1000000", "the most aligned characters in one row")
+MAX_LINES = _define("ALPHAFOLD_MSA_MAX_LINES", "20000000", "the most lines in one alignment file (its reading time)")
 MAX_HEADER_CHARS = _define("ALPHAFOLD_MSA_MAX_HEADER_CHARS", "10000", "the longest row header (name and description)")
 MAX_KEY_CHARS = _define("ALPHAFOLD_MSA_MAX_KEY_CHARS", "200", "the longest species key a row may carry for pairing")
 URL_MAX_BYTES = _define("ALPHAFOLD_MSA_URL_MAX_BYTES", "1000000000", "the largest file a job's msa_url may name")
@@ -175,8 +176,8 @@ def job_memory_gb() -> float | None:
 
 # The alignment limits: (setting, unit, upper bound).
 _ALIGNMENT_LIMITS = ((MAX_MSA_BYTES, "bytes", 10**12), (MAX_ROWS, "rows", 10**9), (MAX_RESIDUES, "residues", 10**12),
-                     (MAX_COLUMNS, "columns", 10**9), (MAX_HEADER_CHARS, "characters", 10**7),
-                     (MAX_KEY_CHARS, "characters", 10**6))
+                     (MAX_COLUMNS, "columns", 10**9), (MAX_LINES, "lines", 10**12),
+                     (MAX_HEADER_CHARS, "characters", 10**7), (MAX_KEY_CHARS, "characters", 10**6))
 
 
 @_reads(*(setting for setting, _, _ in _ALIGNMENT_LIMITS))

@@ -234,3 +234,88 @@ def test_identical_chains_are_aligned_once(testdata, monkeypatch):
     matches = match_templates([TemplateInput("2rbg.pdb", text)], {cid: query for cid in "ABCDEF"})
     assert len(matches) == 2, "each template chain to one copy of the query chain"
     assert len(calls) == len({chain.sequence for chain in chains.values()}), "one alignment per distinct pair"
+
+
+def test_paired_rows_are_featurized_within_the_job_memory_like_a_chains_rows(monkeypatch):
+    from alphafold_msa.predict import prepare_input
+
+    a, b = "MKVLAGGWWWSTPQRDEKLM", "NPQRSTVWYACDEFGHIKLM"
+    rows = "".join(f">p{n}\n{a[:n % 20]}{'G' * (20 - n % 20)}{b}\n" for n in range(6_000))
+    complex_msa = parse_input(f"#20,20\t1,1\n>101\t102\n{a}{b}\n{rows}")
+    assert complex_msa.paired_rows == 6_000
+    monkeypatch.setenv("ALPHAFOLD_MSA_JOB_MEMORY_GB", "0.01")
+    prepared = prepare_input(complex_msa, None, "ptm", "monomer_ptm", 20_000, 0, [], [1], lambda message: None,
+                             model_config="reduced")
+    featurized = prepared.summary["paired_rows"]
+    assert 48 <= featurized < 6_000 and prepared.raw["msa"].shape[0] == featurized + 1
+    assert prepared.summary["depth_note"].startswith("max_msa_depth lowered from 20,000 to")
+
+
+def test_a_complex_of_many_chains_is_cut_by_columns_not_row_by_chain():
+    letters = "ACDEFGHIKLMNPQRSTVWY"
+    query = "".join(letters[n % 20] for n in range(62))
+    head = "#" + ",".join(["1"] * 62) + "\t" + ",".join(["1"] * 62)
+    text = f"{head}\n>q\n{query}\n" + f">p\n{query}\n" * 20_000
+    peak, outcome = peak_bytes(lambda: parse_input(text))
+    assert isinstance(outcome, ComplexMsa) and outcome.num_chains == 62 and outcome.paired_rows == 20_000
+    # A tuple and a text per row and chain would take some 150 MB; the rows' columns take 12 MB.
+    assert peak < 60_000_000
+
+
+def test_lines_are_counted_and_blank_ones_hold_nothing(monkeypatch):
+    blank = f">q\nMKVLA\n>h\nMKVLA\n{chr(10) * 2_000_000}".encode()
+    peak, outcome = peak_bytes(lambda: parse_input(blank))
+    assert isinstance(outcome, Msa) and outcome.depth == 2 and peak < 3_000_000
+    monkeypatch.setenv("ALPHAFOLD_MSA_MAX_LINES", "1000")
+    with pytest.raises(MsaTooLargeError, match=r"^input: more than 1,000 lines, the most one alignment file may "
+                                               r"have \(ALPHAFOLD_MSA_MAX_LINES raises this limit\)"):
+        parse_input(b"#\n" * 2_000 + b">q\nMKVLA\n", source="input")
+
+
+def test_stockholm_annotations_count_against_the_header_and_row_limits(monkeypatch):
+    monkeypatch.setenv("ALPHAFOLD_MSA_MAX_HEADER_CHARS", "100")
+    many = "".join("#=GS q DE word\n" for _ in range(20))
+    with pytest.raises(MsaTooLargeError, match=r"line 14: a header of 105 characters, over the 100 "):
+        parse_input(f"# STOCKHOLM 1.0\n{many}q MKVLA\n//\n")
+    monkeypatch.setenv("ALPHAFOLD_MSA_MAX_ROWS", "5")
+    unseen = "".join(f"#=GS n{n} DE x\n" for n in range(10))
+    with pytest.raises(MsaTooLargeError, match=r"line 7: more than 5 sequences"):
+        parse_input(f"# STOCKHOLM 1.0\n{unseen}q MKVLA\n//\n")
+
+
+def test_an_a2m_query_with_gaps_reads_as_the_same_alignment_in_aligned_fasta():
+    a2m = parse_input(">q\nMK-VLA\n>h\nMKGVLA\n>h2\nMKaG-LA\n", format="a2m")
+    fasta = parse_input(">q\nMK--VLA\n>h\nMK-GVLA\n>h2\nMKaG-LA\n", format="fasta")
+    assert a2m.query_sequence == fasta.query_sequence == "MKVLA"
+    np.testing.assert_array_equal(a2m.matrix, fasta.matrix)
+    np.testing.assert_array_equal(a2m.deletions, fasta.deletions)
+
+
+def test_a_complex_chain_whose_query_has_gaps_is_refused_in_one_line():
+    query = "MKVLAGGWWWSTPQRDEKLMNPQRSTVWYA"
+    with pytest.raises(MsaError, match=r"^input: line 2: the query of chain 2 has gaps in its 25 columns"):
+        parse_input(f"#30,25\t1,1\n>101\t102\n{query}{'-' * 24}A\n", source="input")
+
+
+def _chain_pdb(text: str) -> str:
+    """The first chain of 2rbg.pdb's coordinates."""
+    return "".join(line + "\n" for line in text.splitlines() if line.startswith("ATOM") and line[21] == "A")
+
+
+def test_a_template_is_read_to_its_first_model_only(testdata):
+    from alphafold_msa.structures.read import load_structure_text
+
+    chain = _chain_pdb(load_structure_text(testdata / "structures" / "2rbg.pdb"))
+    text = "MODEL        1\n" + chain + "ENDMDL\n" + "MODEL \n" * 200_000 + "END\n"
+    peak, structure = peak_bytes(lambda: read_structure(text, "models.pdb"))
+    assert list(structure.chains) == ["A"] and len(structure.model.get_parent()) == 1
+    assert peak < 40_000_000, "one Model object per MODEL line would take some 300 MB"
+
+
+def test_a_pdb_templates_header_is_not_parsed(testdata):
+    from alphafold_msa.structures.read import load_structure_text
+
+    chain = _chain_pdb(load_structure_text(testdata / "structures" / "2rbg.pdb"))
+    structure = read_structure("COMPND    MOL_ID: 1;\nCOMPND   2 MOLECULE: X;\n" * 2_000 + chain, "header.pdb")
+    assert list(structure.chains) == ["A"]
+    assert structure.model.get_parent().header.get("compound", {}) in ({}, {"1": {"misc": ""}})

@@ -22,17 +22,17 @@ BYTES_PER_CELL = {"pipeline": 150, "multimer": 24, "concatenated": 10}
 
 
 def featurized(msa: Msa | ComplexMsa, complex_mode: str, depth: int) -> tuple[int, int]:
-    """(rows the network can read, bytes the pipeline holds for them) when every chain keeps at most
-    `depth` rows (its query included)."""
+    """(rows the network can read, bytes the pipeline holds for them) when every chain, and the paired
+    block, keeps at most `depth` rows (its query included)."""
     if isinstance(msa, Msa):
         rows = min(depth, msa.depth)
         return rows, rows * msa.length * BYTES_PER_CELL["pipeline"]
     kept = [min(depth, chain.depth) for chain in msa.chains]
-    rows = 1 + msa.paired_rows + sum((k - 1) * copies for k, copies in zip(kept, msa.copies))
+    paired = min(depth, msa.paired_rows + 1) - 1  # paired rows are kept at `depth` too, the joined query included
+    rows = 1 + paired + sum((k - 1) * copies for k, copies in zip(kept, msa.copies))
     if complex_mode != "multimer":
         return rows, rows * msa.length * BYTES_PER_CELL["pipeline"]
-    per_copy = sum((k + msa.paired_rows) * chain.length * copies
-                   for k, chain, copies in zip(kept, msa.chains, msa.copies))
+    per_copy = sum((k + paired) * chain.length * copies for k, chain, copies in zip(kept, msa.chains, msa.copies))
     return rows, per_copy * BYTES_PER_CELL["multimer"] + rows * msa.length * BYTES_PER_CELL["concatenated"]
 
 

@@ -8,7 +8,7 @@ of residues the row inserts before that column (its deletion count).
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -164,14 +164,16 @@ def _raise_illegal_character(records: Records, index: int, column: int) -> None:
 
 
 def _query_checks(records: Records, query_sequence: str) -> None:
+    check_query(records.source, records.names[0], records.lines[0], query_sequence)
+
+
+def check_query(source: str, name: str, line: int, query_sequence: str) -> None:
+    """Refuse a query without residues, or one that looks like a nucleotide sequence."""
     if not query_sequence:
-        raise MsaError(
-            f"{records.source}: the query row '{records.names[0]}' (line {records.lines[0]}) "
-            f"has no residues, only gaps"
-        )
+        raise MsaError(f"{source}: the query row '{name}' (line {line}) has no residues, only gaps")
     if len(query_sequence) >= 10 and set(query_sequence) <= _NUCLEOTIDES:
         raise MsaError(
-            f"{records.source}: the query '{records.names[0]}' looks like a nucleotide sequence "
+            f"{source}: the query '{name}' looks like a nucleotide sequence "
             f"(only A, C, G, T/U, N); AlphaFold needs a protein alignment"
         )
 
@@ -279,14 +281,33 @@ def _chunks(rows: Sequence[str]) -> Iterator[tuple[int, int]]:
 
 
 def encode_a3m(records: Records) -> Msa:
-    """Encode a3m/a2m rows: upper case and '-' are query columns; lower case and '.' are insertions."""
+    """Encode a3m/a2m rows: upper case and '-' are query columns; lower case and '.' are insertions.
+    A column where the query itself has '-' (an a2m whose first row skips a match state) is an insertion
+    column, as in aligned FASTA: its residues become deletion counts of the next query column."""
     _check_ascii(records)
-    rows = records.rows
-    query = np.frombuffer(rows[0].encode("ascii"), dtype=np.uint8)
+    query = np.frombuffer(records.rows[0].encode("ascii"), dtype=np.uint8)
     query_match = (query < ord("a")) & (query != ord("."))
     query_sequence = query[query_match & _IS_LETTER[query]].tobytes().decode("ascii").upper()
     _query_checks(records, query_sequence)
-    length = int(query_match.sum())
+    columns = int(query_match.sum())
+
+    def wrong(index: int, count: int) -> MsaError:
+        return MsaError(f"{records.source}: line {records.lines[index]}: row '{records.names[index]}' has {count} "
+                        f"match columns (upper-case letters and '-') but the query '{records.names[0]}' has "
+                        f"{columns}; a3m rows must match the query length")
+
+    matrix, deletions = a3m_matrices(records, columns, np.flatnonzero(query[query_match] == ord("-")), wrong)
+    return _build(records, matrix, deletions, query_sequence)
+
+
+def a3m_matrices(records: Records, columns: int, dropped: np.ndarray,
+                 wrong: Callable[[int, int], MsaError]) -> tuple[np.ndarray, np.ndarray]:
+    """(residue ids, deletion counts) of a3m rows that each have `columns` match columns (upper case and
+    '-'; `wrong(row, count)` is the error for one that has not), less the `dropped` ones: a residue there
+    counts as an insertion before the next column kept."""
+    _check_ascii(records)
+    rows = records.rows
+    length = columns - len(dropped)
     matrix = np.empty((len(rows), length), dtype=np.uint8)
     deletions = np.empty((len(rows), length), dtype=np.int32)
     for start, stop in _chunks(rows):
@@ -300,24 +321,25 @@ def encode_a3m(records: Records) -> Msa:
             row = int(np.searchsorted(row_starts, position, side="right")) - 1
             _raise_illegal_character(records, start + row, position - int(row_starts[row]))
         kind = np.frombuffer(kinds, dtype=np.uint8)
-        insertion = kind == _A3M_INSERTION
         match = kind == _A3M_MATCH
         match_counts = np.add.reduceat(match, row_starts, dtype=np.int32)
-        wrong = np.flatnonzero(match_counts != length)
-        if wrong.size:
-            index = start + int(wrong[0])
-            raise MsaError(
-                f"{records.source}: line {records.lines[index]}: row '{records.names[index]}' has "
-                f"{int(match_counts[wrong[0]])} match columns (upper-case letters and '-') but the "
-                f"query '{records.names[0]}' has {length}; a3m rows must match the query length"
-            )
+        wrong_rows = np.flatnonzero(match_counts != columns)
+        if wrong_rows.size:
+            raise wrong(start + int(wrong_rows[0]), int(match_counts[wrong_rows[0]]))
+        if len(dropped):
+            kind = kind.copy()
+            moved = np.flatnonzero(match).reshape(-1, columns)[:, dropped].ravel()
+            codes = np.frombuffer(text, dtype=np.uint8)[moved]
+            kind[moved] = np.where(_IS_LETTER[codes], _A3M_INSERTION, _A3M_PAD)
+            match = kind == _A3M_MATCH
+        insertion = kind == _A3M_INSERTION
         matrix[start:stop] = np.frombuffer(text.translate(_RESIDUE_TABLE), dtype=np.uint8)[match].reshape(-1, length)
         counts = np.cumsum(insertion, dtype=np.int32)
         at_match = counts[match].reshape(-1, length)
         # The running count carries over from the previous row: subtract its value at the row start.
         row_base = np.where(row_starts > 0, counts[np.maximum(row_starts - 1, 0)], 0)
         _running_to_counts(at_match, row_base, deletions[start:stop])
-    return _build(records, matrix, deletions, query_sequence)
+    return matrix, deletions
 
 
 def from_sequences(sequences: Sequence[str], names: Sequence[str] | None = None) -> Msa:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 from alphafold_msa.errors import MsaError
-from alphafold_msa.msa.alignment import Msa, Records, encode_a3m
+from alphafold_msa.msa.alignment import GAP_ID, Msa, Records, a3m_matrices, check_query
 from alphafold_msa.msa.fasta import read_records
 from alphafold_msa.msa.limits import ReadBudget
 
@@ -162,58 +162,56 @@ def parse_colabfold_complex(lines: Iterable[tuple[int, str]], source: str, budge
     check_chain_count(copies, f"{source}: line {number}")
     budget.query_length("+".join(map(str, lengths)), sum(n * c for n, c in zip(lengths, copies)))
     records = read_records(lines, source, "a3m", budget, first_is_query=False)
-    total = sum(lengths)
+    return _split_chains(records, lengths, copies)
+
+
+def _split_chains(records: Records, lengths: list[int], copies: list[int]) -> ComplexMsa:
+    """The complex's rows encoded once over all its columns, then cut by chain: a row with residues in two
+    or more chains is a paired row (the first one the joined query), a row with residues in one chain is
+    that chain's; each chain's block opens with its query, which is not repeated."""
+    source, total = records.source, sum(lengths)
+
+    def wrong(index: int, count: int) -> MsaError:
+        return MsaError(f"{source}: line {records.lines[index]}: row '{records.names[index]}' has {count} aligned "
+                        f"columns, expected {total} (chains of {'+'.join(map(str, lengths))} residues per the header "
+                        f"on line 1)")
+
+    matrix, deletions = a3m_matrices(records, total, np.empty(0, dtype=np.int64), wrong)
     bounds = np.cumsum([0, *lengths])
-    paired: list[list[tuple[str, str, int, str]]] = [[] for _ in lengths]
-    unpaired: list[list[tuple[str, str, int, str]]] = [[] for _ in lengths]
+    has_residues = np.stack([(matrix[:, a:b] != GAP_ID).any(axis=1) for a, b in zip(bounds, bounds[1:])], axis=1)
+    chains_covered = has_residues.sum(axis=1)
     heteromer = len(lengths) > 1
-    for name, row, line, description in zip(records.names, records.rows, records.lines, records.descriptions):
-        segments = _split_columns(row, bounds, total, source, name, line, lengths)
-        with_residues = [i for i, segment in enumerate(segments) if _has_residues(segment)]
-        if heteromer and len(with_residues) > 1:
-            for chain, segment in enumerate(segments):
-                paired[chain].append((name, segment, line, description))
-        else:
-            for chain in with_residues:
-                unpaired[chain].append((name, segments[chain], line, description))
-    if not paired[0] and heteromer:
+    paired = np.flatnonzero(chains_covered > 1) if heteromer else np.empty(0, dtype=np.int64)
+    candidates = paired if heteromer else np.flatnonzero(chains_covered)
+    if not candidates.size:
         raise MsaError(f"{source}: line {records.lines[0]}: the first row must be the query of all chains "
                        f"({'+'.join(map(str, lengths))} residues)")
+    query = int(candidates[0])
+    query_letters = [c for c in records.rows[query] if c.isupper() or c == "-"]
+
+    def block(rows: np.ndarray, chain: int) -> Msa:
+        a, b = int(bounds[chain]), int(bounds[chain + 1])
+        first = int(rows[0])
+        sequence = "".join(query_letters[a:b])
+        name = records.names[first]
+        if "-" in sequence:
+            raise MsaError(f"{source}: line {records.lines[first]}: the query of chain {chain + 1} has gaps in its "
+                           f"{b - a} columns; ColabFold's header gives it {b - a} residues, which its query row must "
+                           "fill")
+        check_query(source, name, records.lines[first], sequence)
+        return Msa(names=[records.names[i] for i in rows], matrix=matrix[rows, a:b], deletions=deletions[rows, a:b],
+                   query_sequence=sequence, format="a3m", source=source,
+                   descriptions=[records.descriptions[i] for i in rows])
+
     chains = []
-    for chain in range(len(lengths)):
-        rows = unpaired[chain]
-        query = paired[chain][0] if heteromer else rows[0]
-        if rows and rows[0][1] == query[1]:
-            rows = rows[1:]  # each chain's unpaired block opens with its query
-        chains.append(_encode([query, *rows], source))
-    paired_msas = None
-    if heteromer and len(paired[0]) > 1:
-        paired_msas = tuple(_encode(rows, source) for rows in paired)
+    for chain, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        own = np.flatnonzero(has_residues[:, chain] & (chains_covered == 1))
+        same = own.size and np.array_equal(matrix[own[0], a:b], matrix[query, a:b]) and \
+            np.array_equal(deletions[own[0], a:b], deletions[query, a:b])
+        rows = own[1:] if same else own  # each chain's block opens with its query
+        chains.append(block(np.concatenate([[query], rows]).astype(np.int64), chain))
+    paired_msas = tuple(block(paired, chain) for chain in range(len(lengths))) if paired.size > 1 else None
     return ComplexMsa(chains=tuple(chains), copies=tuple(copies), paired=paired_msas, source=source)
-
-
-def _split_columns(row: str, bounds: np.ndarray, total: int, source: str, name: str, line: int,
-                   lengths: list[int]) -> list[str]:
-    """The row cut into one a3m segment per chain; insertions go with the column after them."""
-    codes = np.frombuffer(row.encode("ascii", "replace"), dtype=np.uint8)
-    aligned = (codes < ord("a")) & (codes != ord("."))
-    count = int(aligned.sum())
-    if count != total:
-        raise MsaError(f"{source}: line {line}: row '{name}' has {count} aligned columns, expected {total} "
-                       f"(chains of {'+'.join(map(str, lengths))} residues per the header on line 1)")
-    positions = np.flatnonzero(aligned)
-    cuts = [0, *(int(positions[b - 1]) + 1 for b in bounds[1:-1]), len(row)]
-    return [row[a:b] for a, b in zip(cuts, cuts[1:])]
-
-
-def _has_residues(segment: str) -> bool:
-    return any(c.isalpha() and c.isupper() for c in segment)
-
-
-def _encode(rows: list[tuple[str, str, int, str]], source: str) -> Msa:
-    names, texts, lines, descriptions = zip(*rows)
-    return encode_a3m(Records(names=list(names), rows=list(texts), lines=list(lines), format="a3m", source=source,
-                              descriptions=list(descriptions)))
 
 
 def assemble_complex(chains: Sequence[Msa], copies: Sequence[int] | None = None,

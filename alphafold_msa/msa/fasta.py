@@ -52,6 +52,8 @@ def read_records(lines: Iterable[tuple[int, str]], source: str, format_name: str
             budget.add_row(number)
             record = _Record(line[1:], number)
         elif record is not None:
+            if not line:
+                continue
             record.pieces.append(line)
             record.length += len(line)
             budget.add_residues(len(line), record.length, record.header, number)

@@ -10,8 +10,9 @@ memory a read can take is bounded by the limits alone, whatever the file's compr
 Every limit is a setting. Unset, the three that memory depends on follow from the job memory
 ($ALPHAFOLD_MSA_JOB_MEMORY_GB; default an eighth of the machine's memory, within 0.5 to 1.5 GB), in
 shares that fit it together: an eighth for the text (its headers are held as read), five eighths for
-the residues, a quarter for the rows. Query length, one row's columns, header and species-key length
-have fixed defaults: they exist to stop pathological shapes early with a clear message.
+the residues, a quarter for the rows. Query length, one row's columns, the file's lines (each costs
+reading time, however little it holds), header and species-key length have fixed defaults: they
+stop pathological shapes early with a clear message.
 Client-safe: the standard library only (`--check` applies the same limits as the worker).
 """
 
@@ -70,6 +71,7 @@ class AlignmentLimits:
     max_rows: int  # sequences
     max_residues: int  # aligned characters (residues, gaps, insertions) of all rows together
     max_columns: int  # aligned characters of one row
+    max_lines: int  # lines of the file (each costs the reader's time, whatever it holds)
     max_header_chars: int  # one row's name and description
     max_key_chars: int  # one row's species key (pairing)
     max_length: int | None = None  # residues of the query (of a complex: all chains together)
@@ -91,7 +93,8 @@ class AlignmentLimits:
         return cls(max_bytes=derived(settings.MAX_MSA_BYTES, TEXT_SHARE, 1),
                    max_rows=derived(settings.MAX_ROWS, ROWS_SHARE, BYTES_PER_ROW),
                    max_residues=derived(settings.MAX_RESIDUES, RESIDUES_SHARE, BYTES_PER_RESIDUE),
-                   max_columns=fixed(settings.MAX_COLUMNS), max_header_chars=fixed(settings.MAX_HEADER_CHARS),
+                   max_columns=fixed(settings.MAX_COLUMNS), max_lines=fixed(settings.MAX_LINES),
+                   max_header_chars=fixed(settings.MAX_HEADER_CHARS),
                    max_key_chars=fixed(settings.MAX_KEY_CHARS),
                    max_length=settings.max_query_length() if query_length else None)
 
@@ -102,6 +105,7 @@ class AlignmentLimits:
 
 SETTING_OF = {"max_bytes": settings.MAX_MSA_BYTES, "max_rows": settings.MAX_ROWS,
               "max_residues": settings.MAX_RESIDUES, "max_columns": settings.MAX_COLUMNS,
+              "max_lines": settings.MAX_LINES,
               "max_header_chars": settings.MAX_HEADER_CHARS, "max_key_chars": settings.MAX_KEY_CHARS,
               "max_length": settings.MAX_LENGTH}
 
@@ -121,14 +125,22 @@ class ReadBudget:
 
     def header(self, header: str, line: int) -> None:
         """A row's header (name and description)."""
-        if len(header) > self.limits.max_header_chars:
-            raise self._refuse(line, f"a header of {len(header):,} characters, over the "
+        self.header_length(len(header), line)
+
+    def header_length(self, length: int, line: int) -> None:
+        """A row's header of `length` characters (a Stockholm row's name and '#=GS' lines together)."""
+        if length > self.limits.max_header_chars:
+            raise self._refuse(line, f"a header of {length:,} characters, over the "
                                      f"{self.limits.max_header_chars:,} a row header may have", "max_header_chars")
 
     def add_row(self, line: int) -> None:
         """One more row (sequence)."""
         self.rows += 1
-        if self.rows > self.limits.max_rows:
+        self.rows_within(self.rows, line)
+
+    def rows_within(self, count: int, line: int) -> None:
+        """`count` rows (or rows' annotations) read so far."""
+        if count > self.limits.max_rows:
             raise self._refuse(line, f"more than {self.limits.max_rows:,} sequences (rows), the most one alignment "
                                      "may have; remove redundant rows first (e.g. hhfilter -id 90)", "max_rows")
 

@@ -96,14 +96,17 @@ class _Prefixed(io.RawIOBase):
 
 def numbered_lines(raw: BinaryIO, source: str, limits: AlignmentLimits) -> NumberedLines:
     """(line number, text) of each line of an alignment file, decompressed and decoded as they are read
-    (UTF-8, BOM and CRLF accepted): no line is held beyond the reader's own use of it, and no line may be
-    longer than a row with its name (the columns and header limits)."""
+    (UTF-8, BOM and CRLF accepted): no line is held beyond the reader's own use of it, no line may be
+    longer than a row with its name (the columns and header limits), and there are at most `max_lines`."""
     text = io.TextIOWrapper(decompressed(raw, source, limits.max_bytes), encoding="utf-8-sig", newline=None)
     longest = limits.max_columns + limits.max_header_chars + 100
     number, checked = 0, 0
     try:
         while line := text.readline(longest + 1):
             number += 1
+            if number > limits.max_lines:
+                raise MsaTooLargeError(f"{source}: more than {limits.max_lines:,} lines, the most one alignment file "
+                                       f"may have ({settings.MAX_LINES.name} raises this limit)")
             if len(line) > longest:
                 raise MsaTooLargeError(f"{source}: line {number} is longer than {longest:,} characters, the most "
                                        f"a row with its name may have ({settings.MAX_COLUMNS.name}, "

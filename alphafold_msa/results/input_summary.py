@@ -30,8 +30,8 @@ def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
 
 
 def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, alignment: Msa) -> dict:
-    """The complex's chains (IDs, lengths, copies, depths before and after filtering), paired rows and
-    coverage per position of `alignment`, the filtered chains' alignments concatenated."""
+    """The complex's chains (IDs, lengths, copies, depths before and after filtering), the paired rows
+    featurized and coverage per position of `alignment`, the filtered chains' alignments concatenated."""
     chain_ids = iter(msa.chain_ids)
     chains = [{"chain_ids": [next(chain_ids) for _ in range(copies)], "query_name": chain.query_name,
                "query_length": chain.length, "copies": copies, "format": chain.format,
@@ -45,7 +45,7 @@ def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, al
         "num_sequences": msa.depth,
         "num_sequences_filtered": filtered.depth,
         "chains": chains,
-        "paired_rows": msa.paired_rows,
+        "paired_rows": filtered.paired_rows,
         "pairing": msa.pairing.to_dict(),
         "coverage": coverage(alignment).tolist(),
     }

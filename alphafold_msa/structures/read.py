@@ -18,7 +18,7 @@ from alphafold_msa.errors import MsaError, MsaTooLargeError, TemplateError
 
 STRUCTURE_FORMATS = ("pdb", "cif")
 # A template is one protein chain or a few: a file past MAX_STRUCTURE_BYTES is refused before parsing, one
-# with more atoms (all models counted) or chains (of its first model) as soon as the parser builds one more.
+# with more atoms or chains (in its first model, the only one read) as soon as the parser builds one more.
 MAX_ATOMS = 50_000
 MAX_CHAINS = 62  # as many as a complex has chain IDs
 MAX_STRUCTURE_BYTES = 10_000_000
@@ -27,6 +27,7 @@ _NUCLEOTIDES = {"A", "C", "G", "U", "T", "I", "N", "DA", "DC", "DG", "DT", "DU",
 # Backbone and side-chain atoms beyond CA: without them AlphaFold's template features are nearly empty.
 _BACKBONE = ("N", "C")
 _KEEP_CHAINS = "keep only the chain(s) you need (e.g. with pdb_selchain or gemmi)"
+_COORDINATE_RECORDS = {"ATOM", "HETATM", "MODEL", "ENDMDL", "TER", "END"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +115,14 @@ def read_structure(text: str, name: str, format: str | None = None) -> TemplateS
     return TemplateStructure(name=name, format=format, model=model, chains=chains, warnings=notes)
 
 
+class _FirstModelRead(Exception):
+    """The parser reached a structure's second model: the first, which is all a template uses, is complete."""
+
+
 def _counting_builder(name: str):
-    """A Biopython StructureBuilder that refuses, as it builds them, a structure's atom past MAX_ATOMS (all
-    models) or chain past MAX_CHAINS (first model): the counts come from the parse, not from line prefixes."""
+    """A Biopython StructureBuilder that builds the first model only (it stops the parser at the second) and
+    refuses, as it builds them, an atom past MAX_ATOMS or a chain past MAX_CHAINS: the counts come from the
+    parse, not from line prefixes."""
     from Bio.PDB.StructureBuilder import StructureBuilder
 
     class CountingBuilder(StructureBuilder):
@@ -125,8 +131,13 @@ def _counting_builder(name: str):
             self.atoms = 0
             self.chains: set[str] = set()
 
+        def init_model(self, *args, **kwargs) -> None:
+            if self.model is not None:
+                raise _FirstModelRead
+            super().init_model(*args, **kwargs)
+
         def init_chain(self, chain_id: str) -> None:
-            if self.model is not None and self.model.id == 0 and chain_id not in self.chains:
+            if chain_id not in self.chains:
                 self.chains.add(chain_id)
                 if len(self.chains) > MAX_CHAINS:
                     raise TemplateError(f"{name}: more than {MAX_CHAINS} chains, the most a template may have; "
@@ -143,6 +154,12 @@ def _counting_builder(name: str):
     return CountingBuilder()
 
 
+def _coordinates(text: str) -> str:
+    """A PDB file's coordinate records only (atoms, models, chain ends): the header is not read, so none of
+    its records (some of which Biopython parses in quadratic time) costs anything."""
+    return "".join(line for line in text.splitlines(keepends=True) if line[:6].rstrip() in _COORDINATE_RECORDS)
+
+
 def _parse(text: str, name: str, format: str):
     """The first model, every disordered atom and residue at its first alternate location."""
     from Bio.PDB import MMCIFParser, PDBParser
@@ -153,7 +170,10 @@ def _parse(text: str, name: str, format: str):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            structure = parser.get_structure(Path(name).stem or "template", io.StringIO(text))
+            structure = parser.get_structure(Path(name).stem or "template",
+                                             io.StringIO(_coordinates(text) if format == "pdb" else text))
+    except _FirstModelRead:
+        structure = builder.get_structure()
     except TemplateError:
         raise
     # Biopython's parsers raise many kinds of error on malformed text; each means "not a structure".
