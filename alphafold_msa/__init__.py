@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from alphafold_msa.errors import ConfigError, MsaError, UserError, WeightsError
+from alphafold_msa.errors import AlphafoldMsaError, ConfigError, MsaError, UserError, WeightsError
 from alphafold_msa.msa import Msa, parse_msa, read_msa
 from alphafold_msa.results.types import PredictionResult, RankedModel
 
 __version__ = "0.1.0"
 __all__ = [
-    "ConfigError", "Msa", "MsaError", "PredictionResult", "RankedModel", "UserError", "WeightsError",
-    "parse_msa", "read_msa", "run_prediction",
+    "AlphafoldMsaError", "ConfigError", "Msa", "MsaError", "PredictionResult", "RankedModel", "UserError",
+    "WeightsError", "parse_msa", "read_msa", "run_prediction",
 ]
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -16,8 +16,8 @@ from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
-from alphafold_msa.model.feature_memory import feature_depth, held_bytes
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
+from alphafold_msa.model.feature_memory import feature_depth, held_bytes
 from alphafold_msa.model.features import FeatureDict, build_features
 from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.model.relax import relax as relax_structure
@@ -28,37 +28,17 @@ from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.msa.limits import job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
-from alphafold_msa.protocol.schema import (
-    COMPLEX_MODES,
-    DEFAULT_MAX_MSA_DEPTH,
-    DEFAULT_NUM_RECYCLE,
-    MAX_NUM_RECYCLE,
-    MODEL_NUMBERS,
-    STRUCTURE_FORMATS,
-)
+from alphafold_msa.protocol.schema import COMPLEX_MODES
+from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.structures import rank, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
-from alphafold_msa.structures.match import TemplateInput, TemplateMatch, match_templates, query_targets
+from alphafold_msa.structures.match import TemplateMatch, match_templates, query_targets
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def _check_options(models: Sequence[int], num_recycle: int, num_seeds: int, max_msa_depth: int,
-                   formats: Sequence[str]) -> None:
-    if not models or any(n not in MODEL_NUMBERS for n in models) or len(set(models)) != len(models):
-        raise ConfigError(f"models must be distinct numbers from 1-5, got {list(models)}")
-    if not 0 <= num_recycle <= MAX_NUM_RECYCLE:
-        raise ConfigError(f"num_recycle must be between 0 and {MAX_NUM_RECYCLE}, got {num_recycle}")
-    if num_seeds < 1:
-        raise ConfigError(f"num_seeds must be at least 1, got {num_seeds}")
-    if not formats or set(formats) - set(STRUCTURE_FORMATS):
-        raise ConfigError(f"formats must be 'pdb' and/or 'cif', got {list(formats)}")
-    if max_msa_depth < 1:
-        raise ConfigError(f"max_msa_depth must be at least 1, got {max_msa_depth}")
 
 
 def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
@@ -72,7 +52,7 @@ def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
     return dataclasses.replace(msa, pairing=dataclasses.replace(msa.pairing, inputs=None))
 
 
-def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateInput]) -> list[TemplateMatch]:
+def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateSpec]) -> list[TemplateMatch]:
     """The templates' chains matched to the query (or to the complex's chains, by chain id)."""
     if not templates:
         return []
@@ -103,9 +83,8 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     return build_ptm_complex_features(filtered, templates), "monomer_ptm", summary, alignment
 
 
-def _predict_all(runner: ModelRunner, raw: FeatureDict, models: Sequence[int], num_recycle: int,
-                 recycle_early_stop_tolerance: float | None, random_seed: int, num_seeds: int, timings: dict,
-                 report: Callable[[str], None], templates: bool = False) -> list:
+def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: dict, report: Callable[[str], None],
+                 templates: bool = False) -> list:
     """Every model for every seed (features processed once per seed and network); with `templates`,
     the template-aware models run through the template-aware network. Times go into `timings`.
     A network compiled for this length is announced first: it is the long silent step."""
@@ -113,22 +92,21 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, models: Sequence[int], n
         report(f"compiling the network for {length} residues (once per length bucket; later jobs reuse it)")
 
     predictions = []
-    total = len(models) * num_seeds
-    uses = {number: templates and runner.uses_templates(number) for number in models}
-    for seed in range(random_seed, random_seed + num_seeds):
+    uses = {number: templates and runner.uses_templates(number) for number in spec.models}
+    for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
         stage = time.perf_counter()
-        processed = {flag: runner.process(raw, num_recycle, seed, flag) for flag in set(uses.values())}
+        processed = {flag: runner.process(raw, spec.num_recycle, seed, flag) for flag in set(uses.values())}
         timings["process_features_s"] += round(time.perf_counter() - stage, 3)
-        for number in models:
+        for number in spec.models:
             name = configs.model_name(number, runner.preset)
             stage = time.perf_counter()
-            result, recycles = runner.predict(processed[uses[number]], number, num_recycle, seed,
-                                              recycle_early_stop_tolerance, on_compile=compiling,
+            result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
+                                              spec.recycle_early_stop_tolerance, on_compile=compiling,
                                               templates=uses[number])
             seconds = time.perf_counter() - stage
             predictions.append(to_prediction(name, seed, recycles, processed[uses[number]], result, seconds))
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
-            report(f"model {len(predictions)}/{total} done: {name} seed {seed}, "
+            report(f"model {len(predictions)}/{spec.predictions} done: {name} seed {seed}, "
                    f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
     return predictions
 
@@ -188,23 +166,22 @@ def _feature_depth(msa: Msa | ComplexMsa, complex_mode: str, preset: str, model_
     return depth, note
 
 
-def prepare_input(msa: Msa | ComplexMsa, pairing: str | None, complex_mode: str, preset: str, max_msa_depth: int,
-                  random_seed: int, templates: Sequence[TemplateInput], models: Sequence[int],
-                  report: Callable[[str], None], model_config: str | None = None) -> PreparedInput:
+def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Callable[[str], None],
+                  model_config: str | None = None) -> PreparedInput:
     """Pair (a complex), check the length, match the templates, filter (within the job memory) and featurize;
     report what was read."""
     if isinstance(msa, ComplexMsa):
-        msa = settle_pairing(msa, pairing)
+        msa = settle_pairing(msa, spec.pairing)
     check_length(msa, settings.max_query_length())
     stage = time.perf_counter()
-    matches = match_query_templates(msa, templates)
-    depth, depth_note = _feature_depth(msa, complex_mode, preset, model_config, max_msa_depth, report)
-    raw, preset, summary, alignment = _prepare(msa, complex_mode, preset, depth, random_seed, matches)
+    matches = match_query_templates(msa, spec.templates)
+    depth, depth_note = _feature_depth(msa, spec.complex_mode, preset, model_config, spec.max_msa_depth, report)
+    raw, preset, summary, alignment = _prepare(msa, spec.complex_mode, preset, depth, spec.random_seed, matches)
     if depth_note:
         summary["depth_note"] = depth_note
     if matches:
-        summary.update(template_summary(matches, models, preset))
-        _report_templates(summary, models, preset, report)
+        summary.update(template_summary(matches, spec.models, preset))
+        _report_templates(summary, spec.models, preset, report)
     build_seconds = round(time.perf_counter() - stage, 3)
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
@@ -262,58 +239,52 @@ def run_prediction(
     msa: Msa | ComplexMsa | str | os.PathLike,
     output_dir: str | os.PathLike,
     param_dir: str | os.PathLike | None = None,
+    spec: JobSpec | None = None,
     *,
     model_config: str | None = None,
     preset: str = "monomer_ptm",
-    complex_mode: str = "multimer",
-    pairing: str | None = None,
-    models: Sequence[int] = MODEL_NUMBERS,
-    num_recycle: int = DEFAULT_NUM_RECYCLE,
-    recycle_early_stop_tolerance: float | None = None,
-    random_seed: int = 0,
-    num_seeds: int = 1,
-    max_msa_depth: int = DEFAULT_MAX_MSA_DEPTH,
-    formats: Sequence[str] = ("pdb",),
-    relax: str | None = None,
-    msa_format: str | None = None,
-    query: str | None = None,
     runner: ModelRunner | None = None,
     runners: RunnerCache | None = None,
     kernels: str | None = None,
-    templates: Sequence[TemplateInput] = (),
     progress: Callable[[str], None] | None = None,
     demo_weights: bool = False,
+    **fields: Any,
 ) -> PredictionResult:
-    """Predict structures for the query of `msa` (or the complex) and write them to `output_dir`.
+    """Predict structures for the query of `msa` (or the complex) as `spec` asks, and write them to `output_dir`.
 
-    `msa` is an `Msa`, a `ComplexMsa` or a path to an alignment file (format detected unless
-    `msa_format` is given; ColabFold's complex a3m is read as a complex). Duplicate rows are
-    removed and at most `max_msa_depth` rows (query first) of each alignment are featurized.
-    Complexes run AlphaFold-Multimer v3 (`complex_mode="multimer"`) or the monomer pTM models with
-    chain breaks (`"ptm"`); `preset` chooses the monomer models for single chains. A complex's rows are
-    paired as `pairing` says (see `alphafold_msa.msa.pairing.pair_complex`) unless already paired.
+    `spec` is a `JobSpec` (alphafold_msa.protocol.spec: the job's fields, checked against the job schema);
+    instead, its fields may be given as keywords (`models=[1, 2]`, `num_recycle=1`, ...), checked the same
+    way. `msa` is an `Msa`, a `ComplexMsa` or a path to an alignment file (format detected unless the spec's
+    `format` is given; ColabFold's complex a3m is read as a complex). Duplicate rows are removed and at most
+    `max_msa_depth` rows (query first) of each alignment are featurized. Complexes run AlphaFold-Multimer v3
+    (`complex_mode="multimer"`) or the monomer pTM models with chain breaks (`"ptm"`); `preset` chooses the
+    monomer models for single chains. A complex's rows are paired as `pairing` says (see
+    `alphafold_msa.msa.pairing.pair_complex`) unless already paired.
     Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json, timings.json,
-    plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt;
-    `relax` ('none', 'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds
-    Amber-relaxed relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s).
+    plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt; `relax` ('none', 'best' as
+    AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds Amber-relaxed relaxed_rank_{i}.pdb
+    files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s). The result carries each model's scores
+    and structure texts as written.
     The network runs in `runner`, else in the runner `runners` keeps for these settings (pass the same
     cache to later calls to reuse compiled functions and parameters), else in a new one;
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
     chooses the GPU kernels of a runner made here (a `runner` passed in keeps its own).
     `demo_weights` says the weights are random: every structure, score file, summary and plot says so.
-    `templates` (at most four structures) are aligned to the query (each complex chain) and read by
+    Templates (at most four structures) are aligned to the query (each complex chain) and read by
     the models that use templates: 1 and 2 of the monomer sets, all five of AlphaFold-Multimer.
     """
     started = time.perf_counter()
     report = progress or (lambda message: logger.info("%s", message))
-    _check_options(models, num_recycle, num_seeds, max_msa_depth, formats)
-    relax = configs.resolve_relax(relax)
+    if spec is None:
+        spec = JobSpec.from_fields({key: _as_field(value) for key, value in fields.items()})
+    elif fields:
+        raise ConfigError(f"give the job's fields in `spec` or as keywords, not both ({', '.join(fields)})")
+    relax = configs.resolve_relax(spec.relax)
     relax_timeout = settings.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
-        msa = read_input(msa, format=msa_format, query=query)
-    prepared = prepare_input(msa, pairing, complex_mode, preset, max_msa_depth, random_seed, templates, models, report,
-                             model_config)
-    runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, models)
+        msa = read_input(msa, format=spec.format, query=spec.query)
+    prepared = prepare_input(msa, spec, preset, report, model_config)
+    runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, spec.models)
     counters_before = runner.counter_snapshot()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -323,19 +294,25 @@ def run_prediction(
     with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
         plots.coverage(prepared.alignment, prepared.summary["num_sequences_filtered"],
                        prepared.summary.get("paired_rows", 0))
-        ranked = rank(_predict_all(runner, prepared.raw, models, num_recycle, recycle_early_stop_tolerance,
-                                   random_seed, num_seeds, timings, report, templates=bool(prepared.matches)))
+        ranked = rank(_predict_all(runner, prepared.raw, spec, timings, report, templates=bool(prepared.matches)))
         plots.models(ranked, covered_ranges(prepared.matches, msa))
         relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, relax, relax_timeout, report))
-        ranked_models, ranking_path = _timed(
-            timings, "write_s", lambda: write_ranked(ranked, output_dir, formats, relaxed, demo_weights))
+        ranked_models, ranking, ranking_path = _timed(
+            timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))
         # Only the drawing that outlasts everything above is on the job's critical path.
         plot_paths = _timed(timings, "plots_wait_s", plots.result)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings_path = _write_timings(output_dir, timings, runner, counters_before)
-    summary_path, _ = write_summary(output_dir, report_summary(ranked_models, prepared.summary, timings,
-                                                                relaxed[0].info if 0 in relaxed else None,
-                                                                demo_weights))
+    summary = report_summary(ranked_models, prepared.summary, timings, relaxed[0].info if 0 in relaxed else None,
+                             demo_weights)
+    summary_path, _ = write_summary(output_dir, summary)
     return PredictionResult(output_dir=output_dir, models=ranked_models, msa_summary=prepared.summary,
                             timings=timings, ranking_path=ranking_path, timings_path=timings_path,
-                            plots=plot_paths, summary_path=summary_path)
+                            plots=plot_paths, summary_path=summary_path, summary=summary, ranking=ranking)
+
+
+def _as_field(value: Any) -> Any:
+    """A keyword argument as a job field (sequences as lists, templates as job entries)."""
+    if isinstance(value, (tuple, list)):
+        return [item.to_field() if isinstance(item, TemplateSpec) else item for item in value]
+    return value

@@ -6,8 +6,10 @@ environment alone; nothing is cached at import. An empty variable counts as unse
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -39,6 +41,12 @@ def _define(name: str, default: str | None, help: str, choices: Sequence[str] = 
     return setting
 
 
+def _job_field_choices(name: str) -> tuple[str, ...]:
+    """The choices of a job field, as the job schema (the contract, alphafold_msa/protocol) lists them."""
+    schema = json.loads(resources.files("alphafold_msa.protocol").joinpath("job_schema.json").read_text())
+    return tuple(schema["properties"][name]["enum"])
+
+
 # The function that reads each setting (and refuses a malformed value), by name; settings with choices
 # are checked against them, and FREE_TEXT settings take any text.
 READERS: dict[str, Callable[[], object]] = {}
@@ -64,7 +72,7 @@ def check_all() -> None:
 
 # The model and the prediction.
 MODEL_CONFIG = _define("ALPHAFOLD_MSA_MODEL_CONFIG", "full", "network size (reduced: tests only)", ("full", "reduced"))
-RELAX = _define("ALPHAFOLD_MSA_RELAX", "best", "default Amber relaxation", ("none", "best", "all"))
+RELAX = _define("ALPHAFOLD_MSA_RELAX", "best", "default Amber relaxation", _job_field_choices("relax"))
 RELAX_TIMEOUT = _define("ALPHAFOLD_MSA_RELAX_TIMEOUT", "600", "seconds one model's relaxation may take")
 MAX_LENGTH = _define("ALPHAFOLD_MSA_MAX_LENGTH", "2500", "the longest query accepted, in residues")
 KERNELS = _define("ALPHAFOLD_MSA_KERNELS", "auto", "GPU kernels", ("auto", "pallas", "cuda_legacy", "xla"))

@@ -29,10 +29,10 @@ def template_of_query(sequence: str):
     """The query's own structure (ideal geometry) as a PDB template, chain A."""
     from alphafold.common import protein
 
-    from alphafold_msa.structures.match import TemplateInput
+    from alphafold_msa.structures.match import TemplateSpec
     from alphafold_msa.testing.structures import ideal_structure
 
-    return TemplateInput("ideal.pdb", protein.to_pdb(ideal_structure([sequence])), "pdb", "A")
+    return TemplateSpec("ideal.pdb", protein.to_pdb(ideal_structure([sequence])), "pdb", "A")
 
 
 def run_path(kernels: str, msa, param_dir: Path, config: str, template) -> dict:

@@ -1,10 +1,16 @@
-"""Shared fixtures: the real test data beside the repo and generated reduced-size weights."""
+"""Shared fixtures and helpers: the real test data beside the repo, generated reduced-size weights, the
+worker's environment, and small builders (gzip+base64 payloads, results archives, free ports)."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import io
 import os
+import socket
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -26,6 +32,10 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alphafold-msa" / "test-compilation-cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# An endpoint on this machine (nothing listens there): results links to 127.0.0.1 (moto's bucket) are allowed.
+LOCAL_API = "http://127.0.0.1:9/v2/ep1"
+# A one-atom model, as a worker returns `structure`.
+PDB = "ATOM      1  N   MET A   1       0.000   0.000   0.000  1.00 80.00           N  \nEND\n"
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +55,28 @@ def reduced_weights(tmp_path_factory) -> Path:
     make_weights(root, "reduced", seed=0, presets=["monomer"], numbers=[1])
     make_weights(root, "reduced", seed=0, presets=["multimer"], numbers=[1, 2])
     return root
+
+
+@pytest.fixture
+def worker_env(monkeypatch, reduced_weights, tmp_path) -> Path:
+    """The worker's environment in this process: the session's reduced weights (PARAM_DIR,
+    ALPHAFOLD_MSA_MODEL_CONFIG=reduced) and a WORKDIR under tmp_path, returned (not yet created)."""
+    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
+    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    return tmp_path / "work"
+
+
+@pytest.fixture(scope="session")
+def small_msa_path(testdata) -> Path:
+    """A small real alignment: ColabFold's 6A5J.a3m (a 13-residue query)."""
+    return testdata / "colabfold" / "6A5J.a3m"
+
+
+@pytest.fixture(scope="session")
+def small_msa(small_msa_path) -> str:
+    """The text of small_msa_path, as a job's `msa`."""
+    return small_msa_path.read_text()
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +110,27 @@ def alignment_folder(folder: Path, testdata: Path, bad_name: str, bad_text: str)
     shutil.copy(testdata / "pfam" / "20aa-alitest.afa", folder)
     (folder / bad_name).write_text(bad_text)
     return folder
+
+
+def gz_b64(data: bytes) -> str:
+    """`data` gzip-compressed (fastest level) and base64-encoded, as a job's `msa_gz_b64` or a
+    {"encoding": "gzip+base64"} payload."""
+    return base64.b64encode(gzip.compress(data, compresslevel=1)).decode("ascii")
+
+
+def tar_gz(members: dict[str, bytes]) -> bytes:
+    """A results-style .tar.gz holding `members` (name -> bytes) as regular files, names as given (odd ones too)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on when asked (the probe socket is closed again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

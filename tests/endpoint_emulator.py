@@ -76,10 +76,11 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
 
 
 class EndpointEmulator:
-    """Serves /v2/{endpoint}/run, /status/{id} (GET) and /cancel/{id}; records every request."""
+    """Serves /v2/{endpoint}/run, /status/{id} and /cancel/{id}; records every request. /status answers
+    `status_method` (GET, as the hosted API; POST, as the RunPod SDK's local test server) and 405 otherwise."""
 
-    def __init__(self, endpoint: str = "ep1", job_id: str = "job-123"):
-        self.endpoint, self.job_id = endpoint, job_id
+    def __init__(self, endpoint: str = "ep1", job_id: str = "job-123", status_method: str = "GET"):
+        self.endpoint, self.job_id, self.status_method = endpoint, job_id, status_method
         self.run_replies: list[Reply] = []
         self.status_replies: list[Reply] = []  # the last one repeats
         self.cancel_replies: list[Reply] = []  # then: CANCELLED
@@ -100,7 +101,7 @@ class EndpointEmulator:
                     reply = emulator.run_replies.pop(0) if emulator.run_replies else Reply(
                         200, {"id": emulator.job_id, "status": "IN_QUEUE"})
                     return self.answer(reply)
-                if method == "GET" and route == f"/status/{emulator.job_id}":
+                if method == emulator.status_method and route == f"/status/{emulator.job_id}":
                     replies = emulator.status_replies
                     return self.answer(replies.pop(0) if len(replies) > 1 else replies[0])
                 if method == "POST" and route == f"/cancel/{emulator.job_id}":
@@ -113,7 +114,8 @@ class EndpointEmulator:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v2/{{endpointId}}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() at the end of each test returns within 50 ms, not 500.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self) -> "EndpointEmulator":
         self.thread.start()

@@ -15,7 +15,7 @@ import pytest
 from batch_endpoint import BatchEndpoint, input_key
 from conftest import REPO, run_launcher
 
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import EXIT_OK, EXIT_REMOTE_FAILED, UserError
 from alphafold_msa.launcher.batch import discover, format_table, job_names
 from alphafold_msa.worker.handler import handle_job
 
@@ -54,13 +54,6 @@ def families(tmp_path) -> tuple[Path, dict[str, int]]:
     (folder / "broken.a3m").write_text("this is not an alignment\n")
     (folder / "notes.txt").write_text("ignored: not an alignment's name\n")
     return folder, lengths
-
-
-@pytest.fixture
-def worker_env(monkeypatch, reduced_weights, tmp_path):
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
 
 
 def _batch_args(msa: Path, out: Path, endpoint: BatchEndpoint) -> list[str]:
@@ -267,6 +260,30 @@ def _one_alignment_batch(testdata: Path, tmp_path: Path, emulator, file_name: st
                         timeout=60)
 
 
+def test_a_job_the_endpoint_no_longer_knows_is_submitted_again(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(404, {"error": "job not found"}), COMPLETED]
+        completed = _one_alignment_batch(testdata, tmp_path, emulator)
+    assert completed.returncode == EXIT_OK, completed.stderr
+    assert "one: job job-123 LOST: the endpoint no longer knows this job" in completed.stderr
+    entry = _manifest(tmp_path / "out")["entries"][0]
+    assert entry["status"] == "COMPLETED" and entry["attempts"] == 2 and len(emulator.paths("POST")) == 2
+
+
+def test_an_unknown_endpoint_stops_the_batch_with_the_attempt_given_back(testdata, tmp_path):
+    from endpoint_emulator import EndpointEmulator
+
+    with EndpointEmulator(endpoint="other") as emulator:
+        completed = _one_alignment_batch(testdata, tmp_path, emulator)
+    assert completed.returncode == EXIT_REMOTE_FAILED, completed.stderr
+    assert "error: not found (HTTP 404) at " in completed.stderr and "Traceback" not in completed.stderr
+    entry = _manifest(tmp_path / "out")["entries"][0]
+    assert entry["status"] == "PENDING" and entry["attempts"] == 0
+
+
 def test_a_second_launcher_on_the_same_folder_is_refused(testdata, tmp_path):
     from endpoint_emulator import EndpointEmulator
     from test_remote import COMPLETED
@@ -314,3 +331,28 @@ def test_job_names_never_leave_the_output_folder(testdata, tmp_path):
         completed = _one_alignment_batch(testdata, tmp_path, emulator, "...a3m")
     assert completed.returncode == 0, completed.stderr
     assert (out / "alignment" / "ranked_0.pdb").is_file() and not (tmp_path / "ranked_0.pdb").exists()
+
+
+def test_a_batch_records_its_pairing_and_pair_keys_and_refuses_to_resume_with_others(testdata, tmp_path):
+    from alphafold_msa.launcher.batch import Manifest, batch_settings, settings_of
+    from alphafold_msa.launcher.cli import build_parser
+    from alphafold_msa.launcher.options import LaunchOptions
+
+    keys = tmp_path / "keys.tsv"
+    keys.write_text("HBA_HUMAN\tpartner\n")
+    paths = [testdata / "colabfold" / "6A5J.a3m"]
+
+    def settings(*flags: str) -> dict:
+        options = LaunchOptions.from_namespace(build_parser().parse_args(
+            ["--msa", str(paths[0]), "--output-dir", str(tmp_path / "out"), *flags]))
+        return settings_of(batch_settings(options.job_spec(), options))
+
+    first = settings("--pairing", "species", "--pair-keys", str(keys))
+    assert first["pairing"] == "species" and first["pair_keys"]["file"] == "keys.tsv"
+    (tmp_path / "out").mkdir()
+    Manifest.open(tmp_path / "out", first, paths).save()
+    keys.write_text("HBA_HUMAN\tsomeone-else\n")
+    for changed, named in ((settings("--pairing", "species", "--pair-keys", str(keys)), "pair_keys"),
+                           (settings("--pairing", "none"), "pair_keys, pairing")):
+        with pytest.raises(UserError, match=rf"belongs to a batch run with other settings \({named}\)"):
+            Manifest.open(tmp_path / "out", changed, paths)

@@ -7,12 +7,11 @@ import json
 import shutil
 
 import pytest
-from conftest import alignment_folder
+from conftest import PDB, alignment_folder
 from endpoint_emulator import EndpointEmulator, Reply
 
+from alphafold_msa.errors import EXIT_RESOURCES
 from alphafold_msa.launcher.cli import build_parser, main
-
-PDB = "ATOM      1  N   MET A   1       0.000   0.000   0.000  1.00 80.00           N  \nEND\n"
 
 
 def test_several_alignments_are_a_batch_that_needs_an_output_dir(testdata, tmp_path, capsys):
@@ -162,6 +161,20 @@ def test_local_complex_without_pairing_says_so(testdata, reduced_weights, runner
     assert code == 0, error
     assert "not relaxed); chains unpaired: block-diagonal MSA (no species keys in" in error.splitlines()[-1]
     assert "note: chains unpaired: block-diagonal MSA" in output.with_suffix(".summary.txt").read_text()
+
+
+def test_a_job_too_large_for_this_machine_is_refused_with_the_resources_code(testdata, reduced_weights, runners,
+                                                                             tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ALPHAFOLD_MSA_DEVICE_MEMORY_GB", "0.05")
+    output = tmp_path / "x.pdb"
+    code = main(["--local", "--msa", str(testdata / "pfam" / "Pkinase.sto"), "--output", str(output), "--param-dir",
+                 str(reduced_weights), "--model-config", "reduced", "--models", "1", "--num-recycle", "0"],
+                runners=runners)
+    error = capsys.readouterr().err
+    assert code == EXIT_RESOURCES, error
+    assert error.splitlines()[-1].startswith("error: a 248-residue query needs about")
+    assert "ALPHAFOLD_MSA_DEVICE_MEMORY_GB=0.05" in error and "Traceback" not in error
+    assert not output.exists()
 
 
 def test_git_ignores_every_file_the_quick_start_writes():

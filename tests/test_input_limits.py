@@ -17,7 +17,8 @@ from alphafold_msa.msa import ComplexMsa, Msa, parse_input
 from alphafold_msa.msa.limits import AlignmentLimits, job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.structures import match
-from alphafold_msa.structures.match import TemplateInput, match_templates
+from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
+from alphafold_msa.structures.match import match_templates
 from alphafold_msa.structures.read import MAX_ATOMS, MAX_CHAINS, read_structure
 
 
@@ -216,7 +217,7 @@ def _mmcif_chains(count: int) -> str:
 def test_template_alignment_work_is_checked_before_any_chain_is_aligned(monkeypatch):
     calls = []
     monkeypatch.setattr(match, "align", lambda *args: calls.append(args) or (0.0, {}, 0))
-    template = TemplateInput(name="many.pdb", text=_pdb_chains(MAX_CHAINS))
+    template = TemplateSpec(name="many.pdb", text=_pdb_chains(MAX_CHAINS))
     targets = {chr(65 + n): "MKVLAGGWWWSTPQ"[n % 14:] + "A" * n for n in range(20)}  # 20 distinct sequences
     with pytest.raises(TemplateError, match=r"aligned to the query chains 1,240 times .* at most 1,000 chain pairs"):
         match_templates([template], targets)
@@ -231,7 +232,7 @@ def test_identical_chains_are_aligned_once(testdata, monkeypatch):
     text = load_structure_text(testdata / "structures" / "2rbg.pdb")
     chains = read_structure(text, "2rbg.pdb").chains
     query = chains["A"].sequence
-    matches = match_templates([TemplateInput("2rbg.pdb", text)], {cid: query for cid in "ABCDEF"})
+    matches = match_templates([TemplateSpec("2rbg.pdb", text)], {cid: query for cid in "ABCDEF"})
     assert len(matches) == 2, "each template chain to one copy of the query chain"
     assert len(calls) == len({chain.sequence for chain in chains.values()}), "one alignment per distinct pair"
 
@@ -244,8 +245,8 @@ def test_paired_rows_are_featurized_within_the_job_memory_like_a_chains_rows(mon
     complex_msa = parse_input(f"#20,20\t1,1\n>101\t102\n{a}{b}\n{rows}")
     assert complex_msa.paired_rows == 6_000
     monkeypatch.setenv("ALPHAFOLD_MSA_JOB_MEMORY_GB", "0.01")
-    prepared = prepare_input(complex_msa, None, "ptm", "monomer_ptm", 20_000, 0, [], [1], lambda message: None,
-                             model_config="reduced")
+    prepared = prepare_input(complex_msa, JobSpec(complex_mode="ptm", models=(1,)), "monomer_ptm",
+                             lambda message: None, model_config="reduced")
     featurized = prepared.summary["paired_rows"]
     assert 48 <= featurized < 6_000 and prepared.raw["msa"].shape[0] == featurized + 1
     assert prepared.summary["depth_note"].startswith("max_msa_depth lowered from 20,000 to")

@@ -12,6 +12,7 @@ from endpoint_emulator import EndpointEmulator
 from test_launcher_trust import completed_with
 from test_predict import check_structure
 
+from alphafold_msa.errors import EXIT_WEIGHTS
 from alphafold_msa.launcher.cli import main
 from alphafold_msa.msa import read_msa
 
@@ -132,16 +133,26 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
         completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "globins4.sto"), "--output",
                                  str(tmp_path / "x.pdb"), "--param-dir", str(tmp_path / "nowhere"),
                                  env={"PARAMS_URL": server.url.replace("params.tar", "missing.tar")})
-    assert completed.returncode == 2
+    assert completed.returncode == EXIT_WEIGHTS, completed.stderr
     assert str(tmp_path / "nowhere" / "params") in completed.stderr and "HTTP 404" in completed.stderr
     assert "/missing.tar (set PARAMS_URL for another source)" in completed.stderr and "--demo-weights" in completed.stderr
     assert "Traceback" not in completed.stderr and completed.stderr.count("\n") == 2
 
 
+def test_a_weights_folder_that_cannot_be_written_is_one_line(testdata, tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("not a folder\n")
+    completed = run_launcher("--local", "--msa", str(testdata / "pfam" / "globins4.sto"), "--output",
+                             str(tmp_path / "x.pdb"), "--param-dir", str(blocked / "weights"))
+    assert completed.returncode == EXIT_WEIGHTS, completed.stderr
+    assert "Traceback" not in completed.stderr and "cannot hold the weights" in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1].startswith(f"error: {blocked / 'weights'}: cannot hold")
+
+
 def test_client_modules_do_not_import_jax():
     code = ("import sys, alphafold_msa, alphafold_msa.launcher.cli, alphafold_msa.launcher.remote, alphafold_msa.model.provision,"
             " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files, alphafold_msa.launcher.local;"
-            "alphafold_msa.read_msa; alphafold_msa.protocol.schema.validate_input({'msa': '>q\\nMK\\n'});"
+            "alphafold_msa.read_msa; alphafold_msa.protocol.spec.parse_job({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib', 'boto3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 

@@ -36,7 +36,8 @@ def test_remote_job_carries_the_checked_template(query_msa, cif, tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert "template 1A7G.cif chain E -> residues 1-16: 16 aligned, 100.0% identical" in completed.stderr
     templates = emulator.requests[0]["body"]["input"]["templates"]
-    assert templates == [{"name": "1A7G.cif", "format": "cif", "structure": cif.read_text(), "chain": "E"}]
+    assert templates == [{"name": "1A7G.cif", "format": "cif", "chain": "E",
+                          "structure": {"encoding": "text", "data": cif.read_text()}}]
 
 
 @pytest.mark.parametrize("argument, message", [
@@ -98,15 +99,11 @@ def test_template_checks_stay_jax_free(cif, query_msa):
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
-def test_remote_batch_sends_the_templates_with_every_job(query_msa, cif, testdata, reduced_weights, monkeypatch,
-                                                         tmp_path, capsys):
+def test_remote_batch_sends_the_templates_with_every_job(query_msa, cif, testdata, worker_env, tmp_path, capsys):
     from batch_endpoint import BatchEndpoint
 
     from alphafold_msa.worker.handler import handle_job
 
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
     out = tmp_path / "out"
     with BatchEndpoint(handle_job) as endpoint:
         args = ["--msa", str(query_msa), str(testdata / "colabfold" / "6A5J.a3m"), "--output-dir", str(out),
@@ -116,7 +113,7 @@ def test_remote_batch_sends_the_templates_with_every_job(query_msa, cif, testdat
         assert code == 3, capsys.readouterr().err
         job, = endpoint.jobs.values()
         changed = main([*args, "--template", str(testdata / "structures" / "2rbg.pdb")])
-    assert job["input"]["templates"] == [{"name": "1A7G.cif", "format": "cif", "structure": cif.read_text(),
-                                          "chain": "E"}]
+    assert job["input"]["templates"] == [{"name": "1A7G.cif", "format": "cif", "chain": "E",
+                                          "structure": {"encoding": "text", "data": cif.read_text()}}]
     assert json.loads((out / "query" / "summary.json").read_text())["template_models"] == ["model_1_ptm"]
     assert changed == EXIT_BAD_INPUT and "other settings (templates)" in capsys.readouterr().err

@@ -1,20 +1,18 @@
 """launch.py against an endpoint that misbehaves on purpose: answers trickled past the deadline, results
 that would replace the user's files, links and bucket keys that point elsewhere, text with terminal
-escapes. Real servers on 127.0.0.1 only (the endpoint emulator, moto's S3 server)."""
+escapes. Real servers on 127.0.0.1 only (the endpoint emulator, a listener that counts connections)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import socket
-import tarfile
 import threading
 import time
 
 import pytest
-from conftest import run_launcher
+from conftest import LOCAL_API, run_launcher, tar_gz
 from endpoint_emulator import EndpointEmulator, Reply
 from test_remote import COMPLETED
 
@@ -28,11 +26,6 @@ from alphafold_msa.transfer.bucket import StorageError, download_link
 PADDING = " " * 60  # JSON allows trailing whitespace: a trickled answer that takes 30 s at 0.5 s a byte
 
 
-@pytest.fixture
-def msa(testdata):
-    return testdata / "colabfold" / "6A5J.a3m"
-
-
 def launch(emulator: EndpointEmulator, msa, output, *extra: str):
     return run_launcher("--msa", str(msa), "--output", str(output), "--endpointId", "ep1", "--api-url", emulator.url,
                         "--api-key", "k", "--poll-interval", "0.05", *extra, timeout=120)
@@ -43,22 +36,22 @@ def trickled(body: dict, headers_too: bool = False) -> Reply:
 
 
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
-def test_a_trickled_status_answer_ends_at_the_timeout(msa, tmp_path, headers_too):
+def test_a_trickled_status_answer_ends_at_the_timeout(small_msa_path, tmp_path, headers_too):
     with EndpointEmulator() as emulator:
         emulator.status_replies = [trickled({"id": "job-123", "status": "IN_QUEUE"}, headers_too)]
         started = time.monotonic()
-        completed = launch(emulator, msa, tmp_path / "x.pdb", "--timeout", "2")
+        completed = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--timeout", "2")
         elapsed = time.monotonic() - started
     assert completed.returncode == 4, completed.stderr
     assert "--resume job-123" in completed.stderr and elapsed < 20, elapsed
 
 
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
-def test_a_trickled_submission_answer_is_uncertain_and_never_repeated(msa, tmp_path, headers_too):
+def test_a_trickled_submission_answer_is_uncertain_and_never_repeated(small_msa_path, tmp_path, headers_too):
     with EndpointEmulator() as emulator:
         emulator.run_replies = [trickled({"id": "job-123", "status": "IN_QUEUE"}, headers_too)]
         started = time.monotonic()
-        completed = launch(emulator, msa, tmp_path / "x.pdb", "--timeout", "2")
+        completed = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--timeout", "2")
         elapsed = time.monotonic() - started
     assert completed.returncode == 3, completed.stderr
     assert "the endpoint may have accepted the job; run again to resubmit" in completed.stderr
@@ -66,10 +59,10 @@ def test_a_trickled_submission_answer_is_uncertain_and_never_repeated(msa, tmp_p
     assert "Traceback" not in completed.stderr
 
 
-def test_a_trickled_batch_submission_ends_at_the_timeout(msa, tmp_path):
+def test_a_trickled_batch_submission_ends_at_the_timeout(small_msa_path, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "one.a3m").write_bytes(msa.read_bytes())
+    (folder / "one.a3m").write_bytes(small_msa_path.read_bytes())
     with EndpointEmulator() as emulator:
         emulator.run_replies = [trickled({"id": "job-123", "status": "IN_QUEUE"})]
         emulator.status_replies = [COMPLETED]
@@ -104,33 +97,22 @@ def test_a_results_download_whose_headers_trickle_ends_at_its_deadline(monkeypat
     assert time.monotonic() - started < 20
 
 
-def archive(members: dict[str, bytes]) -> bytes:
-    """A results archive holding `members` (name -> bytes) as written, odd names included."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def completed_with(members: dict[str, bytes] | None = None, **fields) -> Reply:
     """COMPLETED, its output carrying `members` as an inline results archive and `fields`."""
     output = {**COMPLETED.body["output"], **fields}
     if members is not None:
-        data = archive(members)
+        data = tar_gz(members)
         output["files"] = {"sha256": hashlib.sha256(data).hexdigest(), "data": base64.b64encode(data).decode()}
     return Reply(200, {**COMPLETED.body, "output": output})
 
 
-def test_results_never_replace_a_file_of_the_users_in_the_output_dir(msa, tmp_path):
+def test_results_never_replace_a_file_of_the_users_in_the_output_dir(small_msa_path, tmp_path):
     folder = tmp_path / "all"
     folder.mkdir()
     (folder / "notes.txt").write_text("my notes\n")
     with EndpointEmulator() as emulator:
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"MODEL\n", "notes.txt": b"replaced\n"})]
-        completed = launch(emulator, msa, tmp_path / "x.pdb", "--output-dir", str(folder))
+        completed = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
     assert completed.returncode == 3, completed.stderr
     assert (folder / "notes.txt").read_text() == "my notes\n"
     last = completed.stderr.strip().splitlines()[-1]
@@ -139,19 +121,19 @@ def test_results_never_replace_a_file_of_the_users_in_the_output_dir(msa, tmp_pa
     assert (tmp_path / "x.pdb").read_text() == COMPLETED.body["output"]["structure"]
 
 
-def test_a_rerun_replaces_the_launchers_own_files_and_keeps_the_users(msa, tmp_path):
+def test_a_rerun_replaces_the_launchers_own_files_and_keeps_the_users(small_msa_path, tmp_path):
     folder = tmp_path / "all"
     folder.mkdir()
     (folder / "family.sto").write_text("# STOCKHOLM 1.0\n//\n")
     with EndpointEmulator() as emulator:
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"first\n", "ranked_1.pdb": b"first\n",
                                                    "summary.txt": b"first\n"})]
-        first = launch(emulator, msa, tmp_path / "x.pdb", "--output-dir", str(folder))
+        first = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
         (folder / "summary.txt").write_text("first, with my remarks\n")  # edited: the user's now
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"second\n"})]
-        second = launch(emulator, msa, tmp_path / "x.pdb", "--output-dir", str(folder))
+        second = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"third\n", "summary.txt": b"third\n"})]
-        third = launch(emulator, msa, tmp_path / "x.pdb", "--output-dir", str(folder))
+        third = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert (folder / "ranked_0.pdb").read_text() == "second\n" and not (folder / "ranked_1.pdb").exists()
     assert (folder / "summary.txt").read_text() == "first, with my remarks\n"
@@ -160,7 +142,7 @@ def test_a_rerun_replaces_the_launchers_own_files_and_keeps_the_users(msa, tmp_p
     assert (folder / "ranked_0.pdb").read_text() == "second\n", "a refused output moves nothing in"
 
 
-def test_only_the_jobs_own_files_make_the_scores_and_the_files_beside_the_structure(msa, tmp_path):
+def test_only_the_jobs_own_files_make_the_scores_and_the_files_beside_the_structure(small_msa_path, tmp_path):
     folder = tmp_path / "all"
     folder.mkdir()
     users = {"ranking.json": '{"order": ["mine"]}', "summary.json": '{"query_name": "mine", "note": "mine"}',
@@ -171,17 +153,17 @@ def test_only_the_jobs_own_files_make_the_scores_and_the_files_beside_the_struct
     with EndpointEmulator() as emulator:
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"MODEL\n",
                                                    "scores_rank_0.json": json.dumps(scores).encode()})]
-        completed = launch(emulator, msa, tmp_path / "x.pdb", "--output-dir", str(folder))
+        completed = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
     assert completed.returncode == 0, completed.stderr
     assert json.loads((tmp_path / "x.scores.json").read_text()) == scores
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all", "x.pdb", "x.scores.json"], "nothing of the user's"
     assert all((folder / name).read_text() == text for name, text in users.items())
 
 
-def test_a_batch_job_folder_keeps_the_users_files(msa, tmp_path):
+def test_a_batch_job_folder_keeps_the_users_files(small_msa_path, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "one.a3m").write_bytes(msa.read_bytes())
+    (folder / "one.a3m").write_bytes(small_msa_path.read_bytes())
     (tmp_path / "out" / "one").mkdir(parents=True)
     (tmp_path / "out" / "one" / "one.a3m").write_text("the user's copy\n")
     with EndpointEmulator() as emulator:
@@ -201,11 +183,11 @@ def test_a_batch_job_folder_keeps_the_users_files(msa, tmp_path):
 ])
 def test_an_archive_unpacks_into_a_new_folder_with_plain_distinct_names(tmp_path, members, message):
     with pytest.raises(ArchiveError, match=message):
-        unpack(archive(members), tmp_path / "new")
+        unpack(tar_gz(members), tmp_path / "new")
     assert not (tmp_path / "new").exists(), "a refused archive leaves no folder behind"
     (tmp_path / "existing").mkdir()
     with pytest.raises(ArchiveError, match="already exists: a results archive is unpacked into a new folder"):
-        unpack(archive({"a.txt": b"1"}), tmp_path / "existing")
+        unpack(tar_gz({"a.txt": b"1"}), tmp_path / "existing")
 
 
 class ConnectionRecorder:
@@ -236,7 +218,6 @@ class ConnectionRecorder:
 
 
 REMOTE_API = "https://api.runpod.ai/v2/ep1"  # never contacted: only its host decides what links may reach
-LOCAL_API = "http://127.0.0.1:9/v2/ep1"
 
 
 @pytest.mark.parametrize("template, api, message", [
@@ -276,10 +257,10 @@ def test_a_results_link_whose_host_resolves_privately_is_refused_before_connecti
 HOSTILE = "71\x1b[2J\tfake\ncolumn\r\x9b"
 
 
-def test_endpoint_text_never_reaches_the_batch_table_raw(msa, tmp_path):
+def test_endpoint_text_never_reaches_the_batch_table_raw(small_msa_path, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "one.a3m").write_bytes(msa.read_bytes())
+    (folder / "one.a3m").write_bytes(small_msa_path.read_bytes())
     reply = completed_with(msa={"query_length": HOSTILE, "num_sequences": [HOSTILE]}, timings={"total_s": HOSTILE})
     reply.body["executionTime"] = HOSTILE
     with EndpointEmulator() as emulator:
@@ -303,15 +284,17 @@ def test_table_cells_from_an_older_manifest_are_escaped(tmp_path):
     assert "\x1b" not in printed and len(printed.splitlines()) == 2
 
 
-def test_odd_scores_and_statuses_from_the_endpoint_print_as_one_harmless_line(msa, tmp_path):
+def test_odd_scores_and_statuses_from_the_endpoint_print_as_one_harmless_line(small_msa_path, tmp_path):
     scores = {"model": "model_1\x1b]0;owned\x07", "mean_plddt": "high", "relax": "fast", "msa": "x"}
     with EndpointEmulator() as emulator:
         emulator.status_replies = [
             Reply(200, {"id": "job-123", "status": "IN_QUEUE", "delayTime": "soon\x1b[2J"}),
             Reply(200, {"id": "job-123", "status": "IN_PROGRESS\x1b[31m"}),
-            completed_with({"ranked_0.pdb": b"MODEL\n", "scores_rank_0.json": json.dumps(scores).encode()})]
-        completed = launch(emulator, msa, tmp_path / "x.pdb", "--output-dir", str(tmp_path / "all"))
+            completed_with({"ranked_0.pdb": b"MODEL\n", "scores_rank_0.json": json.dumps(scores).encode()},
+                           model=scores["model"], msa={"note": "unpaired\x1b[2J"})]
+        completed = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(tmp_path / "all"))
     assert completed.returncode == 0, completed.stderr
     assert "Traceback" not in completed.stderr and "\x1b" not in completed.stderr and "\x07" not in completed.stderr
     assert "IN_PROGRESS\\x1b[31m" in completed.stderr
-    assert completed.stderr.strip().splitlines()[-1].startswith(f"wrote {tmp_path / 'x.pdb'} (model_1\\x1b]0;owned")
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"wrote {tmp_path / 'x.pdb'} (model_1\\x1b]0;owned") and "unpaired\\x1b[2J" in last

@@ -32,10 +32,7 @@ def test_estimate_grows_with_length_and_models():
     assert memory.estimate_peak_bytes(300, num_models=1) < memory.estimate_peak_bytes(300, num_models=5)
 
 
-def test_a_job_too_large_for_the_device_is_refused_before_running(monkeypatch, reduced_weights, tmp_path, testdata):
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+def test_a_job_too_large_for_the_device_is_refused_before_running(monkeypatch, worker_env, testdata):
     monkeypatch.setenv(settings.DEVICE_MEMORY_GB.name, "0.05")
     job = {"msa": (testdata / "pfam" / "Pkinase.sto").read_text(), "models": [1], "num_recycle": 0}
     result = handle_job({"id": "job-memory", "input": job})

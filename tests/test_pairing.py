@@ -282,8 +282,9 @@ def test_paired_files_imply_pairing_file(testdata, capsys):
 
 
 def test_a_job_carries_the_chains_unpaired_and_pairs_them_the_same_way(testdata, tmp_path):
-    from alphafold_msa.launcher.remote import alignment_input
-    from alphafold_msa.protocol.schema import JobInputError, validate_input
+    from alphafold_msa.launcher.remote import job_input
+    from alphafold_msa.protocol.schema import JobInputError
+    from alphafold_msa.protocol.spec import JobSpec, parse_job
 
     pfam = testdata / "pfam"
     keys = tmp_path / "keys.tsv"
@@ -291,9 +292,11 @@ def test_a_job_carries_the_chains_unpaired_and_pairs_them_the_same_way(testdata,
     options = launch_options("--complex", "--msa", str(pfam / "Pkinase.sto"), str(pfam / "globins4.sto"),
                              "--pair-keys", str(keys))
     client = read_checked(options)
-    fields = validate_input(alignment_input(pfam / "Pkinase.sto", client, options))
-    assert fields["pairing"] == "species" and "key=kinase-partner" in fields["msa"]
-    worker = pair_complex(parse_input(fields["msa"]), fields["pairing"])
+    fields = job_input(options.job_spec(), pfam / "Pkinase.sto", client)
+    spec, _ = parse_job(fields)
+    # Pairing by species was the default here; the worker's default is the same, from the keys in the headers.
+    assert spec.pairing is None and client.pairing.method == "species" and "key=kinase-partner" in fields["msa"]
+    worker = pair_complex(parse_input(fields["msa"]), spec.pairing)
     assert worker.paired_rows == client.paired_rows == 1, "the key file's key, not HBA_HUMAN's mnemonic"
     assert [block.names[1] for block in client.paired] == ["KIN28_YEAST/7-290", "HBA_HUMAN"]
     for ours, theirs in [*zip(client.paired, worker.paired), *zip(client.chains, worker.chains)]:
@@ -304,7 +307,7 @@ def test_a_job_carries_the_chains_unpaired_and_pairs_them_the_same_way(testdata,
     assert ">BYR2_SCHPO/394-658 AC P28829.1\n" in assemble_complex(chains).to_colabfold_a3m(), "keys may be there"
     assert ">BYR2_SCHPO/394-658\n" in pair_complex(assemble_complex(chains), "none").to_colabfold_a3m()
     with pytest.raises(JobInputError, match="input.pairing: 'pairs' is not one of"):
-        validate_input({"msa": fields["msa"], "pairing": "pairs"})
+        JobSpec.from_fields({"pairing": "pairs"})
 
 
 def test_ptm_complex_alignment_uses_the_same_paired_block(testdata):
@@ -370,5 +373,22 @@ def test_remote_submission_says_how_the_chains_were_paired(testdata, tmp_path, c
     assert code == 0, error
     assert "27 paired rows; pairing: paired by species: 27 rows from 7 keys" in error
     job = emulator.requests[0]["body"]["input"]
-    assert job["pairing"] == "species" and ">BYR2_SCHPO/394-658 AC P28829.1\n" in job["msa"]
-    assert pair_complex(parse_input(job["msa"]), job["pairing"]).paired_rows == 27
+    # Paired by species by default, here and on the worker: the job carries the rows with their headers.
+    assert "pairing" not in job and ">BYR2_SCHPO/394-658 AC P28829.1\n" in job["msa"]
+    assert pair_complex(parse_input(job["msa"])).paired_rows == 27
+
+
+def test_a_remote_complex_left_unpaired_by_default_says_why_on_the_worker(testdata, tmp_path):
+    from alphafold_msa.launcher.remote import job_input
+    from alphafold_msa.protocol.spec import parse_job
+
+    paths = [testdata / "colabfold" / "6A5J.a3m", testdata / "pfam" / "20aa-alitest.afa"]
+    options = launch_options("--complex", "--msa", *map(str, paths))
+    client = read_checked(options)
+    job = job_input(options.job_spec(), paths[0], client)
+    spec, _ = parse_job(job)
+    assert "pairing" not in job and spec.pairing is None, "the default is the worker's to apply"
+    worker = pair_complex(parse_input(job["msa"]), spec.pairing)
+    assert worker.pairing.method == client.pairing.method == "none"
+    assert "(no species keys in the row names or headers of chain A" in worker.pairing.note
+    assert "(pairing 'none')" not in worker.pairing.note

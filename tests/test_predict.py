@@ -166,13 +166,16 @@ def test_compiled_once_across_models_and_jobs(testdata, reduced_runner, tmp_path
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"models": [6]}, "models must be distinct numbers from 1-5"),
-    ({"models": [1, 1]}, "models must be distinct"),
-    ({"num_recycle": -1}, "num_recycle must be between 0 and 48"),
-    ({"num_seeds": 0}, "num_seeds must be at least 1"),
+    ({"models": [6]}, "input.models.0: 6 is greater than the maximum of 5"),
+    ({"models": [1, 1]}, r"input.models: \[1, 1\] has non-unique elements"),
+    ({"num_recycle": -1}, "input.num_recycle: -1 is less than the minimum of 0"),
+    ({"num_seeds": 0}, "input.num_seeds: 0 is less than the minimum of 1"),
+    ({"colour": "red"}, "'colour' was unexpected"),
 ])
-def test_invalid_options(testdata, reduced_runner, tmp_path, options, message):
-    with pytest.raises(ConfigError, match=message):
+def test_invalid_options_are_refused_by_the_job_schema(testdata, reduced_runner, tmp_path, options, message):
+    from alphafold_msa.protocol.schema import JobInputError
+
+    with pytest.raises(JobInputError, match=message):
         run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, runner=reduced_runner, **options)
 
 
@@ -180,7 +183,7 @@ def test_recycling_stops_early_below_the_tolerance(testdata, reduced_runner, tmp
     path = testdata / "colabfold" / "6A5J.a3m"
     full = run_prediction(path, tmp_path / "a", runner=reduced_runner, models=[1], num_recycle=3)
     early = run_prediction(path, tmp_path / "b", runner=reduced_runner, models=[1], num_recycle=3,
-                           recycle_early_stop_tolerance=1e6)
+                           recycle_early_stop_tolerance=100)
     after = run_prediction(path, tmp_path / "c", runner=reduced_runner, models=[1], num_recycle=3)
     assert full.best.recycles == 3 and early.best.recycles == 1
     assert after.best.recycles == 3, "a job's tolerance must not become the next job's default"

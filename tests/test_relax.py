@@ -74,15 +74,12 @@ def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights
     assert hydrogens, "Amber relaxation adds hydrogens"
 
 
-def test_failed_relaxation_still_returns_the_prediction(monkeypatch, reduced_weights, testdata, tmp_path):
+def test_failed_relaxation_still_returns_the_prediction(monkeypatch, worker_env, small_msa):
     """A relaxation that cannot finish (here: its time limit is far too short) leaves the unrelaxed top
     model as the result, with the reason."""
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("ALPHAFOLD_MSA_RELAX_TIMEOUT", "0.01")
     monkeypatch.delenv("ALPHAFOLD_MSA_RELAX")  # the default: relax the top model
-    job = {"msa": (testdata / "colabfold" / "6A5J.a3m").read_text(), "models": [1], "num_recycle": 0}
+    job = {"msa": small_msa, "models": [1], "num_recycle": 0}
     result = handle_job({"id": "job-relax", "input": job})
     assert "error" not in result, result
     assert result["relaxed"] is False

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
-import socket
-import tarfile
 import time
 
 import pytest
 from batch_endpoint import BatchEndpoint
-from conftest import run_launcher
+from conftest import LOCAL_API, free_port, run_launcher, tar_gz
 
+from alphafold_msa.errors import EXIT_TRANSFER_FAILED
 from alphafold_msa.launcher.result_files import ResultOrigin, receive_files
 from alphafold_msa.protocol.archive import ArchiveError, pack, unpack
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
@@ -21,16 +19,13 @@ from alphafold_msa.worker import handler as worker
 from alphafold_msa.worker.handler import handle_job
 
 BUCKET_VARIABLES = ("BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME")
-LOCAL_API = "http://127.0.0.1:9/v2/ep1"  # an endpoint on this machine: its bucket (moto's) may be there too
 
 
 @pytest.fixture(scope="module")
 def s3_server():
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {"BUCKET_ENDPOINT_URL": f"http://127.0.0.1:{port}", "BUCKET_ACCESS_KEY_ID": "test-key",
@@ -52,13 +47,6 @@ def bucket_env(s3_server, monkeypatch) -> Bucket:
 def no_bucket(monkeypatch):
     for key in BUCKET_VARIABLES:
         monkeypatch.delenv(key, raising=False)
-
-
-@pytest.fixture
-def worker_env(monkeypatch, reduced_weights, tmp_path):
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
 
 
 def _job(msa_text: str, **fields) -> dict:
@@ -84,8 +72,8 @@ def test_results_over_the_inline_limit_arrive_through_the_bucket_intact(testdata
         receive_files({**files, "sha256": "0" * 64}, tmp_path / "tampered", ResultOrigin("job-s3", LOCAL_API))
 
 
-def test_small_results_travel_inline(testdata, worker_env, no_bucket, tmp_path):
-    result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
+def test_small_results_travel_inline(small_msa, worker_env, no_bucket, tmp_path):
+    result = handle_job(_job(small_msa))
     assert "error" not in result, result
     assert "url" not in result["files"] and result["files"]["bytes"] < worker.INLINE_ARCHIVE_BYTES
     written = {p.name for p in receive_files(result["files"], tmp_path / "inline", ResultOrigin("job-s3", LOCAL_API))}
@@ -121,23 +109,23 @@ def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_buc
     assert "set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME" in result["error"]
 
 
-def test_when_the_estimate_falls_short_the_top_model_still_comes_back(testdata, worker_env, no_bucket, monkeypatch):
+def test_when_the_estimate_falls_short_the_top_model_still_comes_back(small_msa, worker_env, no_bucket, monkeypatch):
     from alphafold_msa.protocol import schema as jobs
 
     monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
     for constant in ("_ARCHIVE_FIXED_BYTES", "_ARCHIVE_PAE_BYTES_PER_PAIR", "_ARCHIVE_STRUCTURE_BYTES_PER_RESIDUE"):
         monkeypatch.setattr(jobs, constant, 0)  # an estimate that misses: the archive turns out too large
-    result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
+    result = handle_job(_job(small_msa))
     assert "files" not in result and result["structure"].startswith("MODEL")
     assert "over the 0 MB a result can carry, and no bucket is configured" in result["files_error"]
 
 
-def test_an_unreachable_bucket_still_returns_the_top_model(testdata, worker_env, monkeypatch):
+def test_an_unreachable_bucket_still_returns_the_top_model(small_msa, worker_env, monkeypatch):
     for key, value in {"BUCKET_ENDPOINT_URL": "http://127.0.0.1:9", "BUCKET_ACCESS_KEY_ID": "k",
                        "BUCKET_SECRET_ACCESS_KEY": "s", "BUCKET_NAME": "results"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 10_000)
-    result = handle_job(_job((testdata / "colabfold" / "6A5J.a3m").read_text()))
+    result = handle_job(_job(small_msa))
     assert result["structure"].startswith("MODEL") and "files" not in result
     assert result["files_error"].startswith("cannot upload to bucket 'results' at http://127.0.0.1:9")
 
@@ -216,13 +204,8 @@ def test_the_launcher_downloads_large_results_from_the_bucket(testdata, worker_e
 
 
 def test_an_archive_cannot_write_outside_its_folder(tmp_path):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        entry = tarfile.TarInfo("../escaped.txt")
-        entry.size = 2
-        tar.addfile(entry, io.BytesIO(b"hi"))
     with pytest.raises(ArchiveError, match="unexpected entry '../escaped.txt'"):
-        unpack(buffer.getvalue(), tmp_path / "dest")
+        unpack(tar_gz({"../escaped.txt": b"hi"}), tmp_path / "dest")
     assert not (tmp_path / "escaped.txt").exists()
     with pytest.raises(ArchiveError, match="cannot be read"):
         unpack(b"\x1f\x8b not really gzip", tmp_path / "dest")
@@ -244,18 +227,9 @@ EXPIRED_LINK = "http://127.0.0.1:9/results.tar.gz?X-Amz-Date=20200101T000000Z&X-
 
 def _store_results(bucket: Bucket, key: str, text: str) -> str:
     """A results archive holding summary.txt = `text` under `key`; its SHA-256."""
-    data = _archive_of(text)
+    data = tar_gz({"summary.txt": text.encode()})
     bucket.client().put_object(Bucket="results", Key=key, Body=data)
     return hashlib.sha256(data).hexdigest()
-
-
-def _archive_of(text: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("summary.txt")
-        info.size = len(text.encode())
-        tar.addfile(info, io.BytesIO(text.encode()))
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("key", [
@@ -286,14 +260,14 @@ def test_the_launcher_looks_for_results_where_the_worker_puts_them(job_id):
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["one job", "batch"])
-def test_the_job_id_decides_which_object_an_expired_link_falls_back_to(s3_server, bucket_env, testdata, tmp_path,
+def test_the_job_id_decides_which_object_an_expired_link_falls_back_to(s3_server, bucket_env, small_msa_path, tmp_path,
                                                                        batch):
     from endpoint_emulator import EndpointEmulator, Reply
     from test_remote import COMPLETED
 
     alignment = tmp_path / "in" / "one.a3m"
     alignment.parent.mkdir()
-    alignment.write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
+    alignment.write_bytes(small_msa_path.read_bytes())
     foreign = _store_results(bucket_env, "alphafold-msa/other-job/results.tar.gz", "someone else's job\n")
     own = _store_results(bucket_env, "alphafold-msa/job-123/results.tar.gz", "job-123's\n")
     where = ["--output-dir", str(tmp_path / "out")] if batch else ["--output", str(tmp_path / "x.pdb"),
@@ -313,3 +287,20 @@ def test_the_job_id_decides_which_object_an_expired_link_falls_back_to(s3_server
     assert fetched.returncode == 0, fetched.stderr
     folder = tmp_path / "out" / ("one" if batch else "")
     assert (folder / "summary.txt").read_text() == "job-123's\n"
+
+
+def test_an_expired_link_without_the_bucket_here_is_a_storage_failure(no_bucket, small_msa_path, tmp_path):
+    """The structure the output carries is written; the exit code says storage failed, not the endpoint."""
+    from endpoint_emulator import EndpointEmulator, Reply
+    from test_remote import COMPLETED
+
+    files = {"url": EXPIRED_LINK, "sha256": "0" * 64, "key": "s3://results/alphafold-msa/job-123/results.tar.gz"}
+    with EndpointEmulator() as emulator:
+        emulator.status_replies = [Reply(200, {**COMPLETED.body, "output": {**COMPLETED.body["output"],
+                                                                            "files": files}})]
+        completed = run_launcher("--msa", str(small_msa_path), "--output", str(tmp_path / "x.pdb"), "--endpointId",
+                                 "ep1", "--api-url", emulator.url, "--api-key", "k", "--poll-interval", "0.05",
+                                 timeout=120)
+    assert completed.returncode == EXIT_TRANSFER_FAILED, completed.stderr
+    assert "still in the bucket as s3://results/alphafold-msa/job-123/results.tar.gz" in completed.stderr
+    assert (tmp_path / "x.pdb").read_text() == COMPLETED.body["output"]["structure"]

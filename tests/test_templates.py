@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 
 import numpy as np
 import pytest
+from conftest import gz_b64
 
 from alphafold_msa.errors import TemplateError
-from alphafold_msa.structures.match import (
-    MAX_TEMPLATES,
-    TemplateInput,
-    identity_floor,
-    match_templates,
-    parse_template_argument,
-)
+from alphafold_msa.protocol.spec import TemplateSpec
+from alphafold_msa.structures.match import MAX_TEMPLATES, identity_floor, match_templates, parse_template_argument
 from alphafold_msa.structures.read import MAX_ATOMS, load_structure_text, read_structure
 
 # 1A7G.cif's one protein chain (author chain E) and 2rbg.pdb's chains A and B as observed (MSE read as M).
 QUERY_1A7G = "ATTPIIHLKGDANILKCLRYRLSKYKQLYEQVSSTWHWTCTDGKHKNAIVTLTYISTSQRDDFLNTVVIPNTVSVSTGYMTI"
 CHAIN_2RBG = ("YKNILTLISVNNDNFENYFRKIFLDVRSSGSKKTTINVFTEIQYQELVTLIREALLENIDIGYELFLWKKNEVDIFLKNLEKSEVDGLLVYCDDEN"
               "KVFMSKIVDNLPTAIKRNLIKDFCRKLS")
-
-
-@pytest.fixture
-def worker_env(monkeypatch, reduced_weights, tmp_path):
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +50,7 @@ def test_features_equal_the_forks_own_featurization(cif_text):
 
     from alphafold_msa.model.templates import monomer_templates
 
-    match, = match_templates([TemplateInput("1A7G.cif", cif_text)], {"A": QUERY_1A7G})
+    match, = match_templates([TemplateSpec("1A7G.cif", cif_text)], {"A": QUERY_1A7G})
     ours = monomer_templates([match], QUERY_1A7G)
     parsed = mmcif_parsing.parse(file_id="1a7g", mmcif_string=cif_text).mmcif_object
     seqres = parsed.chain_to_seqres["E"]
@@ -74,7 +61,7 @@ def test_features_equal_the_forks_own_featurization(cif_text):
 
 
 def test_identical_mutated_and_partial_queries(cif_text):
-    template = TemplateInput("1A7G.cif", cif_text)
+    template = TemplateSpec("1A7G.cif", cif_text)
     same, = match_templates([template], {"A": QUERY_1A7G})
     assert (same.aligned, same.identity, same.query_range) == (82, 1.0, (1, 82))
     assert same.mapping == {i: i for i in range(82)}
@@ -91,17 +78,17 @@ def test_identical_mutated_and_partial_queries(cif_text):
 
 def test_two_chain_pdb_for_a_complex_with_explicit_and_automatic_assignment(pdb_text, cif_text):
     targets = {"A": CHAIN_2RBG, "B": QUERY_1A7G}
-    explicit = match_templates([TemplateInput("2rbg.pdb", pdb_text, chain="B", query_chain="A"),
-                                TemplateInput("1A7G.cif", cif_text, query_chain="B")], targets)
+    explicit = match_templates([TemplateSpec("2rbg.pdb", pdb_text, chain="B", query_chain="A"),
+                                TemplateSpec("1A7G.cif", cif_text, query_chain="B")], targets)
     assert [(m.index, m.chain, m.query_chain) for m in explicit] == [(0, "B", "A"), (1, "E", "B")]
-    homodimer = match_templates([TemplateInput("2rbg.pdb", pdb_text)], {"A": CHAIN_2RBG, "B": CHAIN_2RBG})
+    homodimer = match_templates([TemplateSpec("2rbg.pdb", pdb_text)], {"A": CHAIN_2RBG, "B": CHAIN_2RBG})
     assert [(m.chain, m.query_chain) for m in homodimer] == [("A", "A"), ("B", "B")]
 
 
 def test_multimer_and_ptm_complex_features_place_each_template_chain(pdb_text):
     from alphafold_msa.model.templates import multimer_templates, ptm_complex_templates
 
-    matches = match_templates([TemplateInput("2rbg.pdb", pdb_text)], {"A": CHAIN_2RBG, "B": CHAIN_2RBG})
+    matches = match_templates([TemplateSpec("2rbg.pdb", pdb_text)], {"A": CHAIN_2RBG, "B": CHAIN_2RBG})
     per_chain = multimer_templates(matches, ["A", "B"], [CHAIN_2RBG, CHAIN_2RBG])
     assert set(per_chain) == {"A", "B"} and per_chain["A"]["template_aatype"].shape == (1, 124, 22)
     joined = ptm_complex_templates(matches, ["A", "B"], [CHAIN_2RBG, CHAIN_2RBG])
@@ -141,13 +128,13 @@ def test_ca_only_model_is_accepted_with_a_warning():
 
 
 def test_bad_matches_are_refused_naming_the_file(cif_text, pdb_text):
-    template = TemplateInput("1A7G.cif", cif_text)
+    template = TemplateSpec("1A7G.cif", cif_text)
     with pytest.raises(TemplateError, match=r"^1A7G.cif: chain E overlaps the query too little"):
         match_templates([template], {"A": "ACDEFGHIKLMNPQRSTVWY" * 3})
     with pytest.raises(TemplateError, match=r"^2rbg.pdb: no protein chain 'C'; its protein chains are A, B"):
-        match_templates([TemplateInput("2rbg.pdb", pdb_text, chain="C")], {"A": CHAIN_2RBG})
+        match_templates([TemplateSpec("2rbg.pdb", pdb_text, chain="C")], {"A": CHAIN_2RBG})
     with pytest.raises(TemplateError, match="the query is a single chain"):
-        match_templates([TemplateInput("2rbg.pdb", pdb_text, query_chain="A")], {"A": CHAIN_2RBG})
+        match_templates([TemplateSpec("2rbg.pdb", pdb_text, query_chain="A")], {"A": CHAIN_2RBG})
     with pytest.raises(TemplateError, match=f"at most {MAX_TEMPLATES}"):
         match_templates([template] * (MAX_TEMPLATES + 1), {"A": QUERY_1A7G})
     assert identity_floor(40) == pytest.approx(0.474, abs=0.01) and identity_floor(1000) == identity_floor(250) < 0.22
@@ -175,7 +162,7 @@ def test_a_template_reaches_the_network_of_the_models_that_use_it(testdata, redu
     plain = run_prediction(msa, tmp_path / "plain", reduced_weights, **options)
     messages = []
     templated = run_prediction(msa, tmp_path / "templated", reduced_weights, progress=messages.append,
-                               templates=[TemplateInput("1A7G.cif", cif_text)], **options)
+                               templates=[TemplateSpec("1A7G.cif", cif_text)], **options)
     assert plain.best.structure_path.read_text() != templated.best.structure_path.read_text()
     summary = json.loads(templated.summary_path.read_text())
     assert summary["template_models"] == ["model_1_ptm"]
@@ -189,14 +176,12 @@ def test_a_template_reaches_the_network_of_the_models_that_use_it(testdata, redu
 
 
 def test_worker_job_with_a_gzipped_template(worker_env, cif_text):
-    from alphafold_msa.launcher.templates import job_templates
     from alphafold_msa.worker.handler import handle_job
 
     query = QUERY_1A7G[30:46]
     msa = f">q\n{query}\n>h\n{query[:8]}AAAA{query[12:]}\n>g\nGG{query[2:]}\n"
-    entry, = job_templates([TemplateInput("1A7G.cif", cif_text, format="cif", chain="E")])
-    entry["structure"] = {"encoding": "gzip+base64",
-                          "data": base64.b64encode(gzip.compress(cif_text.encode())).decode("ascii")}
+    entry = TemplateSpec("1A7G.cif", cif_text, format="cif", chain="E").to_field()
+    entry["structure"] = {"encoding": "gzip+base64", "data": gz_b64(cif_text.encode())}
     output = handle_job({"id": "t", "input": {"msa": msa, "models": [1], "num_recycle": 0, "templates": [entry]}})
     assert output["msa"]["templates"][0]["aligned_residues"] == 16, output.get("error")
     assert output["msa"]["template_models"] == ["model_1_ptm"]
@@ -211,7 +196,7 @@ def test_multimer_features_carry_each_chains_template(pdb_text):
     from alphafold_msa.structures.match import query_targets
 
     dimer = assemble_complex([from_sequences([CHAIN_2RBG, CHAIN_2RBG[:60] + "A" * 64])], [2])
-    matches = match_templates([TemplateInput("2rbg.pdb", pdb_text)], query_targets(dimer))
+    matches = match_templates([TemplateSpec("2rbg.pdb", pdb_text)], query_targets(dimer))
     per_chain = multimer_templates(matches, dimer.chain_ids, dimer.sequences)
     raw = build_multimer_features(dimer, per_chain)
     masks = raw["template_all_atom_mask"]
@@ -228,7 +213,7 @@ def test_covered_ranges_span_the_whole_complex_and_shade_the_plddt_plot(pdb_text
     from alphafold_msa.structures.match import query_targets
 
     dimer = assemble_complex([from_sequences(["MKV" + CHAIN_2RBG[:100]])], [2])
-    matches = match_templates([TemplateInput("2rbg.pdb", pdb_text)], query_targets(dimer))
+    matches = match_templates([TemplateSpec("2rbg.pdb", pdb_text)], query_targets(dimer))
     assert covered_ranges(matches, dimer) == [(4, 103), (107, 206)]
     plot = plot_plddt(["model"], [np.full(206, 70.0)], tmp_path / "plddt.png", [103],
                       covered=covered_ranges(matches, dimer))
@@ -236,23 +221,23 @@ def test_covered_ranges_span_the_whole_complex_and_shade_the_plddt_plot(pdb_text
 
 
 def test_job_templates_are_decoded_within_bounds():
-    from alphafold_msa.protocol.schema import JobInputError, validate_input
-    from alphafold_msa.structures.read import MAX_STRUCTURE_BYTES
+    from alphafold_msa.protocol.schema import MAX_STRUCTURE_BYTES, JobInputError
+    from alphafold_msa.protocol.spec import parse_job
 
     def job(structure) -> dict:
         return {"msa": ">q\nMKV\n", "templates": [{"name": "t.pdb", "structure": structure}]}
 
-    packed = base64.b64encode(gzip.compress(b"ATOM" * 100)).decode("ascii")
-    decoded = validate_input(job({"encoding": "gzip+base64", "data": packed}))["templates"][0]["structure"]
-    assert decoded == "ATOM" * 100
-    bomb = base64.b64encode(gzip.compress(b" " * (MAX_STRUCTURE_BYTES + 1))).decode("ascii")
+    packed = gz_b64(b"ATOM" * 100)
+    spec, _ = parse_job(job({"encoding": "gzip+base64", "data": packed}))
+    assert spec.templates[0].text == "ATOM" * 100
+    bomb = gz_b64(b" " * (MAX_STRUCTURE_BYTES + 1))
     with pytest.raises(JobInputError,
                        match=rf"^input.templates.0.structure: larger than {MAX_STRUCTURE_BYTES:,} bytes"):
-        validate_input(job({"encoding": "gzip+base64", "data": bomb}))
+        parse_job(job({"encoding": "gzip+base64", "data": bomb}))
     with pytest.raises(JobInputError, match=r"^input.templates.0.structure: not valid gzip\+base64"):
-        validate_input(job({"encoding": "gzip+base64", "data": "bm90IGd6aXA="}))
+        parse_job(job({"encoding": "gzip+base64", "data": "bm90IGd6aXA="}))
     with pytest.raises(JobInputError, match=r"^input.templates: .* is too long"):
-        validate_input({"msa": ">q\nMKV\n", "templates": [{"name": "t.pdb", "structure": "x"}] * 5})
+        parse_job({"msa": ">q\nMKV\n", "templates": [{"name": "t.pdb", "structure": "x"}] * 5})
 
 
 def test_insertion_codes_stay_in_file_order():
@@ -269,7 +254,7 @@ def test_the_run_says_which_models_read_templates(cif_text):
     from alphafold_msa.predict import _report_templates
     from alphafold_msa.results.input_summary import template_summary
 
-    match, = match_templates([TemplateInput("1A7G.cif", cif_text)], {"A": QUERY_1A7G})
+    match, = match_templates([TemplateSpec("1A7G.cif", cif_text)], {"A": QUERY_1A7G})
     for models, preset, expected in [
         ([3, 4], "monomer_ptm", "templates are used by none of the models asked for; models 3, 4 were trained "
                                 "without templates and run without them"),

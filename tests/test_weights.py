@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import time
 
 import numpy as np
 import pytest
+from conftest import REPO
 
-from alphafold_msa.errors import WeightsError
+from alphafold_msa.errors import EXIT_WEIGHTS, WeightsError
 from alphafold_msa.model.config import network_config
 from alphafold_msa.model.provision import ProvisionError, ensure_weights
 from alphafold_msa.model.weights import check_present, load_params, without_templates
@@ -97,3 +101,21 @@ def test_a_mirror_that_trickles_its_headers_is_cut_off_at_the_deadline(tmp_path,
         elapsed = time.monotonic() - started
     assert elapsed < 20, elapsed
     assert server.downloads() == 1, "a download cut off at its deadline is not tried again"
+
+
+def test_provisioning_that_fails_exits_with_the_weights_code(tmp_path):
+    """`python -m alphafold_msa.model.provision` (start.sh's first step): an archive the mirror does not have,
+    and a weights folder that cannot be made, each end in one line and the weights' exit code."""
+    from weights_server import WeightsServer
+
+    def provision(param_dir: str, url: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "alphafold_msa.model.provision", "--param-dir", param_dir],
+                              cwd=REPO, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PARAMS_URL": url})
+
+    with WeightsServer(b"") as server:
+        missing = provision(str(tmp_path / "volume"), server.url.replace("params.tar", "missing.tar"))
+        unwritable = provision("/dev/null/weights", server.url)
+    assert missing.returncode == EXIT_WEIGHTS and "HTTP 404" in missing.stderr, missing.stderr
+    assert unwritable.returncode == EXIT_WEIGHTS and "cannot provision AlphaFold weights" in unwritable.stderr
+    assert "Traceback" not in missing.stderr + unwritable.stderr

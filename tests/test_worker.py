@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import bz2
 import gzip
 import logging
@@ -12,12 +11,12 @@ import re
 import time
 
 import pytest
-from conftest import run_launcher
+from conftest import gz_b64, run_launcher
 
 from alphafold_msa import settings
 from alphafold_msa.errors import MsaError
 from alphafold_msa.msa import assemble_complex, parse_msa, read_input
-from alphafold_msa.protocol.schema import decode_payload
+from alphafold_msa.protocol.payload import decode_payload
 from alphafold_msa.worker.handler import (
     IN_USE,
     check_settings,
@@ -27,19 +26,6 @@ from alphafold_msa.worker.handler import (
     safe_job_id,
     sweep_stale_job_dirs,
 )
-
-
-@pytest.fixture
-def worker_env(monkeypatch, reduced_weights, tmp_path):
-    monkeypatch.setenv("PARAM_DIR", str(reduced_weights))
-    monkeypatch.setenv("ALPHAFOLD_MSA_MODEL_CONFIG", "reduced")
-    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
-    return tmp_path / "work"
-
-
-@pytest.fixture
-def small_msa(testdata):
-    return (testdata / "colabfold" / "6A5J.a3m").read_text()
 
 
 @pytest.mark.parametrize("job_input, message", [
@@ -82,7 +68,7 @@ def test_successful_job_returns_a_dict_and_cleans_up(worker_env, small_msa):
 
 
 def test_compressed_input_all_models_both_formats_and_scores(worker_env, small_msa):
-    packed = base64.b64encode(gzip.compress(small_msa.encode())).decode()
+    packed = gz_b64(small_msa.encode())
     result = handle_job({"id": "job-3", "input": {"msa_gz_b64": packed, "models": [1, 2], "num_recycle": 0,
                                                   "formats": ["pdb", "cif"], "all_models": True, "scores": True}})
     assert "error" not in result, result
@@ -106,16 +92,12 @@ def test_jobs_of_two_lengths_alternating_compile_once_per_length(worker_env, sma
     assert list(worker_env.iterdir()) == []
 
 
-def _gz_b64(data: bytes) -> str:
-    return base64.b64encode(gzip.compress(data, compresslevel=1)).decode()
-
-
 def test_decompression_is_capped_on_every_input_path(worker_env, monkeypatch, tmp_path):
     monkeypatch.setenv("ALPHAFOLD_MSA_MAX_MSA_BYTES", "1000000")
     bomb = b">q\n" + b"A" * 50_000_000 + b"\n"
     limit = "larger than the 1,000,000-byte limit once decompressed (ALPHAFOLD_MSA_MAX_MSA_BYTES)"
     started = time.monotonic()
-    result = handle_job({"id": "gz-bomb", "input": {"msa_gz_b64": _gz_b64(bomb)}})
+    result = handle_job({"id": "gz-bomb", "input": {"msa_gz_b64": gz_b64(bomb)}})
     assert result["error"] == f"input.msa_gz_b64: the alignment is {limit}"
     result = handle_job({"id": "text", "input": {"msa": ">q\n" + "A" * 1_000_001 + "\n"}})
     assert result["error"] == f"input.msa: the alignment is {limit}"

@@ -9,21 +9,15 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, run_launcher
+from conftest import REPO, free_port, run_launcher
 from test_predict import check_structure
 
 from alphafold_msa.msa import read_msa
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def worker_url(reduced_weights, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PARAM_DIR": str(reduced_weights), "ALPHAFOLD_MSA_MODEL_CONFIG": "reduced",
            "WORKDIR": str(tmp_path_factory.mktemp("workdir"))}
     log = tmp_path_factory.mktemp("log") / "worker.log"

@@ -20,18 +20,21 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
 
-from alphafold_msa.errors import UserError, printable
+from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, AlphafoldMsaError, UserError, printable
 from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher.client import (
     TERMINAL_STATUSES,
     DeadlineExceeded,
     EndpointClient,
+    NotFound,
     RemoteError,
     SubmissionUncertain,
     backoff_delays,
 )
 from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.templates import fingerprints
 from alphafold_msa.protocol.schema import request_body
+from alphafold_msa.protocol.spec import JobSpec
 
 ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".fa", ".fas", ".afa", ".aln",
                       ".clustal", ".msa")
@@ -254,7 +257,7 @@ class BatchRun:
                     return self._finish(entry, "FAILED")
                 try:
                     body = self.build_input(entry)
-                except UserError as error:  # the file changed or went away since the batch started
+                except AlphafoldMsaError as error:  # the file changed or went away since the batch started
                     entry.error = str(error)
                     return self._finish(entry, "INVALID")
                 if not self._submit(entry, body):
@@ -268,7 +271,7 @@ class BatchRun:
             if status["status"] == "COMPLETED":
                 try:
                     self.collect(entry, status, self.manifest.path.parent / entry.name)
-                except UserError as error:
+                except AlphafoldMsaError as error:
                     entry.error = str(error)
                     return self._finish(entry, "FAILED")
                 entry.error = None
@@ -290,7 +293,7 @@ class BatchRun:
         except SubmissionUncertain as error:
             entry.error = str(error)
             return False
-        except RemoteError:
+        except (RemoteError, DeadlineExceeded):
             entry.status, entry.attempts = "PENDING", entry.attempts - 1
             self.manifest.save()
             raise
@@ -306,9 +309,7 @@ class BatchRun:
                 status = self.client.status(entry.job_id, deadline=deadline)
             except DeadlineExceeded:
                 return self._cancel_late(entry)
-            except RemoteError as error:
-                if "HTTP 404" not in str(error):
-                    raise
+            except NotFound:
                 return {"status": "LOST", "error": "the endpoint no longer knows this job"}
             if status["status"] in TERMINAL_STATUSES:
                 return status
@@ -346,9 +347,21 @@ class BatchRun:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def settings_of(options: dict[str, Any]) -> dict[str, Any]:
-    """The job options that must not change between a batch and its resumption, as JSON stores them."""
-    return json.loads(json.dumps(options))
+def batch_settings(spec: JobSpec, options: LaunchOptions, **others: Any) -> dict[str, Any]:
+    """What must not change between a batch and its resumption: the job's fields (templates by fingerprint),
+    the pairing keys file's SHA-256, and `others` (what a local batch runs with)."""
+    fields = spec.to_fields()
+    if spec.templates:
+        fields["templates"] = fingerprints(spec.templates)
+    if options.pair_keys:
+        digest = hashlib.sha256(Path(options.pair_keys).read_bytes()).hexdigest()
+        fields["pair_keys"] = {"file": Path(options.pair_keys).name, "sha256": digest}
+    return {**fields, **others}
+
+
+def settings_of(settings: dict[str, Any]) -> dict[str, Any]:
+    """Batch settings as JSON stores them (what a resumed batch compares with its manifest)."""
+    return json.loads(json.dumps(settings))
 
 
 def write_tables(directory: Path, entries: list[Entry]) -> str:
@@ -382,7 +395,7 @@ def open_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable
         if entry.status == "PENDING":
             try:
                 check(Path(entry.path))
-            except UserError as error:
+            except AlphafoldMsaError as error:
                 entry.status, entry.error = "INVALID", str(error)
     manifest.save()
     return manifest
@@ -410,32 +423,32 @@ def _start_progress(manifest: Manifest, where: str):
 
 
 def finish_batch(manifest: Manifest) -> int:
-    """Print the table (also summary.tsv / summary.json); 0 when every alignment completed, else 3."""
+    """Print the table (also summary.tsv / summary.json); EXIT_OK when every alignment completed, else
+    EXIT_REMOTE_FAILED."""
     directory = manifest.path.parent
     print(write_tables(directory, manifest.entries))
     failed = [e for e in manifest.entries if e.status != "COMPLETED"]
     if failed:
         print(f"{len(failed)} of {len(manifest.entries)} alignments did not complete; see {directory / 'summary.tsv'}",
               file=sys.stderr)
-        return 3
-    return 0
+        return EXIT_REMOTE_FAILED
+    return EXIT_OK
 
 
-def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient], fields: dict[str, Any],
-              check: Callable[[Path], Any], alignment_input: Callable[[Path, Any], dict],
+def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient], settings: dict[str, Any],
+              check: Callable[[Path], Any], job_input: Callable[[Path, Any], dict],
               collect: Callable[[Entry, dict, Path], None]) -> int:
-    """Batch mode on an endpoint (`make_client` gives each worker thread its client): `check` reads
-    and validates one alignment, `alignment_input` turns
-    it into the job's alignment fields (joined to `fields`), `collect` writes a completed job's files.
-    Returns 0 when every alignment completed, 3 when any failed or was invalid, 5 when interrupted."""
-    manifest = open_batch(options, fields, check)
+    """Batch mode on an endpoint (`make_client` gives each worker thread its client), resumable while
+    `settings` stay the same: `check` reads and validates one alignment, `job_input` turns it into its
+    job's input, `collect` writes a completed job's files. Returns the exit code: EXIT_OK when every alignment
+    completed, EXIT_REMOTE_FAILED when any failed or was invalid, EXIT_CANCELLED when interrupted."""
+    manifest = open_batch(options, settings, check)
     advance, write, close = _start_progress(manifest, f"up to {options.concurrency} jobs at a time")
 
-    def job_input(entry: Entry) -> dict:
-        msa = check(Path(entry.path))
-        return request_body({**fields, **alignment_input(Path(entry.path), msa)}, execution_timeout_s=options.timeout)
+    def request(entry: Entry) -> dict:
+        return request_body(job_input(Path(entry.path), check(Path(entry.path))), execution_timeout_s=options.timeout)
 
-    batch = BatchRun(manifest, make_client, job_input, collect, max_retries=options.max_retries,
+    batch = BatchRun(manifest, make_client, request, collect, max_retries=options.max_retries,
                      timeout=options.timeout, poll_interval=options.poll_interval, log=write)
     try:
         batch.run(options.concurrency, advance)
@@ -444,7 +457,7 @@ def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient],
         running = sum(e.status == "SUBMITTED" for e in manifest.entries)
         print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
               f"collect them (nothing is resubmitted)", file=sys.stderr)
-        return 5
+        return EXIT_CANCELLED
     close()
     return finish_batch(manifest)
 
@@ -465,7 +478,7 @@ def run_local_batch(options: LaunchOptions, settings: dict[str, Any], check: Cal
                 msa = check(Path(entry.path))
                 entry.result = predict(msa, manifest.path.parent / entry.name)
                 entry.status, entry.error = "COMPLETED", None
-            except UserError as error:
+            except AlphafoldMsaError as error:
                 entry.status, entry.error = "FAILED", str(error)
             manifest.save()
             write(f"{entry.name}: {entry.status.lower()}" + (f" ({entry.error})" if entry.error else ""))
@@ -473,6 +486,6 @@ def run_local_batch(options: LaunchOptions, settings: dict[str, Any], check: Cal
     except KeyboardInterrupt:
         close()
         print("interrupted: run the same command again to continue", file=sys.stderr)
-        return 5
+        return EXIT_CANCELLED
     close()
     return finish_batch(manifest)

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 from alphafold_msa import settings
-from alphafold_msa.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, UserError, printable
+from alphafold_msa.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, UserError, printable
 from alphafold_msa.launcher.client import DEFAULT_API_URL
-from alphafold_msa.launcher.options import LaunchOptions, validate
+from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.protocol.schema import (
     COMPLEX_MODES,
     DEFAULT_MAX_MSA_DEPTH,
@@ -37,7 +37,7 @@ EXAMPLES = """examples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="launch.py", allow_abbrev=False, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="AlphaFold2 structure prediction from your own multiple sequence alignment.",
     )
     inputs = parser.add_argument_group("alignments")
@@ -175,7 +175,7 @@ def is_batch(options: LaunchOptions) -> bool:
 
 
 def dispatch(options: LaunchOptions, runners=None) -> int:
-    """Run what the options ask for; returns the exit code (UserError and RemoteError propagate)."""
+    """Run what the options ask for; returns the exit code (errors of the package's tree propagate)."""
     if not options.msa and not options.resume:
         raise UserError("--msa is required: the alignment file to predict from")
     if options.check:
@@ -220,9 +220,9 @@ def main(argv: Sequence[str] | None = None, *, runners=None) -> int:
     quiet_known_warnings()
     try:
         options = LaunchOptions.from_namespace(args)
-        validate(options)  # every option, with the job schema's rules, before anything is read or fetched
+        options.job_spec()  # every option, with the job schema's rules, before anything is read or fetched
         return dispatch(options, runners)
-    except UserError as error:  # each kind knows its exit code (bad input 2, remote failure 3)
+    except AlphafoldMsaError as error:  # each branch of the tree has its exit code (alphafold_msa.errors)
         print(f"error: {printable(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, InvalidHeader, MaxRetryError
 from urllib3.util import Retry, Timeout
 
-from alphafold_msa.errors import RemoteError
+from alphafold_msa.errors import AlphafoldMsaError, RemoteError, TimedOut, printable
 from alphafold_msa.transfer.https import ReadDeadline, deadline_pool_manager
 
 DEFAULT_API_URL = "https://api.runpod.ai/v2/{endpointId}"
@@ -45,7 +45,11 @@ class AuthError(RemoteError):
     """The API key was rejected."""
 
 
-class DeadlineExceeded(RemoteError):
+class NotFound(RemoteError):
+    """HTTP 404: no such endpoint, or no such job (the endpoint keeps results for a limited time)."""
+
+
+class DeadlineExceeded(TimedOut):
     """The request's deadline passed before the endpoint answered."""
 
 
@@ -88,8 +92,13 @@ class DeadlineRetry(Retry):
             return 0.0
 
     def sleep(self, response: Any = None) -> None:
+        """Pause before the next try; when the pause (Retry-After or backoff) would reach the deadline, there is
+        no next try: the request ends here with DeadlineExceeded."""
         wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
-        time.sleep(max(0.0, min(self.get_backoff_time() if wait is None else wait, self.left())))
+        pause = max(0.0, self.get_backoff_time() if wait is None else wait)
+        if pause >= self.left():
+            raise MaxRetryError(None, "", DeadlineExceeded("the deadline passes before the next try"))
+        time.sleep(pause)
 
     def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
         retry = super().increment(method, url, *args, **kwargs)
@@ -111,8 +120,8 @@ class DeadlineTimeout(Timeout):
         return Timeout(connect=min(self._connect, left), read=min(self._read, left))
 
 
-class AnswerCutOff(Exception):
-    """The deadline passed while the endpoint's answer was being read."""
+class AnswerCutOff(TimedOut):
+    """The deadline passed while the endpoint's answer was being read (the reason a request failed)."""
 
 
 def _surely_not_sent(error: BaseException) -> bool:
@@ -164,7 +173,7 @@ class EndpointClient:
             raise RemoteError(f"{url} answered with more than {MAX_ANSWER_BYTES:,} bytes")
         return response.status, response.headers, body
 
-    def _failure(self, url: str, reason: BaseException | None, submit: bool, deadline: float) -> RemoteError:
+    def _failure(self, url: str, reason: BaseException | None, submit: bool, deadline: float) -> AlphafoldMsaError:
         """The error for a request that got no answer: uncertain for a submission that may have arrived."""
         if isinstance(reason, DeadlineExceeded):  # raised between tries: every earlier try failed surely
             return DeadlineExceeded(f"{url} did not answer before the deadline")
@@ -182,7 +191,7 @@ class EndpointClient:
         if status in (401, 403):
             raise AuthError(f"RunPod rejected the API key (HTTP {status}); check RUNPOD_API_KEY or --api-key")
         if status == 404:
-            raise RemoteError(f"not found (HTTP 404) at {url}: check the endpoint id and --api-url")
+            raise NotFound(f"not found (HTTP 404) at {url}: check the endpoint id and --api-url")
         if status == 405 and method == "GET" and path.startswith("/status/"):
             self._status_method = "POST"
             return self._request("POST", path, deadline=deadline)
@@ -200,6 +209,9 @@ class EndpointClient:
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
+            if submit:  # a 2xx answer to POST /run: the job may exist
+                raise SubmissionUncertain(f"{url} answered with a body that is not a JSON object: {text[:100]!r}; "
+                                          f"{UNCERTAIN}")
             raise RemoteError(f"{url} answered with a body that is not a JSON object: {text[:100]!r}")
         return answer
 
@@ -207,8 +219,9 @@ class EndpointClient:
         """POST /run; returns the job id. SubmissionUncertain when the job may exist without an id."""
         answer = self._request("POST", "/run", json_body=body, deadline=deadline, submit=True)
         job_id = answer.get("id")
-        if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
-            raise RemoteError(f"the endpoint answered the submission without a valid job id: {str(answer)[:200]}")
+        if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):  # it answered: the job may exist
+            raise SubmissionUncertain(f"the endpoint answered the submission without a valid job id "
+                                      f"({printable(str(answer)[:200])}); {UNCERTAIN}")
         return job_id
 
     def status(self, job_id: str, deadline: float | None = None) -> dict[str, Any]:

@@ -9,8 +9,7 @@ import time
 from typing import Any, TextIO
 
 from alphafold_msa.errors import printable
-
-DEMO_NOTE = "predicted with RANDOM demo weights: not a structure prediction"
+from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE
 
 
 class StatusPrinter:
@@ -100,6 +99,6 @@ def result_line(output: str, scores: dict[str, Any]) -> str:
                 if isinstance(scores.get(key), (int, float))]
     msa = scores.get("msa")
     note = msa.get("note") if isinstance(msa, dict) else None
-    extras = "".join(f"; {text}" for text in (note, DEMO_NOTE if scores.get("demo_weights") else None) if text)
+    extras = "".join(f"; {text}" for text in (note, DEMO_WEIGHTS_NOTE if scores.get("demo_weights") else None) if text)
     return (f"wrote {output} ({scores.get('model', 'unknown model')}, {', '.join(numbers)}"
             f"{describe_relax(scores.get('relax'))}){extras}")

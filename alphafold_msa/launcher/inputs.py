@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError, printable
+from alphafold_msa.errors import AlphafoldMsaError, UserError, printable
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.protocol.schema import DEFAULT_MAX_MSA_DEPTH
 
@@ -90,7 +90,7 @@ def run_check(options: LaunchOptions) -> bool:
     for path in discover(options.msa):
         try:
             line = {"file": str(path), **summarise(check_one(path, options), options)}
-        except UserError as error:
+        except AlphafoldMsaError as error:
             good = False
             line = {"file": str(path), "error": printable(error)}
             print(f"error: {printable(error)}", file=sys.stderr)

@@ -7,15 +7,16 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from alphafold_msa import settings
-from alphafold_msa.errors import EXIT_OK, UserError, printable
+from alphafold_msa.errors import EXIT_OK, WeightsError, printable
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_one, read_checked
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.output_folder import OutputConflict, arriving, install
-from alphafold_msa.launcher.templates import check_templates, fingerprints, read_templates
+from alphafold_msa.launcher.templates import check_templates, read_templates
+from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 
 
 def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
@@ -33,10 +34,15 @@ def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
     url = settings.params_url() or OFFICIAL_URL
     try:
         ensure_weights(param_dir, url, models=names)
-    except UserError as error:
-        raise UserError(f"{error}. Weights were looked for in {param_dir / 'params'} (--param-dir or $PARAM_DIR) "
-                        f"and fetched from {redact_url(url)} (set PARAMS_URL for another source); for a trial "
-                        f"run without them, add --demo-weights (random weights: not a structure prediction)") from None
+    except OSError as error:  # the folder cannot be made or written: the weights cannot go there
+        raise WeightsError(f"{param_dir}: cannot hold the weights ({error.strerror or error}); give a folder you "
+                           f"can write in with --param-dir or $PARAM_DIR, or add --demo-weights for a trial run "
+                           f"(random weights: not a structure prediction)") from None
+    except WeightsError as error:
+        raise WeightsError(f"{error}. Weights were looked for in {param_dir / 'params'} (--param-dir or "
+                           f"$PARAM_DIR) and fetched from {redact_url(url)} (set PARAMS_URL for another source); "
+                           f"for a trial run without them, add --demo-weights (random weights: not a structure "
+                           f"prediction)") from None
 
 
 def warn_demo_weights(options: LaunchOptions) -> None:
@@ -59,29 +65,23 @@ def param_dir_for(options: LaunchOptions, preset: str) -> Path:
     return param_dir
 
 
-def predict_here(options: LaunchOptions, msa, work_dir: Path, runners=None, templates=()):
-    """run_prediction on this machine with the command's options and `templates` (read with
-    launcher.templates), the same code the worker runs. `runners` (a RunnerCache) carries compiled
-    networks from one prediction to the next."""
-    from alphafold_msa.msa import Msa
-    from alphafold_msa.predict import run_prediction
+def local_spec(options: LaunchOptions, templates: Sequence[TemplateSpec] = ()) -> JobSpec:
+    """The command's job as this machine runs it: with --demo-weights and no --relax, nothing is relaxed
+    (relaxing random weights is moot)."""
+    spec = options.job_spec(templates)
+    return spec.replace(relax="none") if options.demo_weights and spec.relax is None else spec
 
-    preset = options.model_preset
-    if not isinstance(msa, Msa):
-        preset = "multimer" if options.complex_mode == "multimer" else "monomer_ptm"
-    param_dir = param_dir_for(options, preset)
+
+def predict_here(options: LaunchOptions, spec: JobSpec, msa, work_dir: Path, runners=None):
+    """run_prediction of `spec` on this machine, the same code the worker runs. `runners` (a RunnerCache)
+    carries compiled networks from one prediction to the next."""
+    from alphafold_msa.predict import run_preset, run_prediction
+
+    param_dir = param_dir_for(options, run_preset(msa, spec.complex_mode, options.model_preset))
     with ProgressLog() as progress:
-        return run_prediction(
-            msa, work_dir, param_dir,
-            model_config=options.model_config, preset=options.model_preset, complex_mode=options.complex_mode,
-            models=options.models, num_recycle=options.num_recycle,
-            recycle_early_stop_tolerance=options.recycle_early_stop_tolerance, random_seed=options.random_seed,
-            num_seeds=options.num_seeds, max_msa_depth=options.max_msa_depth,
-            formats=options.structure_formats or ("pdb",),
-            relax=options.relax or ("none" if options.demo_weights else None),  # relaxing random weights is moot
-            kernels=options.kernels, runners=runners, templates=templates, demo_weights=options.demo_weights,
-            progress=progress,
-        )
+        return run_prediction(msa, work_dir, param_dir, spec, model_config=options.model_config,
+                              preset=options.model_preset, kernels=options.kernels, runners=runners,
+                              demo_weights=options.demo_weights, progress=progress)
 
 
 def run_local(options: LaunchOptions, runners=None) -> int:
@@ -92,11 +92,12 @@ def run_local(options: LaunchOptions, runners=None) -> int:
     msa = read_checked(options)  # bad input fails before any weights are fetched or models loaded
     templates = read_templates(options.template)
     check_templates(templates, msa, quiet=True)  # the prediction reports what each template covers
+    spec = local_spec(options, templates)
     warn_demo_weights(options)
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         with arriving(files_dir) as arrived:
-            result = predict_here(options, msa, arrived, runners, templates)
+            result = predict_here(options, spec, msa, arrived, runners)
             scores, conflict = write_local_results(result, arrived, files_dir, Path(options.output))
     finally:
         if not options.output_dir:
@@ -110,17 +111,18 @@ def run_local(options: LaunchOptions, runners=None) -> int:
 
 def write_local_results(result, arrived: Path, files_dir: Path, output: Path) -> tuple[dict, OutputConflict | None]:
     """Move a prediction's files from `arrived` into `files_dir` (launcher.output_folder.install), then write
-    the top structure at `output` with its scores and plots beside it, read from those files only. When one
-    would replace a file the launcher did not write, nothing moves in and the structure comes from `arrived`;
-    returns the scores and that conflict."""
-    from alphafold_msa.launcher.result_files import job_scores, place_beside, write_structure
+    the top structure at `output` with its scores (from the prediction's values) and its plots beside it.
+    When one would replace a file the launcher did not write, nothing moves in and the plots come from
+    `arrived`; returns the scores and that conflict."""
+    from alphafold_msa.launcher.result_files import place_beside, scores_file, write_structure
 
-    structure = (result.best.relaxed_path or result.best.structure_path).read_text()
+    best = result.best
+    structure = best.relaxed or best.structures.get("pdb") or next(iter(best.structures.values()))
     try:
         files, conflict = install(arrived, files_dir), None
     except OutputConflict as error:
         files, conflict = sorted(arrived.iterdir()), error
-    scores = job_scores(files)
+    scores = scores_file(best.scores, result.ranking, result.summary, result.timings)
     write_structure(output, structure, scores)
     place_beside(output, files)
     return scores, conflict
@@ -129,23 +131,20 @@ def write_local_results(result, arrived: Path, files_dir: Path, output: Path) ->
 def run_local_batch(options: LaunchOptions, runners=None) -> int:
     """Batch mode on this machine (see alphafold_msa.launcher.batch), the same templates for every
     alignment; returns the exit code."""
+    from alphafold_msa.launcher.batch import batch_settings
     from alphafold_msa.launcher.batch import run_local_batch as run
     from alphafold_msa.model.runner import RunnerCache
 
-    settings = {"models": options.models, "num_recycle": options.num_recycle, "random_seed": options.random_seed,
-                "num_seeds": options.num_seeds, "max_msa_depth": options.max_msa_depth, "relax": options.relax,
-                "formats": options.structure_formats, "complex_mode": options.complex_mode,
-                "model_config": options.model_config, "model_preset": options.model_preset,
-                "demo_weights": options.demo_weights}
     templates = read_templates(options.template)
-    if templates:
-        settings["templates"] = fingerprints(templates)
+    spec = local_spec(options, templates)
+    settings = batch_settings(spec, options, model_config=options.model_config, model_preset=options.model_preset,
+                              demo_weights=options.demo_weights)
     warn_demo_weights(options)
     runners = runners if runners is not None else RunnerCache()
 
     def predict(msa, folder: Path) -> dict[str, Any]:
         with arriving(folder) as arrived:  # moved in as a remote job's files are
-            result = predict_here(options, msa, arrived, runners, templates)
+            result = predict_here(options, spec, msa, arrived, runners)
             install(arrived, folder)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],

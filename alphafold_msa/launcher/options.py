@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from alphafold_msa.errors import UserError
+from alphafold_msa.protocol.schema import JobInputError
+from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 
 # Job fields whose flag is not the field's name with '-' for '_'.
 FLAG_OF_FIELD = {"formats": "--format", "format": "--format"}
@@ -72,13 +74,21 @@ class LaunchOptions:
         return self.complex or self.copies is not None or bool(self.paired)
 
     def job_fields(self) -> dict[str, Any]:
-        """The job fields every alignment of this command shares (models, recycles, seeds, formats...)."""
-        fields: dict[str, Any] = {"models": self.models, "num_recycle": self.num_recycle,
-                                  "random_seed": self.random_seed, "num_seeds": self.num_seeds,
-                                  "max_msa_depth": self.max_msa_depth, "files": True}
-        optional = {"relax": self.relax, "formats": self.structure_formats,
-                    "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance}
-        return {**fields, **{name: value for name, value in optional.items() if value is not None}}
+        """The job fields this command sets (the schema's defaults apply to the rest)."""
+        given = {"models": self.models, "num_recycle": self.num_recycle, "random_seed": self.random_seed,
+                 "num_seeds": self.num_seeds, "max_msa_depth": self.max_msa_depth, "relax": self.relax,
+                 "formats": self.structure_formats, "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance,
+                 "format": self.msa_format, "query": self.query, "complex_mode": self.complex_mode,
+                 "pairing": self.pairing}
+        return {"files": True, **{name: value for name, value in given.items() if value is not None}}
+
+    def job_spec(self, templates: Sequence[TemplateSpec] = ()) -> JobSpec:
+        """The command's job, checked against the job schema; UserError naming the flag at fault."""
+        try:
+            return JobSpec.from_fields({**self.job_fields(), **({"templates": [t.to_field() for t in templates]}
+                                                                if templates else {})})
+        except JobInputError as error:
+            raise UserError(flag_message(str(error))) from None
 
 
 def parse_models(text: str) -> list[int]:
@@ -107,14 +117,3 @@ def flag_message(message: str) -> str:
     field = match.group(1)
     flag = FLAG_OF_FIELD.get(field, "--" + field.replace("_", "-"))
     return f"{flag}: {message[match.end():]}"
-
-
-def validate(options: LaunchOptions) -> None:
-    """Every option checked once, with the job schema's rules and messages, before anything is read,
-    downloaded or compiled; UserError naming the flag."""
-    from alphafold_msa.protocol.schema import JobInputError, validate_input
-
-    try:
-        validate_input({**options.job_fields(), "msa": ">query\nA\n"})
-    except JobInputError as error:
-        raise UserError(flag_message(str(error))) from None

@@ -10,9 +10,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, EXIT_TIMEOUT, UserError, printable
+from alphafold_msa.errors import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    AlphafoldMsaError,
+    Cancelled,
+    RemoteError,
+    TimedOut,
+    UserError,
+    printable,
+)
 from alphafold_msa.files import write_atomic
-from alphafold_msa.launcher.batch import result_numbers, run_batch
+from alphafold_msa.launcher.batch import batch_settings, result_numbers, run_batch
 from alphafold_msa.launcher.client import (
     DEFAULT_API_URL,
     TERMINAL_STATUSES,
@@ -31,27 +40,25 @@ from alphafold_msa.launcher.result_files import (
     receive_files,
     write_structure,
 )
-from alphafold_msa.launcher.templates import check_templates, fingerprints, job_templates, read_templates
+from alphafold_msa.launcher.templates import check_templates, read_templates
 from alphafold_msa.msa.read import alignment_lines
-from alphafold_msa.protocol.output import OutputError, decode_output
-from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body, validate_input
+from alphafold_msa.protocol.output import decode_output
+from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body
+from alphafold_msa.protocol.spec import JobSpec
 
 
-def alignment_input(path: Path, msa, options: LaunchOptions) -> dict:
-    """The job's alignment fields: the file's text for one chain, ColabFold's complex a3m for a complex."""
+def job_input(spec: JobSpec, path: Path, msa) -> dict:
+    """The job's input: the spec's fields and the alignment, the file's text for one chain, ColabFold's complex
+    a3m for a complex (whose format and query rows are fixed: the spec's alignment format and query are not
+    sent)."""
     from alphafold_msa.msa import Msa
 
+    fields = spec.to_fields()
     if isinstance(msa, Msa):
-        fields = {"msa": "\n".join(alignment_lines(path.read_bytes(), str(path))) + "\n"}
-        if options.msa_format:
-            fields["format"] = options.msa_format
-        if options.query:
-            fields["query"] = options.query
-        return fields
-    fields = {"msa": msa.to_colabfold_a3m(), "complex_mode": options.complex_mode}
-    if msa.pairing is not None:
-        fields["pairing"] = msa.pairing.method
-    return fields
+        return {**fields, "msa": "\n".join(alignment_lines(path.read_bytes(), str(path))) + "\n"}
+    fields.pop("format", None)
+    fields.pop("query", None)
+    return {**fields, "msa": msa.to_colabfold_a3m()}
 
 
 def describe_input(msa, path: str) -> str:
@@ -67,16 +74,12 @@ def describe_input(msa, path: str) -> str:
 
 
 def _job_input(options: LaunchOptions) -> dict:
-    """Read and validate the alignment here (a bad file never costs GPU time); build the job input."""
+    """Read and check the alignment and templates here (a bad file never costs GPU time); the job input."""
     msa = read_checked(options)
     templates = read_templates(options.template)
     print(describe_input(msa, options.msa[0]), file=sys.stderr)
     check_templates(templates, msa)
-    job_input = {**options.job_fields(), **alignment_input(Path(options.msa[0]), msa, options)}
-    if templates:
-        job_input["templates"] = job_templates(templates)
-    validate_input(job_input)
-    return job_input
+    return job_input(options.job_spec(templates), Path(options.msa[0]), msa)
 
 
 def write_output_files(output: dict, destination: Path) -> list[Path]:
@@ -158,7 +161,8 @@ def endpoint_client(options: LaunchOptions) -> EndpointClient:
 
 
 def run_remote(options: LaunchOptions) -> int:
-    """Submit (or resume) a job on the endpoint and write its structure and plots; returns the exit code."""
+    """Submit (or resume) a job on the endpoint and write its structure and plots; returns the exit code. A job
+    that does not complete raises its error (Cancelled, TimedOut, RemoteError)."""
     client = endpoint_client(options)
     if options.resume:
         job_id = options.resume
@@ -169,65 +173,63 @@ def run_remote(options: LaunchOptions) -> int:
     try:
         status = wait_for(client, job_id, time.monotonic() + options.timeout, options.poll_interval)
     except TimeoutError:
-        print(f"error: job {job_id} is not finished after {options.timeout:.0f} s; it keeps running: "
-              f"resume with --resume {job_id}", file=sys.stderr)
-        return EXIT_TIMEOUT
+        raise TimedOut(f"job {job_id} is not finished after {options.timeout:.0f} s; it keeps running: "
+                       f"resume with --resume {job_id}") from None
     except KeyboardInterrupt:
         print(f"interrupted: cancelled job {job_id}", file=sys.stderr)
         return EXIT_CANCELLED
     if status["status"] != "COMPLETED":
-        return report_unfinished(job_id, status)
+        raise unfinished(job_id, status)
     return write_completed(options, job_id, decode_output(status.get("output"), options.api_url))
 
 
-def report_unfinished(job_id: str, status: dict) -> int:
-    """Say how a job ended that did not complete; its exit code."""
+def unfinished(job_id: str, status: dict) -> AlphafoldMsaError:
+    """The error saying how a job ended that did not complete (cancelled, timed out or failed)."""
     state = status["status"]
     if state == "CANCELLED":
-        print(f"job {job_id} was cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
+        return Cancelled(f"job {job_id} was cancelled")
     if state == "TIMED_OUT":
-        print(f"error: job {job_id} timed out on the endpoint (its execution timeout)", file=sys.stderr)
-        return EXIT_TIMEOUT
-    print(f"error: job {job_id} failed: {printable(status.get('error') or 'no error message')}", file=sys.stderr)
-    return EXIT_REMOTE_FAILED
+        return TimedOut(f"job {job_id} timed out on the endpoint (its execution timeout)")
+    return RemoteError(f"job {job_id} failed: {status.get('error') or 'no error message'}")
 
 
 def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     """A completed job's structure, scores, plots and summary where the user asked; the final line
-    sums it up as local mode does."""
+    sums up the job's output as local mode does its prediction."""
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         problem = write_results(output, files_dir, Path(options.output), ResultOrigin(job_id, options.api_url))
     finally:
         if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)
-    if problem:
-        print(f"error: wrote {options.output}, but {printable(problem)}", file=sys.stderr)
-        return EXIT_REMOTE_FAILED
+    if problem is not None:
+        print(f"error: wrote {options.output}, but the job's result files could not be received: "
+              f"{printable(problem)}", file=sys.stderr)
+        return problem.exit_code
     extras = ""
     if "files_error" in output:
         extras = f"; WARNING: the other files could not be returned: {printable(output['files_error'])}"
     elif "files" in output:
         extras = "; plots and summary beside it" + (f"; every file in {options.output_dir}"
                                                     if options.output_dir else "")
-    scores = json.loads(Path(options.output).with_suffix(".scores.json").read_text())
-    print(printable(result_line(options.output, scores)) + extras, file=sys.stderr)
+    print(printable(result_line(options.output, output)) + extras, file=sys.stderr)
     return EXIT_OK
 
 
-def write_results(output: dict, files_dir: Path, output_path: Path, origin: ResultOrigin) -> OutputError | None:
+def write_results(output: dict, files_dir: Path, output_path: Path,
+                  origin: ResultOrigin) -> AlphafoldMsaError | None:
     """The job's files into `files_dir`; the structure at `output_path` with its scores and plots
     beside it, read from the files this job installed only (never a user's own file in `files_dir`).
-    Files that cannot be received (a damaged archive, a refused link, a file in the way)
-    are returned as the error, after the structure and the scores the output carries are written."""
+    Files that cannot be received (a damaged archive, a refused or expired link, a file in the way)
+    are returned as the error (its exit code says which), after the structure and the scores the output
+    carries are written."""
     try:
         files = receive(output, files_dir, origin)
         scores = job_scores(files)
-    except UserError as error:
+    except AlphafoldMsaError as error:
         with tempfile.TemporaryDirectory(prefix="alphafold-msa-") as fallback:
             write_structure(output_path, output["structure"], job_scores(write_output_files(output, Path(fallback))))
-        return OutputError(f"the job's result files could not be received: {error}")
+        return error
     write_structure(output_path, output["structure"], scores)
     place_beside(output_path, files)
     return None
@@ -236,22 +238,14 @@ def write_results(output: dict, files_dir: Path, output_path: Path, origin: Resu
 def run_remote_batch(options: LaunchOptions) -> int:
     """Batch mode against the endpoint (see alphafold_msa.launcher.batch); the same templates for every
     alignment (the manifest records their fingerprints, each job carries them)."""
-    fields = options.job_fields()
     templates = read_templates(options.template)
-    if templates:
-        validate_input({**fields, "msa": ">q\nA\n", "templates": job_templates(templates)})
+    spec = options.job_spec(templates)
     endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
-    if templates:
-        fields["templates"] = fingerprints(templates)  # replaced by the templates themselves in each job
 
     def check(path: Path):
         msa = check_one(path, options)
         check_templates(templates, msa, quiet=True)
         return msa
 
-    def job_fields(path: Path, msa) -> dict:
-        alignment = alignment_input(path, msa, options)
-        return {**alignment, "templates": job_templates(templates)} if templates else alignment
-
-    return run_batch(options, lambda: endpoint_client(options), fields, check, job_fields,
-                     functools.partial(collect_batch_entry, options.api_url))
+    return run_batch(options, lambda: endpoint_client(options), batch_settings(spec, options), check,
+                     functools.partial(job_input, spec), functools.partial(collect_batch_entry, options.api_url))

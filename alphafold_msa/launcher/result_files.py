@@ -24,7 +24,7 @@ SUMMARIES = ("summary.json", "summary.txt")
 # The alignment's summary among summary.json's fields (the rest describe the models).
 MSA_FIELDS = ("filter", "format", "complex_mode", "query_name", "query_length", "num_sequences",
               "num_sequences_filtered", "gap_fraction", "chains", "paired_rows", "pairing", "note", "coverage",
-              "templates", "template_models", "template_warnings")
+              "templates", "template_models", "template_warnings", "depth_note")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,16 +104,18 @@ def _json_object(path: Path | None) -> dict[str, Any]:
 
 
 def job_scores(files: Sequence[Path]) -> dict[str, Any]:
-    """<output>.scores.json, built the same way for --local and remote jobs from the job's `files` (those it
-    installed, never others in their folder): the top model's scores (scores_rank_0.json: pLDDT, PAE,
-    pTM, ...), `ranking` (ranking.json), `msa` (the alignment's part of summary.json) and `timings`
-    (timings.json), as far as the job has them."""
+    """<output>.scores.json (see `scores_file`) from a job's `files` (those it installed, never others in their
+    folder): scores_rank_0.json, ranking.json, summary.json and timings.json, as far as the job has them."""
     job = _by_name(files)
-    scores = _json_object(job.get("scores_rank_0.json"))
-    summary = _json_object(job.get("summary.json"))
-    extras = {"ranking": _json_object(job.get("ranking.json")),
-              "msa": {k: summary[k] for k in MSA_FIELDS if k in summary},
-              "timings": _json_object(job.get("timings.json"))}
+    return scores_file(*(_json_object(job.get(name)) for name in
+                         ("scores_rank_0.json", "ranking.json", "summary.json", "timings.json")))
+
+
+def scores_file(scores: dict[str, Any], ranking: dict[str, Any], summary: dict[str, Any],
+                timings: dict[str, Any]) -> dict[str, Any]:
+    """<output>.scores.json, the same for --local and remote jobs: the top model's scores (pLDDT, PAE, pTM,
+    ...), `ranking`, `msa` (the alignment's part of the summary) and `timings`, as far as they exist."""
+    extras = {"ranking": ranking, "msa": {k: summary[k] for k in MSA_FIELDS if k in summary}, "timings": timings}
     return {**scores, **{k: v for k, v in extras.items() if v}}
 
 

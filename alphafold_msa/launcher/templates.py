@@ -8,18 +8,13 @@ from pathlib import Path
 from typing import Sequence
 
 from alphafold_msa.errors import TemplateError
-from alphafold_msa.protocol.schema import encode_payload
-from alphafold_msa.structures.match import (
-    MAX_TEMPLATES,
-    TemplateInput,
-    match_templates,
-    parse_template_argument,
-    query_targets,
-)
+from alphafold_msa.protocol.schema import MAX_TEMPLATES
+from alphafold_msa.protocol.spec import TemplateSpec
+from alphafold_msa.structures.match import match_templates, parse_template_argument, query_targets
 from alphafold_msa.structures.read import detect_format, load_structure_text
 
 
-def read_templates(arguments: Sequence[str] | None) -> list[TemplateInput]:
+def read_templates(arguments: Sequence[str] | None) -> list[TemplateSpec]:
     """The --template FILE[:CHAIN][@COMPLEX_CHAIN] arguments as read files (at most MAX_TEMPLATES)."""
     arguments = list(arguments or [])
     if len(arguments) > MAX_TEMPLATES:
@@ -30,12 +25,12 @@ def read_templates(arguments: Sequence[str] | None) -> list[TemplateInput]:
         if not Path(path).is_file():
             raise TemplateError(f"--template {argument}: no such file: {path}")
         text = load_structure_text(path)
-        templates.append(TemplateInput(name=Path(path).name, text=text, format=detect_format(text, path),
+        templates.append(TemplateSpec(name=Path(path).name, text=text, format=detect_format(text, path),
                                        chain=chain, query_chain=query_chain))
     return templates
 
 
-def check_templates(templates: Sequence[TemplateInput], msa, quiet: bool = False) -> None:
+def check_templates(templates: Sequence[TemplateSpec], msa, quiet: bool = False) -> None:
     """Match the templates to the query (or the complex's chains) as the prediction will, so a template
     that cannot be used fails here; say what each covers (unless `quiet`)."""
     if not templates:
@@ -49,19 +44,7 @@ def check_templates(templates: Sequence[TemplateInput], msa, quiet: bool = False
         print(f"WARNING: {warning}", file=sys.stderr)
 
 
-def job_templates(templates: Sequence[TemplateInput]) -> list[dict]:
-    """The job's `templates` field: name, structure (text, gzip+base64 when large), format, chains."""
-    entries = []
-    for template in templates:
-        encoded = encode_payload(template.text)
-        entry = {"name": template.name, "format": template.format,
-                 "structure": encoded["data"] if encoded["encoding"] == "text" else encoded}
-        entry.update({k: v for k, v in (("chain", template.chain), ("query_chain", template.query_chain)) if v})
-        entries.append(entry)
-    return entries
-
-
-def fingerprints(templates: Sequence[TemplateInput]) -> list[dict]:
+def fingerprints(templates: Sequence[TemplateSpec]) -> list[dict]:
     """What a batch's manifest records of its templates: names, chains and the structures' SHA-256."""
     return [{"name": t.name, "chain": t.chain, "query_chain": t.query_chain,
              "sha256": hashlib.sha256(t.text.encode()).hexdigest()} for t in templates]

@@ -13,7 +13,7 @@ import bisect
 import os
 
 from alphafold_msa import settings
-from alphafold_msa.errors import ConfigError, UserError
+from alphafold_msa.errors import ConfigError, ResourceError
 from alphafold_msa.model.config import bucket_length
 
 # Allowance for allocator fragmentation and buffers outside the compiled function.
@@ -36,10 +36,6 @@ WORKING_BYTES: dict[str, tuple[tuple[int, int], ...]] = {
     ),
 }
 PARAM_BYTES_PER_MODEL = {"full": 371_518_072, "reduced": 26_391_160}
-
-
-class ResourceError(UserError):
-    """A job needs more device memory than the worker has."""
 
 
 def working_bytes(padded_length: int, model_config: str) -> int:

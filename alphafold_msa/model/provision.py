@@ -40,7 +40,7 @@ import urllib3
 from urllib3.util import parse_url
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import EXIT_OK, AlphafoldMsaError, WeightsError
 from alphafold_msa.model.weights import OFFICIAL_SHA256, OFFICIAL_URL, default_param_dir
 from alphafold_msa.transfer.https import (
     CONNECT_TIMEOUT_S,
@@ -66,7 +66,7 @@ _WEIGHTS = "the weights (archive and extraction)"
 _REDIRECTS_ONLY = urllib3.Retry(total=None, connect=0, read=0, other=0, status=0, redirect=10)
 
 
-class ProvisionError(UserError):
+class ProvisionError(WeightsError):
     """The weights could not be made complete; the message says why and where."""
 
 
@@ -411,13 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings.check_all()  # the container's first step: a malformed setting stops it here, in one line
         ensure_weights(args.param_dir)
-    except UserError as error:
+    except AlphafoldMsaError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
     except OSError as error:  # the weights folder cannot be created, locked or written
         print(f"error: cannot provision AlphaFold weights: {error}", file=sys.stderr)
-        return 1
-    return 0
+        return WeightsError.exit_code
+    return EXIT_OK
 
 
 if __name__ == "__main__":

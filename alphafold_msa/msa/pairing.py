@@ -21,9 +21,8 @@ from alphafold_msa.errors import MsaError
 from alphafold_msa.msa.alignment import GAP_ID, Msa
 from alphafold_msa.msa.complex import ComplexMsa
 from alphafold_msa.msa.species import KIND_NAMES, KINDS, apply_pair_keys, chain_keys, key_kind
+from alphafold_msa.protocol.schema import PAIRING_METHODS  # by species keys, not at all, or as given
 
-# How a complex's rows are paired: by species keys in the rows' headers, not at all, or as given.
-PAIRING_METHODS = ("species", "none", "file")
 MAX_ROWS_PER_KEY = 600  # as AlphaFold-Multimer: a key this common says little about which rows interact
 _EXAMPLE_KEYS = 5
 _ROWS_PER_CHUNK = 20_000

@@ -3,17 +3,14 @@ dispatch to the format's reader, all within the limits of alphafold_msa.msa.limi
 
 from __future__ import annotations
 
-import bz2
 import dataclasses
-import gzip
 import io
 import itertools
-import lzma
 import os
-import zlib
 from typing import BinaryIO, Callable, Iterator
 
 from alphafold_msa import settings
+from alphafold_msa.compression import DAMAGED, damaged, decompressed
 from alphafold_msa.errors import MsaError, MsaTooLargeError
 from alphafold_msa.msa.alignment import Msa, Records, encode_a3m, encode_aligned
 from alphafold_msa.msa.clustal import read_clustal_records
@@ -21,84 +18,24 @@ from alphafold_msa.msa.complex import ComplexMsa, is_complex_header, parse_colab
 from alphafold_msa.msa.fasta import check_query_length, read_records
 from alphafold_msa.msa.limits import AlignmentLimits, ReadBudget
 from alphafold_msa.msa.stockholm import read_stockholm_records
+from alphafold_msa.protocol.schema import MSA_FORMATS
 
-FORMATS = ("a3m", "a2m", "fasta", "stockholm", "clustal")
-_CHUNK = 1 << 20
+FORMATS = MSA_FORMATS
 _BINARY_CHECK_CHARS = 65536
-_OPENERS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
-    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
-_DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)
 NumberedLines = Iterator[tuple[int, str]]
 
 
-def decompressed(raw: BinaryIO, source: str, limit: int) -> BinaryIO:
-    """`raw` decompressed as it is read when it starts with gzip/bzip2/xz magic bytes; reading past
-    `limit` decompressed bytes raises MsaTooLargeError, so nothing beyond it is ever held."""
-    start = raw.read(6)
-    stream = io.BufferedReader(_Prefixed(start, raw))
-    opener = next((open_ for magic, open_ in _OPENERS if start.startswith(magic)), None)
-    try:
-        reader = opener(stream) if opener else stream
-    except _DAMAGED as error:
-        raise MsaError(f"{source}: compressed file is damaged ({error})") from None
-    return io.BufferedReader(_Counted(reader, source, limit), _CHUNK)
-
-
-def read_limited(raw: BinaryIO, source: str, limit: int) -> bytearray:
-    """All of `raw`, decompressed (see `decompressed`), refused past `limit` bytes."""
-    data = bytearray()
-    stream = decompressed(raw, source, limit)
-    try:
-        while chunk := stream.read(_CHUNK):
-            data += chunk
-    except _DAMAGED as error:
-        raise MsaError(f"{source}: compressed file is damaged ({error})") from None
-    return data
-
-
-class _Counted(io.RawIOBase):
-    """A stream that refuses to be read past `limit` bytes."""
-
-    def __init__(self, reader: BinaryIO, source: str, limit: int):
-        self.reader, self.source, self.limit, self.count = reader, source, limit, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.reader.read(min(len(buffer), _CHUNK))
-        self.count += len(data)
-        if self.count > self.limit:
-            raise MsaTooLargeError(f"{self.source}: the alignment is larger than the {self.limit:,}-byte limit once "
-                                   f"decompressed ({settings.MAX_MSA_BYTES.name})")
-        buffer[:len(data)] = data
-        return len(data)
-
-
-class _Prefixed(io.RawIOBase):
-    """`raw` with the bytes already read from it (`head`) put back in front."""
-
-    def __init__(self, head: bytes, raw: BinaryIO):
-        self.head, self.raw = head, raw
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.head:
-            size = min(len(buffer), len(self.head))
-            buffer[:size], self.head = self.head[:size], self.head[size:]
-            return size
-        data = self.raw.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
+def _too_large(source: str) -> Callable[[int], MsaTooLargeError]:
+    return lambda limit: MsaTooLargeError(f"{source}: the alignment is larger than the {limit:,}-byte limit once "
+                                          f"decompressed ({settings.MAX_MSA_BYTES.name})")
 
 
 def numbered_lines(raw: BinaryIO, source: str, limits: AlignmentLimits) -> NumberedLines:
     """(line number, text) of each line of an alignment file, decompressed and decoded as they are read
     (UTF-8, BOM and CRLF accepted): no line is held beyond the reader's own use of it, no line may be
     longer than a row with its name (the columns and header limits), and there are at most `max_lines`."""
-    text = io.TextIOWrapper(decompressed(raw, source, limits.max_bytes), encoding="utf-8-sig", newline=None)
+    stream = decompressed(raw, source, limits.max_bytes, _too_large(source), MsaError)
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline=None)
     longest = limits.max_columns + limits.max_header_chars + 100
     number, checked = 0, 0
     try:
@@ -118,8 +55,8 @@ def numbered_lines(raw: BinaryIO, source: str, limits: AlignmentLimits) -> Numbe
             yield number, line[:-1] if line[-1] == "\n" else line
     except UnicodeDecodeError:
         raise MsaError(f"{source}: line {number + 1} is not UTF-8/ASCII text; expected a text alignment") from None
-    except _DAMAGED as error:
-        raise MsaError(f"{source}: compressed file is damaged ({error})") from None
+    except DAMAGED as error:
+        raise damaged(source, error, MsaError) from None
 
 
 def alignment_lines(data: bytes | bytearray, source: str, limits: AlignmentLimits | None = None) -> list[str]:

@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import RemoteError
 
 MAX_MEMBERS = 10_000
 # A member's name: one plain file name (no folders, no dot first, no spaces or control characters).
@@ -22,7 +22,7 @@ RESULTS_KEY_PREFIX = "alphafold-msa/"
 _NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_-]")
 
 
-class ArchiveError(UserError):
+class ArchiveError(RemoteError):
     """A results archive is damaged, does not match its checksum, or holds unexpected entries."""
 
 
@@ -31,10 +31,12 @@ def sha256(data: bytes) -> str:
 
 
 def pack(directory: Path) -> bytes:
-    """The regular files directly in `directory`, by name, as gzip-compressed tar bytes."""
+    """The regular files directly in `directory` whose names `unpack` accepts (PLAIN_NAME: no dot files, no
+    links), by name, as gzip-compressed tar bytes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
-        for path in sorted(p for p in Path(directory).iterdir() if p.is_file()):
+        for path in sorted(p for p in Path(directory).iterdir()
+                           if p.is_file() and not p.is_symlink() and PLAIN_NAME.fullmatch(p.name)):
             tar.add(path, arcname=path.name, recursive=False)
     return buffer.getvalue()
 
@@ -86,9 +88,12 @@ def _extract_all(data: bytes, destination: Path, max_bytes: int, max_members: in
             for member in tar:
                 _check_member(member, names)
                 total += member.size
-                if len(written) >= max_members or total > max_bytes:
-                    raise ArchiveError(f"the results archive holds more than {max_members} files or "
-                                       f"{max_bytes:,} bytes unpacked (limit: {settings.MAX_RESULT_BYTES.name})")
+                if len(written) >= max_members:
+                    raise ArchiveError(f"the results archive holds more than {max_members:,} files, the most a "
+                                       "job's results have")
+                if total > max_bytes:
+                    raise ArchiveError(f"the results archive holds more than {max_bytes:,} bytes unpacked (limit: "
+                                       f"{settings.MAX_RESULT_BYTES.name})")
                 written.append(_extract(tar, member, destination))
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ArchiveError(f"the results archive cannot be read ({error})") from None

@@ -1,5 +1,6 @@
-"""What the launcher accepts from an endpoint: a job's output, checked as a whole before any of its
-values is used (in a file name, a path, a download or a message).
+"""What the launcher accepts from an endpoint: a job's output, checked as a whole against the output
+contract (output_schema.json) before any of its values is used (in a file name, a path, a download or a
+message).
 
 Client-safe: needs only the standard library and jsonschema.
 """
@@ -7,41 +8,22 @@ Client-safe: needs only the standard library and jsonschema.
 from __future__ import annotations
 
 import json
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from alphafold_msa.errors import RemoteError
-from alphafold_msa.transfer.bucket import LOOPBACK, URL_EXPIRES_S
 
 MALFORMED = "the endpoint's result is malformed: "
-_NUMBER = {"type": "number"}
-OUTPUT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "structure": {"type": "string"},
-        "structure_format": {"enum": ["pdb", "cif"]},
-        "model": {"type": "string"},
-        "mean_plddt": _NUMBER,
-        "ptm": {"type": ["number", "null"]},
-        "iptm": {"type": ["number", "null"]},
-        "max_pae": {"type": ["number", "null"]},
-        "plddt": {"type": "array", "items": _NUMBER},
-        "ranking": {"type": "array", "items": {"type": "object"}},
-        "msa": {"type": "object"},
-        "timings": {"type": "object"},
-        "relax": {"type": ["object", "null"], "required": ["platform", "seconds"],
-                  "properties": {"platform": {"type": "string"}, "seconds": _NUMBER, "error": {"type": "string"}}},
-        "files_error": {"type": "string"},
-        "files": {
-            "type": "object",
-            "required": ["sha256"],
-            "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "data": {"type": "string"},
-                           "url": {"type": "string"}, "key": {"type": "string"},
-                           "bytes": {"type": "integer", "minimum": 0}},
-            "anyOf": [{"required": ["data"]}, {"required": ["url"]}],
-        },
-    },
-}
+# The output contract (read once; treat as read-only).
+OUTPUT_SCHEMA: dict[str, Any] = json.loads(resources.files("alphafold_msa.protocol").joinpath("output_schema.json")
+                                           .read_text())
+URL_EXPIRES_S = 7 * 24 * 3600  # the longest a results link (a SigV4 presigned URL) may live
+# Said inside every file of a prediction made with generated random weights (--demo-weights), and by the
+# launcher's last line about it.
+DEMO_WEIGHTS_NOTE = "predicted with RANDOM demo weights: not a structure prediction"
+DEMO_WEIGHTS_PLOT_NOTE = "RANDOM DEMO WEIGHTS: NOT A PREDICTION"  # short enough for the narrowest plot
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 class OutputError(RemoteError):

@@ -1,30 +1,28 @@
-"""The job schema shared by worker and client: validation, defaults, payload encoding and size limits.
+"""The job contract shared by worker and client: the job schema (job_schema.json, read once) and the
+choices, limits and defaults derived from it, its validation, and the platform's size limits.
 
-Client-safe: needs only the standard library and jsonschema.
+Client-safe, and independent of the implementation: the standard library, jsonschema, and the
+package's errors only.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import io
 import json
 import math
 from importlib import resources
 from typing import Any
 
-from alphafold_msa.errors import MsaError, MsaTooLargeError, UserError
-from alphafold_msa.msa.limits import AlignmentLimits
-from alphafold_msa.msa.read import read_limited
-from alphafold_msa.structures.read import MAX_STRUCTURE_BYTES
+from alphafold_msa.errors import ResourceError, UserError
+from alphafold_msa.protocol.payload import INLINE_TEXT_BYTES, encode_payload
 
 # RunPod's documented request limit for /run is 10 MB; results beyond ~10-20 MB are dropped while
 # the job still reports COMPLETED. Stay well inside both.
 MAX_REQUEST_BYTES = 9_000_000
 MAX_RESULT_BYTES = 9_000_000
-INLINE_TEXT_BYTES = 256_000  # larger texts travel gzip+base64-encoded
 # The results archive travels inline (base64) up to this size; beyond it, through the worker's bucket.
 INLINE_ARCHIVE_BYTES = 6_000_000
+# A template structure's text, once decompressed: a template is one protein chain or a few.
+MAX_STRUCTURE_BYTES = 10_000_000
 # Conservative sizes of the archive's parts once gzip-compressed, for the check before a job runs:
 # PAE as two-decimal JSON per residue pair, structure text per residue, and the plots.
 _ARCHIVE_PAE_BYTES_PER_PAIR = 4.0
@@ -40,21 +38,20 @@ class JobInputError(UserError):
     """A job's input does not follow the schema; the message names the field."""
 
 
-class ResultTooLargeError(UserError):
-    """The encoded result would exceed the platform's payload limit."""
+class ResultTooLargeError(ResourceError):
+    """The result (or its files) would exceed what the platform can return."""
 
 
-def schema() -> dict[str, Any]:
-    """The JSON schema of a job's input (alphafold_msa/protocol/job_schema.json)."""
-    return json.loads(resources.files("alphafold_msa.protocol").joinpath("job_schema.json").read_text())
+def _load(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("alphafold_msa.protocol").joinpath(name).read_text())
 
 
-# The schema is the one source of the job's choices, limits and defaults; the launcher's options and
-# run_prediction's arguments take theirs from here.
-_PROPERTIES = schema()["properties"]
-_ALIGNMENT_FIELDS = ("msa", "msa_gz_b64", "msa_url")
+# The one source of a job's fields, choices, limits and defaults (read once; treat as read-only).
+JOB_SCHEMA: dict[str, Any] = _load("job_schema.json")
+_PROPERTIES = JOB_SCHEMA["properties"]
+ALIGNMENT_FIELDS = ("msa", "msa_gz_b64", "msa_url")
 DEFAULTS: dict[str, Any] = {name: spec.get("default") for name, spec in _PROPERTIES.items()
-                            if name not in _ALIGNMENT_FIELDS}
+                            if name not in ALIGNMENT_FIELDS}
 MODEL_NUMBERS: tuple[int, ...] = tuple(range(_PROPERTIES["models"]["items"]["minimum"],
                                              _PROPERTIES["models"]["items"]["maximum"] + 1))
 COMPLEX_MODES: tuple[str, ...] = tuple(_PROPERTIES["complex_mode"]["enum"])
@@ -62,9 +59,14 @@ PAIRING_METHODS: tuple[str, ...] = tuple(_PROPERTIES["pairing"]["enum"])
 RELAX_MODES: tuple[str, ...] = tuple(_PROPERTIES["relax"]["enum"])
 STRUCTURE_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["formats"]["items"]["enum"])
 MSA_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["format"]["enum"])
+TEMPLATE_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["templates"]["items"]["properties"]["format"]["enum"])
+MAX_TEMPLATES: int = _PROPERTIES["templates"]["maxItems"]
 DEFAULT_NUM_RECYCLE: int = DEFAULTS["num_recycle"]
 MAX_NUM_RECYCLE: int = _PROPERTIES["num_recycle"]["maximum"]
 DEFAULT_MAX_MSA_DEPTH: int = DEFAULTS["max_msa_depth"]
+# The schema of a job's fields without its alignment (what a JobSpec holds).
+_FIELDS_SCHEMA = {**{key: value for key, value in JOB_SCHEMA.items() if key != "oneOf"},
+                  "properties": {name: spec for name, spec in _PROPERTIES.items() if name not in ALIGNMENT_FIELDS}}
 
 
 def _field(error) -> str:
@@ -72,63 +74,31 @@ def _field(error) -> str:
     return f"input.{path}" if path else "input"
 
 
-def validate_input(job_input: Any) -> dict[str, Any]:
-    """Check a job input against the schema; return it with defaults filled in, the templates decoded and the
-    alignment as `msa`: text, or for `msa_gz_b64` the gzip bytes (decompressed when read)."""
+def validated(job_input: Any, alignment: bool = True) -> dict[str, Any]:
+    """`job_input` checked against the job schema (`alignment`: with exactly one alignment field; else without
+    any), whole-number floats made ints, and the schema's defaults filled in; JobInputError names the first
+    field at fault, one line."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = jsonschema.Draft202012Validator(JOB_SCHEMA if alignment else _FIELDS_SCHEMA)
     errors = sorted(validator.iter_errors(job_input), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         error = errors[0]
         if error.validator == "oneOf" and not error.absolute_path:
             raise JobInputError("input: give the alignment as exactly one of 'msa' (text), 'msa_gz_b64' or 'msa_url'")
+        if error.validator == "oneOf" and error.context:  # a field of several forms: the complaint of the form
+            fitting = [e for e in error.context if e.validator != "type"]  # whose type the value has
+            if not fitting:
+                kinds = " or ".join(f"{e.validator_value}" for e in error.context)
+                raise JobInputError(f"{_field(error)}: expected {kinds}, got {type(error.instance).__name__}")
+            error = fitting[0]
         if error.validator == "additionalProperties":
             allowed = ", ".join(error.schema["properties"])
             raise JobInputError(f"{_field(error)}: {error.message}; allowed fields: {allowed}")
         raise JobInputError(f"{_field(error)}: {error.message}")
     for name, value in job_input.items():
         _check_value(value, f"input.{name}")
-    values = {**DEFAULTS, **_integers(job_input, schema()["properties"])}
-    if "msa_gz_b64" in values:
-        values["msa"] = _gzip_bytes(values.pop("msa_gz_b64"), "input.msa_gz_b64")
-    values["templates"] = [{**entry, "structure": _structure_text(entry["structure"], f"input.templates.{index}")}
-                           for index, entry in enumerate(values["templates"] or [])]
-    return values
-
-
-def _gzip_bytes(payload: str, field: str) -> bytes:
-    """The gzip data a base64 field holds, still compressed: the alignment reader decompresses it as it
-    reads, within its limits."""
-    try:
-        packed = base64.b64decode(payload, validate=True)
-    except ValueError as error:
-        raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
-    if not packed.startswith(b"\x1f\x8b"):
-        raise JobInputError(f"{field}: not valid gzip+base64 data (no gzip header)")
-    return packed
-
-
-def _structure_text(structure: str | dict[str, str], field: str) -> str:
-    """A template's structure text: as given, or decoded from {"encoding": ..., "data": ...}; refused
-    past MAX_STRUCTURE_BYTES (decompressed as a stream, so a gzip bomb stops there)."""
-    field = f"{field}.structure"
-    if isinstance(structure, dict) and structure["encoding"] == "gzip+base64":
-        try:
-            packed = base64.b64decode(structure["data"], validate=True)
-            if not packed.startswith(b"\x1f\x8b"):
-                raise ValueError("no gzip header")
-            structure = read_limited(io.BytesIO(packed), field, MAX_STRUCTURE_BYTES).decode("utf-8")
-        except (ValueError, UnicodeDecodeError) as error:
-            raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
-        except MsaTooLargeError:
-            raise JobInputError(f"{field}: larger than {MAX_STRUCTURE_BYTES:,} bytes once decompressed") from None
-        except MsaError as error:
-            raise JobInputError(str(error)) from None
-    text = structure if isinstance(structure, str) else structure["data"]
-    if len(text) > MAX_STRUCTURE_BYTES:
-        raise JobInputError(f"{field}: larger than {MAX_STRUCTURE_BYTES:,} bytes")
-    return text
+    return {**DEFAULTS, **_integers(job_input, _PROPERTIES)}
 
 
 def _check_value(value: Any, field: str) -> None:
@@ -165,32 +135,6 @@ def _integers(job_input: dict[str, Any], properties: dict[str, Any]) -> dict[str
         elif name in values and spec.get("items", {}).get("type") == "integer":
             values[name] = [int(item) for item in values[name]]
     return values
-
-
-def encode_payload(text: str) -> dict[str, str]:
-    """A text payload: inline when small, gzip+base64 when large."""
-    if len(text) <= INLINE_TEXT_BYTES:
-        return {"encoding": "text", "data": text}
-    packed = base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6)).decode("ascii")
-    return {"encoding": "gzip+base64", "data": packed}
-
-
-def decode_payload(payload: str | dict[str, str], field: str = "payload") -> str:
-    """Inverse of encode_payload; a bare string is base64 gzip (as in 'msa_gz_b64'). Decompressed as a
-    stream, refused past the alignment size limit ($ALPHAFOLD_MSA_MAX_MSA_BYTES)."""
-    if isinstance(payload, dict):
-        if payload.get("encoding") == "text":
-            return payload["data"]
-        payload = payload.get("data", "")
-    try:
-        packed = base64.b64decode(payload, validate=True)
-        if not packed.startswith(b"\x1f\x8b"):
-            raise ValueError("no gzip header")
-        return read_limited(io.BytesIO(packed), field, AlignmentLimits.from_settings().max_bytes).decode("utf-8")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise JobInputError(f"{field}: not valid gzip+base64 data ({error})") from None
-    except MsaError as error:
-        raise JobInputError(str(error)) from None
 
 
 def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[str, Any]:

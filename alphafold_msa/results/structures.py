@@ -12,7 +12,8 @@ import numpy as np
 from alphafold_msa.files import write_atomic
 from alphafold_msa.model.features import FeatureDict
 from alphafold_msa.model.relax import RelaxOutcome
-from alphafold_msa.results.types import DEMO_WEIGHTS_NOTE, RankedModel
+from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE
+from alphafold_msa.results.types import RankedModel
 
 
 @dataclasses.dataclass
@@ -145,26 +146,28 @@ def demo_labelled(text: str, fmt: str) -> str:
 
 def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Sequence[str] = ("pdb",),
                  relaxed: Mapping[int, RelaxOutcome] | None = None,
-                 demo_weights: bool = False) -> tuple[list[RankedModel], Path]:
+                 demo_weights: bool = False) -> tuple[list[RankedModel], dict[str, Any], Path]:
     """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`; for each
     rank in `relaxed`, relaxed_rank_{i}.pdb when relaxation worked, and its record in the scores.
-    With `demo_weights`, every structure and score file says the weights were random."""
+    With `demo_weights`, every structure and score file says the weights were random. Returns the ranked
+    models (with what their files hold), the ranking and its file."""
     relaxed = relaxed or {}
     label = demo_labelled if demo_weights else (lambda text, fmt: text)
     models = []
     for index, prediction in enumerate(ranked):
+        structures = {fmt: label(prediction.structure_text(fmt), fmt) for fmt in formats}
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
         for fmt, path in structure_paths.items():
-            write_atomic(path, label(prediction.structure_text(fmt), fmt))
+            write_atomic(path, structures[fmt])
         scores = prediction.scores()
         if demo_weights:
             scores["demo_weights"] = True
-        relaxed_path = None
+        relaxed_path, relaxed_text = None, None
         if index in relaxed:
             scores["relax"] = relaxed[index].info
             if relaxed[index].pdb is not None:
-                relaxed_path = output_dir / f"relaxed_rank_{index}.pdb"
-                write_atomic(relaxed_path, label(relaxed[index].pdb, "pdb"))
+                relaxed_path, relaxed_text = output_dir / f"relaxed_rank_{index}.pdb", label(relaxed[index].pdb, "pdb")
+                write_atomic(relaxed_path, relaxed_text)
         scores_path = output_dir / f"scores_rank_{index}.json"
         write_atomic(scores_path, json.dumps(scores))
         models.append(RankedModel(
@@ -179,6 +182,9 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
             structure_paths=structure_paths,
             scores_path=scores_path,
             relaxed_path=relaxed_path,
+            structures=structures,
+            scores=scores,
+            relaxed=relaxed_text,
         ))
     complex_ranking = any(p.iptm is not None for p in ranked)
     ranking = {
@@ -191,4 +197,4 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
         ranking["iptm"] = {f"{p.model_name}_seed_{p.seed}": p.iptm for p in ranked}
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
-    return models, ranking_path
+    return models, ranking, ranking_path

@@ -1,4 +1,4 @@
-"""What a prediction returns: ranked models with their files and scores (no jax needed to use it)."""
+"""What a prediction returns: ranked models with their files, and what those files hold (no jax needed to use it)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-# Said inside every file of a prediction made with generated random weights (--demo-weights).
-DEMO_WEIGHTS_NOTE = "predicted with RANDOM demo weights: not a structure prediction"
-DEMO_WEIGHTS_PLOT_NOTE = "RANDOM DEMO WEIGHTS: NOT A PREDICTION"  # short enough for the narrowest plot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +23,11 @@ class RankedModel:
     scores_path: Path
     iptm: float | None = None  # complexes only
     relaxed_path: Path | None = None  # the Amber-relaxed PDB, when relaxation was asked for and worked
+    # What those files hold, as written: format -> structure text, the scores (scores_rank_{i}.json), the
+    # relaxed structure's text.
+    structures: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    scores: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    relaxed: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def structure_path(self) -> Path:
@@ -45,6 +47,8 @@ class PredictionResult:
     timings_path: Path
     plots: dict[str, Path] = dataclasses.field(default_factory=dict)  # plddt, pae, coverage -> PNG
     summary_path: Path | None = None  # summary.json (summary.txt beside it)
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # what summary.json holds
+    ranking: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # what ranking.json holds
 
     @property
     def best(self) -> RankedModel:

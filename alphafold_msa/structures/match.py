@@ -18,9 +18,10 @@ import math
 from typing import Sequence
 
 from alphafold_msa.errors import TemplateError
+from alphafold_msa.protocol.schema import MAX_TEMPLATES
+from alphafold_msa.protocol.spec import TemplateSpec
 from alphafold_msa.structures.read import TemplateStructure, read_structure
 
-MAX_TEMPLATES = 4
 # The alignment work one job may ask for (about 5 s of CPU at most): distinct (query chain, template chain)
 # sequence pairs, and residue pairs (query length times template chain length) over them all.
 MAX_CHAIN_PAIRS = 1_000
@@ -28,19 +29,6 @@ MAX_RESIDUE_PAIRS = 250_000_000
 MIN_ALIGNED = 10
 MIN_IDENTITY = 0.20
 _ALPHABET = set("ARNDCQEGHILKMFPSTWYVBZX")
-
-
-@dataclasses.dataclass(frozen=True)
-class TemplateInput:
-    """A template as given: its name (file name), structure text, format ('pdb', 'cif' or None to
-    detect), the template chain to use (None: the best matching) and, for a complex, the complex
-    chain it belongs to (None: the one it aligns best with)."""
-
-    name: str
-    text: str
-    format: str | None = None
-    chain: str | None = None
-    query_chain: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +120,7 @@ def _refusal(match: TemplateMatch, single_chain: bool) -> TemplateError:
         f"({match.aligned} residues aligned at {100 * match.identity:.1f}% identity; {need})")
 
 
-def _chain_pairs(template: TemplateInput, structure: TemplateStructure,
+def _chain_pairs(template: TemplateSpec, structure: TemplateStructure,
                  targets: dict[str, str]) -> list[tuple[str, str]]:
     """The (template chain, query chain) pairs to align for `template`; a TemplateError naming the file
     when its chain or query chain is not there."""
@@ -202,7 +190,7 @@ def query_targets(msa) -> dict[str, str]:
     return {"A": msa.query_sequence}
 
 
-def match_templates(templates: Sequence[TemplateInput], targets: dict[str, str]) -> list[TemplateMatch]:
+def match_templates(templates: Sequence[TemplateSpec], targets: dict[str, str]) -> list[TemplateMatch]:
     """Every template's chains matched to the query chains `targets` (chain id -> sequence; one entry for a
     single chain), at most one chain of a file per query chain; at most MAX_TEMPLATES templates. Every file is
     read and the alignment work checked (check_alignment_work) before any chain is aligned."""

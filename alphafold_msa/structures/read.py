@@ -14,14 +14,15 @@ import io
 import warnings
 from pathlib import Path
 
-from alphafold_msa.errors import MsaError, MsaTooLargeError, TemplateError
+from alphafold_msa.compression import read_limited
+from alphafold_msa.errors import TemplateError
+from alphafold_msa.protocol.schema import MAX_STRUCTURE_BYTES
 
 STRUCTURE_FORMATS = ("pdb", "cif")
 # A template is one protein chain or a few: a file past MAX_STRUCTURE_BYTES is refused before parsing, one
 # with more atoms or chains (in its first model, the only one read) as soon as the parser builds one more.
 MAX_ATOMS = 50_000
 MAX_CHAINS = 62  # as many as a complex has chain IDs
-MAX_STRUCTURE_BYTES = 10_000_000
 _SUFFIXES = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif"}
 _NUCLEOTIDES = {"A", "C", "G", "U", "T", "I", "N", "DA", "DC", "DG", "DT", "DU", "DI", "DN"}
 # Backbone and side-chain atoms beyond CA: without them AlphaFold's template features are nearly empty.
@@ -55,17 +56,15 @@ class TemplateStructure:
 
 def load_structure_text(path: str | Path) -> str:
     """A structure file's text (gzip/bzip2/xz decompressed), refused past MAX_STRUCTURE_BYTES."""
-    from alphafold_msa.msa.read import read_limited
-
     path = Path(path)
+
+    def too_large(limit: int) -> TemplateError:
+        return TemplateError(f"{path}: larger than {limit:,} bytes; a template file holds a structure of at most "
+                             f"{MAX_ATOMS:,} atoms")
+
     try:
         with path.open("rb") as handle:
-            data = read_limited(handle, str(path), MAX_STRUCTURE_BYTES)
-    except MsaTooLargeError:
-        raise TemplateError(f"{path}: larger than {MAX_STRUCTURE_BYTES:,} bytes; a template file holds a "
-                            f"structure of at most {MAX_ATOMS:,} atoms") from None
-    except MsaError as error:
-        raise TemplateError(str(error)) from None
+            data = read_limited(handle, str(path), MAX_STRUCTURE_BYTES, too_large, TemplateError)
     except OSError as error:
         raise TemplateError(f"{path}: cannot be read ({error.strerror or error})") from None
     if b"\x00" in data[:65536]:

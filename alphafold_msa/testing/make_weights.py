@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from alphafold_msa.errors import EXIT_OK
 from alphafold_msa.model.config import MODEL_CONFIGS, MODEL_PRESETS, alphafold_config, model_name
 from alphafold_msa.model.features import zero_recycling_inputs
 from alphafold_msa.protocol.schema import MODEL_NUMBERS
@@ -158,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     numbers = [int(n) for n in args.models.split(",")]
     written = make_weights(args.out_dir, args.config, args.seed, args.preset or MODEL_PRESETS, numbers, args.tar)
     print(f"wrote {len(written)} parameter files to {Path(args.out_dir) / 'params'}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

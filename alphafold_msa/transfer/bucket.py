@@ -20,7 +20,8 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import TransferError
+from alphafold_msa.protocol.output import LOOPBACK, URL_EXPIRES_S
 from alphafold_msa.transfer.https import (
     CHUNK,
     DownloadError,
@@ -33,13 +34,11 @@ from alphafold_msa.transfer.https import (
     resolve_only_public,
 )
 
-URL_EXPIRES_S = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
-LOOPBACK = ("127.0.0.1", "::1")
 LINK_FIELD = "output.files.url"
 
 
-class StorageError(UserError):
+class StorageError(TransferError):
     """A bucket or URL transfer failed; the message says which and why."""
 
 

@@ -25,7 +25,7 @@ from urllib3.exceptions import LocationParseError, ProtocolError, ReadTimeoutErr
 from urllib3.util import Url, parse_url
 
 from alphafold_msa import settings
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import TransferError
 
 READ_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 30.0
@@ -41,7 +41,7 @@ _EMBEDDED_IPV4 = tuple(ipaddress.ip_network(n) for n in (
 ))
 
 
-class DownloadError(UserError):
+class DownloadError(TransferError):
     """A download failed or was refused; the message names the URL (redacted)."""
 
 

@@ -21,21 +21,20 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from alphafold_msa import __version__, settings
-from alphafold_msa.errors import ConfigError, MsaError, MsaTooLargeError, UserError, printable
+from alphafold_msa.errors import AlphafoldMsaError, ConfigError, MsaError, MsaTooLargeError, printable
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.runner import RunnerCache
 from alphafold_msa.protocol.archive import key_safe_id, pack, results_prefix, sha256
+from alphafold_msa.protocol.payload import encode_payload
 from alphafold_msa.protocol.schema import (
     COMPLEX_SCORES,
     INLINE_ARCHIVE_BYTES,
     ResultTooLargeError,
     check_result_size,
-    encode_payload,
     estimate_archive_bytes,
-    validate_input,
 )
+from alphafold_msa.protocol.spec import JobAlignment, JobSpec, parse_job
 from alphafold_msa.results.types import PredictionResult, RankedModel
-from alphafold_msa.structures.match import TemplateInput
 from alphafold_msa.transfer.bucket import Bucket, StorageError
 from alphafold_msa.worker.msa_url import fetch
 
@@ -72,7 +71,7 @@ def check_settings() -> None:
         _check_writable(workdir())
         if settings.device_memory_gb() is not None:
             memory.device_memory()  # imports jax: only then is the device's own memory known
-    except UserError as error:
+    except AlphafoldMsaError as error:
         raise SystemExit(f"worker settings: {error}") from None
 
 
@@ -180,57 +179,55 @@ def _progress_reporter(job: dict[str, Any]) -> Callable[[str], None]:
     return report
 
 
-def _model_entry(model: RankedModel, formats: list[str], scores: bool) -> dict[str, Any]:
+def _model_entry(model: RankedModel, spec: JobSpec) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "rank": model.rank, "model": model.model_name, "seed": model.seed, "recycles": model.recycles,
         "mean_plddt": model.mean_plddt, "ptm": model.ptm, "iptm": model.iptm, "max_pae": model.max_pae,
-        "structures": {fmt: encode_payload(model.structure_paths[fmt].read_text()) for fmt in formats},
+        "structures": {fmt: encode_payload(model.structures[fmt]) for fmt in spec.formats},
     }
-    if scores:
-        entry["scores"] = encode_payload(model.scores_path.read_text())
+    if spec.scores:
+        entry["scores"] = encode_payload(json.dumps(model.scores))
     return entry
 
 
-def build_result(result: PredictionResult, options: dict[str, Any]) -> dict[str, Any]:
-    """The job's output: the top structure and scores, more models and full scores on request."""
+def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
+    """The job's output, from the prediction's values: the top structure and scores, more models and full
+    scores on request."""
     best = result.best
-    best_scores = json.loads(best.scores_path.read_text())
-    formats = options["formats"]
     output: dict[str, Any] = {
-        "structure": best.structure_paths[formats[0]].read_text(),
-        "structure_format": formats[0],
+        "structure": best.structures[spec.formats[0]],
+        "structure_format": spec.formats[0],
         "model": best.model_name,
         "mean_plddt": best.mean_plddt,
         "ptm": best.ptm,
         "max_pae": best.max_pae,
-        "plddt": best_scores["plddt"],
+        "plddt": best.scores["plddt"],
         "ranking": [{"rank": m.rank, "model": m.model_name, "seed": m.seed, "mean_plddt": m.mean_plddt,
                      "ptm": m.ptm, **({"iptm": m.iptm} if m.iptm is not None else {})} for m in result.models],
         "msa": {k: v for k, v in result.msa_summary.items() if k != "source"},  # source: a job-local path
         "timings": result.timings,
         "version": __version__,
     }
-    output.update({k: best_scores[k] for k in COMPLEX_SCORES if k in best_scores})
-    output["relaxed"] = best.relaxed_path is not None
-    if "relax" in best_scores:
-        output["relax"] = best_scores["relax"]
-    if best.relaxed_path is not None:
-        output["structure"], output["structure_format"] = best.relaxed_path.read_text(), "pdb"
-    returned = result.models if options["all_models"] else [best]
-    if options["all_models"] or options["scores"] or len(formats) > 1:
-        output["models"] = [_model_entry(m, formats, options["scores"]) for m in returned]
+    output.update({k: best.scores[k] for k in COMPLEX_SCORES if k in best.scores})
+    output["relaxed"] = best.relaxed is not None
+    if "relax" in best.scores:
+        output["relax"] = best.scores["relax"]
+    if best.relaxed is not None:
+        output["structure"], output["structure_format"] = best.relaxed, "pdb"
+    returned = result.models if spec.all_models else [best]
+    if spec.all_models or spec.scores or len(spec.formats) > 1:
+        output["models"] = [_model_entry(m, spec) for m in returned]
     return output
 
 
-def check_archive_deliverable(length: int, options: dict[str, Any], bucket: Bucket | None) -> None:
+def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None) -> None:
     """Before any compute: refuse a job whose results archive could only travel through a bucket
     when none is configured (rather than computing and losing the result)."""
-    predictions = len(options["models"]) * options["num_seeds"]
-    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(options["relax"]), predictions))
-    estimate = estimate_archive_bytes(length, predictions, len(options["formats"]), relaxed)
+    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), spec.predictions))
+    estimate = estimate_archive_bytes(length, spec.predictions, len(spec.formats), relaxed)
     if estimate > INLINE_ARCHIVE_BYTES and bucket is None:
-        raise UserError(
-            f"the result files of this job ({length} residues, {predictions} model(s)) would be about "
+        raise ResultTooLargeError(
+            f"the result files of this job ({length} residues, {spec.predictions} model(s)) would be about "
             f"{estimate / 1e6:.0f} MB, over the {INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and the "
             f"worker has no bucket for larger ones: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
             f"BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME on the endpoint, or ask for fewer models or seeds")
@@ -252,20 +249,19 @@ def deliver_archive(job_id: str, output_dir: Path, bucket: Bucket | None) -> dic
     return {**files, "url": bucket.upload(key, data), "key": f"s3://{bucket.name}/{key}"}
 
 
-def _read_job_msa(job_dir: Path, options: dict[str, Any], bucket: Bucket | None):
+def _read_job_msa(job_dir: Path, spec: JobSpec, alignment: JobAlignment, bucket: Bucket | None):
     """The job's alignment, read as a stream within the alignment limits (alphafold_msa.msa.limits): from the
-    job's own text or compressed bytes, or from the file its msa_url names, fetched into `job_dir` first. A
-    fetched file that does not parse gets an error naming the line, never echoing its bytes (they may be an
-    internal answer, not the caller's data)."""
+    bytes the job carries, or from the file its msa_url names, fetched into `job_dir` first. A fetched file
+    that does not parse gets an error naming the line, never echoing its bytes (they may be an internal
+    answer, not the caller's data)."""
     from alphafold_msa.msa import parse_input, read_input
 
-    if "msa_url" not in options:
-        source = "input.msa_gz_b64" if isinstance(options["msa"], bytes) else "input.msa"
-        return parse_input(options["msa"], options["format"], options["query"], source=source)
+    if alignment.url is None:
+        return parse_input(alignment.data, spec.format, spec.query, source=f"input.{alignment.field}")
     msa_path = job_dir / "input.msa"
-    fetch(options["msa_url"], bucket, settings.msa_url_max_bytes(), msa_path)
+    fetch(alignment.url, bucket, settings.msa_url_max_bytes(), msa_path)
     try:
-        return read_input(msa_path, format=options["format"], query=options["query"])
+        return read_input(msa_path, format=spec.format, query=spec.query)
     except MsaError as error:
         if isinstance(error, MsaTooLargeError):
             raise
@@ -275,47 +271,34 @@ def _read_job_msa(job_dir: Path, options: dict[str, Any], bucket: Bucket | None)
                        f"content is not echoed back: check the file with `launch.py --check --msa FILE`") from None
 
 
-def job_templates(options: dict[str, Any]) -> list[TemplateInput]:
-    """The job's template structures (decoded by validate_input), as run_prediction takes them."""
-    return [TemplateInput(name=entry["name"], text=entry["structure"], format=entry.get("format"),
-                          chain=entry.get("chain"), query_chain=entry.get("query_chain"))
-            for entry in options["templates"]]
-
-
 def handle_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one job; bad input and unexpected failures come back as {'error': one line}."""
+    """Run one job; an error of the package's tree (bad input, a job too large for the device, a failed
+    download...) and an unexpected failure come back as {'error': one line}."""
     from alphafold_msa.predict import run_prediction
 
     job_id = safe_job_id(job.get("id"))
     job_dir: Path | None = None
     try:
-        options = validate_input(job.get("input"))
-        logger.info("job %s received: models %s, %d recycles, %d seed(s)", job_id, options["models"],
-                    options["num_recycle"], options["num_seeds"])
+        spec, alignment = parse_job(job.get("input"))
+        logger.info("job %s received: models %s, %d recycles, %d seed(s)", job_id, list(spec.models),
+                    spec.num_recycle, spec.num_seeds)
         bucket = Bucket.from_env()
         job_dir = claim_job_dir(job_id)
-        msa = _read_job_msa(job_dir, options, bucket)
-        if options["files"]:
-            check_archive_deliverable(msa.length, options, bucket)
-        result = run_prediction(
-            msa, job_dir / "output",
-            models=options["models"], num_recycle=options["num_recycle"],
-            recycle_early_stop_tolerance=options["recycle_early_stop_tolerance"], random_seed=options["random_seed"],
-            num_seeds=options["num_seeds"], max_msa_depth=options["max_msa_depth"], formats=options["formats"],
-            relax=options["relax"], complex_mode=options["complex_mode"], pairing=options["pairing"],
-            runners=RUNNERS, templates=job_templates(options), progress=_progress_reporter(job),
-        )
+        msa = _read_job_msa(job_dir, spec, alignment, bucket)
+        if spec.files:
+            check_archive_deliverable(msa.length, spec, bucket)
+        result = run_prediction(msa, job_dir / "output", spec=spec, runners=RUNNERS, progress=_progress_reporter(job))
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
                     result.timings["counters"])
-        output = build_result(result, options)
-        if options["files"]:
+        output = build_result(result, spec)
+        if spec.files:
             try:
                 output["files"] = deliver_archive(job_id, result.output_dir, bucket)
             except (ResultTooLargeError, StorageError) as error:  # keep what fits rather than fail the job
                 output["files_error"] = str(error)
         check_result_size(output)
         return output
-    except UserError as error:
+    except AlphafoldMsaError as error:
         message = str(error)
         if job_dir is not None:
             message = message.replace(str(job_dir / "input.msa"), "input.msa")

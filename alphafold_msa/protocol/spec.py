@@ -1,0 +1,149 @@
+"""One typed job: `JobSpec`, every field of job_schema.json but the alignment, checked once against the schema.
+
+The command line builds one from its flags (LaunchOptions.job_spec), the worker from a job's input
+(`parse_job`, which also returns where the alignment is), and `run_prediction` takes one. A field is
+added to the schema, to `JobSpec`, and to the code that uses it; nothing else names the fields.
+Client-safe: the standard library, jsonschema and the package's errors only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from alphafold_msa.protocol.payload import PayloadError, decode_payload, encode_payload, payload_bytes
+from alphafold_msa.protocol.schema import ALIGNMENT_FIELDS, DEFAULTS, MAX_STRUCTURE_BYTES, JobInputError, validated
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateSpec:
+    """A template as given: its name (file name), structure text, format ('pdb', 'cif' or None to detect),
+    the template chain to use (None: the best matching) and, for a complex, the complex chain it belongs
+    to (None: the one it aligns best with)."""
+
+    name: str
+    text: str
+    format: str | None = None
+    chain: str | None = None
+    query_chain: str | None = None
+
+    def to_field(self) -> dict[str, Any]:
+        """The template as a job's `templates` entry (a large structure gzip+base64-encoded)."""
+        entry: dict[str, Any] = {"name": self.name, "structure": encode_payload(self.text)}
+        entry.update({key: value for key in ("format", "chain", "query_chain")
+                      if (value := getattr(self, key)) is not None})
+        return entry
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """What a prediction job asks for, besides its alignment: each field of job_schema.json, its default the
+    schema's."""
+
+    format: str | None = DEFAULTS["format"]
+    query: str | None = DEFAULTS["query"]
+    complex_mode: str = DEFAULTS["complex_mode"]
+    pairing: str | None = DEFAULTS["pairing"]
+    models: tuple[int, ...] = tuple(DEFAULTS["models"])
+    num_recycle: int = DEFAULTS["num_recycle"]
+    recycle_early_stop_tolerance: float | None = DEFAULTS["recycle_early_stop_tolerance"]
+    random_seed: int = DEFAULTS["random_seed"]
+    num_seeds: int = DEFAULTS["num_seeds"]
+    max_msa_depth: int = DEFAULTS["max_msa_depth"]
+    formats: tuple[str, ...] = tuple(DEFAULTS["formats"])
+    relax: str | None = DEFAULTS["relax"]
+    all_models: bool = DEFAULTS["all_models"]
+    scores: bool = DEFAULTS["scores"]
+    files: bool = DEFAULTS["files"]
+    templates: tuple[TemplateSpec, ...] = ()
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> "JobSpec":
+        """A spec from job fields (no alignment; None: not given), checked against the job schema; JobInputError
+        names the first field at fault (input.<field>: ...)."""
+        given = {name: value for name, value in fields.items() if value is not None}
+        return cls._from_validated(validated(given, alignment=False))
+
+    @classmethod
+    def _from_validated(cls, values: dict[str, Any]) -> "JobSpec":
+        values = {name: values[name] for name in (field.name for field in dataclasses.fields(cls))}
+        values["models"], values["formats"] = tuple(values["models"]), tuple(values["formats"])
+        values["templates"] = tuple(_template(entry, index) for index, entry in enumerate(values["templates"] or []))
+        return cls(**values)
+
+    def to_fields(self) -> dict[str, Any]:
+        """The spec as job fields: those that differ from the schema's defaults, templates as payloads."""
+        default = JobSpec()
+        fields: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value != getattr(default, field.name):
+                fields[field.name] = list(value) if isinstance(value, tuple) else value
+        if self.templates:
+            fields["templates"] = [template.to_field() for template in self.templates]
+        return fields
+
+    def replace(self, **changes: Any) -> "JobSpec":
+        """This spec with `changes`, checked again."""
+        return JobSpec.from_fields({**self.to_fields(), **{key: _as_field(value) for key, value in changes.items()}})
+
+    @property
+    def predictions(self) -> int:
+        """Models times seeds: how many structures the job predicts."""
+        return len(self.models) * self.num_seeds
+
+
+@dataclasses.dataclass(frozen=True)
+class JobAlignment:
+    """Where a job's alignment is: its bytes as sent (text, or gzip data the reader decompresses within its
+    limits), named by the field they came in; or the URL to fetch it from."""
+
+    field: str
+    data: bytes | None = None
+    url: str | None = None
+
+
+def parse_job(job_input: Any) -> tuple[JobSpec, JobAlignment]:
+    """A job's input checked against the schema (one message naming the first field at fault): its spec,
+    and where its alignment is."""
+    values = validated(job_input)
+    return JobSpec._from_validated(values), _alignment(job_input)
+
+
+def _alignment(job_input: dict[str, Any]) -> JobAlignment:
+    field = next(name for name in ALIGNMENT_FIELDS if name in job_input)
+    if field == "msa_url":
+        return JobAlignment(field, url=job_input[field])
+    value = job_input[field]
+    if field == "msa" and isinstance(value, str):
+        return JobAlignment(field, data=value.encode("utf-8"))
+    try:
+        return JobAlignment(field, data=payload_bytes(value, f"input.{field}"))
+    except PayloadError as error:
+        raise JobInputError(str(error)) from None
+
+
+def _template(entry: dict[str, Any], index: int) -> TemplateSpec:
+    """A job's templates entry; its structure decoded, refused past MAX_STRUCTURE_BYTES (decompressed as a
+    stream, so a gzip bomb stops there)."""
+    field = f"input.templates.{index}.structure"
+    structure = entry["structure"]
+
+    def too_large(limit: int) -> JobInputError:
+        return JobInputError(f"{field}: larger than {limit:,} bytes once decompressed")
+
+    try:
+        text = structure if isinstance(structure, str) else decode_payload(structure, field, MAX_STRUCTURE_BYTES,
+                                                                           too_large)
+    except PayloadError as error:
+        raise JobInputError(str(error)) from None
+    if len(text) > MAX_STRUCTURE_BYTES:
+        raise too_large(MAX_STRUCTURE_BYTES)
+    return TemplateSpec(name=entry["name"], text=text, format=entry.get("format"), chain=entry.get("chain"),
+                        query_chain=entry.get("query_chain"))
+
+
+def _as_field(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [item.to_field() if isinstance(item, TemplateSpec) else item for item in value]
+    return value
