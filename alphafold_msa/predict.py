@@ -95,14 +95,15 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: 
     uses = {number: templates and runner.uses_templates(number) for number in spec.models}
     for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
         stage = time.perf_counter()
-        processed = {flag: runner.process(raw, spec.num_recycle, seed, flag) for flag in set(uses.values())}
+        processed = {flag: runner.process(raw, spec.num_recycle, seed, flag, spec.max_msa)
+                     for flag in set(uses.values())}
         timings["process_features_s"] += round(time.perf_counter() - stage, 3)
         for number in spec.models:
             name = configs.model_name(number, runner.preset)
             stage = time.perf_counter()
             result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
                                               spec.recycle_early_stop_tolerance, on_compile=compiling,
-                                              templates=uses[number])
+                                              templates=uses[number], max_msa=spec.max_msa)
             seconds = time.perf_counter() - stage
             predictions.append(to_prediction(name, seed, recycles, processed[uses[number]], result, seconds))
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
@@ -151,12 +152,14 @@ def run_preset(msa: Msa | ComplexMsa, complex_mode: str, preset: str) -> str:
     return "multimer" if complex_mode == "multimer" else "monomer_ptm"
 
 
-def _feature_depth(msa: Msa | ComplexMsa, complex_mode: str, preset: str, model_config: str | None,
-                   max_msa_depth: int, report: Callable[[str], None]) -> tuple[int, str | None]:
-    """(rows per chain to featurize, a note when that is fewer than `max_msa_depth` for the job memory)."""
-    network_rows = configs.network_msa_rows(run_preset(msa, complex_mode, preset),
-                                            configs.resolve_model_config(model_config))
-    depth = feature_depth(msa, complex_mode, max_msa_depth, network_rows, job_memory_bytes() - held_bytes(msa))
+def _feature_depth(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, model_config: str | None,
+                   report: Callable[[str], None]) -> tuple[int, str | None]:
+    """(rows per chain to featurize, a note when that is fewer than max_msa_depth for the job memory)."""
+    crops = configs.network_msa_crops(run_preset(msa, spec.complex_mode, preset),
+                                      configs.resolve_model_config(model_config))
+    network_rows = sum(spec.max_msa or crops)
+    max_msa_depth = spec.max_msa_depth
+    depth = feature_depth(msa, spec.complex_mode, max_msa_depth, network_rows, job_memory_bytes() - held_bytes(msa))
     if depth >= max_msa_depth:
         return depth, None
     note = (f"max_msa_depth lowered from {max_msa_depth:,} to {depth:,} rows per chain: featurizing more would take "
@@ -166,16 +169,25 @@ def _feature_depth(msa: Msa | ComplexMsa, complex_mode: str, preset: str, model_
     return depth, note
 
 
+def check_max_msa(spec: JobSpec, preset: str, model_config: str | None) -> None:
+    """Refuse MSA crops (the job's max_msa) beyond what the `preset` models read."""
+    most = configs.network_msa_crops(preset, configs.resolve_model_config(model_config))
+    if spec.max_msa is not None and (spec.max_msa[0] > most[0] or spec.max_msa[1] > most[1]):
+        raise ConfigError(f"input.max_msa: {spec.max_msa[0]}:{spec.max_msa[1]} is more than the {most[0]}:{most[1]} "
+                          f"MSA rows (clusters:extra) the {preset} models read")
+
+
 def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Callable[[str], None],
                   model_config: str | None = None) -> PreparedInput:
     """Pair (a complex), check the length, match the templates, filter (within the job memory) and featurize;
     report what was read."""
+    check_max_msa(spec, run_preset(msa, spec.complex_mode, preset), model_config)
     if isinstance(msa, ComplexMsa):
         msa = settle_pairing(msa, spec.pairing)
     check_length(msa, settings.max_query_length())
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
-    depth, depth_note = _feature_depth(msa, spec.complex_mode, preset, model_config, spec.max_msa_depth, report)
+    depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)
     raw, preset, summary, alignment = _prepare(msa, spec.complex_mode, preset, depth, spec.random_seed, matches)
     if depth_note:
         summary["depth_note"] = depth_note

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     prediction.add_argument("--max-msa-depth", type=int, default=DEFAULT_MAX_MSA_DEPTH,
                             help=f"most rows of each alignment featurized after duplicates are removed "
                                  f"(default {DEFAULT_MAX_MSA_DEPTH})")
+    prediction.add_argument("--max-msa", metavar="CLUSTERS:EXTRA",
+                            help="the network's MSA crops, ColabFold's --max-msa (e.g. 16:32 or 32:64 to sample "
+                                 "alternative conformations; at most 512:5120, AlphaFold-Multimer 508:2048); "
+                                 "default: the models' own, fitted to the alignment's depth")
     prediction.add_argument("--relax", choices=RELAX_MODES,
                             help="Amber relaxation of the top model (best: the default, as AlphaFold), of all "
                                  "models, or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else "

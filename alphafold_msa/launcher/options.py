@@ -42,6 +42,7 @@ class LaunchOptions:
     random_seed: int
     num_seeds: int
     max_msa_depth: int
+    max_msa: list[int] | None
     relax: str | None
     check: bool
     endpoint_id: str | None
@@ -64,8 +65,9 @@ class LaunchOptions:
         """The parsed command line as options; UserError for values argparse cannot check alone."""
         values = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
         values["msa_format"], values["structure_formats"] = args.format
-        values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [], endpoint_id=args.endpointId,
-                      models=parse_models(args.models), copies=parse_copies(args.copies))
+        values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [],
+                      endpoint_id=args.endpointId, models=parse_models(args.models), copies=parse_copies(args.copies),
+                      max_msa=parse_max_msa(args.max_msa))
         return cls(**values)
 
     @property
@@ -76,7 +78,8 @@ class LaunchOptions:
     def job_fields(self) -> dict[str, Any]:
         """The job fields this command sets (the schema's defaults apply to the rest)."""
         given = {"models": self.models, "num_recycle": self.num_recycle, "random_seed": self.random_seed,
-                 "num_seeds": self.num_seeds, "max_msa_depth": self.max_msa_depth, "relax": self.relax,
+                 "num_seeds": self.num_seeds, "max_msa_depth": self.max_msa_depth, "max_msa": self.max_msa,
+                 "relax": self.relax,
                  "formats": self.structure_formats, "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance,
                  "format": self.msa_format, "query": self.query, "complex_mode": self.complex_mode,
                  "pairing": self.pairing}
@@ -97,6 +100,16 @@ def parse_models(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"--models: expected comma-separated numbers from 1-5, got '{text}'") from None
+
+
+def parse_max_msa(text: str | None) -> list[int] | None:
+    """--max-msa 'CLUSTERS:EXTRA' as two numbers (their range is the job schema's to check)."""
+    if text is None:
+        return None
+    clusters, colon, extra = text.partition(":")
+    if not colon or not clusters.strip().isdigit() or not extra.strip().isdigit():
+        raise UserError(f"--max-msa: expected CLUSTERS:EXTRA such as 16:32, got '{text}'")
+    return [int(clusters), int(extra)]
 
 
 def parse_copies(text: str | None) -> list[int] | None:

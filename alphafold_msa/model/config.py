@@ -139,10 +139,10 @@ def network_config(preset: str, model_config: str, bfloat16: bool = True, templa
     return cfg
 
 
-def network_msa_rows(preset: str, model_config: str) -> int:
-    """The most alignment rows the network reads: its MSA clusters plus its extra MSA rows."""
+def network_msa_crops(preset: str, model_config: str) -> tuple[int, int]:
+    """The most alignment rows the network reads: (MSA clusters, extra MSA rows)."""
     cfg = network_config(preset, model_config)
     if preset == "multimer":
         evo = cfg.model.embeddings_and_evoformer
-        return int(evo.num_msa + evo.num_extra_msa)
-    return int(cfg.data.eval.max_msa_clusters + cfg.data.common.max_extra_msa)
+        return int(evo.num_msa), int(evo.num_extra_msa)
+    return int(cfg.data.eval.max_msa_clusters), int(cfg.data.common.max_extra_msa)

@@ -99,22 +99,25 @@ class ModelRunner:
         with self._lock:
             return dict(self.counters)
 
-    def msa_crops(self, depth: int) -> tuple[int, int]:
-        """(MSA clusters, extra MSA rows) for an alignment of `depth` rows: fitted to it and bucketed."""
+    def msa_crops(self, depth: int, max_msa: tuple[int, int] | None = None) -> tuple[int, int]:
+        """(MSA clusters, extra MSA rows) for an alignment of `depth` rows: fitted to it and bucketed, at most
+        the job's `max_msa` (clusters, extra) or else the config's."""
         data = self.network_config.data
-        return configs.msa_crops(depth, data.eval.max_msa_clusters, data.common.max_extra_msa, self.bucketing)
+        limits = max_msa or (data.eval.max_msa_clusters, data.common.max_extra_msa)
+        return configs.msa_crops(depth, *limits, bucketing=self.bucketing)
 
     @property
     def multimer(self) -> bool:
         return self.preset == "multimer"
 
-    def process(self, raw: FeatureDict, num_recycle: int, random_seed: int, templates: bool = False) -> FeatureDict:
-        """Model-ready features for one seed: one MSA sample per recycle (AlphaFold-Multimer samples
-        inside the model, so its features pass through unchanged); the template features are kept
-        only for the template-aware network (`templates`)."""
+    def process(self, raw: FeatureDict, num_recycle: int, random_seed: int, templates: bool = False,
+                max_msa: tuple[int, int] | None = None) -> FeatureDict:
+        """Model-ready features for one seed: one MSA sample per recycle, cropped to at most `max_msa`
+        (AlphaFold-Multimer samples inside the model, so its features pass through unchanged); the
+        template features are kept only for the template-aware network (`templates`)."""
         if self.multimer:
             return raw
-        crops = self.msa_crops(len(raw["msa"]))
+        crops = self.msa_crops(len(raw["msa"]), max_msa)
         with _FEATURES_LOCK:
             processed = process_features(raw, self.config(templates), num_recycle, random_seed, crops)
         if "asym_id" in raw:  # chains of a pTM complex
@@ -144,23 +147,32 @@ class ModelRunner:
                                                                    f"{self.compile_mode}")
         self._kernel_record = {**record, "requested": self.requested_kernels, "compile_mode": self.compile_mode,
                                "device": device.name}
-        self._networks = {key: net for key, net in self._networks.items() if key in (path, f"{path}-templates")}
+        self._networks = {key: net for key, net in self._networks.items()
+                          if key.partition("-")[0] == path and "float32" not in key}
         logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
 
-    def network(self, path: str, bfloat16: bool | None = None, templates: bool = False) -> Any:
+    def network(self, path: str, bfloat16: bool | None = None, templates: bool = False,
+                max_msa: tuple[int, int] | None = None) -> Any:
         """The network (alphafold's RunModel, compiled on first call) for kernel path `path`, built once;
         `bfloat16=False` gives the float32 network the self-check measures against, `templates` the
-        template-aware one."""
+        template-aware one, `max_msa` AlphaFold-Multimer's with those MSA crops (a monomer network's crops
+        are its features' shapes: it needs no network of its own)."""
         key = path if bfloat16 is None or bfloat16 == self.bfloat16 else f"{path}-float32"
         key += "-templates" if templates else ""
+        crops = max_msa if self.multimer else None
+        key += f"-msa{crops[0]}x{crops[1]}" if crops else ""
         with self._lock:
-            return self._networks.get(key) or self._build_network(key, path, bfloat16, templates)
+            return self._networks.get(key) or self._build_network(key, path, bfloat16, templates, crops)
 
-    def _build_network(self, key: str, path: str, bfloat16: bool | None, templates: bool) -> Any:
+    def _build_network(self, key: str, path: str, bfloat16: bool | None, templates: bool,
+                       msa_crops: tuple[int, int] | None) -> Any:
         from alphafold.model import model
 
         device = _kernels.current_device()
         config = copy.deepcopy(self.config(templates))
+        if msa_crops:
+            evo = config.model.embeddings_and_evoformer
+            evo.num_msa, evo.num_extra_msa = msa_crops
         config.model.global_config.bfloat16 = self.bfloat16 if bfloat16 is None else bfloat16
         config.model.global_config.update(_kernels.global_config_settings(path, device))
         # The fork trims a length bucket's padding in its packed attention kernel.
@@ -198,9 +210,11 @@ class ModelRunner:
         recycle_early_stop_tolerance: float | None = None,
         on_compile: Callable[[int], None] | None = None,
         templates: bool = False,
+        max_msa: tuple[int, int] | None = None,
     ) -> tuple[dict, int]:
         """Run model `number` (through the template-aware network with `templates`, on features
-        processed for it); returns AlphaFold's output dict (for the real length) and the recycles done.
+        processed for it, with at most `max_msa` MSA clusters and extra rows); returns AlphaFold's output
+        dict (for the real length) and the recycles done.
 
         The features are padded to the length bucket, so nearby lengths reuse one compilation;
         outputs are cut back to the query's residues. `on_compile(length)` is called first when
@@ -208,17 +222,18 @@ class ModelRunner:
         """
         if templates and not self.uses_templates(number):
             raise ConfigError(f"model {number} of the {self.preset} set was trained without templates")
-        return self._run(self.network(self.kernels, templates=templates), processed, number, num_recycle,
-                         random_seed, recycle_early_stop_tolerance, count=True, on_compile=on_compile,
-                         templates=templates)
+        network = self.network(self.kernels, templates=templates, max_msa=max_msa)
+        return self._run(network, processed, number, num_recycle, random_seed, recycle_early_stop_tolerance,
+                         count=True, on_compile=on_compile, templates=templates, max_msa=max_msa)
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
              recycle_early_stop_tolerance: float | None, count: bool = False,
-             on_compile: Callable[[int], None] | None = None, templates: bool = False) -> tuple[dict, int]:
+             on_compile: Callable[[int], None] | None = None, templates: bool = False,
+             max_msa: tuple[int, int] | None = None) -> tuple[dict, int]:
         if self.multimer:
             # Complexes run at their exact length; the MSA is sampled to fixed shapes outside the network.
             length = padded_length = processed["aatype"].shape[0]
-            signature: tuple = (length, templates)
+            signature: tuple = (length, templates, max_msa)
         else:
             length = processed["aatype"].shape[1]
             padded_length = configs.bucket_length(length) if self.bucketing else length

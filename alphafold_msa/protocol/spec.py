@@ -50,6 +50,7 @@ class JobSpec:
     random_seed: int = DEFAULTS["random_seed"]
     num_seeds: int = DEFAULTS["num_seeds"]
     max_msa_depth: int = DEFAULTS["max_msa_depth"]
+    max_msa: tuple[int, int] | None = DEFAULTS["max_msa"]
     formats: tuple[str, ...] = tuple(DEFAULTS["formats"])
     relax: str | None = DEFAULTS["relax"]
     all_models: bool = DEFAULTS["all_models"]
@@ -66,8 +67,7 @@ class JobSpec:
 
     @classmethod
     def _from_validated(cls, values: dict[str, Any]) -> "JobSpec":
-        values = {name: values[name] for name in (field.name for field in dataclasses.fields(cls))}
-        values["models"], values["formats"] = tuple(values["models"]), tuple(values["formats"])
+        values = {field.name: _frozen(values[field.name]) for field in dataclasses.fields(cls)}
         values["templates"] = tuple(_template(entry, index) for index, entry in enumerate(values["templates"] or []))
         return cls(**values)
 
@@ -141,6 +141,11 @@ def _template(entry: dict[str, Any], index: int) -> TemplateSpec:
         raise too_large(MAX_STRUCTURE_BYTES)
     return TemplateSpec(name=entry["name"], text=text, format=entry.get("format"), chain=entry.get("chain"),
                         query_chain=entry.get("query_chain"))
+
+
+def _frozen(value: Any) -> Any:
+    """A job field's value as a frozen spec holds it: lists as tuples."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _as_field(value: Any) -> Any:
