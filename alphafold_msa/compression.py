@@ -18,7 +18,7 @@ from alphafold_msa.errors import UserError
 
 CHUNK = 1 << 20
 DAMAGED = (OSError, EOFError, lzma.LZMAError, zlib.error)
-_OPENERS: tuple[tuple[bytes, Callable[[BinaryIO], BinaryIO]], ...] = (
+_OPENERS: tuple[tuple[bytes, Callable[[BinaryIO], io.BufferedIOBase]], ...] = (
     (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
 # Past the limit: the error to raise, given the number of bytes allowed.
 TooLarge = Callable[[int], Exception]
@@ -60,7 +60,7 @@ def read_limited(raw: BinaryIO, source: str, limit: int, too_large: TooLarge,
 class _Counted(io.RawIOBase):
     """A stream that refuses to be read past `limit` bytes."""
 
-    def __init__(self, reader: BinaryIO, limit: int, too_large: TooLarge):
+    def __init__(self, reader: io.BufferedIOBase, limit: int, too_large: TooLarge):
         self.reader, self.limit, self.too_large, self.count = reader, limit, too_large, 0
 
     def readable(self) -> bool:

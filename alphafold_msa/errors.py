@@ -99,7 +99,7 @@ class WeightsError(AlphafoldMsaError):
     exit_code = EXIT_WEIGHTS
 
 
-def printable(text: str) -> str:
+def printable(text: object) -> str:
     """`text` with control characters (terminal escapes, newlines, ...) written as escapes, so a
     message that came from elsewhere prints as one harmless line."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))

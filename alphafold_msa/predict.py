@@ -49,7 +49,9 @@ def settle_pairing(msa: ComplexMsa, pairing: str | None) -> ComplexMsa:
         msa = pair_complex(msa, pairing)
     elif pairing is not None and pairing != msa.pairing.method:
         raise ConfigError(f"the complex was already paired by '{msa.pairing.method}', not '{pairing}'")
-    return dataclasses.replace(msa, pairing=dataclasses.replace(msa.pairing, inputs=None))
+    settled = msa.pairing
+    assert settled is not None, "pair_complex records how the complex was paired"
+    return dataclasses.replace(msa, pairing=dataclasses.replace(settled, inputs=None))
 
 
 def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateSpec]) -> list[TemplateMatch]:
@@ -72,15 +74,15 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
     # Paired rows come best first (pairing.py) or as given: at most max_msa_depth of them, the queries included.
     paired = tuple(rows.take(np.arange(min(max_msa_depth, rows.depth))) for rows in msa.paired) if msa.paired else None
-    filtered = dataclasses.replace(msa, chains=kept, paired=paired)
-    alignment = concatenated_msa(filtered)
-    summary = complex_summary(msa, filtered, complex_mode, alignment)
+    kept_complex = dataclasses.replace(msa, chains=kept, paired=paired)
+    alignment = concatenated_msa(kept_complex)
+    summary = complex_summary(msa, kept_complex, complex_mode, alignment)
     chains = (msa.chain_ids, msa.sequences)
     if complex_mode == "multimer":
-        templates = multimer_templates(matches, *chains) if matches else None
-        return build_multimer_features(filtered, templates), "multimer", summary, alignment
-    templates = ptm_complex_templates(matches, *chains) if matches else None
-    return build_ptm_complex_features(filtered, templates), "monomer_ptm", summary, alignment
+        chain_templates = multimer_templates(matches, *chains) if matches else None
+        return build_multimer_features(kept_complex, chain_templates), "multimer", summary, alignment
+    complex_templates = ptm_complex_templates(matches, *chains) if matches else None
+    return build_ptm_complex_features(kept_complex, complex_templates), "monomer_ptm", summary, alignment
 
 
 def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: dict, report: Callable[[str], None],

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 from urllib.parse import urlsplit
@@ -307,11 +307,11 @@ def bucket() -> tuple[str, str, str, str | None] | None:
     values = [text(setting) for setting in required]
     if not any(values):
         return None
-    if not all(values):
+    endpoint, key_id, secret = values
+    if not (endpoint and key_id and secret):
         given = " and ".join(setting.name for setting, value in zip(required, values) if value)
         missing = " and ".join(setting.name for setting, value in zip(required, values) if not value)
         raise ConfigError(f"{given} set without {missing}: a bucket needs all three")
-    endpoint, key_id, secret = values
     if "@" in urlsplit(_url(BUCKET_ENDPOINT_URL, endpoint)).netloc:
         raise ConfigError(f"{BUCKET_ENDPOINT_URL.name} must not carry a user name or password: the bucket's keys "
                           f"go in {BUCKET_ACCESS_KEY_ID.name} and {BUCKET_SECRET_ACCESS_KEY.name}")
@@ -360,6 +360,8 @@ def proxy_for(url: str) -> str | None:
     import urllib.request
 
     host = urlsplit(url).hostname or ""
-    if host in ("127.0.0.1", "::1", "localhost") or urllib.request.proxy_bypass_environment(host):
+    # proxy_bypass_environment is undocumented, and typeshed leaves it out
+    if (host in ("127.0.0.1", "::1", "localhost")
+            or urllib.request.proxy_bypass_environment(host)):  # type: ignore[attr-defined]
         return None
     return proxies().get(urlsplit(url).scheme)

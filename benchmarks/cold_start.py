@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (CPU backend)",
         "model_config": config, "msa": args.msa.name, "models": 1, "num_recycle": 0,
         "cases": cases, "cache_mb": round(cache_mb, 1),
-        "first_job_speedup_from_cache": round(cases["empty_cache"]["first_job_s"] / cases["warm_cache"]["first_job_s"], 2),
+        "first_job_speedup_from_cache": round(
+            cases["empty_cache"]["first_job_s"] / cases["warm_cache"]["first_job_s"], 2),
     }
     print(json.dumps(report, indent=2))
     return 0

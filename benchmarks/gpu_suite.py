@@ -198,7 +198,8 @@ def main() -> None:
     prediction = to_prediction("model_1_ptm", 0, args.num_recycle, structure_300[0], structure_300[1], 0.0)
     start = time.perf_counter()
     outcome = relax(prediction.structure, timeout_s=max(20.0, suite.left() - 10))
-    suite.write("relax", {"length": relax_length, "wall_s": round(time.perf_counter() - start, 1), "info": outcome.info})
+    suite.write("relax", {"length": relax_length, "wall_s": round(time.perf_counter() - start, 1),
+                          "info": outcome.info})
 
 
 if __name__ == "__main__":

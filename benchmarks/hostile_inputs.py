@@ -79,7 +79,7 @@ def wide_insertions(size: int) -> dict:
 
 def stockholm_pieces(size: int) -> dict:
     """Stockholm rows cut into 2-character pieces over `size` blocks."""
-    blocks = "".join(f"q AC\nh AC\n\n" for _ in range(size))
+    blocks = "".join("q AC\nh AC\n\n" for _ in range(size))
     return {"input": {"msa_gz_b64": _gz(f"# STOCKHOLM 1.0\n{blocks}//\n")}}
 
 

@@ -67,7 +67,8 @@ def main() -> None:
                              **kernel_check.compare(a, b),
                              "pair_rel": relative(a["representations"]["pair"], b["representations"]["pair"]),
                              "single_rel": relative(a["representations"]["single"], b["representations"]["single"])})
-        rows.append({"recycles": recycles, "max_abs_coordinate": {k: v["max_abs_coordinate"] for k, v in outputs.items()},
+        rows.append({"recycles": recycles,
+                     "max_abs_coordinate": {k: v["max_abs_coordinate"] for k, v in outputs.items()},
                      "seconds": {k: v["seconds"] for k, v in outputs.items()}})
     device = kernels.current_device()
     print(json.dumps({"benchmark": "kernel_agreement", "device": device.name, "config": args.config,

@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sequences", type=int, default=300_000)
     parser.add_argument("--seed-alignment", type=Path, default=DEFAULT_SEED)
-    parser.add_argument("--memory-cap-gb", type=float, default=16.0, help="address-space cap for the alphafold baseline")
+    parser.add_argument("--memory-cap-gb", type=float, default=16.0,
+                        help="address-space cap for the alphafold baseline")
     parser.add_argument("--timeout", type=float, default=1200.0, help="time limit per measurement, seconds")
     parser.add_argument("--only", choices=("ours", "alphafold"), help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
@@ -155,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = synthesize(seed, args.sequences, rng)
     all_names = [names[0]] + [f"SYN{i:06d}/1-{seed.shape[1]}" for i in range(1, args.sequences)]
     report: dict = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                   f"{platform.python_implementation()} {platform.python_version()}",
         "input": {"seed": args.seed_alignment.name, "sequences": args.sequences, "columns": int(seed.shape[1]),
                   "query_length": int(np.isin(seed[0] | 0x20, AMINO | 0x20).sum())},
         "targets": {"ours_wall_s_max": 20, "ours_peak_rss_mb_max": 3072, "speedup_min": 5},

@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for mode in ("seed", "warm"):
             command = [sys.executable, __file__, "--mode", mode, "--param-dir", tmp, "--models",
-                       ",".join(map(str, models)), "--num-recycle", str(args.num_recycle)] + (["--full"] if args.full else [])
+                       ",".join(map(str, models)), "--num-recycle", str(args.num_recycle)]
+            command += ["--full"] if args.full else []
             completed = subprocess.run(command, capture_output=True, text=True, check=True)
             results[mode] = json.loads(completed.stdout.strip().splitlines()[-1])
     seed_total = sum(j["wall_s"] for j in results["seed"][1:])

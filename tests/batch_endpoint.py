@@ -120,7 +120,7 @@ class BatchEndpoint:
             else:
                 self._set(job_id, status="COMPLETED", output=output, executionTime=elapsed)
 
-    def __enter__(self) -> "BatchEndpoint":
+    def __enter__(self) -> BatchEndpoint:
         self.thread.start()
         for worker in self.workers:
             worker.start()

@@ -117,7 +117,7 @@ class EndpointEmulator:
         # A short poll interval: shutdown() at the end of each test returns within 50 ms, not 500.
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "EndpointEmulator":
+    def __enter__(self) -> EndpointEmulator:
         self.thread.start()
         return self
 

@@ -3,7 +3,6 @@ their settings before the memory is spent; pairing keys, featurized rows and tem
 
 from __future__ import annotations
 
-import base64
 import gzip
 import tracemalloc
 from typing import Callable
@@ -16,8 +15,8 @@ from alphafold_msa.model.feature_memory import BYTES_PER_CELL, feature_depth, fe
 from alphafold_msa.msa import ComplexMsa, Msa, parse_input
 from alphafold_msa.msa.limits import AlignmentLimits, job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
-from alphafold_msa.structures import match
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
+from alphafold_msa.structures import match
 from alphafold_msa.structures.match import match_templates
 from alphafold_msa.structures.read import MAX_ATOMS, MAX_CHAINS, read_structure
 

@@ -49,7 +49,8 @@ def test_only_auto_on_a_gpu_needs_a_check():
 def test_fused_kernels_a_device_cannot_run_are_refused():
     with pytest.raises(ConfigError, match="kernels 'pallas' need an NVIDIA GPU; this worker runs jax on cpu"):
         kernels.choose("pallas", CPU)
-    with pytest.raises(ConfigError, match="kernels 'pallas' need compute capability 8.0 or newer; this Tesla T4 has 75"):
+    with pytest.raises(ConfigError,
+                       match="kernels 'pallas' need compute capability 8.0 or newer; this Tesla T4 has 75"):
         kernels.choose("pallas", T4)
 
 

@@ -75,7 +75,8 @@ def test_demo_weights_are_generated_and_flagged_in_every_file(testdata, tmp_path
     stderr = capsys.readouterr().err
     assert code == 0, stderr
     assert "MEANINGLESS" in stderr
-    assert (tmp_path / "cache" / "alphafold-msa" / "demo-weights" / "reduced" / "params" / "params_model_1_ptm.npz").is_file()
+    demo_weights = tmp_path / "cache" / "alphafold-msa" / "demo-weights" / "reduced"
+    assert (demo_weights / "params" / "params_model_1_ptm.npz").is_file()
     note = "predicted with RANDOM demo weights: not a structure prediction"
     # a new network: the long silent step is announced, and each message carries the time so far
     assert "] compiling the network for 13 residues (once per length bucket; later jobs reuse it)" in stderr
@@ -135,7 +136,8 @@ def test_unavailable_weights_say_where_and_why(testdata, tmp_path):
                                  env={"PARAMS_URL": server.url.replace("params.tar", "missing.tar")})
     assert completed.returncode == EXIT_WEIGHTS, completed.stderr
     assert str(tmp_path / "nowhere" / "params") in completed.stderr and "HTTP 404" in completed.stderr
-    assert "/missing.tar (set PARAMS_URL for another source)" in completed.stderr and "--demo-weights" in completed.stderr
+    assert "/missing.tar (set PARAMS_URL for another source)" in completed.stderr
+    assert "--demo-weights" in completed.stderr
     assert "Traceback" not in completed.stderr and completed.stderr.count("\n") == 2
 
 
@@ -150,8 +152,9 @@ def test_a_weights_folder_that_cannot_be_written_is_one_line(testdata, tmp_path)
 
 
 def test_client_modules_do_not_import_jax():
-    code = ("import sys, alphafold_msa, alphafold_msa.launcher.cli, alphafold_msa.launcher.remote, alphafold_msa.model.provision,"
-            " alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files, alphafold_msa.launcher.local;"
+    code = ("import sys, alphafold_msa, alphafold_msa.launcher.cli, alphafold_msa.launcher.remote,"
+            " alphafold_msa.model.provision, alphafold_msa.launcher.batch, alphafold_msa.launcher.result_files,"
+            " alphafold_msa.launcher.local;"
             "alphafold_msa.read_msa; alphafold_msa.protocol.spec.parse_job({'msa': '>q\\nMK\\n'});"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib', 'boto3'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

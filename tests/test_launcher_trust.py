@@ -210,7 +210,7 @@ class ConnectionRecorder:
             self.connections += 1
             connection.close()
 
-    def __enter__(self) -> "ConnectionRecorder":
+    def __enter__(self) -> ConnectionRecorder:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -47,7 +47,7 @@ class LocalServer:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -113,7 +113,8 @@ def test_a_trickling_download_stops_at_its_deadline(monkeypatch):
     monkeypatch.setenv("ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S", "1.5")
     with LocalServer(trickle_s=0.05) as server:
         started = time.monotonic()
-        with pytest.raises(StorageError, match=r"did not finish within its time limit \(ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S\)"):
+        with pytest.raises(StorageError,
+                           match=r"did not finish within its time limit \(ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S\)"):
             download_link(f"http://127.0.0.1:{server.port}/results.tar.gz", 10**6, loopback=True)
         assert time.monotonic() - started < 5
         started = time.monotonic()
@@ -124,7 +125,8 @@ def test_a_trickling_download_stops_at_its_deadline(monkeypatch):
 
 
 def test_urls_are_redacted():
-    assert redact_url("https://u:p@host.example:8443/a/b?X-Amz-Signature=s") == "https://host.example:8443/a/b?<redacted>"
+    assert (redact_url("https://u:p@host.example:8443/a/b?X-Amz-Signature=s")
+            == "https://host.example:8443/a/b?<redacted>")
     assert redact_url("http://[::1]:80/x") == "http://[::1]:80/x"
 
 

@@ -11,7 +11,6 @@ from Bio.PDB import PDBParser
 from Bio.SeqUtils import seq1
 
 from alphafold_msa import run_prediction
-from alphafold_msa.errors import ConfigError
 from alphafold_msa.msa import read_msa
 
 

@@ -68,7 +68,7 @@ class LocalProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def __enter__(self) -> "LocalProxy":
+    def __enter__(self) -> LocalProxy:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -53,7 +53,8 @@ def test_relaxation_past_its_time_limit_is_stopped_and_reported():
 @pytest.mark.parametrize("value", ["0", "-3", "soon"])
 def test_a_bad_relaxation_time_limit_is_refused_before_predicting(monkeypatch, value, testdata, tmp_path):
     monkeypatch.setenv("ALPHAFOLD_MSA_RELAX_TIMEOUT", value)
-    with pytest.raises(ConfigError, match=f"ALPHAFOLD_MSA_RELAX_TIMEOUT must be a positive number of seconds, got '{value}'"):
+    with pytest.raises(ConfigError,
+                       match=f"ALPHAFOLD_MSA_RELAX_TIMEOUT must be a positive number of seconds, got '{value}'"):
         run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, tmp_path / "no-weights", relax="best")
 
 
@@ -70,7 +71,8 @@ def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights
     assert scores["relax"]["violations_after"] < scores["relax"]["violations_before"]
     assert output.read_text() == (tmp_path / "all" / "relaxed_rank_0.pdb").read_text()
     assert (tmp_path / "all" / "ranked_0.pdb").is_file()
-    hydrogens = [line for line in output.read_text().splitlines() if line.startswith("ATOM") and line[76:78].strip() == "H"]
+    hydrogens = [line for line in output.read_text().splitlines()
+                 if line.startswith("ATOM") and line[76:78].strip() == "H"]
     assert hydrogens, "Amber relaxation adds hydrogens"
 
 

@@ -49,7 +49,8 @@ def test_queue_progress_completed(small_msa_path, tmp_path):
 
 
 @pytest.mark.parametrize("status, code, message", [
-    (Reply(200, {"id": "job-123", "status": "FAILED", "error": "input.num_recycle: 99 is greater than the maximum of 48"}),
+    (Reply(200, {"id": "job-123", "status": "FAILED",
+                 "error": "input.num_recycle: 99 is greater than the maximum of 48"}),
      EXIT_REMOTE_FAILED, "error: job job-123 failed: input.num_recycle: 99 is greater"),
     (Reply(200, {"id": "job-123", "status": "CANCELLED"}), EXIT_CANCELLED, "error: job job-123 was cancelled"),
     (Reply(200, {"id": "job-123", "status": "TIMED_OUT"}), EXIT_TIMEOUT,

@@ -252,7 +252,8 @@ def test_a_trickling_mirror_is_stopped_at_the_deadline(tmp_path, archive):
 
 def test_credentials_in_params_url_never_appear(tmp_path, archive):
     with WeightsServer(archive) as server:
-        secret_url = server.url.replace("http://", "http://user:hunter2@") + "?X-Amz-Signature=s3cr3t&X-Amz-Credential=AKIA"
+        secret_url = (server.url.replace("http://", "http://user:hunter2@")
+                      + "?X-Amz-Signature=s3cr3t&X-Amz-Credential=AKIA")
         completed = start_sh(tmp_path, secret_url)
         server.fail_with = [404]
         failed = start_sh(tmp_path / "again", secret_url)

@@ -133,8 +133,8 @@ def test_an_unreachable_bucket_still_returns_the_top_model(small_msa, worker_env
 def test_an_alignment_in_the_bucket_is_fetched_by_msa_url(testdata, worker_env, bucket_env):
     text = (testdata / "pfam" / "RRM_1.sto").read_bytes()
     bucket_env.client().put_object(Bucket="results", Key="alphafold-msa/inputs/rrm.sto.gz", Body=gzip.compress(text))
-    result = handle_job({"id": "by-url", "input": {"msa_url": "s3://results/alphafold-msa/inputs/rrm.sto.gz", "models": [1],
-                                                   "num_recycle": 0}})
+    result = handle_job({"id": "by-url", "input": {"msa_url": "s3://results/alphafold-msa/inputs/rrm.sto.gz",
+                                                   "models": [1], "num_recycle": 0}})
     assert "error" not in result, result
     assert result["msa"]["query_length"] == 71 and result["msa"]["num_sequences"] == 79
 
@@ -155,7 +155,8 @@ def test_msa_urls_outside_the_bucket_must_be_public_https(url, message, bucket_e
 def test_an_msa_url_over_the_size_limit_is_refused(bucket_env, monkeypatch, tmp_path):
     monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("ALPHAFOLD_MSA_URL_MAX_BYTES", "100")
-    bucket_env.client().put_object(Bucket="results", Key="alphafold-msa/inputs/big.a3m", Body=b">q\n" + b"A" * 500 + b"\n")
+    bucket_env.client().put_object(Bucket="results", Key="alphafold-msa/inputs/big.a3m",
+                                   Body=b">q\n" + b"A" * 500 + b"\n")
     result = handle_job({"id": "big-url", "input": {"msa_url": "s3://results/alphafold-msa/inputs/big.a3m"}})
     assert result["error"] == "s3://results/alphafold-msa/inputs/big.a3m is 504 bytes, over the 100-byte limit"
 

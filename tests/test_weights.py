@@ -34,7 +34,8 @@ def test_layout_matches_official_files(reduced_weights):
         assert any("triangle_multiplication_incoming/left_projection" in k for k in keys), "unfused, as officially"
         assert any("predicted_aligned_error_head" in k for k in keys)
     params = data.get_model_haiku_params("model_1_ptm", str(reduced_weights))
-    assert "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_multiplication_incoming/projection" in params
+    evoformer = "alphafold/alphafold_iteration/evoformer/evoformer_iteration"
+    assert f"{evoformer}/triangle_multiplication_incoming/projection" in params
     with np.load(reduced_weights / "params" / "params_model_1_multimer_v3.npz") as npz:
         keys = list(npz.keys())
         assert any("template_embedding" in k for k in keys), "multimer models carry template modules"
@@ -68,7 +69,8 @@ def test_missing_weights_list_files_and_the_download(tmp_path):
 
 
 def test_weights_that_do_not_fit_the_config_are_named(reduced_weights):
-    with pytest.raises(WeightsError, match=r"2 Evoformer and 1 extra-MSA blocks do not fit the 'full' model config \(48 and 4\)"):
+    with pytest.raises(WeightsError,
+                       match=r"2 Evoformer and 1 extra-MSA blocks do not fit the 'full' model config \(48 and 4\)"):
         load_params(reduced_weights, "model_1_ptm", network_config("monomer_ptm", "full"), "full")
 
 

@@ -135,7 +135,8 @@ def test_copies_of_assembled_chains_are_capped(small_msa):
      "input.templates.0.name: character 3 is a lone surrogate ('\\udc80')"),
     ({"msa": ">q\nMK\n", "templates": [{"name": "t.pdb", "structure": {"encoding": "text", "data": "\ud800"}}]},
      "input.templates.0.structure.data: character 1 is a lone surrogate"),
-    ({"msa": ">q\nMK\n", "recycle_early_stop_tolerance": float("nan")}, "input.recycle_early_stop_tolerance: nan is not a finite number"),
+    ({"msa": ">q\nMK\n", "recycle_early_stop_tolerance": float("nan")},
+     "input.recycle_early_stop_tolerance: nan is not a finite number"),
     ({"msa": ">q\nMK\n", "num_recycle": 1.5}, "input.num_recycle: 1.5 is not of type 'integer'"),
     ({"msa": ">q\nMK\n", "models": [1.0, 1]}, "input.models: [1.0, 1] has non-unique elements"),
 ])

@@ -140,5 +140,6 @@ def test_a_small_batch_through_the_local_worker(worker_url, testdata, tmp_path):
 def test_a_worker_with_a_malformed_setting_refuses_to_start(variable, value, message):
     completed = subprocess.run([sys.executable, "handler.py"], cwd=REPO, capture_output=True, text=True,
                                timeout=120, env={**os.environ, variable: value})
-    assert completed.returncode == 1 and completed.stderr.startswith("worker settings: ") and message in completed.stderr
+    assert completed.returncode == 1 and completed.stderr.startswith("worker settings: ")
+    assert message in completed.stderr
     assert "Traceback" not in completed.stderr and completed.stderr.count("\n") == 1, completed.stderr

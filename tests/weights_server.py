@@ -106,7 +106,7 @@ class WeightsServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/params.tar"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "WeightsServer":
+    def __enter__(self) -> WeightsServer:
         self.thread.start()
         return self
 

@@ -11,7 +11,6 @@ import dataclasses
 import glob
 import hashlib
 import json
-import os
 import re
 import sys
 import threading
@@ -106,7 +105,7 @@ def lock_folder(directory: Path):
     lives); UserError when another launcher holds it."""
     handle = open(directory / LOCK, "a+b")
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
@@ -173,7 +172,7 @@ class Manifest:
         self.folder_lock = None  # the open lock file of the folder (see lock_folder), kept while the batch runs
 
     @classmethod
-    def open(cls, directory: Path, settings: dict[str, Any], paths: list[Path]) -> "Manifest":
+    def open(cls, directory: Path, settings: dict[str, Any], paths: list[Path]) -> Manifest:
         """The manifest in `directory`, with entries for `paths` (known ones keep their state)."""
         known: dict[str, Entry] = {}
         if (directory / MANIFEST).exists():
@@ -252,7 +251,8 @@ class BatchRun:
     def run_entry(self, entry: Entry) -> Entry:
         """Drive one entry to COMPLETED or FAILED (or until the run is stopped)."""
         while not self.stop.is_set():
-            if entry.job_id is None:
+            job_id = entry.job_id
+            if job_id is None:
                 if entry.attempts > self.max_retries:
                     return self._finish(entry, "FAILED")
                 try:
@@ -260,12 +260,13 @@ class BatchRun:
                 except AlphafoldMsaError as error:  # the file changed or went away since the batch started
                     entry.error = str(error)
                     return self._finish(entry, "INVALID")
-                if not self._submit(entry, body):
+                job_id = self._submit(entry, body)
+                if job_id is None:
                     return self._finish(entry, "MAYBE_SUBMITTED")
                 entry.status = "SUBMITTED"
                 self.manifest.save()
                 self.log(f"{entry.name}: submitted as job {entry.job_id} (attempt {entry.attempts})")
-            status = self._wait(entry)
+            status = self._wait(job_id)
             if status is None:
                 return entry
             if status["status"] == "COMPLETED":
@@ -282,45 +283,45 @@ class BatchRun:
             self.manifest.save()
         return entry
 
-    def _submit(self, entry: Entry, body: dict) -> bool:
-        """POST the job; the attempt is counted (and saved) before it is sent, so a launcher killed
-        meanwhile has used it too. False when the endpoint may have accepted it without an answer
+    def _submit(self, entry: Entry, body: dict) -> str | None:
+        """POST the job; its id. The attempt is counted (and saved) before it is sent, so a launcher killed
+        meanwhile has used it too. None when the endpoint may have accepted it without an answer
         within --timeout; an endpoint that surely did not take it stops the batch with the attempt given back."""
         entry.status, entry.attempts = "SUBMITTING", entry.attempts + 1
         self.manifest.save()
         try:
-            entry.job_id = self.client.submit(body, deadline=time.monotonic() + self.timeout)
+            entry.job_id = job_id = self.client.submit(body, deadline=time.monotonic() + self.timeout)
         except SubmissionUncertain as error:
             entry.error = str(error)
-            return False
+            return None
         except (RemoteError, DeadlineExceeded):
             entry.status, entry.attempts = "PENDING", entry.attempts - 1
             self.manifest.save()
             raise
-        return True
+        return job_id
 
-    def _wait(self, entry: Entry) -> dict | None:
+    def _wait(self, job_id: str) -> dict | None:
         """The job's terminal status; None when the run is stopped first. A job the endpoint no
         longer knows (its result expired) or one past --timeout counts as a failed attempt."""
         deadline = time.monotonic() + self.timeout
         delays = backoff_delays(min(1.0, self.poll_interval), self.poll_interval)
         while not self.stop.is_set():
             try:
-                status = self.client.status(entry.job_id, deadline=deadline)
+                status = self.client.status(job_id, deadline=deadline)
             except DeadlineExceeded:
-                return self._cancel_late(entry)
+                return self._cancel_late(job_id)
             except NotFound:
                 return {"status": "LOST", "error": "the endpoint no longer knows this job"}
             if status["status"] in TERMINAL_STATUSES:
                 return status
             if time.monotonic() >= deadline:
-                return self._cancel_late(entry)
+                return self._cancel_late(job_id)
             self.stop.wait(min(next(delays), max(0.0, deadline - time.monotonic())))
         return None
 
-    def _cancel_late(self, entry: Entry) -> dict:
+    def _cancel_late(self, job_id: str) -> dict:
         """Cancel a job past --timeout; its status as a failed attempt."""
-        self.client.cancel(entry.job_id)
+        self.client.cancel(job_id)
         return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
 
     def _finish(self, entry: Entry, status: str) -> Entry:
@@ -385,6 +386,7 @@ def open_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable
     """Discover the alignments, open (or resume) the manifest and check every new alignment
     locally: a bad one is marked INVALID and never run. (Alignments are read again when their job
     starts, so a batch of hundreds never holds them all in memory.)"""
+    assert options.output_dir is not None, "a batch needs --output-dir (checked by cli.dispatch)"
     paths = discover(options.msa)
     directory = Path(options.output_dir)
     directory.mkdir(parents=True, exist_ok=True)

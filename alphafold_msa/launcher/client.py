@@ -21,10 +21,13 @@ import math
 import random
 import re
 import time
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, InvalidHeader, MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
 
 from alphafold_msa.errors import AlphafoldMsaError, RemoteError, TimedOut, printable
@@ -73,7 +76,7 @@ class DeadlineRetry(Retry):
         super().__init__(*args, **kwargs)
         self.deadline = deadline
 
-    def new(self, **kwargs: Any) -> "DeadlineRetry":
+    def new(self, **kwargs: Any) -> DeadlineRetry:
         kwargs.setdefault("deadline", self.deadline)
         return super().new(**kwargs)
 
@@ -97,13 +100,18 @@ class DeadlineRetry(Retry):
         wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
         pause = max(0.0, self.get_backoff_time() if wait is None else wait)
         if pause >= self.left():
-            raise MaxRetryError(None, "", DeadlineExceeded("the deadline passes before the next try"))
+            # urllib3 raises MaxRetryError without a pool itself (Retry.increment); its annotation asks for one
+            raise MaxRetryError(None, "",  # type: ignore[arg-type]
+                                DeadlineExceeded("the deadline passes before the next try"))
         time.sleep(pause)
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
-        retry = super().increment(method, url, *args, **kwargs)
+    def increment(self, method: str | None = None, url: str | None = None, response: BaseHTTPResponse | None = None,
+                  error: Exception | None = None, _pool: ConnectionPool | None = None,
+                  _stacktrace: TracebackType | None = None) -> DeadlineRetry:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.left() <= 0:
-            raise MaxRetryError(kwargs.get("_pool"), url or "", DeadlineExceeded("the deadline passed"))
+            # as above: urllib3's own calls may pass no pool
+            raise MaxRetryError(_pool, url or "", DeadlineExceeded("the deadline passed"))  # type: ignore[arg-type]
         return retry
 
 
@@ -113,11 +121,12 @@ class DeadlineTimeout(Timeout):
 
     def __init__(self, connect: float, read: float, deadline: float):
         super().__init__(connect=connect, read=read)
-        self.deadline = deadline
+        self.limits, self.deadline = (connect, read), deadline
 
     def clone(self) -> Timeout:
         left = max(0.001, self.deadline - time.monotonic())
-        return Timeout(connect=min(self._connect, left), read=min(self._read, left))
+        connect, read = self.limits
+        return Timeout(connect=min(connect, left), read=min(read, left))
 
 
 class AnswerCutOff(TimedOut):
@@ -142,9 +151,10 @@ class EndpointClient:
 
     def _retry(self, submit: bool, deadline: float) -> DeadlineRetry:
         """The retry policy of one request: a submission only while it surely was not taken."""
-        common = dict(total=self.retries, connect=self.retries, status=self.retries, redirect=False,
-                      raise_on_status=False, backoff_factor=1.0, backoff_max=30.0, backoff_jitter=0.5,
-                      allowed_methods=frozenset({"GET", "POST"}), deadline=deadline)
+        common: dict[str, Any] = dict(
+            total=self.retries, connect=self.retries, status=self.retries, redirect=False, raise_on_status=False,
+            backoff_factor=1.0, backoff_max=30.0, backoff_jitter=0.5, allowed_methods=frozenset({"GET", "POST"}),
+            deadline=deadline)
         if submit:
             return DeadlineRetry(read=False, other=0, status_forcelist=SUBMIT_RETRY_STATUSES, **common)
         return DeadlineRetry(read=self.retries, other=self.retries, status_forcelist=IDEMPOTENT_RETRY_STATUSES,
@@ -173,7 +183,7 @@ class EndpointClient:
             raise RemoteError(f"{url} answered with more than {MAX_ANSWER_BYTES:,} bytes")
         return response.status, response.headers, body
 
-    def _failure(self, url: str, reason: BaseException | None, submit: bool, deadline: float) -> AlphafoldMsaError:
+    def _failure(self, url: str, reason: BaseException, submit: bool, deadline: float) -> AlphafoldMsaError:
         """The error for a request that got no answer: uncertain for a submission that may have arrived."""
         if isinstance(reason, DeadlineExceeded):  # raised between tries: every earlier try failed surely
             return DeadlineExceeded(f"{url} did not answer before the deadline")

@@ -45,8 +45,8 @@ def read_complex(options: LaunchOptions):
         raise UserError("--query picks the row of a single alignment; a complex uses each chain's first row")
     chains = [read_msa(path, format=options.msa_format) for path in options.msa]
     paired = [read_msa(path) for path in options.paired]
-    msa = assemble_complex(chains, options.copies, paired or None)
-    msa = msa.chains[0] if msa.num_chains == 1 else paired_as_asked(msa, options)
+    assembled = assemble_complex(chains, options.copies, paired or None)
+    msa = assembled.chains[0] if assembled.num_chains == 1 else paired_as_asked(assembled, options)
     check_length(msa, settings.max_query_length())
     return msa
 

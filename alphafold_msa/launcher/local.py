@@ -75,7 +75,7 @@ def local_spec(options: LaunchOptions, templates: Sequence[TemplateSpec] = ()) -
 def predict_here(options: LaunchOptions, spec: JobSpec, msa, work_dir: Path, runners=None):
     """run_prediction of `spec` on this machine, the same code the worker runs. `runners` (a RunnerCache)
     carries compiled networks from one prediction to the next."""
-    from alphafold_msa.predict import run_preset, run_prediction
+    from alphafold_msa.predict import run_prediction, run_preset
 
     param_dir = param_dir_for(options, run_preset(msa, spec.complex_mode, options.model_preset))
     with ProgressLog() as progress:
@@ -89,6 +89,7 @@ def run_local(options: LaunchOptions, runners=None) -> int:
     The prediction's files go into --output-dir as a remote job's do (launcher.output_folder); one that
     would replace a file the launcher did not write there stops it, after the structure is written.
     Returns the exit code."""
+    assert options.output is not None, "one job needs --output (checked by cli.dispatch)"
     msa = read_checked(options)  # bad input fails before any weights are fetched or models loaded
     templates = read_templates(options.template)
     check_templates(templates, msa, quiet=True)  # the prediction reports what each template covers

@@ -63,7 +63,7 @@ class LaunchOptions:
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> LaunchOptions:
         """The parsed command line as options; UserError for values argparse cannot check alone."""
-        values = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
+        values: dict[str, Any] = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
         values["msa_format"], values["structure_formats"] = args.format
         values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [],
                       endpoint_id=args.endpointId, models=parse_models(args.models), copies=parse_copies(args.copies),

@@ -196,6 +196,7 @@ def unfinished(job_id: str, status: dict) -> AlphafoldMsaError:
 def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     """A completed job's structure, scores, plots and summary where the user asked; the final line
     sums up the job's output as local mode does its prediction."""
+    assert options.output is not None, "one job needs --output (checked by cli.dispatch)"
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         problem = write_results(output, files_dir, Path(options.output), ResultOrigin(job_id, options.api_url))

@@ -21,7 +21,7 @@ def build_multimer_features(complex_msa: ComplexMsa, templates: dict[str, Featur
     """
     from alphafold.data import feature_processing, msa_pairing, pipeline_multimer
 
-    chains = {}
+    chains: dict[str, FeatureDict] = {}
     for index, (chain, copies) in enumerate(zip(complex_msa.chains, complex_msa.copies)):
         features = build_features(chain)
         paired = complex_msa.paired[index] if complex_msa.paired else chain.take([0])
@@ -34,10 +34,10 @@ def build_multimer_features(complex_msa: ComplexMsa, templates: dict[str, Featur
     feature_processing.process_unmerged_features(chains)
     chain_list = list(chains.values())
     pair_rows = not feature_processing._is_homomer_or_monomer(chain_list)
-    for chain in chain_list:
-        for key in [k for k in chain if k.endswith("_all_seq")]:
-            chain[key] = msa_pairing.pad_features(chain[key], key)
-        chain["num_alignments_all_seq"] = np.asarray(len(chain["msa_all_seq"]))
+    for chain_features in chain_list:
+        for key in [k for k in chain_features if k.endswith("_all_seq")]:
+            chain_features[key] = msa_pairing.pad_features(chain_features[key], key)
+        chain_features["num_alignments_all_seq"] = np.asarray(len(chain_features["msa_all_seq"]))
     chain_list = feature_processing.crop_chains(chain_list, msa_crop_size=feature_processing.MSA_CROP_SIZE,
                                                 pair_msa_sequences=pair_rows,
                                                 max_templates=feature_processing.MAX_TEMPLATES)

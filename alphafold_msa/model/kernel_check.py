@@ -141,6 +141,7 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
     """
     start = time.perf_counter()
     outputs = run(path)  # an exception here, or from judging the plain-XLA outputs, means no verdict
+    distances: dict[str, dict[str, float]]
     if "error" in outputs["fused"]:
         distances, problems = {}, [str(outputs["fused"]["error"])]
     else:

@@ -224,7 +224,7 @@ def _save(response: urllib3.BaseHTTPResponse, shown: str, target: Path, have: in
         raise _Retryable(f"connection closed at {target.stat().st_size} of {total} bytes")
 
 
-def _space_checked(write: Callable[[bytes], None], folder: Path, kept: int, free: int) -> Callable[[bytes], None]:
+def _space_checked(write: Callable[[bytes], object], folder: Path, kept: int, free: int) -> Callable[[bytes], None]:
     """`write`, refusing (ProvisionError) a chunk past what `free` bytes hold: the archive so far (`kept` bytes
     from earlier attempts plus this attempt's) and its extraction, about as large. Checked per chunk, so a
     mirror that gives no Content-Length, or sends more than it announced, stops before the disk fills."""
@@ -293,6 +293,7 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, archiv
     """Write one member to `target`; its size and SHA-256, after checking that it opens as an .npz."""
     digest = hashlib.sha256()
     source = tar.extractfile(member)
+    assert source is not None, "a regular file (_required_members)"
     with open(target, "wb") as out:
         while block := source.read(_CHUNK):
             digest.update(block)

@@ -103,8 +103,8 @@ class ModelRunner:
         """(MSA clusters, extra MSA rows) for an alignment of `depth` rows: fitted to it and bucketed, at most
         the job's `max_msa` (clusters, extra) or else the config's."""
         data = self.network_config.data
-        limits = max_msa or (data.eval.max_msa_clusters, data.common.max_extra_msa)
-        return configs.msa_crops(depth, *limits, bucketing=self.bucketing)
+        clusters, extra = max_msa or (int(data.eval.max_msa_clusters), int(data.common.max_extra_msa))
+        return configs.msa_crops(depth, clusters, extra, bucketing=self.bucketing)
 
     @property
     def multimer(self) -> bool:
@@ -134,22 +134,23 @@ class ModelRunner:
         """What was requested, the path chosen and the self-check's verdict when one applied."""
         with self._lock:
             if self._kernel_record is None:
-                self._select_kernels()
-        return self._kernel_record
+                self._kernel_record = self._select_kernels()
+            return self._kernel_record
 
-    def _select_kernels(self) -> None:
-        """Choose the kernel path (running the self-check when needed) and keep only its network."""
+    def _select_kernels(self) -> dict[str, Any]:
+        """Choose the kernel path (running the self-check when needed), keep only its network and return
+        the record of the choice."""
         device = _kernels.current_device()
         # The fused kernels run in bfloat16 only: a float32 network stays on plain XLA.
         requested = "xla" if self.requested_kernels == "auto" and not self.bfloat16 else self.requested_kernels
         path, record = kernel_check.select(requested, device, self.param_dir / kernel_check.CHECK_FOLDER,
                                            self.self_check, network=f"{self.preset}/{self.model_config}/"
                                                                    f"{self.compile_mode}")
-        self._kernel_record = {**record, "requested": self.requested_kernels, "compile_mode": self.compile_mode,
-                               "device": device.name}
         self._networks = {key: net for key, net in self._networks.items()
                           if key.partition("-")[0] == path and "float32" not in key}
         logger.info("kernels: %s (requested %s) on %s", path, self.requested_kernels, device.name)
+        return {**record, "requested": self.requested_kernels, "compile_mode": self.compile_mode,
+                "device": device.name}
 
     def network(self, path: str, bfloat16: bool | None = None, templates: bool = False,
                 max_msa: tuple[int, int] | None = None) -> Any:

@@ -60,7 +60,8 @@ def template_rows(matches: Sequence[TemplateMatch], chains: dict[str | None, tup
     the key None for a single chain)."""
     indices = sorted({m.index for m in matches})
     rows = {index: empty_row(length) for index in indices}
-    names, identical = {index: [] for index in indices}, {index: 0 for index in indices}
+    names: dict[int, list[str]] = {index: [] for index in indices}
+    identical = {index: 0 for index in indices}
     for match in matches:
         offset, sequence = chains[match.query_chain]
         for key, value in chain_features(match, sequence).items():
@@ -85,7 +86,8 @@ def ptm_complex_templates(matches: Sequence[TemplateMatch], chain_ids: Sequence[
     """Template features of a pTM complex (chains concatenated): each template chain at its complex
     chain's place, one row per template file."""
     offsets = np.cumsum([0, *map(len, sequences)])
-    chains = {chain: (int(offset), sequence) for chain, offset, sequence in zip(chain_ids, offsets, sequences)}
+    chains: dict[str | None, tuple[int, str]] = {
+        chain: (int(offset), sequence) for chain, offset, sequence in zip(chain_ids, offsets, sequences)}
     return template_rows(matches, chains, int(offsets[-1]))
 
 

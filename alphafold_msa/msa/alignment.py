@@ -98,7 +98,7 @@ class Msa:
         """The header text after row `row`'s name ('' when the format has none)."""
         return self.descriptions[row] if self.descriptions is not None else ""
 
-    def take(self, rows: Sequence[int] | np.ndarray) -> "Msa":
+    def take(self, rows: Sequence[int] | np.ndarray) -> Msa:
         """The alignment reduced to `rows` (in that order)."""
         rows = np.asarray(rows, dtype=np.int64)
         descriptions = None if self.descriptions is None else [self.descriptions[i] for i in rows]
@@ -121,7 +121,7 @@ class Records:
     source: str
     descriptions: list[str] | None = None  # per row, the header text after the name
 
-    def select_query(self, query: str | None) -> "Records":
+    def select_query(self, query: str | None) -> Records:
         """Move the row named `query` to the front (the first row is the query by default)."""
         if query is None:
             return self

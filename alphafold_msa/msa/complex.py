@@ -199,9 +199,9 @@ def _split_chains(records: Records, lengths: list[int], copies: list[int]) -> Co
                            f"{b - a} columns; ColabFold's header gives it {b - a} residues, which its query row must "
                            "fill")
         check_query(source, name, records.lines[first], sequence)
+        descriptions = None if records.descriptions is None else [records.descriptions[i] for i in rows]
         return Msa(names=[records.names[i] for i in rows], matrix=matrix[rows, a:b], deletions=deletions[rows, a:b],
-                   query_sequence=sequence, format="a3m", source=source,
-                   descriptions=[records.descriptions[i] for i in rows])
+                   query_sequence=sequence, format="a3m", source=source, descriptions=descriptions)
 
     chains = []
     for chain, (a, b) in enumerate(zip(bounds, bounds[1:])):

@@ -7,11 +7,12 @@ import hashlib
 import numpy as np
 
 from alphafold_msa.msa.alignment import Msa
+from alphafold_msa.msa.complex import ComplexMsa
 from alphafold_msa.msa.limits import query_too_long
 
 
-def check_length(msa: Msa, max_length: int) -> None:
-    """Reject a query longer than `max_length` before any model is loaded."""
+def check_length(msa: Msa | ComplexMsa, max_length: int) -> None:
+    """Reject a query longer than `max_length` (a complex's: all chains) before any model is loaded."""
     if msa.length > max_length:
         raise query_too_long(msa.source, msa.query_name, msa.length, max_length)
 

@@ -77,7 +77,7 @@ class AlignmentLimits:
     max_length: int | None = None  # residues of the query (of a complex: all chains together)
 
     @classmethod
-    def from_settings(cls, query_length: bool = True) -> "AlignmentLimits":
+    def from_settings(cls, query_length: bool = True) -> AlignmentLimits:
         """The limits the settings give (derived from the job memory where unset); `query_length` False
         leaves the query's length to be checked later (for a complex's chains read one by one)."""
         memory = job_memory_bytes()

@@ -113,6 +113,8 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, destination: Path) -
     """One member streamed to `destination` / its name, a file that must not exist yet (the folder is
     unpack's own, so no reader sees it before it is complete)."""
     target = destination / member.name
-    with tar.extractfile(member) as source, open(target, "xb") as sink:
+    source = tar.extractfile(member)
+    assert source is not None, "a regular file (_check_member)"
+    with source, open(target, "xb") as sink:
         shutil.copyfileobj(source, sink, 1 << 20)
     return target

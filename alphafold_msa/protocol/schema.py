@@ -137,7 +137,7 @@ def _integers(job_input: dict[str, Any], properties: dict[str, Any]) -> dict[str
     return values
 
 
-def request_body(job_input: dict[str, Any], execution_timeout_s: int) -> dict[str, Any]:
+def request_body(job_input: dict[str, Any], execution_timeout_s: float) -> dict[str, Any]:
     """The /run body: the input (alignment compressed when large) and an execution-timeout policy."""
     job_input = dict(job_input)
     if len(job_input.get("msa", "")) > INLINE_TEXT_BYTES:

@@ -59,14 +59,14 @@ class JobSpec:
     templates: tuple[TemplateSpec, ...] = ()
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> "JobSpec":
+    def from_fields(cls, fields: Mapping[str, Any]) -> JobSpec:
         """A spec from job fields (no alignment; None: not given), checked against the job schema; JobInputError
         names the first field at fault (input.<field>: ...)."""
         given = {name: value for name, value in fields.items() if value is not None}
         return cls._from_validated(validated(given, alignment=False))
 
     @classmethod
-    def _from_validated(cls, values: dict[str, Any]) -> "JobSpec":
+    def _from_validated(cls, values: dict[str, Any]) -> JobSpec:
         values = {field.name: _frozen(values[field.name]) for field in dataclasses.fields(cls)}
         values["templates"] = tuple(_template(entry, index) for index, entry in enumerate(values["templates"] or []))
         return cls(**values)
@@ -83,7 +83,7 @@ class JobSpec:
             fields["templates"] = [template.to_field() for template in self.templates]
         return fields
 
-    def replace(self, **changes: Any) -> "JobSpec":
+    def replace(self, **changes: Any) -> JobSpec:
         """This spec with `changes`, checked again."""
         return JobSpec.from_fields({**self.to_fields(), **{key: _as_field(value) for key, value in changes.items()}})
 

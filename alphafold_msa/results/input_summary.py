@@ -3,7 +3,7 @@ filtered, the templates matched, and the residues they cover."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ def msa_summary(msa: Msa, filtered: Msa, filter_record: dict) -> dict:
 def complex_summary(msa: ComplexMsa, filtered: ComplexMsa, complex_mode: str, alignment: Msa) -> dict:
     """The complex's chains (IDs, lengths, copies, depths before and after filtering), the paired rows
     featurized and coverage per position of `alignment`, the filtered chains' alignments concatenated."""
+    assert msa.pairing is not None, "a complex's pairing is settled before it is predicted (predict.settle_pairing)"
     chain_ids = iter(msa.chain_ids)
     chains = [{"chain_ids": [next(chain_ids) for _ in range(copies)], "query_name": chain.query_name,
                "query_length": chain.length, "copies": copies, "format": chain.format,
@@ -63,6 +64,7 @@ def template_summary(matches: Sequence[TemplateMatch], models: Sequence[int], pr
 
 def covered_ranges(matches: Sequence[TemplateMatch], msa: Msa | ComplexMsa) -> list[tuple[int, int]]:
     """The query residues (first, last; 1-based over the whole query or complex) each template chain covers."""
-    offsets = dict(zip(msa.chain_ids, np.cumsum([0, *msa.chain_lengths]))) if isinstance(msa, ComplexMsa) else {}
+    offsets: dict[str | None, Any] = (dict(zip(msa.chain_ids, np.cumsum([0, *msa.chain_lengths])))
+                                      if isinstance(msa, ComplexMsa) else {})
     return [(start + int(offsets.get(m.query_chain, 0)), end + int(offsets.get(m.query_chain, 0)))
             for m in matches for start, end in [m.query_range]]

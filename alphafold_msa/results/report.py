@@ -11,9 +11,9 @@ import numpy as np
 
 from alphafold_msa.files import write_atomic
 from alphafold_msa.msa import ComplexMsa, Msa
+from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE, DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.results.plots import plot_coverage, plot_pae, plot_plddt
 from alphafold_msa.results.structures import ModelPrediction
-from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE, DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.results.types import RankedModel
 
 PLOT_FILES = {"plddt": "plddt.png", "pae": "pae.png", "coverage": "coverage.png"}

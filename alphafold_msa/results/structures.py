@@ -54,8 +54,8 @@ class ModelPrediction:
     @property
     def ranking_confidence(self) -> float:
         """0.8 ipTM + 0.2 pTM for complexes (AlphaFold-Multimer's ranking), else mean pLDDT."""
-        if self.iptm is not None:
-            return 0.8 * self.iptm + 0.2 * float(self.ptm)
+        if self.iptm is not None and self.ptm is not None:  # ipTM comes with pTM (AlphaFold-Multimer)
+            return 0.8 * self.iptm + 0.2 * self.ptm
         return self.mean_plddt
 
     def chain_scores(self) -> dict[str, Any]:
@@ -83,9 +83,9 @@ class ModelPrediction:
             "mean_plddt": round(self.mean_plddt, 2),
             "plddt": np.round(self.plddt.astype(float), 2).tolist(),
         }
-        if self.pae is not None:
-            out["ptm"] = round(float(self.ptm), 4)
-            out["max_pae"] = round(self.max_pae, 2)
+        if self.pae is not None and self.ptm is not None:  # set together (to_prediction)
+            out["ptm"] = round(self.ptm, 4)
+            out["max_pae"] = round(float(np.max(self.pae)), 2)
             out["pae"] = np.round(self.pae.astype(float), 2).tolist()
         if self.is_complex:
             if self.iptm is not None:
@@ -164,9 +164,10 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
             scores["demo_weights"] = True
         relaxed_path, relaxed_text = None, None
         if index in relaxed:
-            scores["relax"] = relaxed[index].info
-            if relaxed[index].pdb is not None:
-                relaxed_path, relaxed_text = output_dir / f"relaxed_rank_{index}.pdb", label(relaxed[index].pdb, "pdb")
+            outcome = relaxed[index]
+            scores["relax"] = outcome.info
+            if outcome.pdb is not None:
+                relaxed_path, relaxed_text = output_dir / f"relaxed_rank_{index}.pdb", label(outcome.pdb, "pdb")
                 write_atomic(relaxed_path, relaxed_text)
         scores_path = output_dir / f"scores_rank_{index}.json"
         write_atomic(scores_path, json.dumps(scores))
@@ -187,7 +188,7 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
             relaxed=relaxed_text,
         ))
     complex_ranking = any(p.iptm is not None for p in ranked)
-    ranking = {
+    ranking: dict[str, Any] = {
         "metric": "0.8*iptm+0.2*ptm" if complex_ranking else "mean_plddt",
         "order": [f"{p.model_name}_seed_{p.seed}" for p in ranked],
         "mean_plddt": {f"{p.model_name}_seed_{p.seed}": round(p.mean_plddt, 2) for p in ranked},

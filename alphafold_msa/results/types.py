@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 @dataclasses.dataclass(frozen=True)
 class RankedModel:
     """One predicted structure; rank 0 is the most confident."""

@@ -166,11 +166,11 @@ class _Aligner:
         return TemplateMatch(structure, index, chain, target, mapping, score, identical)
 
 
-def _choose(pairs: list[TemplateMatch], order: list[str]) -> list[TemplateMatch]:
+def _choose(pairs: list[TemplateMatch], order: Sequence[str | None]) -> list[TemplateMatch]:
     """Best-aligned pairs first: each template chain goes to the query chain it aligns best with that is
     still free, and each query chain gets at most one chain of this file (copies of a chain in turn);
     a TemplateError when no pair is good enough. Returned in the query chains' `order`."""
-    chosen: dict[str, TemplateMatch] = {}
+    chosen: dict[str | None, TemplateMatch] = {}
     for match in sorted(pairs, key=lambda m: -m.score):
         taken = match.chain in {m.chain for m in chosen.values()}
         if _acceptable(match) and match.query_chain not in chosen and not taken:

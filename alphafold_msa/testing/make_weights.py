@@ -14,7 +14,7 @@ import argparse
 import io
 import tarfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def _multimer_example_batch() -> dict:
     from alphafold_msa.msa.complex import assemble_complex
 
     chains = [from_sequences(["ACDEFGHI", "ACDEFGHV"]), from_sequences(["KLMNPQ", "KLMNPE"])]
-    batch = dict(build_multimer_features(assemble_complex(chains)))
+    batch: dict[str, Any] = dict(build_multimer_features(assemble_complex(chains)))
     length = len(batch["aatype"])
     batch["prev"] = zero_recycling_inputs(length)
     return batch
@@ -127,7 +127,8 @@ def make_weights(
             path = params_dir / f"params_{name}.npz"
             partial = path.with_suffix(".npz.partial")
             with open(partial, "wb") as handle:
-                np.savez(handle, **arrays)
+                # mypy matches **arrays against savez's `allow_pickle: bool` too
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
             partial.replace(path)
             written.append(path)
     if tar is not None:
@@ -148,9 +149,11 @@ def write_tar(npz_files: Sequence[Path], tar_path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m alphafold_msa.testing.make_weights", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m alphafold_msa.testing.make_weights",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="writes OUT_DIR/params/params_model_*.npz")
-    parser.add_argument("--config", choices=MODEL_CONFIGS, default="reduced", help="model configuration the weights fit")
+    parser.add_argument("--config", choices=MODEL_CONFIGS, default="reduced",
+                        help="model configuration the weights fit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", action="append", choices=MODEL_PRESETS, help="parameter sets (default: all)")
     parser.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]:
     """(working bytes, parameter bytes) XLA assigns to one recycle at `padded_length` residues.
@@ -18,7 +20,7 @@ def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]
     sequence = ("ACDEFGHIKLMNPQRSTVWY" * padded_length)[:padded_length]
     msa = parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
     processed = process_features(build_features(msa), network_config, num_recycle=0, random_seed=0)
-    batch = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in processed.items()}
+    batch: dict[str, Any] = {k: jax.ShapeDtypeStruct((1, *v.shape[1:]), v.dtype) for k, v in processed.items()}
     batch["prev"] = zero_recycling_inputs(padded_length, jax.ShapeDtypeStruct)
     runner = model.RunModel(network_config)
     key = jax.random.PRNGKey(0)

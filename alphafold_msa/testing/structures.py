@@ -29,7 +29,8 @@ def ideal_structure(sequences: Sequence[str], spacing: float = 40.0):
         writer.save(text)
         chain = protein.from_pdb_string(text.getvalue())
         chains.append(dataclasses.replace(
-            chain, atom_positions=chain.atom_positions + np.array([spacing * index, 0.0, 0.0]) * chain.atom_mask[..., None],
+            chain,
+            atom_positions=chain.atom_positions + np.array([spacing * index, 0.0, 0.0]) * chain.atom_mask[..., None],
             chain_index=np.full(len(chain.aatype), index)))
     return protein.Protein(**{field.name: np.concatenate([getattr(c, field.name) for c in chains])
                               for field in dataclasses.fields(chains[0])})

@@ -56,7 +56,7 @@ class Bucket:
     name: str
 
     @classmethod
-    def from_env(cls) -> "Bucket | None":
+    def from_env(cls) -> Bucket | None:
         """The bucket the environment configures, or None when none is (settings.bucket refuses a partial or
         malformed configuration)."""
         configured = settings.bucket()
@@ -92,7 +92,7 @@ class Bucket:
         self.download(key, max_bytes, chunks.append)
         return b"".join(chunks)
 
-    def download(self, key: str, max_bytes: int, sink: Callable[[bytes], None]) -> None:
+    def download(self, key: str, max_bytes: int, sink: Callable[[bytes], object]) -> None:
         """Feed the object `key` to `sink` as it arrives; refused when larger than `max_bytes` (as announced,
         or as counted) or slower than $ALPHAFOLD_MSA_DOWNLOAD_DEADLINE_S."""
         from botocore.exceptions import BotoCoreError, ClientError

@@ -14,8 +14,8 @@ import math
 import socket
 import threading
 import time
-from contextvars import ContextVar
-from typing import Callable
+from contextvars import ContextVar, Token
+from typing import Callable, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import certifi
@@ -63,9 +63,9 @@ class ReadDeadline:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
-        self._token = None
+        self._token: Token[ReadDeadline | None] | None = None
 
-    def __enter__(self) -> "ReadDeadline":
+    def __enter__(self) -> ReadDeadline:
         self._token = _READ_DEADLINE.set(self)
         if math.isfinite(self.deadline):
             self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._pass)
@@ -76,7 +76,8 @@ class ReadDeadline:
     def __exit__(self, *exc_info) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        _READ_DEADLINE.reset(self._token)
+        if self._token is not None:
+            _READ_DEADLINE.reset(self._token)
         with self._lock:
             self._sockets.clear()
 
@@ -106,7 +107,7 @@ class ReadDeadline:
 _READ_DEADLINE: ContextVar[ReadDeadline | None] = ContextVar("read_deadline", default=None)
 
 
-class _Watched:
+class WatchedHTTPConnection(HTTPConnection):
     """A urllib3 connection that hands its socket to the active ReadDeadline before reading an answer."""
 
     def getresponse(self, *args, **kwargs):
@@ -116,11 +117,7 @@ class _Watched:
         return super().getresponse(*args, **kwargs)
 
 
-class WatchedHTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class WatchedHTTPSConnection(_Watched, HTTPSConnection):
+class WatchedHTTPSConnection(WatchedHTTPConnection, HTTPSConnection):
     pass
 
 
@@ -133,6 +130,7 @@ class WatchedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
 
 
 _WATCHED_POOLS = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
+_Manager = TypeVar("_Manager", bound=urllib3.PoolManager)
 
 
 def deadline_pool_manager(url: str) -> urllib3.PoolManager:
@@ -149,7 +147,7 @@ def _proxy_manager(proxy: str) -> urllib3.ProxyManager:
     return _watched(urllib3.ProxyManager(proxy, proxy_headers=headers))
 
 
-def _watched(manager: urllib3.PoolManager) -> urllib3.PoolManager:
+def _watched(manager: _Manager) -> _Manager:
     manager.pool_classes_by_scheme = _WATCHED_POOLS
     return manager
 
@@ -197,12 +195,13 @@ def resolve_public(parsed: Url, field: str) -> str:
 def resolve_only_public(parsed: Url, field: str, rule: str) -> str:
     """One address of `parsed.host`, after checking that every address it resolves to is public; a
     refusal names the address and ends with `rule` (what the caller fetches)."""
+    assert parsed.host, "a host name (parse_public_https)"
     host = parsed.host.strip("[]")
     try:
         infos = socket.getaddrinfo(host, parsed.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise DownloadError(f"{field}: cannot resolve host '{host}'") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
         if not is_public_address(address):
             raise DownloadError(f"{field}: host '{host}' resolves to the non-public address {address}; {rule}")
@@ -214,6 +213,7 @@ def open_pinned(parsed: Url, address: str) -> urllib3.BaseHTTPResponse:
     (SNI, certificate) and the Host header; no redirects, no retries. Through a proxy (settings.proxy_for,
     https only), the tunnel is asked for `address` too, so the proxy makes no lookup of its own. Inside a
     ReadDeadline, the answer (headers included) ends at its deadline."""
+    assert parsed.scheme in _WATCHED_POOLS and parsed.netloc, "http(s) with a host (parse_public_https, link_target)"
     tls = {"server_hostname": parsed.host, "assert_hostname": parsed.host, "cert_reqs": "CERT_REQUIRED",
            "ca_certs": certifi.where()} if parsed.scheme == "https" else {}
     options = {"retries": False, "maxsize": 1,
@@ -228,7 +228,7 @@ def open_pinned(parsed: Url, address: str) -> urllib3.BaseHTTPResponse:
                         preload_content=False, decode_content=False, retries=False)
 
 
-def read_body(response: urllib3.BaseHTTPResponse, sink: Callable[[bytes], None], deadline: float, what: str,
+def read_body(response: urllib3.BaseHTTPResponse, sink: Callable[[bytes], object], deadline: float, what: str,
               limit_name: str = settings.DOWNLOAD_DEADLINE.name) -> None:
     """Feed `response`'s body to `sink` until it ends; raise DownloadError once `time.monotonic()`
     passes `deadline`, however slowly the server sends (each read waits at most the time left)."""
@@ -237,11 +237,12 @@ def read_body(response: urllib3.BaseHTTPResponse, sink: Callable[[bytes], None],
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise too_slow(what, limit_name)
-        if connection is not None and connection.sock is not None:
-            connection.sock.settimeout(min(READ_TIMEOUT_S, remaining))
+        sock = getattr(connection, "sock", None)  # urllib3's BaseHTTPConnection protocol leaves `sock` out
+        if sock is not None:
+            sock.settimeout(min(READ_TIMEOUT_S, remaining))
         try:
             chunk = response.read1(CHUNK, decode_content=False)
-        except (ReadTimeoutError, socket.timeout, TimeoutError):
+        except (ReadTimeoutError, TimeoutError):
             if time.monotonic() >= deadline:
                 raise too_slow(what, limit_name) from None
             raise DownloadError(f"{what}: no data for {READ_TIMEOUT_S:.0f} s") from None
@@ -252,7 +253,7 @@ def read_body(response: urllib3.BaseHTTPResponse, sink: Callable[[bytes], None],
         sink(chunk)
 
 
-def capped(sink: Callable[[bytes], None], max_bytes: int, what: str) -> Callable[[bytes], None]:
+def capped(sink: Callable[[bytes], object], max_bytes: int, what: str) -> Callable[[bytes], None]:
     """`sink`, refusing (DownloadError) the chunk that would take it past `max_bytes` in all."""
     received = 0
 

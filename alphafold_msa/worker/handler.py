@@ -257,6 +257,7 @@ def _read_job_msa(job_dir: Path, spec: JobSpec, alignment: JobAlignment, bucket:
     from alphafold_msa.msa import parse_input, read_input
 
     if alignment.url is None:
+        assert alignment.data is not None, "a job's alignment is its bytes or its URL (protocol.spec)"
         return parse_input(alignment.data, spec.format, spec.query, source=f"input.{alignment.field}")
     msa_path = job_dir / "input.msa"
     fetch(alignment.url, bucket, settings.msa_url_max_bytes(), msa_path)

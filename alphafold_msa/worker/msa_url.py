@@ -27,7 +27,7 @@ from alphafold_msa.transfer.https import (
 INPUT_PREFIX = "alphafold-msa/inputs/"
 
 
-def fetch_public(url: str, max_bytes: int, sink: Callable[[bytes], None]) -> None:
+def fetch_public(url: str, max_bytes: int, sink: Callable[[bytes], object]) -> None:
     """Feed a job's msa_url on the internet to `sink`: parsed by the parser that connects, every address of its
     host public, the connection pinned to the checked address, at most `max_bytes`, every byte (headers
     included) within the download deadline."""
@@ -68,13 +68,13 @@ def fetch(url: str, bucket: Bucket | None, max_bytes: int, destination: Path) ->
     """Write the bytes behind a job's msa_url to `destination` as they arrive (never held whole): from the
     configured bucket with its credentials, or a public https URL; at most `max_bytes`."""
     key = bucket.owns(url) if bucket else None
-    if key:
+    if bucket and key:
         check_input_key(key, bucket.name)
     elif urlparse(url).scheme == "s3":
         raise StorageError(f"msa_url: {redact_url(url)} is not in the worker's bucket"
                            + (f" '{bucket.name}'" if bucket else " (none is configured)"))
     with open(destination, "wb") as out:
-        if key:
+        if bucket and key:
             bucket.download(key, max_bytes, out.write)
         else:
             fetch_public(url, max_bytes, out.write)
