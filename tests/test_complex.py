@@ -113,7 +113,7 @@ def test_malformed_complex_a3m_is_reported(text, message):
 
 def test_a_complex_a3m_is_not_silently_read_as_one_chain():
     with pytest.raises(MsaError, match="is ColabFold's complex a3m \\(2 chains\\), not a single-chain alignment"):
-        parse_msa("#3,2\t1,1\n>101\t102\nMKVLA\n")
+        parse_msa("#4,5\t1,1\n>101\t102\nMKVLAGHWP\n")
 
 
 def test_assembly_errors_name_the_mismatch(heterodimer, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 from alphafold_msa.errors import MsaError, MsaTooLargeError, TemplateError
 from alphafold_msa.model.feature_memory import BYTES_PER_CELL, feature_depth, featurized
 from alphafold_msa.msa import ComplexMsa, Msa, parse_input
+from alphafold_msa.msa.alignment import MIN_QUERY_LENGTH
 from alphafold_msa.msa.limits import AlignmentLimits, job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
@@ -253,12 +254,12 @@ def test_paired_rows_are_featurized_within_the_job_memory_like_a_chains_rows(mon
 
 def test_a_complex_of_many_chains_is_cut_by_columns_not_row_by_chain():
     letters = "ACDEFGHIKLMNPQRSTVWY"
-    query = "".join(letters[n % 20] for n in range(62))
-    head = "#" + ",".join(["1"] * 62) + "\t" + ",".join(["1"] * 62)
-    text = f"{head}\n>q\n{query}\n" + f">p\n{query}\n" * 20_000
+    query = "".join(letters[n % 20] for n in range(62 * MIN_QUERY_LENGTH))  # 62 chains of the fewest residues
+    head = "#" + ",".join([str(MIN_QUERY_LENGTH)] * 62) + "\t" + ",".join(["1"] * 62)
+    text = f"{head}\n>q\n{query}\n" + f">p\n{query}\n" * 10_000
     peak, outcome = peak_bytes(lambda: parse_input(text))
-    assert isinstance(outcome, ComplexMsa) and outcome.num_chains == 62 and outcome.paired_rows == 20_000
-    # A tuple and a text per row and chain would take some 150 MB; the rows' columns take 12 MB.
+    assert isinstance(outcome, ComplexMsa) and outcome.num_chains == 62 and outcome.paired_rows == 10_000
+    # A tuple and a text per row and chain would add some 75 MB; reading by columns peaks below 50 MB.
     assert peak < 60_000_000
 
 

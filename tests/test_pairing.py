@@ -207,6 +207,26 @@ def test_check_reports_keys_shared_keys_and_paired_rows_of_pfam_chains(testdata,
     assert none["paired_rows"] == 0 and none["pairing"]["method"] == "none" and none["pairing"]["shared_keys"] == 7
 
 
+@pytest.mark.parametrize("pairing, chain_a, chain_b", [
+    ("species", "11 sequences; of the 37 rows read besides the query, 37 with a species key (mnemonic), 27 moved to "
+                "the paired rows", "52 sequences; of the 78 rows read besides the query, 78 with a species key "
+                                   "(mnemonic), 27 moved to the paired rows"),
+    ("none", "38 sequences; of the 37 rows read besides the query, 37 with a species key (mnemonic))",
+     "79 sequences; of the 78 rows read besides the query, 78 with a species key (mnemonic))"),
+])
+def test_the_summary_counts_species_keys_over_the_rows_it_names(testdata, pairing, chain_a, chain_b):
+    from alphafold_msa.predict import prepare_input
+    from alphafold_msa.protocol.spec import JobSpec
+    from alphafold_msa.results.report import summary_text
+
+    chains = [read_msa(testdata / "pfam" / name) for name in ("Pkinase.sto", "RRM_1.sto")]
+    prepared = prepare_input(assemble_complex(chains), JobSpec.from_fields({"pairing": pairing}), "monomer_ptm",
+                             lambda _: None)
+    text = summary_text({**prepared.summary, "models": [], "total_s": 0.0, "kernels": "xla"})
+    assert f"chain A: CDC15_YEAST/25-272 (248 residues, {chain_a}" in text
+    assert f"chain B: GBP2_YEAST/221-291 (71 residues, {chain_b}" in text
+
+
 def test_homodimer_is_not_paired_against_itself(testdata, capsys):
     rrm = str(testdata / "pfam" / "RRM_1.sto")
     for args in (("--copies", "2"), ("--copies", "2", "--pairing", "species"), ("--msa", rrm)):

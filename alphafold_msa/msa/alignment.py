@@ -42,7 +42,11 @@ _RESIDUE_IDS = _lookup_table()
 _IS_LETTER = np.zeros(256, dtype=bool)
 _IS_LETTER[ord("A"):ord("Z") + 1] = True
 _IS_LETTER[ord("a"):ord("z") + 1] = True
-_NUCLEOTIDES = set("ACGTUN")
+# The fewest residues a query (a complex's: each chain's) may have: the shortest peptides that bind as
+# chains, a PDZ domain's C-terminal ligand motif (MHC and SH3 ligands are 8-10). A shorter chain has at
+# most one residue with both backbone torsions, no conformation to predict; one residue breaks relaxation.
+MIN_QUERY_LENGTH = 4
+_NUCLEOTIDES = frozenset("ACGTUN")
 # bytes.translate tables: one C pass per chunk instead of numpy fancy indexing.
 _RESIDUE_TABLE = _RESIDUE_IDS.tobytes()
 _A3M_MATCH, _A3M_INSERTION, _A3M_PAD, _A3M_INVALID = 0, 1, 2, 3
@@ -163,19 +167,30 @@ def _raise_illegal_character(records: Records, index: int, column: int) -> None:
     )
 
 
-def _query_checks(records: Records, query_sequence: str) -> None:
+def _query_checks(records: Records, query_sequence: str, kinds: bytes, invalid: int) -> None:
+    """The query row's characters (`kinds`: a translate table marking an illegal one `invalid`), then its
+    residues: an illegal character is reported as such, not as a query too short."""
+    marked = records.rows[0].encode("ascii").translate(kinds)
+    if invalid in marked:
+        _raise_illegal_character(records, 0, marked.index(invalid))
     check_query(records.source, records.names[0], records.lines[0], query_sequence)
 
 
-def check_query(source: str, name: str, line: int, query_sequence: str) -> None:
-    """Refuse a query without residues, or one that looks like a nucleotide sequence."""
+def check_query(source: str, name: str, line: int, query_sequence: str, chain: int | None = None) -> None:
+    """Refuse a query without residues, shorter than MIN_QUERY_LENGTH, or made only of nucleotide letters.
+    Every reader applies it to every query (a complex's: each chain's, `chain` numbered from 1), so
+    `launch.py --check`, the launcher and the worker accept the same inputs."""
+    where = f"line {line}" if chain is None else f"line {line}, chain {chain}"
+    query, residues = f"the query row '{name}' ({where})", len(query_sequence)
     if not query_sequence:
-        raise MsaError(f"{source}: the query row '{name}' (line {line}) has no residues, only gaps")
-    if len(query_sequence) >= 10 and set(query_sequence) <= _NUCLEOTIDES:
-        raise MsaError(
-            f"{source}: the query '{name}' looks like a nucleotide sequence "
-            f"(only A, C, G, T/U, N); AlphaFold needs a protein alignment"
-        )
+        raise MsaError(f"{source}: {query} has no residues, only gaps")
+    if residues < MIN_QUERY_LENGTH:
+        raise MsaError(f"{source}: {query} has {residues} residue{'' if residues == 1 else 's'}, fewer than the "
+                       f"{MIN_QUERY_LENGTH} a query or chain needs (a shorter peptide has no conformation for "
+                       "AlphaFold2 to predict)")
+    if set(query_sequence) <= _NUCLEOTIDES:
+        raise MsaError(f"{source}: {query} looks like DNA/RNA: its {residues} residues are all nucleotide letters "
+                       "(A, C, G, T, U, N); AlphaFold2 predicts proteins: translate it first and align the protein")
 
 
 def _running_to_counts(running: np.ndarray, base, out: np.ndarray) -> None:
@@ -244,7 +259,7 @@ def encode_aligned(records: Records) -> Msa:
     query = np.frombuffer(rows[0].encode("ascii"), dtype=np.uint8)
     keep = _IS_LETTER[query]
     query_sequence = query[keep].tobytes().decode("ascii").upper()
-    _query_checks(records, query_sequence)
+    _query_checks(records, query_sequence, _RESIDUE_TABLE, INVALID_ID)
     kept_columns = np.flatnonzero(keep)
     inserted_columns = np.flatnonzero(~keep)
     # Deletion count of kept column k: inserted residues between the previous kept column and k,
@@ -288,7 +303,7 @@ def encode_a3m(records: Records) -> Msa:
     query = np.frombuffer(records.rows[0].encode("ascii"), dtype=np.uint8)
     query_match = (query < ord("a")) & (query != ord("."))
     query_sequence = query[query_match & _IS_LETTER[query]].tobytes().decode("ascii").upper()
-    _query_checks(records, query_sequence)
+    _query_checks(records, query_sequence, _A3M_KINDS, _A3M_INVALID)
     columns = int(query_match.sum())
 
     def wrong(index: int, count: int) -> MsaError:

@@ -198,7 +198,7 @@ def _split_chains(records: Records, lengths: list[int], copies: list[int]) -> Co
             raise MsaError(f"{source}: line {records.lines[first]}: the query of chain {chain + 1} has gaps in its "
                            f"{b - a} columns; ColabFold's header gives it {b - a} residues, which its query row must "
                            "fill")
-        check_query(source, name, records.lines[first], sequence)
+        check_query(source, name, records.lines[first], sequence, chain + 1)
         descriptions = None if records.descriptions is None else [records.descriptions[i] for i in rows]
         return Msa(names=[records.names[i] for i in rows], matrix=matrix[rows, a:b], deletions=deletions[rows, a:b],
                    query_sequence=sequence, format="a3m", source=source, descriptions=descriptions)

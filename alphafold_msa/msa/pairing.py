@@ -39,11 +39,12 @@ class RowPairs:
 
 @dataclasses.dataclass(frozen=True)
 class ChainKeys:
-    """What one chain's rows carry: how many have a species key, of which kinds."""
+    """What one chain's rows carry, counted over its rows as read (before pairing moves any of them to the
+    paired rows): how many have a species key, of which kinds."""
 
     query_name: str
-    rows: int  # rows besides the query
-    rows_with_key: int
+    rows: int  # rows besides the query, as read
+    rows_with_key: int  # of those `rows`
     key_kinds: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
