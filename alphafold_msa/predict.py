@@ -31,6 +31,14 @@ from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.schema import COMPLEX_MODES
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
+from alphafold_msa.results.job_record import (
+    LOG_FILE,
+    JobLog,
+    software_versions,
+    write_alignment,
+    write_citations,
+    write_config,
+)
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.structures import rank, to_prediction, write_ranked
@@ -61,14 +69,15 @@ def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateSpe
     return match_templates(templates, query_targets(msa))
 
 
-def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int,
-             seed: int, matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, str, dict, Msa]:
-    """(raw features, preset to run, MSA summary, the filtered alignment as one Msa) for a single
-    chain or a complex (its chains' alignments concatenated), with the matched templates' features."""
+def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int, seed: int,
+             matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, str, dict, Msa, Msa | ComplexMsa]:
+    """(raw features, preset to run, MSA summary, the filtered alignment as one Msa, the filtered alignment
+    or complex) for a single chain or a complex (its chains' alignments concatenated), with the matched
+    templates' features."""
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
         templates = monomer_templates(matches, msa.query_sequence) if matches else None
-        return build_features(filtered, templates), preset, msa_summary(msa, filtered, record), filtered
+        return build_features(filtered, templates), preset, msa_summary(msa, filtered, record), filtered, filtered
     if complex_mode not in COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
@@ -80,18 +89,22 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     chains = (msa.chain_ids, msa.sequences)
     if complex_mode == "multimer":
         chain_templates = multimer_templates(matches, *chains) if matches else None
-        return build_multimer_features(kept_complex, chain_templates), "multimer", summary, alignment
+        return build_multimer_features(kept_complex, chain_templates), "multimer", summary, alignment, kept_complex
     complex_templates = ptm_complex_templates(matches, *chains) if matches else None
-    return build_ptm_complex_features(kept_complex, complex_templates), "monomer_ptm", summary, alignment
+    features = build_ptm_complex_features(kept_complex, complex_templates)
+    return features, "monomer_ptm", summary, alignment, kept_complex
 
 
 def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: dict, report: Callable[[str], None],
                  templates: bool = False) -> list:
     """Every model for every seed (features processed once per seed and network); with `templates`,
     the template-aware models run through the template-aware network. Times go into `timings`.
-    A network compiled for this length is announced first: it is the long silent step."""
-    def compiling(length: int) -> None:
-        report(f"compiling the network for {length} residues (once per length bucket; later jobs reuse it)")
+    A network compiled for this length is announced first: it is the long silent step (a job with
+    templates says which of its two networks, with or without templates)."""
+    def compiling(with_templates: bool) -> Callable[[int], None]:
+        which = (" with templates" if with_templates else " without templates") if templates else ""
+        return lambda length: report(f"compiling the network{which} for {length} residues (once per length "
+                                     f"bucket; later jobs reuse it)")
 
     predictions = []
     uses = {number: templates and runner.uses_templates(number) for number in spec.models}
@@ -104,7 +117,7 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: 
             name = configs.model_name(number, runner.preset)
             stage = time.perf_counter()
             result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
-                                              spec.recycle_early_stop_tolerance, on_compile=compiling,
+                                              spec.recycle_early_stop_tolerance, on_compile=compiling(uses[number]),
                                               templates=uses[number], max_msa=spec.max_msa)
             seconds = time.perf_counter() - stage
             predictions.append(to_prediction(name, seed, recycles, processed[uses[number]], result, seconds))
@@ -136,7 +149,8 @@ def _report_templates(summary: dict, models: Sequence[int], preset: str, report:
 class PreparedInput:
     """A prediction's input made ready: the alignment (a complex with its pairing settled), its raw
     features, the preset that runs it, its summary, the filtered alignment as one Msa, the templates
-    matched to it, and the seconds this took."""
+    matched to it, the seconds this took, the filtered alignment or complex (what the network is
+    given) and the rows per chain featurized at most (max_msa_depth, lowered within the job memory)."""
 
     msa: Msa | ComplexMsa
     raw: FeatureDict
@@ -145,6 +159,13 @@ class PreparedInput:
     alignment: Msa
     matches: list[TemplateMatch]
     build_seconds: float
+    kept: Msa | ComplexMsa
+    max_msa_depth: int
+
+    def kept_a3m(self) -> str:
+        """The alignment the network is given as a3m: the filtered rows, or a complex's as ColabFold's
+        complex a3m."""
+        return self.kept.to_a3m() if isinstance(self.kept, Msa) else self.kept.to_colabfold_a3m()
 
 
 def run_preset(msa: Msa | ComplexMsa, complex_mode: str, preset: str) -> str:
@@ -190,7 +211,8 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
     depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)
-    raw, preset, summary, alignment = _prepare(msa, spec.complex_mode, preset, depth, spec.random_seed, matches)
+    raw, preset, summary, alignment, kept = _prepare(msa, spec.complex_mode, preset, depth, spec.random_seed,
+                                                     matches)
     if depth_note:
         summary["depth_note"] = depth_note
     if matches:
@@ -199,7 +221,7 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
     build_seconds = round(time.perf_counter() - stage, 3)
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
-    return PreparedInput(msa, raw, preset, summary, alignment, matches, build_seconds)
+    return PreparedInput(msa, raw, preset, summary, alignment, matches, build_seconds, kept, depth)
 
 
 def _runner_for(prepared: PreparedInput, runner: ModelRunner | None, runners: RunnerCache | None,
@@ -275,10 +297,13 @@ def run_prediction(
     monomer models for single chains. A complex's rows are paired as `pairing` says (see
     `alphafold_msa.msa.pairing.pair_complex`) unless already paired.
     Writes ranked_{i}.pdb and/or .cif (pLDDT in B-factors), scores_rank_{i}.json, ranking.json, timings.json,
-    plots (plddt.png, pae.png, coverage.png) and summary.json / summary.txt; `relax` ('none', 'best' as
-    AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds Amber-relaxed relaxed_rank_{i}.pdb
-    files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s). The result carries each model's scores
-    and structure texts as written.
+    plots (plddt.png, pae.png: every model; coverage.png) and summary.json / summary.txt; `relax` ('none',
+    'best' as AlphaFold, or 'all'; default $ALPHAFOLD_MSA_RELAX, else 'best') adds Amber-relaxed
+    relaxed_rank_{i}.pdb files (each relaxation bounded by $ALPHAFOLD_MSA_RELAX_TIMEOUT s). As ColabFold
+    does, it also writes each model's files under ColabFold's names (rank_001_model_3_ptm_seed_000.pdb,
+    relaxed_rank_001_..., scores_rank_001_...), config.json (the job's effective settings), log.txt (the
+    progress messages with their UTC times, written as they come), msa.a3m (the alignment the network
+    was given) and cite.bibtex. The result carries each model's scores and structure texts as written.
     The network runs in `runner`, else in the runner `runners` keeps for these settings (pass the same
     cache to later calls to reuse compiled functions and parameters), else in a new one;
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
@@ -288,7 +313,6 @@ def run_prediction(
     the models that use templates: 1 and 2 of the monomer sets, all five of AlphaFold-Multimer.
     """
     started = time.perf_counter()
-    report = progress or (lambda message: logger.info("%s", message))
     if spec is None:
         spec = JobSpec.from_fields({key: _as_field(value) for key, value in fields.items()})
     elif fields:
@@ -297,11 +321,29 @@ def run_prediction(
     relax_timeout = settings.relax_timeout() if relax != "none" else None
     if not isinstance(msa, (Msa, ComplexMsa)):
         msa = read_input(msa, format=spec.format, query=spec.query)
-    prepared = prepare_input(msa, spec, preset, report, model_config)
-    runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, spec.models)
-    counters_before = runner.counter_snapshot()
-    output_dir = Path(output_dir)
+    with JobLog(progress or (lambda message: logger.info("%s", message))) as report:
+        prepared = prepare_input(msa, spec, preset, report, model_config)
+        runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, spec.models)
+        folder = _start_folder(Path(output_dir), report, job_config(spec, prepared, runner, relax, demo_weights),
+                               prepared.kept_a3m())
+        return _predict_into(folder, prepared, runner, spec, (relax, relax_timeout), report, demo_weights, started)
+
+
+def _start_folder(output_dir: Path, log: JobLog, config: dict[str, Any], alignment_a3m: str) -> Path:
+    """The output folder, made, with log.txt started (the messages so far first), config.json and msa.a3m."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    log.write_to(output_dir / LOG_FILE)
+    write_config(output_dir, config)
+    write_alignment(output_dir, alignment_a3m)
+    return output_dir
+
+
+def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner, spec: JobSpec,
+                  relax: tuple[str, float | None], report: Callable[[str], None], demo_weights: bool,
+                  started: float) -> PredictionResult:
+    """Run the models on the prepared input, rank, relax (`relax`: what, and each one's time limit), and
+    write the structures, scores, plots, timings, summary and citations into `output_dir`."""
+    counters_before = runner.counter_snapshot()
     timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": prepared.build_seconds,
                      "kernels": runner.kernels, "compile_mode": runner.compile_mode}
     msa = prepared.msa
@@ -310,11 +352,12 @@ def run_prediction(
                        prepared.summary.get("paired_rows", 0))
         ranked = rank(_predict_all(runner, prepared.raw, spec, timings, report, templates=bool(prepared.matches)))
         plots.models(ranked, covered_ranges(prepared.matches, msa))
-        relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, relax, relax_timeout, report))
+        relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, *relax, report))
         ranked_models, ranking, ranking_path = _timed(
             timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))
         # Only the drawing that outlasts everything above is on the job's critical path.
         plot_paths = _timed(timings, "plots_wait_s", plots.result)
+    write_citations(output_dir, prepared.preset == "multimer", any(o.pdb is not None for o in relaxed.values()))
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings_path = _write_timings(output_dir, timings, runner, counters_before)
     summary = report_summary(ranked_models, prepared.summary, timings, relaxed[0].info if 0 in relaxed else None,
@@ -323,6 +366,34 @@ def run_prediction(
     return PredictionResult(output_dir=output_dir, models=ranked_models, msa_summary=prepared.summary,
                             timings=timings, ranking_path=ranking_path, timings_path=timings_path,
                             plots=plot_paths, summary_path=summary_path, summary=summary, ranking=ranking)
+
+
+def job_config(spec: JobSpec, prepared: PreparedInput, runner: ModelRunner, relax: str,
+               demo_weights: bool) -> dict[str, Any]:
+    """config.json's content: every job field with the value the job runs with (a default resolved where the
+    run settles it: the format read, the query, the pairing, the rows featurized, the network's MSA crops and
+    early-stop tolerance, the relaxation), the templates without their structures, and what runs them: the
+    preset, the models' names, model config, kernels, compile mode and the packages' versions."""
+    msa = prepared.msa
+    fields = {field.name: getattr(spec, field.name) for field in dataclasses.fields(spec)}
+    fields.update(
+        format=spec.format or (msa.format if isinstance(msa, Msa) else ",".join(dict.fromkeys(
+            chain.format for chain in msa.chains))),
+        query=msa.query_name,
+        pairing=msa.pairing.method if isinstance(msa, ComplexMsa) and msa.pairing else spec.pairing,
+        max_msa_depth=prepared.max_msa_depth,
+        max_msa=(spec.max_msa or configs.network_msa_crops(runner.preset, runner.model_config)) if runner.multimer
+        else runner.msa_crops(len(prepared.raw["msa"]), spec.max_msa),
+        recycle_early_stop_tolerance=float(runner.network_config.model.recycle_early_stop_tolerance
+                                           if spec.recycle_early_stop_tolerance is None
+                                           else spec.recycle_early_stop_tolerance),
+        relax=relax,
+        templates=[{key: getattr(template, key) for key in ("name", "format", "chain", "query_chain")}
+                   for template in spec.templates])
+    return {**fields, "preset": prepared.preset, "model_names": runner.names(spec.models),
+            "model_config": runner.model_config, "kernels": runner.kernels,
+            "kernels_requested": runner.requested_kernels, "compile_mode": runner.compile_mode,
+            "demo_weights": demo_weights, "versions": software_versions()}
 
 
 def _as_field(value: Any) -> Any:

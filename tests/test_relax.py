@@ -63,14 +63,21 @@ def test_local_prediction_writes_the_relaxed_top_model(testdata, reduced_weights
     output = tmp_path / "rrm.pdb"
     code = main(["--local", "--msa", str(testdata / "pfam" / "RRM_1.sto"), "--output", str(output), "--param-dir",
                  str(reduced_weights), "--model-config", "reduced", "--models", "1", "--num-recycle", "0",
-                 "--relax", "best", "--output-dir", str(tmp_path / "all")], runners=runners)
+                 "--relax", "best", "--output-dir", str(tmp_path / "all"), "--format", "pdb,cif"], runners=runners)
     error = capsys.readouterr().err
     assert code == 0, error
     assert "relaxed on CPU in" in error
+    # the relaxed model in every format asked for: rrm.cif is the relaxed one too, as mmCIF
+    relaxed_cif = (tmp_path / "all" / "relaxed_rank_0.cif").read_text()
+    assert relaxed_cif.startswith("data_") and output.with_suffix(".cif").read_text() == relaxed_cif
+    assert relaxed_cif != (tmp_path / "all" / "ranked_0.cif").read_text()
     scores = json.loads(output.with_suffix(".scores.json").read_text())
     assert scores["relax"]["violations_after"] < scores["relax"]["violations_before"]
     assert output.read_text() == (tmp_path / "all" / "relaxed_rank_0.pdb").read_text()
     assert (tmp_path / "all" / "ranked_0.pdb").is_file()
+    # ColabFold's name for the same file, and OpenMM among what to cite
+    assert output.read_text() == (tmp_path / "all" / "relaxed_rank_001_model_1_ptm_seed_000.pdb").read_text()
+    assert "@article{Eastman2017," in (tmp_path / "all" / "cite.bibtex").read_text()
     hydrogens = [line for line in output.read_text().splitlines()
                  if line.startswith("ATOM") and line[76:78].strip() == "H"]
     assert hydrogens, "Amber relaxation adds hydrogens"

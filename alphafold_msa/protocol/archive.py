@@ -11,6 +11,7 @@ import shutil
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Collection
 
 from alphafold_msa import settings
 from alphafold_msa.errors import RemoteError
@@ -30,13 +31,14 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def pack(directory: Path) -> bytes:
+def pack(directory: Path, leave_out: Collection[str] = ()) -> bytes:
     """The regular files directly in `directory` whose names `unpack` accepts (PLAIN_NAME: no dot files, no
-    links), by name, as gzip-compressed tar bytes."""
+    links), but those named in `leave_out`, by name, as gzip-compressed tar bytes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
         for path in sorted(p for p in Path(directory).iterdir()
-                           if p.is_file() and not p.is_symlink() and PLAIN_NAME.fullmatch(p.name)):
+                           if p.is_file() and not p.is_symlink() and PLAIN_NAME.fullmatch(p.name)
+                           and p.name not in leave_out):
             tar.add(path, arcname=path.name, recursive=False)
     return buffer.getvalue()
 

@@ -1,7 +1,8 @@
-"""The plots people look at first, as PNG: pLDDT of every model, PAE of the top model, MSA coverage."""
+"""The plots people look at first, as PNG: pLDDT and PAE of every model, MSA coverage."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +13,7 @@ from alphafold_msa.msa.stats import coverage, sequence_identity
 
 DPI = 100
 MAX_DRAWN_ROWS = 2000  # the coverage image is 500 pixels high; deeper alignments are drawn sampled
+PAE_COLUMNS, PAE_WIDTH = 5, 17.0  # pae.png: five panels side by side, 17 inches wide at most
 
 
 def _figure(width: float, height: float):
@@ -29,7 +31,8 @@ def _save(figure, path: Path) -> Path:
     """The figure as PNG; its title also goes into the file's Title text field (readable without
     looking at the image)."""
     figure.tight_layout()
-    title = " | ".join(axes.get_title().replace("\n", " ") for axes in figure.axes if axes.get_title())
+    titles = [figure.get_suptitle(), *(axes.get_title() for axes in figure.axes)]
+    title = " | ".join(text.replace("\n", " ") for text in titles if text)
     figure.savefig(path, metadata={"Title": title})
     return path
 
@@ -68,17 +71,32 @@ def plot_plddt(labels: Sequence[str], plddts: Sequence[np.ndarray], path: Path,
     return _save(figure, path)
 
 
-def plot_pae(label: str, pae: np.ndarray, path: Path, boundaries: Sequence[int] = (),
+def pae_grid(count: int) -> tuple[int, int]:
+    """(rows, columns) of `count` PAE panels: side by side up to PAE_COLUMNS (ColabFold's five models
+    in a row), more in a near-square grid."""
+    columns = min(count, max(PAE_COLUMNS, math.ceil(math.sqrt(count))))
+    return math.ceil(count / columns), columns
+
+
+def plot_pae(labels: Sequence[str], paes: Sequence[np.ndarray], path: Path, boundaries: Sequence[int] = (),
              caveat: str | None = None) -> Path:
-    """The predicted aligned error matrix of one model (row: aligned residue), 0-30 A."""
-    figure = _figure(5.5, 4.5)
-    axes = figure.add_subplot()
-    length = len(pae)
-    image = axes.imshow(pae, cmap="bwr", vmin=0, vmax=30, extent=(0.5, length + 0.5, length + 0.5, 0.5))
-    _chain_boundaries(axes, [b + 1 for b in boundaries], horizontal=True)
-    figure.colorbar(image, ax=axes, label="Expected position error (A)")
-    axes.set(xlabel="Scored residue", ylabel="Aligned residue",
-             title=_title(f"Predicted aligned error: {label}", caveat))
+    """The predicted aligned error matrix (row: aligned residue, y; scored residue, x), 0-30 A, of each
+    model: one panel per model, titled with its label, in the order given (see pae_grid), one colour
+    bar for all; panels shrink past PAE_COLUMNS columns, so the image stays within PAE_WIDTH inches."""
+    rows, columns = pae_grid(len(paes))
+    panel = min(3.4, PAE_WIDTH / columns)  # inches: a grid of more than five columns is as wide as five
+    figure = _figure(max(5.5, panel * columns + 0.8), max(4.5, (panel - 0.2) * rows + 0.6))
+    grid = figure.add_gridspec(rows, columns + 1, width_ratios=[1] * columns + [0.05])
+    for index, (label, pae) in enumerate(zip(labels, paes)):
+        axes = figure.add_subplot(grid[index // columns, index % columns])
+        length = len(pae)
+        image = axes.imshow(pae, cmap="bwr", vmin=0, vmax=30, extent=(0.5, length + 0.5, length + 0.5, 0.5))
+        _chain_boundaries(axes, [b + 1 for b in boundaries], horizontal=True)
+        axes.set_title(label, fontsize=min(12.0, 3.2 * panel))
+        if columns <= PAE_COLUMNS:
+            axes.set(xlabel="Scored residue", ylabel="Aligned residue")
+    figure.colorbar(image, cax=figure.add_subplot(grid[:, -1]), label="Expected position error (A)")
+    figure.suptitle(_title("Predicted aligned error", caveat))
     return _save(figure, path)
 
 

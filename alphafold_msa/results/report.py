@@ -51,16 +51,17 @@ class PlotDrawer:
                                                       depth, paired_rows)
 
     def models(self, ranked: list[ModelPrediction], covered: Sequence[tuple[int, int]] = ()) -> None:
-        """plddt.png (every model, the residues templates cover shaded) and pae.png (the top model,
-        when it has PAE)."""
+        """plddt.png (every model, the residues templates cover shaded) and pae.png (a panel for each
+        model with PAE, top model first; none without)."""
         labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
         self._pending["plddt"] = self._pool.submit(
             plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries,
             self.caveat, covered)
-        if ranked[0].pae is not None:
+        with_pae = [(label, p.pae) for label, p in zip(labels, ranked) if p.pae is not None]
+        if with_pae:
             self._pending["pae"] = self._pool.submit(
-                plot_pae, labels[0], ranked[0].pae, self.output_dir / PLOT_FILES["pae"], self.boundaries,
-                self.caveat)
+                plot_pae, [label for label, _ in with_pae], [pae for _, pae in with_pae],
+                self.output_dir / PLOT_FILES["pae"], self.boundaries, self.caveat)
 
     def result(self) -> dict[str, Path]:
         """Every plot's path, once drawn (a drawing error is raised here)."""
@@ -100,8 +101,7 @@ def summary_text(data: dict[str, Any]) -> str:
     pairing = data.get("pairing")
     keyed = pairing["chains"] if pairing else [None] * len(data.get("chains", []))
     for chain, keys in zip(data.get("chains", []), keyed):
-        with_keys = "" if keys is None else f", {keys['rows_with_key']} with a species key" + (
-            f" ({', '.join(keys['key_kinds'])})" if keys["key_kinds"] else "")
+        with_keys = "" if keys is None else species_keys_text(keys, chain["num_sequences"])
         lines.append(f"  chain {','.join(chain['chain_ids'])}: {chain['query_name']} ({chain['query_length']} "
                      f"residues, {chain['num_sequences']} sequences{with_keys})")
     if pairing:
@@ -121,6 +121,17 @@ def summary_text(data: dict[str, Any]) -> str:
                      else f"relaxed: yes, on {relax['platform']} in {relax['seconds']:.1f} s")
     lines.append(f"time: {data['total_s']:.1f} s ({data['kernels']} kernels)")
     return "\n".join(lines) + "\n"
+
+
+def species_keys_text(keys: dict[str, Any], num_sequences: int) -> str:
+    """'; of the 37 rows read besides the query, 37 with a species key (mnemonic), 27 moved to the paired
+    rows': a chain's keys are counted over its rows as read, some of which pairing may then have moved out
+    of its own `num_sequences` (the query included)."""
+    kinds = f" ({', '.join(keys['key_kinds'])})" if keys["key_kinds"] else ""
+    moved = keys["rows"] - (num_sequences - 1)
+    paired = f", {moved} moved to the paired rows" if moved > 0 else ""
+    return (f"; of the {keys['rows']} rows read besides the query, {keys['rows_with_key']} with a species key"
+            f"{kinds}{paired}")
 
 
 def template_lines(data: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.model.features import FeatureDict
 from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE
-from alphafold_msa.results.types import RankedModel
+from alphafold_msa.results.types import RankedModel, colabfold_tag
 
 
 @dataclasses.dataclass
@@ -144,33 +144,55 @@ def demo_labelled(text: str, fmt: str) -> str:
     return f"REMARK   1 {DEMO_WEIGHTS_NOTE}\n{text}"
 
 
+def relaxed_text(pdb: str, prediction: ModelPrediction, fmt: str) -> str:
+    """The relaxed structure (`pdb`, as Amber relaxation returns it) in `fmt`: mmCIF is written from its
+    heavy atoms as the prediction's own mmCIF is."""
+    if fmt == "pdb":
+        return pdb
+    from alphafold.common import protein
+
+    relaxed = dataclasses.replace(prediction, structure=protein.from_pdb_string(pdb))
+    return relaxed.structure_text(fmt)
+
+
+def _write_copies(text: str, *paths: Path) -> None:
+    """`text` into each of `paths` (one file under this project's name and ColabFold's)."""
+    for path in paths:
+        write_atomic(path, text)
+
+
 def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Sequence[str] = ("pdb",),
                  relaxed: Mapping[int, RelaxOutcome] | None = None,
                  demo_weights: bool = False) -> tuple[list[RankedModel], dict[str, Any], Path]:
     """ranked_{i}.pdb (and/or .cif), scores_rank_{i}.json and ranking.json in `output_dir`; for each
-    rank in `relaxed`, relaxed_rank_{i}.pdb when relaxation worked, and its record in the scores.
-    With `demo_weights`, every structure and score file says the weights were random. Returns the ranked
-    models (with what their files hold), the ranking and its file."""
+    rank in `relaxed`, relaxed_rank_{i}.pdb when relaxation worked, and its record in the scores. Each
+    model's files also under ColabFold's names (rank counted from 1): rank_001_model_3_ptm_seed_000.pdb,
+    relaxed_rank_001_..., scores_rank_001_... . With `demo_weights`, every structure and score file says
+    the weights were random. Returns the ranked models (with what their files hold), the ranking and its file."""
     relaxed = relaxed or {}
     label = demo_labelled if demo_weights else (lambda text, fmt: text)
     models = []
     for index, prediction in enumerate(ranked):
+        tag = colabfold_tag(index, prediction.model_name, prediction.seed)
         structures = {fmt: label(prediction.structure_text(fmt), fmt) for fmt in formats}
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
         for fmt, path in structure_paths.items():
-            write_atomic(path, structures[fmt])
+            _write_copies(structures[fmt], path, output_dir / f"{tag}.{fmt}")
         scores = prediction.scores()
         if demo_weights:
             scores["demo_weights"] = True
-        relaxed_path, relaxed_text = None, None
+        relaxed_path, relaxed_texts = None, {}
         if index in relaxed:
             outcome = relaxed[index]
             scores["relax"] = outcome.info
             if outcome.pdb is not None:
-                relaxed_path, relaxed_text = output_dir / f"relaxed_rank_{index}.pdb", label(outcome.pdb, "pdb")
-                write_atomic(relaxed_path, relaxed_text)
+                relaxed_path = output_dir / f"relaxed_rank_{index}.pdb"
+                relaxed_texts = {fmt: label(relaxed_text(outcome.pdb, prediction, fmt), fmt)
+                                 for fmt in ("pdb", *(f for f in formats if f != "pdb"))}
+                for fmt, text in relaxed_texts.items():
+                    _write_copies(text, relaxed_path.with_suffix(f".{fmt}"), output_dir / f"relaxed_{tag}.{fmt}")
         scores_path = output_dir / f"scores_rank_{index}.json"
-        write_atomic(scores_path, json.dumps(scores))
+        _write_copies(json.dumps(scores), scores_path, output_dir / f"scores_{tag}.json")
         models.append(RankedModel(
             rank=index,
             model_name=prediction.model_name,
@@ -185,7 +207,7 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
             relaxed_path=relaxed_path,
             structures=structures,
             scores=scores,
-            relaxed=relaxed_text,
+            relaxed_structures=relaxed_texts,
         ))
     complex_ranking = any(p.iptm is not None for p in ranked)
     ranking: dict[str, Any] = {

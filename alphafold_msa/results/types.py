@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
+
+# A file named as ColabFold names a ranked model's (colabfold_tag, relaxed_ or scores_ before it).
+COLABFOLD_NAME = re.compile(r"(relaxed_|scores_)?rank_\d{3,}_.+")
+
+
+def colabfold_tag(rank: int, model_name: str, seed: int) -> str:
+    """ColabFold's name for a ranked model's files, rank counted from 1: rank_001_model_3_ptm_seed_000
+    for rank 0 (ranked_0.pdb)."""
+    return f"rank_{rank + 1:03d}_{model_name}_seed_{seed:03d}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +33,25 @@ class RankedModel:
     iptm: float | None = None  # complexes only
     relaxed_path: Path | None = None  # the Amber-relaxed PDB, when relaxation was asked for and worked
     # What those files hold, as written: format -> structure text, the scores (scores_rank_{i}.json), the
-    # relaxed structure's text.
+    # relaxed structure's text: format -> text (PDB always, mmCIF when it is among the job's formats).
     structures: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
     scores: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
-    relaxed: str | None = dataclasses.field(default=None, repr=False)
+    relaxed_structures: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def relaxed(self) -> str | None:
+        """The relaxed structure as PDB text, when it was relaxed."""
+        return self.relaxed_structures.get("pdb")
+
+    def final_structure(self, fmt: str) -> str:
+        """The model as it should be used, in `fmt`: relaxed when it was, else as predicted."""
+        return self.relaxed_structures.get(fmt) or self.structures[fmt]
+
+    @property
+    def colabfold_tag(self) -> str:
+        """What its ColabFold-named files are called after: rank_001_model_3_ptm_seed_000.pdb, relaxed_<tag>.pdb,
+        scores_<tag>.json (copies of ranked_{i}.pdb, relaxed_rank_{i}.pdb, scores_rank_{i}.json)."""
+        return colabfold_tag(self.rank, self.model_name, self.seed)
 
     @property
     def structure_path(self) -> Path:

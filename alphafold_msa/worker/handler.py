@@ -34,6 +34,7 @@ from alphafold_msa.protocol.schema import (
     estimate_archive_bytes,
 )
 from alphafold_msa.protocol.spec import JobAlignment, JobSpec, parse_job
+from alphafold_msa.results.job_record import spare_files
 from alphafold_msa.results.types import PredictionResult, RankedModel
 from alphafold_msa.transfer.bucket import Bucket, StorageError
 from alphafold_msa.worker.msa_url import fetch
@@ -195,7 +196,7 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
     scores on request."""
     best = result.best
     output: dict[str, Any] = {
-        "structure": best.structures[spec.formats[0]],
+        "structure": best.final_structure(spec.formats[0]),  # relaxed when it was
         "structure_format": spec.formats[0],
         "model": best.model_name,
         "mean_plddt": best.mean_plddt,
@@ -212,8 +213,6 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
     output["relaxed"] = best.relaxed is not None
     if "relax" in best.scores:
         output["relax"] = best.scores["relax"]
-    if best.relaxed is not None:
-        output["structure"], output["structure_format"] = best.relaxed, "pdb"
     returned = result.models if spec.all_models else [best]
     if spec.all_models or spec.scores or len(spec.formats) > 1:
         output["models"] = [_model_entry(m, spec) for m in returned]
@@ -235,9 +234,17 @@ def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None)
 
 def deliver_archive(job_id: str, output_dir: Path, bucket: Bucket | None) -> dict[str, Any]:
     """Every output file as one tar.gz: inline (base64) when small, else uploaded to the bucket
-    with a presigned URL; with its SHA-256 either way."""
-    data = pack(output_dir)
+    with a presigned URL; with its SHA-256 either way. Without a bucket, an archive too large to travel
+    inline is packed again without the files it can do without (job_record.spare_files: the copies under
+    ColabFold's names, msa.a3m), which `left_out` names: the estimate before the job (check_archive_deliverable)
+    counts the others."""
+    data, left_out = pack(output_dir), []
+    if len(base64.b64encode(data)) > INLINE_ARCHIVE_BYTES and bucket is None:
+        left_out = spare_files(path.name for path in output_dir.iterdir())
+        data = pack(output_dir, left_out)
     files: dict[str, Any] = {"archive": "tar.gz", "bytes": len(data), "sha256": sha256(data)}
+    if left_out:
+        files["left_out"] = left_out
     encoded = base64.b64encode(data).decode("ascii")
     if len(encoded) <= INLINE_ARCHIVE_BYTES:
         return {**files, "data": encoded}
