@@ -255,7 +255,8 @@ def _one_alignment_batch(testdata: Path, tmp_path: Path, emulator, file_name: st
     folder = tmp_path / "in"
     folder.mkdir(exist_ok=True)
     (folder / file_name).write_bytes((testdata / "colabfold" / "6A5J.a3m").read_bytes())
-    return run_launcher("--msa", str(folder / file_name), "--output-dir", str(tmp_path / "out"), "--endpointId",
+    pattern = str(folder / file_name).removesuffix("a3m") + "a3[m]"  # a glob: a batch, of one alignment
+    return run_launcher("--msa", pattern, "--output-dir", str(tmp_path / "out"), "--endpointId",
                         "ep1", "--api-url", emulator.url, "--api-key", "k", "--poll-interval", "0.05", *extra,
                         timeout=60)
 

@@ -13,6 +13,7 @@ import pytest
 from endpoint_emulator import EndpointEmulator, Reply
 
 from alphafold_msa.errors import RemoteError, TimedOut
+from alphafold_msa.launcher import client as client_module
 from alphafold_msa.launcher.client import (
     AuthError,
     DeadlineExceeded,
@@ -167,10 +168,11 @@ def test_an_answer_that_refuses_the_submission_is_certain(emulator, reply, messa
 
 @pytest.mark.parametrize("reply", [Reply(500, {"error": "internal"}), Reply(504, {"error": "gateway timeout"}),
                                    Reply(200, {"id": "job-123"}, delay=2)], ids=["500", "504", "read-timeout"])
-def test_a_submission_that_may_have_arrived_is_uncertain_and_sent_once(emulator, reply):
+def test_a_submission_that_may_have_arrived_is_uncertain_and_sent_once(emulator, reply, monkeypatch):
+    monkeypatch.setattr(client_module, "READ_TIMEOUT_S", 0.5)
     emulator.run_replies = [reply]
     with pytest.raises(SubmissionUncertain, match="the endpoint may have accepted the job; run again to resubmit"):
-        client_for(emulator, request_timeout=0.5).submit({"input": {}})
+        client_for(emulator).submit({"input": {}})
     assert emulator.paths("POST") == ["/v2/ep1/run"]
 
 

@@ -94,7 +94,7 @@ def test_local_run_refuses_a_template_before_loading_weights(query_msa, testdata
 def test_template_checks_stay_jax_free(cif, query_msa):
     code = ("import sys; from alphafold_msa.launcher.templates import read_templates, check_templates;"
             "from alphafold_msa.msa import read_msa;"
-            f"check_templates(read_templates([{str(cif)!r}]), read_msa({str(query_msa)!r}), quiet=True);"
+            f"check_templates(read_templates([{str(cif)!r}]), read_msa({str(query_msa)!r}));"
             "assert not {'jax', 'haiku', 'alphafold', 'matplotlib'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 

@@ -178,7 +178,7 @@ def test_any_key_when_allowed_and_fetched_bytes_are_never_echoed(bucket_env, mon
     monkeypatch.setenv("ALPHAFOLD_MSA_URL_ANY_KEY", "1")
     bucket_env.client().put_object(Bucket="results", Key="config/worker.env", Body=b"SECRET_TOKEN=hunter2\n")
     bucket_env.client().put_object(Bucket="results", Key="config/page.html", Body=b"<html>hunter2</html>\n")
-    bucket_env.client().put_object(Bucket="results", Key="config/rows.a3m", Body=b">q\nMKV\n>hunter2\nMK?\n")
+    bucket_env.client().put_object(Bucket="results", Key="config/rows.a3m", Body=b">q\nMKVLA\n>hunter2\nMK?LA\n")
     for name in ("worker.env", "page.html", "rows.a3m"):
         result = handle_job({"id": "echo", "input": {"msa_url": f"s3://results/config/{name}"}})
         assert result["error"].startswith("input.msa_url: the fetched file is not an alignment the worker can read")
@@ -279,7 +279,9 @@ def test_the_job_id_decides_which_object_an_expired_link_falls_back_to(s3_server
             files = {"url": EXPIRED_LINK, "sha256": sha, "key": f"s3://results/alphafold-msa/{key}/results.tar.gz"}
             emulator.status_replies = [Reply(200, {**COMPLETED.body, "output": {**COMPLETED.body["output"],
                                                                                 "files": files}})]
-            runs.append(run_launcher("--msa", str(alignment), *where, "--endpointId", "ep1", "--api-url", emulator.url,
+            # the batch is its folder's one alignment
+            runs.append(run_launcher("--msa", str(alignment.parent if batch else alignment), *where, "--endpointId",
+                                     "ep1", "--api-url", emulator.url,
                                      "--api-key", "k", "--poll-interval", "0.05", env=s3_server, timeout=120))
     refused, fetched = runs
     assert refused.returncode == 3, refused.stderr

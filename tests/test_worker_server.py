@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -143,3 +144,24 @@ def test_a_worker_with_a_malformed_setting_refuses_to_start(variable, value, mes
     assert completed.returncode == 1 and completed.stderr.startswith("worker settings: ")
     assert message in completed.stderr
     assert "Traceback" not in completed.stderr and completed.stderr.count("\n") == 1, completed.stderr
+
+
+def test_a_job_longer_than_the_read_timeout_comes_back_from_the_local_worker(worker_url, testdata, tmp_path,
+                                                                             monkeypatch, capsys):
+    """The SDK's local server answers the status request only when the job is done: the launcher waits for
+    that answer up to --timeout, however long past its usual read timeout (shortened here to 1 s)."""
+    from alphafold_msa.launcher import client
+    from alphafold_msa.launcher.cli import main
+
+    monkeypatch.setattr(client, "READ_TIMEOUT_S", 1.0)
+    url, _, _ = worker_url
+    msa = testdata / "pfam" / "RRM_1.sto"
+    output = tmp_path / "rrm.pdb"
+    code = main(["--api-url", url, "--msa", str(msa), "--output", str(output), "--models", "1", "--num-seeds", "4",
+                 "--num-recycle", "1", "--poll-interval", "0.5", "--timeout", "600"])
+    error = capsys.readouterr().err
+    assert code == 0, error
+    check_structure(output, output.with_suffix(".scores.json"), read_msa(msa).query_sequence)
+    worker_s = json.loads(output.with_suffix(".scores.json").read_text())["timings"]["total_s"]
+    assert worker_s > 2 * client.READ_TIMEOUT_S, "the job must outlast the read timeout for this test to mean much"
+    assert client.LOCAL_SERVER_NOTE in error

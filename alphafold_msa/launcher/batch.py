@@ -35,8 +35,8 @@ from alphafold_msa.launcher.templates import fingerprints
 from alphafold_msa.protocol.schema import request_body
 from alphafold_msa.protocol.spec import JobSpec
 
-ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".stk", ".stockholm", ".fasta", ".fa", ".fas", ".afa", ".aln",
-                      ".clustal", ".msa")
+ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".sth", ".stk", ".stockholm", ".seed", ".fasta", ".fa", ".fas",
+                      ".faa", ".afa", ".aln", ".clustal", ".msa")
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
 MANIFEST = "manifest.json"
 LOCK = ".launcher.lock"
@@ -58,15 +58,22 @@ def _alignment_stem(path: Path) -> str | None:
 
 
 def discover(patterns: list[str]) -> list[Path]:
-    """The alignment files named by files, directories (their alignment files) and glob patterns, in order."""
+    """The alignment files named by files, directories (their alignment files) and glob patterns, in order.
+    A folder's files whose names are not an alignment's are left out, and said so on stderr."""
     found: list[Path] = []
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
-            matches = sorted(p for p in path.iterdir() if p.is_file() and _alignment_stem(p))
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            matches = [p for p in files if _alignment_stem(p)]
+            expected = f"names ending in {', '.join(ALIGNMENT_SUFFIXES)}, optionally .gz/.bz2/.xz"
             if not matches:
-                raise UserError(f"{pattern}: no alignment files in this folder (expected names ending in "
-                                f"{', '.join(ALIGNMENT_SUFFIXES)}, optionally .gz/.bz2/.xz)")
+                raise UserError(f"{pattern}: no alignment files in this folder (expected {expected})")
+            skipped = [p.name for p in files if p not in matches]
+            if skipped:
+                shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+                print(f"{pattern}: skipped {len(skipped)} file(s) not named as alignments ({expected}): "
+                      f"{printable(shown)}; name a file in --msa to include it", file=sys.stderr)
         elif path.is_file():
             matches = [path]
         elif glob.has_magic(pattern):

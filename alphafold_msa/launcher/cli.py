@@ -4,6 +4,8 @@ local (--local) or remote (--endpointId) prediction of one alignment, one comple
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import glob
 import logging
 import sys
 import warnings
@@ -14,6 +16,7 @@ from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, UserError, printable
 from alphafold_msa.launcher.client import DEFAULT_API_URL
 from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.output_paths import check_output_paths
 from alphafold_msa.protocol.schema import (
     COMPLEX_MODES,
     DEFAULT_MAX_MSA_DEPTH,
@@ -96,11 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                                  "models, or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else "
                                  "best; none with --demo-weights)")
     outputs = parser.add_argument_group("output")
-    outputs.add_argument("--output", help="where to write the top-ranked structure (PDB); scores go to "
+    outputs.add_argument("--output", help="where to write the top-ranked structure: model.pdb, or model.cif for "
+                                          "mmCIF (with --format pdb,cif both, beside each other); scores go to "
                                           "<output>.scores.json, plots and summary beside it")
     outputs.add_argument("--output-dir",
-                         help="with --output: folder for every output file (all ranked models, scores, ranking, "
-                              "plots, summary); without it: the batch's folder")
+                         help="folder for every file of the job (all ranked models, scores, ranking, plots, "
+                              "summary; the top model also as <alignment>.pdb when --output is not given); "
+                              "for several alignments, the batch's folder")
     batch = parser.add_argument_group("batch (several alignments, --output-dir; remote or --local)")
     batch.add_argument("--concurrency", type=whole_number(1), default=4,
                        help="most jobs in flight at once on the endpoint (default 4; --local runs one at a time)")
@@ -171,17 +176,39 @@ def positive_seconds(text: str) -> float:
 
 
 def is_batch(options: LaunchOptions) -> bool:
-    """Several alignments (files, folders, globs) without --complex, or --output-dir without --output."""
+    """Several alignments (files, folders, globs) without --complex."""
     if options.is_complex or options.resume:
         return False
-    single_file = len(options.msa) == 1 and Path(options.msa[0]).is_file()
-    return not single_file or (options.output_dir is not None and options.output is None)
+    return not (len(options.msa) == 1 and Path(options.msa[0]).is_file())
+
+
+def check_combinations(options: LaunchOptions) -> None:
+    """Flags that cannot go together, and --msa paths that name nothing, before anything is read."""
+    if options.local and (options.endpoint_id or options.resume):
+        flag = "--endpointId" if options.endpoint_id else "--resume"
+        raise UserError(f"--local predicts on this machine; {flag} is for a job on an endpoint: give one of them")
+    for pattern in options.msa:
+        if not glob.has_magic(pattern) and not Path(pattern).exists():
+            raise UserError(f"--msa {pattern}: no such file or folder")
+
+
+def with_implied_output(options: LaunchOptions) -> LaunchOptions:
+    """One job given --output-dir but no --output: its top model also goes into that folder, named after the
+    alignment (out/PF00076.pdb beside ranked_0.pdb and the job's other files)."""
+    if options.output or not options.output_dir or options.resume:
+        return options
+    from alphafold_msa.launcher.batch import job_names
+
+    name = "_".join(job_names([Path(path) for path in options.msa]))
+    formats = options.job_spec().formats
+    return dataclasses.replace(options, output=str(Path(options.output_dir) / f"{name}.{formats[0]}"))
 
 
 def dispatch(options: LaunchOptions, runners=None) -> int:
     """Run what the options ask for; returns the exit code (errors of the package's tree propagate)."""
     if not options.msa and not options.resume:
         raise UserError("--msa is required: the alignment file to predict from")
+    check_combinations(options)
     if options.check:
         from alphafold_msa.launcher.inputs import run_check
 
@@ -192,6 +219,7 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
         if options.output or not options.output_dir:
             raise UserError("several alignments: add --complex to predict them as one complex (chains in --msa "
                             "order), or give --output-dir (not --output) to predict each as its own job (a batch)")
+        check_output_paths(None, options.output_dir, [])
         if options.local:
             from alphafold_msa.launcher.local import run_local_batch
 
@@ -199,9 +227,11 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
         from alphafold_msa.launcher.remote import run_remote_batch
 
         return run_remote_batch(options)
+    options = with_implied_output(options)
     if not options.output:
         raise UserError("--output is required: where to write the predicted structure "
-                        "(or --output-dir without --output for a batch)")
+                        "(or --output-dir: a folder for every file of the job)")
+    check_output_paths(options.output, options.output_dir, options.job_spec().formats)
     if options.local:
         from alphafold_msa.launcher.local import run_local
 
@@ -219,14 +249,19 @@ def quiet_known_warnings() -> None:
 def main(argv: Sequence[str] | None = None, *, runners=None) -> int:
     """launch.py; `runners` (a RunnerCache) lets a caller that predicts several times in one process
     (--local) compile each network once."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its "Retrying (...)" lines: the client says what failed
     quiet_known_warnings()
     try:
         options = LaunchOptions.from_namespace(args)
         options.job_spec()  # every option, with the job schema's rules, before anything is read or fetched
         return dispatch(options, runners)
     except AlphafoldMsaError as error:  # each branch of the tree has its exit code (alphafold_msa.errors)
+        if not args.msa and not args.resume:
+            print(parser.format_usage().rstrip() + "\n\n" + EXAMPLES.rstrip() + "\n\nall options: --help",
+                  file=sys.stderr)
         print(f"error: {printable(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ import random
 import re
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from urllib3.connectionpool import ConnectionPool
@@ -40,6 +40,9 @@ IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ANSWER_BYTES = 32_000_000  # a status answer carries at most a ~9 MB result
 CANCEL_WITHIN_S = 30.0
 REQUEST_WITHIN_S = 600.0  # a request, its retries included, for which the caller names no deadline
+READ_TIMEOUT_S = 60.0  # the longest wait for the next bytes of an answer (but see EndpointClient)
+LOCAL_SERVER_NOTE = ("the local worker runs the job inside this status request: its progress shows in the worker's "
+                     "log, the result here when it is done")
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
 UNCERTAIN = "the endpoint may have accepted the job; run again to resubmit"
 
@@ -119,14 +122,15 @@ class DeadlineTimeout(Timeout):
     """Connect and read timeouts that never reach past `deadline`: each try (urllib3 clones the
     timeout per try) gets the smaller of its own limit and the time left."""
 
-    def __init__(self, connect: float, read: float, deadline: float):
+    def __init__(self, connect: float, read: float | None, deadline: float):
         super().__init__(connect=connect, read=read)
         self.limits, self.deadline = (connect, read), deadline
 
     def clone(self) -> Timeout:
+        """This try's timeouts; a `read` of None waits for the answer up to the deadline."""
         left = max(0.001, self.deadline - time.monotonic())
         connect, read = self.limits
-        return Timeout(connect=min(connect, left), read=min(read, left))
+        return Timeout(connect=min(connect, left), read=left if read is None else min(read, left))
 
 
 class AnswerCutOff(TimedOut):
@@ -139,12 +143,19 @@ def _surely_not_sent(error: BaseException) -> bool:
 
 
 class EndpointClient:
-    """One RunPod endpoint. `base_url` is the endpoint's URL, e.g. https://api.runpod.ai/v2/ID."""
+    """One RunPod endpoint. `base_url` is the endpoint's URL, e.g. https://api.runpod.ai/v2/ID. An answer
+    may pause READ_TIMEOUT_S between bytes before the request counts as failed, except from the SDK's local
+    server (`handler.py --rp_serve_api`, known by its POST-only /status): it runs the job inside the status
+    request that finds it and answers when the job is done, so its answers may take until the deadline
+    (asking again would find the job gone, with its result). `on_local_server` is told once when that
+    server is recognised."""
 
-    def __init__(self, base_url: str, api_key: str | None, *, retries: int = 5, request_timeout: float = 60,
-                 connect_timeout: float = 10):
+    def __init__(self, base_url: str, api_key: str | None, *, retries: int = 5, connect_timeout: float = 10,
+                 on_local_server: Callable[[str], None] | None = None):
         self.base_url = base_url.rstrip("/")
-        self.retries, self.request_timeout, self.connect_timeout = retries, request_timeout, connect_timeout
+        self.retries, self.connect_timeout = retries, connect_timeout
+        self.read_timeout: float | None = READ_TIMEOUT_S
+        self.on_local_server = on_local_server
         self.pool = deadline_pool_manager(self.base_url)
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._status_method = "GET"
@@ -162,7 +173,7 @@ class EndpointClient:
 
     def _send(self, method: str, url: str, json_body: Any, submit: bool, deadline: float):
         """The final HTTP answer, after the retries the policy allows, read completely before `deadline`."""
-        timeout = DeadlineTimeout(self.connect_timeout, self.request_timeout, deadline)
+        timeout = DeadlineTimeout(self.connect_timeout, self.read_timeout, deadline)
         reason: BaseException | None = None
         with ReadDeadline(deadline) as reads:
             try:
@@ -203,7 +214,9 @@ class EndpointClient:
         if status == 404:
             raise NotFound(f"not found (HTTP 404) at {url}: check the endpoint id and --api-url")
         if status == 405 and method == "GET" and path.startswith("/status/"):
-            self._status_method = "POST"
+            self._status_method, self.read_timeout = "POST", None
+            if self.on_local_server is not None:
+                self.on_local_server(LOCAL_SERVER_NOTE)
             return self._request("POST", path, deadline=deadline)
         text = body.decode("utf-8", "replace")
         if submit and status >= 500 and status not in SUBMIT_RETRY_STATUSES:  # a gateway may have passed it on

@@ -1,17 +1,50 @@
-"""The command's alignments read and checked on this machine (light install): one alignment, one
-complex, or each of a batch's; and --check, which prints what a run would use."""
+"""The command's inputs read and checked on this machine (light install): one alignment or complex with
+its templates and job fields, or each of a batch's alignments; and --check, which prints what a run
+would use. --check and every run (local, remote, batch) decide through the same two functions,
+`check_job` and `check_batch_file`, so they refuse exactly the same inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from alphafold_msa import settings
 from alphafold_msa.errors import AlphafoldMsaError, UserError, printable
 from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.templates import check_templates, read_templates
 from alphafold_msa.protocol.schema import DEFAULT_MAX_MSA_DEPTH
+from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
+from alphafold_msa.structures.match import TemplateMatch
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedJob:
+    """One job's input as read and checked here: the alignment (an `Msa`, or a `ComplexMsa`), the
+    templates with what each matched, and the job's fields."""
+
+    msa: Any
+    templates: list[TemplateSpec]
+    matches: list[TemplateMatch]
+    spec: JobSpec
+
+
+def check_job(options: LaunchOptions) -> CheckedJob:
+    """The single job's alignment (or complex), templates and fields, read and checked as the prediction
+    will use them: what --check reports and every run sends or predicts."""
+    msa = read_checked(options)
+    templates = read_templates(options.template)
+    matches = check_templates(templates, msa)
+    return CheckedJob(msa, templates, matches, options.job_spec(templates))
+
+
+def check_batch_file(path: Path, options: LaunchOptions, templates: Sequence[TemplateSpec]):
+    """One of a batch's alignments read and checked, with the batch's templates matched to it."""
+    msa = check_one(path, options)
+    check_templates(templates, msa)
+    return msa
 
 
 def check_one(path: Path, options: LaunchOptions):
@@ -79,20 +112,24 @@ def summarise(msa, options: LaunchOptions) -> dict[str, Any]:
 
 def run_check(options: LaunchOptions) -> bool:
     """--check: a complex as one JSON object on stdout; otherwise each alignment file (folders and
-    globs expanded as for a batch) as one JSON object per line, its error on stderr too. Every file
-    is checked; returns whether all were good."""
+    globs expanded as for a batch) as one JSON object per line, its error on stderr too when stdout is
+    not a terminal. Every file is checked, with the templates as a run would; returns whether all were
+    good."""
     from alphafold_msa.launcher.batch import discover
 
     if options.is_complex:
-        print(json.dumps({"files": options.msa, **summarise(read_complex(options), options)}))
+        print(json.dumps({"files": options.msa, **summarise(check_job(options).msa, options)}))
         return True
+    templates = read_templates(options.template)
+    options.job_spec(templates)
     good = True
     for path in discover(options.msa):
         try:
-            line = {"file": str(path), **summarise(check_one(path, options), options)}
+            line = {"file": str(path), **summarise(check_batch_file(path, options, templates), options)}
         except AlphafoldMsaError as error:
             good = False
             line = {"file": str(path), "error": printable(error)}
-            print(f"error: {printable(error)}", file=sys.stderr)
+            if not sys.stdout.isatty():  # on a terminal the JSON line already shows it
+                print(f"error: {printable(error)}", file=sys.stderr)
         print(json.dumps(line), flush=True)
     return good

@@ -3,6 +3,7 @@ install; the model and jax are imported inside the functions, so the light clien
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 import tempfile
@@ -12,11 +13,11 @@ from typing import Any, Sequence
 from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_OK, WeightsError, printable
 from alphafold_msa.launcher.console import ProgressLog, result_line
-from alphafold_msa.launcher.inputs import check_one, read_checked
+from alphafold_msa.launcher.inputs import check_batch_file, check_job
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.output_folder import OutputConflict, arriving, install
-from alphafold_msa.launcher.templates import check_templates, read_templates
-from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
+from alphafold_msa.launcher.templates import read_templates
+from alphafold_msa.protocol.spec import JobSpec
 
 
 def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
@@ -65,10 +66,9 @@ def param_dir_for(options: LaunchOptions, preset: str) -> Path:
     return param_dir
 
 
-def local_spec(options: LaunchOptions, templates: Sequence[TemplateSpec] = ()) -> JobSpec:
+def local_spec(options: LaunchOptions, spec: JobSpec) -> JobSpec:
     """The command's job as this machine runs it: with --demo-weights and no --relax, nothing is relaxed
     (relaxing random weights is moot)."""
-    spec = options.job_spec(templates)
     return spec.replace(relax="none") if options.demo_weights and spec.relax is None else spec
 
 
@@ -85,21 +85,19 @@ def predict_here(options: LaunchOptions, spec: JobSpec, msa, work_dir: Path, run
 
 
 def run_local(options: LaunchOptions, runners=None) -> int:
-    """Predict one alignment or complex on this machine; write the top model, its scores and plots.
-    The prediction's files go into --output-dir as a remote job's do (launcher.output_folder); one that
-    would replace a file the launcher did not write there stops it, after the structure is written.
-    Returns the exit code."""
-    assert options.output is not None, "one job needs --output (checked by cli.dispatch)"
-    msa = read_checked(options)  # bad input fails before any weights are fetched or models loaded
-    templates = read_templates(options.template)
-    check_templates(templates, msa, quiet=True)  # the prediction reports what each template covers
-    spec = local_spec(options, templates)
+    """Predict one alignment or complex on this machine; write the top model (in each --format), its scores
+    and plots at --output, and every file of the prediction into --output-dir as a remote job's are
+    (launcher.output_folder); one that would replace a file the launcher did not write there stops it, after
+    the structure is written. Returns the exit code."""
+    assert options.output is not None, "one job needs --output (cli.dispatch sees to it)"
+    job = check_job(options)  # bad input fails before any weights are fetched or models loaded
+    spec = local_spec(options, job.spec)  # the prediction reports what each template covers
     warn_demo_weights(options)
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
         with arriving(files_dir) as arrived:
-            result = predict_here(options, spec, msa, arrived, runners)
-            scores, conflict = write_local_results(result, arrived, files_dir, Path(options.output))
+            result = predict_here(options, spec, job.msa, arrived, runners)
+            scores, conflict = write_local_results(result, arrived, files_dir, Path(options.output), spec.formats)
     finally:
         if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)
@@ -110,21 +108,22 @@ def run_local(options: LaunchOptions, runners=None) -> int:
     return EXIT_OK
 
 
-def write_local_results(result, arrived: Path, files_dir: Path, output: Path) -> tuple[dict, OutputConflict | None]:
+def write_local_results(result, arrived: Path, files_dir: Path, output: Path,
+                        formats: Sequence[str]) -> tuple[dict, OutputConflict | None]:
     """Move a prediction's files from `arrived` into `files_dir` (launcher.output_folder.install), then write
-    the top structure at `output` with its scores (from the prediction's values) and its plots beside it.
-    When one would replace a file the launcher did not write, nothing moves in and the plots come from
-    `arrived`; returns the scores and that conflict."""
-    from alphafold_msa.launcher.result_files import place_beside, scores_file, write_structure
+    the top structure at `output` (its other formats beside it) with its scores (from the prediction's values)
+    and its plots. When one would replace a file the launcher did not write, nothing moves in and the plots
+    come from `arrived`; returns the scores and that conflict."""
+    from alphafold_msa.launcher.result_files import place_beside, scores_file, write_structures
 
     best = result.best
-    structure = best.relaxed or best.structures.get("pdb") or next(iter(best.structures.values()))
     try:
         files, conflict = install(arrived, files_dir), None
     except OutputConflict as error:
         files, conflict = sorted(arrived.iterdir()), error
     scores = scores_file(best.scores, result.ranking, result.summary, result.timings)
-    write_structure(output, structure, scores)
+    structures = {fmt: best.final_structure(fmt) for fmt in formats}
+    write_structures(output, structures, scores)
     place_beside(output, files)
     return scores, conflict
 
@@ -137,7 +136,7 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
     from alphafold_msa.model.runner import RunnerCache
 
     templates = read_templates(options.template)
-    spec = local_spec(options, templates)
+    spec = local_spec(options, options.job_spec(templates))
     settings = batch_settings(spec, options, model_config=options.model_config, model_preset=options.model_preset,
                               demo_weights=options.demo_weights)
     warn_demo_weights(options)
@@ -152,9 +151,4 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,
                 "worker_s": result.timings["total_s"]}
 
-    def check(path: Path):
-        msa = check_one(path, options)
-        check_templates(templates, msa, quiet=True)
-        return msa
-
-    return run(options, settings, check, predict)
+    return run(options, settings, functools.partial(check_batch_file, options=options, templates=templates), predict)

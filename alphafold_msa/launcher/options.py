@@ -12,6 +12,7 @@ import re
 from typing import Any, Sequence
 
 from alphafold_msa.errors import UserError
+from alphafold_msa.launcher.output_paths import structure_formats
 from alphafold_msa.protocol.schema import JobInputError
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 
@@ -64,7 +65,8 @@ class LaunchOptions:
     def from_namespace(cls, args: argparse.Namespace) -> LaunchOptions:
         """The parsed command line as options; UserError for values argparse cannot check alone."""
         values: dict[str, Any] = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
-        values["msa_format"], values["structure_formats"] = args.format
+        values["msa_format"], formats = args.format
+        values["structure_formats"] = structure_formats(args.output, formats)
         values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [],
                       endpoint_id=args.endpointId, models=parse_models(args.models), copies=parse_copies(args.copies),
                       max_msa=parse_max_msa(args.max_msa))

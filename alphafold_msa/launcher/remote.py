@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 from alphafold_msa.errors import (
     EXIT_CANCELLED,
@@ -30,7 +31,7 @@ from alphafold_msa.launcher.client import (
     backoff_delays,
 )
 from alphafold_msa.launcher.console import ProgressLog, result_line
-from alphafold_msa.launcher.inputs import check_one, read_checked
+from alphafold_msa.launcher.inputs import check_batch_file, check_job
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.output_folder import arriving, install
 from alphafold_msa.launcher.result_files import (
@@ -38,9 +39,10 @@ from alphafold_msa.launcher.result_files import (
     job_scores,
     place_beside,
     receive_files,
-    write_structure,
+    top_structures,
+    write_structures,
 )
-from alphafold_msa.launcher.templates import check_templates, read_templates
+from alphafold_msa.launcher.templates import describe_templates, read_templates
 from alphafold_msa.msa.read import alignment_lines
 from alphafold_msa.protocol.output import decode_output
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body
@@ -75,11 +77,10 @@ def describe_input(msa, path: str) -> str:
 
 def _job_input(options: LaunchOptions) -> dict:
     """Read and check the alignment and templates here (a bad file never costs GPU time); the job input."""
-    msa = read_checked(options)
-    templates = read_templates(options.template)
-    print(describe_input(msa, options.msa[0]), file=sys.stderr)
-    check_templates(templates, msa)
-    return job_input(options.job_spec(templates), Path(options.msa[0]), msa)
+    job = check_job(options)
+    print(describe_input(job.msa, options.msa[0]), file=sys.stderr)
+    describe_templates(job.matches)
+    return job_input(job.spec, Path(options.msa[0]), job.msa)
 
 
 def write_output_files(output: dict, destination: Path) -> list[Path]:
@@ -157,7 +158,8 @@ def endpoint_client(options: LaunchOptions) -> EndpointClient:
         raise UserError("give --endpointId ID (or --api-url for a local worker), or --local to predict here")
     if not options.api_key and options.api_url == DEFAULT_API_URL:
         raise UserError("no RunPod API key: set RUNPOD_API_KEY or pass --api-key")
-    return EndpointClient(options.api_url.replace("{endpointId}", options.endpoint_id or ""), options.api_key)
+    return EndpointClient(options.api_url.replace("{endpointId}", options.endpoint_id or ""), options.api_key,
+                          on_local_server=lambda note: print(note, file=sys.stderr))
 
 
 def run_remote(options: LaunchOptions) -> int:
@@ -173,14 +175,24 @@ def run_remote(options: LaunchOptions) -> int:
     try:
         status = wait_for(client, job_id, time.monotonic() + options.timeout, options.poll_interval)
     except TimeoutError:
-        raise TimedOut(f"job {job_id} is not finished after {options.timeout:.0f} s; it keeps running: "
-                       f"resume with --resume {job_id}") from None
+        raise TimedOut(timed_out_message(job_id, options)) from None
     except KeyboardInterrupt:
         print(f"interrupted: cancelled job {job_id}", file=sys.stderr)
         return EXIT_CANCELLED
     if status["status"] != "COMPLETED":
         raise unfinished(job_id, status)
     return write_completed(options, job_id, decode_output(status.get("output"), options.api_url))
+
+
+def timed_out_message(job_id: str, options: LaunchOptions) -> str:
+    """What the launcher says when --timeout passes: the job was sent with that execution timeout, so the
+    endpoint stops it once it has run that long; time it spent queued does not count, so it may still finish."""
+    waited = f"job {job_id} did not finish within --timeout {options.timeout:g} s"
+    if options.resume:
+        return f"{waited}; --resume {job_id} waits for it again"
+    return (f"{waited}. The endpoint stops it once it has run {options.timeout:g} s (the job's execution "
+            f"timeout); if it was queued part of that time it may still complete: --resume {job_id} fetches it "
+            f"then. For longer jobs, give a larger --timeout")
 
 
 def unfinished(job_id: str, status: dict) -> AlphafoldMsaError:
@@ -199,7 +211,8 @@ def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     assert options.output is not None, "one job needs --output (checked by cli.dispatch)"
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        problem = write_results(output, files_dir, Path(options.output), ResultOrigin(job_id, options.api_url))
+        problem = write_results(output, files_dir, Path(options.output), options.job_spec().formats,
+                                ResultOrigin(job_id, options.api_url))
     finally:
         if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)
@@ -213,25 +226,31 @@ def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     elif "files" in output:
         extras = "; plots and summary beside it" + (f"; every file in {options.output_dir}"
                                                     if options.output_dir else "")
+        if output["files"].get("left_out"):
+            extras += (f" but {len(output['files']['left_out'])} (the copies under ColabFold's names, msa.a3m) "
+                       f"the worker left out of its archive to return it inline: give it a bucket (BUCKET_*) "
+                       f"to have them")
     print(printable(result_line(options.output, output)) + extras, file=sys.stderr)
     return EXIT_OK
 
 
-def write_results(output: dict, files_dir: Path, output_path: Path,
+def write_results(output: dict, files_dir: Path, output_path: Path, formats: Sequence[str],
                   origin: ResultOrigin) -> AlphafoldMsaError | None:
-    """The job's files into `files_dir`; the structure at `output_path` with its scores and plots
-    beside it, read from the files this job installed only (never a user's own file in `files_dir`).
+    """The job's files into `files_dir`; the top structure at `output_path` (its other `formats` beside it)
+    with its scores and plots, read from the files this job installed only (never a user's own file in
+    `files_dir`).
     Files that cannot be received (a damaged archive, a refused or expired link, a file in the way)
     are returned as the error (its exit code says which), after the structure and the scores the output
     carries are written."""
+    carried = {output.get("structure_format", "pdb"): output["structure"]}
     try:
         files = receive(output, files_dir, origin)
         scores = job_scores(files)
     except AlphafoldMsaError as error:
         with tempfile.TemporaryDirectory(prefix="alphafold-msa-") as fallback:
-            write_structure(output_path, output["structure"], job_scores(write_output_files(output, Path(fallback))))
+            write_structures(output_path, carried, job_scores(write_output_files(output, Path(fallback))))
         return error
-    write_structure(output_path, output["structure"], scores)
+    write_structures(output_path, top_structures(files, formats) or carried, scores)
     place_beside(output_path, files)
     return None
 
@@ -243,10 +262,6 @@ def run_remote_batch(options: LaunchOptions) -> int:
     spec = options.job_spec(templates)
     endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
 
-    def check(path: Path):
-        msa = check_one(path, options)
-        check_templates(templates, msa, quiet=True)
-        return msa
-
+    check = functools.partial(check_batch_file, options=options, templates=templates)
     return run_batch(options, lambda: endpoint_client(options), batch_settings(spec, options), check,
                      functools.partial(job_input, spec), functools.partial(collect_batch_entry, options.api_url))

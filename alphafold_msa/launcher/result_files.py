@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from alphafold_msa import settings
 from alphafold_msa.files import write_atomic
+from alphafold_msa.launcher.output_paths import structure_paths
 from alphafold_msa.protocol.archive import ArchiveError, results_prefix, unpack
 from alphafold_msa.protocol.output import OutputError, is_local_endpoint
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
@@ -119,8 +120,25 @@ def scores_file(scores: dict[str, Any], ranking: dict[str, Any], summary: dict[s
     return {**scores, **{k: v for k, v in extras.items() if v}}
 
 
-def write_structure(output: Path, structure: str, scores: dict) -> None:
-    """The structure at `output` and its scores at <output>.scores.json, each written atomically."""
+def write_structures(output: Path, structures: dict[str, str], scores: dict) -> list[Path]:
+    """The top model in each format (`structures`: format -> text) at `output` and beside it
+    (output_paths.structure_paths), its scores at <output>.scores.json, each written atomically; returns
+    the structure files."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(output, structure)
+    paths = structure_paths(output, list(structures))
+    for fmt, path in paths.items():
+        write_atomic(path, structures[fmt])
     write_atomic(output.with_suffix(".scores.json"), json.dumps(scores))
+    return list(paths.values())
+
+
+def top_structures(files: Sequence[Path], formats: Sequence[str]) -> dict[str, str]:
+    """The top model's text in each of `formats` among a job's `files` (relaxed_rank_0.* where the job relaxed
+    it, else ranked_0.*); formats the job did not return are left out."""
+    job = _by_name(files)
+    found = {}
+    for fmt in formats:
+        path = job.get(f"relaxed_rank_0.{fmt}") or job.get(f"ranked_0.{fmt}")
+        if path is not None:
+            found[fmt] = path.read_text()
+    return found

@@ -10,7 +10,7 @@ from typing import Sequence
 from alphafold_msa.errors import TemplateError
 from alphafold_msa.protocol.schema import MAX_TEMPLATES
 from alphafold_msa.protocol.spec import TemplateSpec
-from alphafold_msa.structures.match import match_templates, parse_template_argument, query_targets
+from alphafold_msa.structures.match import TemplateMatch, match_templates, parse_template_argument, query_targets
 from alphafold_msa.structures.read import detect_format, load_structure_text
 
 
@@ -30,14 +30,14 @@ def read_templates(arguments: Sequence[str] | None) -> list[TemplateSpec]:
     return templates
 
 
-def check_templates(templates: Sequence[TemplateSpec], msa, quiet: bool = False) -> None:
+def check_templates(templates: Sequence[TemplateSpec], msa) -> list[TemplateMatch]:
     """Match the templates to the query (or the complex's chains) as the prediction will, so a template
-    that cannot be used fails here; say what each covers (unless `quiet`)."""
-    if not templates:
-        return
-    matches = match_templates(templates, query_targets(msa))
-    if quiet:
-        return
+    that cannot be used fails here; the matches."""
+    return match_templates(templates, query_targets(msa)) if templates else []
+
+
+def describe_templates(matches: Sequence[TemplateMatch]) -> None:
+    """Say on the console what each matched template covers, and its structure's warnings."""
     for match in matches:
         print(f"template {match.describe()}", file=sys.stderr)
     for warning in sorted({w for m in matches for w in m.structure.warnings}):
