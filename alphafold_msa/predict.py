@@ -18,7 +18,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
 from alphafold_msa.model.feature_memory import feature_depth, held_bytes
-from alphafold_msa.model.features import FeatureDict, build_features
+from alphafold_msa.model.features import FeatureDict, build_features, mask_msa_columns
 from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.model.relax import relax as relax_structure
 from alphafold_msa.model.runner import ModelRunner, RunnerCache
@@ -28,8 +28,10 @@ from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.msa.limits import job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
+from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.protocol.schema import COMPLEX_MODES
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
+from alphafold_msa.results.ensemble import Sample, write_ensemble
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.job_record import (
     LOG_FILE,
@@ -41,7 +43,8 @@ from alphafold_msa.results.job_record import (
 )
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
-from alphafold_msa.results.structures import rank, to_prediction, write_ranked
+from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of, sample_name
+from alphafold_msa.results.structures import ModelPrediction, demo_labelled, rank, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
 from alphafold_msa.structures.match import TemplateMatch, match_templates, query_targets
 
@@ -95,10 +98,12 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     return features, "monomer_ptm", summary, alignment, kept_complex
 
 
-def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: dict, report: Callable[[str], None],
-                 templates: bool = False) -> list:
-    """Every model for every seed (features processed once per seed and network); with `templates`,
-    the template-aware models run through the template-aware network. Times go into `timings`.
+def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, samples: SampleLog, timings: dict,
+                 report: Callable[[str], None], templates: bool = False) -> str | None:
+    """Every model for every seed (features processed once per seed and network, masked as the spec asks),
+    each sample handed to `samples` as it finishes; with `templates`, the template-aware models run through the
+    template-aware network. Times go into `timings`. Returns why sampling stopped early (stop_at_score), if it
+    did.
     A network compiled for this length is announced first: it is the long silent step (a job with
     templates says which of its two networks, with or without templates)."""
     def compiling(with_templates: bool) -> Callable[[int], None]:
@@ -106,11 +111,12 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: 
         return lambda length: report(f"compiling the network{which} for {length} residues (once per length "
                                      f"bucket; later jobs reuse it)")
 
-    predictions = []
     uses = {number: templates and runner.uses_templates(number) for number in spec.models}
+    done = 0
     for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
         stage = time.perf_counter()
-        processed = {flag: runner.process(raw, spec.num_recycle, seed, flag, spec.max_msa)
+        sample_raw = mask_msa_columns(raw, spec.msa_mask_fraction, seed)
+        processed = {flag: runner.process(sample_raw, spec.num_recycle, seed, flag, spec.max_msa)
                      for flag in set(uses.values())}
         timings["process_features_s"] += round(time.perf_counter() - stage, 3)
         for number in spec.models:
@@ -118,13 +124,38 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, timings: 
             stage = time.perf_counter()
             result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
                                               spec.recycle_early_stop_tolerance, on_compile=compiling(uses[number]),
-                                              templates=uses[number], max_msa=spec.max_msa)
+                                              templates=uses[number], max_msa=spec.max_msa, dropout=spec.dropout)
             seconds = time.perf_counter() - stage
-            predictions.append(to_prediction(name, seed, recycles, processed[uses[number]], result, seconds))
+            prediction = to_prediction(name, seed, recycles, processed[uses[number]], result, seconds)
+            samples.add(prediction)
+            done += 1
             timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
-            report(f"model {len(predictions)}/{spec.predictions} done: {name} seed {seed}, "
-                   f"mean pLDDT {predictions[-1].mean_plddt:.2f}, {seconds:.1f} s")
-    return predictions
+            report(f"model {done}/{spec.predictions} done: {name} seed {seed}, "
+                   f"mean pLDDT {prediction.mean_plddt:.2f}, {seconds:.1f} s")
+            score = confidence_score(prediction)
+            if spec.stop_at_score is not None and score >= spec.stop_at_score:
+                reason = (f"stopped after {done} of {spec.predictions} samples: {name} seed {seed} reached ranking "
+                          f"confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
+                report(reason)
+                return reason
+    return None
+
+
+def ensemble_sample(prediction: ModelPrediction) -> Sample:
+    """A kept sample as the ensemble compares it: its Cα atoms, pLDDT and ranking confidence (0-100)."""
+    from alphafold.common import residue_constants
+
+    ca = np.asarray(prediction.structure.atom_positions)[:, residue_constants.atom_order["CA"]]
+    return Sample(sample_name(prediction), ca, prediction.plddt, confidence_score(prediction))
+
+
+def _sample_writer(formats: Sequence[str], demo_weights: bool) -> Callable[[ModelPrediction], dict[str, str]]:
+    """A sample's structure in each of `formats` (labelled as random when the weights are), for save_all."""
+    def texts(prediction: ModelPrediction) -> dict[str, str]:
+        return {fmt: demo_labelled(text, fmt) if demo_weights else text
+                for fmt in formats for text in [prediction.structure_text(fmt)]}
+
+    return texts
 
 
 def _report_templates(summary: dict, models: Sequence[int], preset: str, report: Callable[[str], None]) -> None:
@@ -350,8 +381,22 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
     with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
         plots.coverage(prepared.alignment, prepared.summary["num_sequences_filtered"],
                        prepared.summary.get("paired_rows", 0))
-        ranked = rank(_predict_all(runner, prepared.raw, spec, timings, report, templates=bool(prepared.matches)))
+        samples = SampleLog(output_dir, recipe_of(spec.max_msa, spec.dropout, spec.msa_mask_fraction), spec.keep_top,
+                            save=_sample_writer(spec.formats, demo_weights) if spec.save_all else None)
+        try:
+            stopped_early = _predict_all(runner, prepared.raw, spec, samples, timings, report,
+                                         templates=bool(prepared.matches))
+        except BaseException as error:  # the samples finished so far stay recorded
+            samples.close(f"interrupted: {type(error).__name__}")
+            raise
+        samples.close(stopped_early)
+        ranked = rank(samples.kept())
         plots.models(ranked, covered_ranges(prepared.matches, msa))
+        if spec.is_sampling and len(ranked) > 1:
+            ensemble = _timed(timings, "ensemble_s", lambda: write_ensemble(
+                [ensemble_sample(p) for p in ranked], output_dir, confidence_label="ranking confidence (0-100)",
+                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None))
+            report(f"ensemble of the {len(ranked)} kept samples: {ensemble.summary()}")
         relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, *relax, report))
         ranked_models, ranking, ranking_path = _timed(
             timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))
@@ -362,6 +407,8 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
     timings_path = _write_timings(output_dir, timings, runner, counters_before)
     summary = report_summary(ranked_models, prepared.summary, timings, relaxed[0].info if 0 in relaxed else None,
                              demo_weights)
+    if spec.is_sampling and len(ranked) > 1:
+        summary["ensemble"] = ensemble.summary()
     summary_path, _ = write_summary(output_dir, summary)
     return PredictionResult(output_dir=output_dir, models=ranked_models, msa_summary=prepared.summary,
                             timings=timings, ranking_path=ranking_path, timings_path=timings_path,

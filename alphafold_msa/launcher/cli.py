@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     prediction.add_argument("--random-seed", "--seed", dest="random_seed", type=int, default=0,
                             help="random seed (default 0)")
     prediction.add_argument("--num-seeds", type=int, default=1,
-                            help="seeds per model, from --random-seed upwards (default 1)")
+                            help="seeds per model, from --random-seed upwards (default 1, at most 1000)")
     prediction.add_argument("--max-msa-depth", type=int, default=DEFAULT_MAX_MSA_DEPTH,
                             help=f"most rows of each alignment featurized after duplicates are removed "
                                  f"(default {DEFAULT_MAX_MSA_DEPTH})")
@@ -94,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the network's MSA crops, ColabFold's --max-msa (e.g. 16:32 or 32:64 to sample "
                                  "alternative conformations; at most 512:5120, AlphaFold-Multimer 508:2048); "
                                  "default: the models' own, fitted to the alignment's depth")
+    sampling = parser.add_argument_group("sampling (docs/sampling.md)")
+    sampling.add_argument("--use-dropout", dest="dropout", action="store_true",
+                          help="evaluation-time dropout, as ColabFold and AFsample: each seed samples the network")
+    sampling.add_argument("--msa-mask-fraction", type=float, metavar="F",
+                          help="AFsample2: for each sample, this fraction of the alignment's columns (0 <= F < 1) "
+                               "set to X in every row but the query, drawn from the sample's seed")
+    sampling.add_argument("--keep-top", type=int, metavar="N",
+                          help="the most confident samples kept as ranked structures (default 5); every sample's "
+                               "scores go to samples.tsv")
+    sampling.add_argument("--save-all", action="store_true",
+                          help="also write every sample's structure (sample_<model>_seed_<seed>.pdb)")
+    sampling.add_argument("--stop-at-score", type=float, metavar="S",
+                          help="stop once a sample's ranking confidence reaches S (0-100: mean pLDDT, or 100 x "
+                               "(0.8 ipTM + 0.2 pTM) for a complex), as ColabFold")
     prediction.add_argument("--relax", choices=RELAX_MODES,
                             help="Amber relaxation of the top model (best: the default, as AlphaFold), of all "
                                  "models, or none (default: $ALPHAFOLD_MSA_RELAX where the prediction runs, else "

@@ -17,7 +17,7 @@ from alphafold_msa.protocol.schema import JobInputError
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 
 # Job fields whose flag is not the field's name with '-' for '_'.
-FLAG_OF_FIELD = {"formats": "--format", "format": "--format"}
+FLAG_OF_FIELD = {"formats": "--format", "format": "--format", "dropout": "--use-dropout"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,11 @@ class LaunchOptions:
     num_seeds: int
     max_msa_depth: int
     max_msa: list[int] | None
+    dropout: bool
+    msa_mask_fraction: float | None
+    keep_top: int | None
+    save_all: bool
+    stop_at_score: float | None
     relax: str | None
     check: bool
     endpoint_id: str | None
@@ -81,7 +86,8 @@ class LaunchOptions:
         """The job fields this command sets (the schema's defaults apply to the rest)."""
         given = {"models": self.models, "num_recycle": self.num_recycle, "random_seed": self.random_seed,
                  "num_seeds": self.num_seeds, "max_msa_depth": self.max_msa_depth, "max_msa": self.max_msa,
-                 "relax": self.relax,
+                 "relax": self.relax, "dropout": self.dropout or None, "msa_mask_fraction": self.msa_mask_fraction,
+                 "keep_top": self.keep_top, "save_all": self.save_all or None, "stop_at_score": self.stop_at_score,
                  "formats": self.structure_formats, "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance,
                  "format": self.msa_format, "query": self.query, "complex_mode": self.complex_mode,
                  "pairing": self.pairing}

@@ -60,6 +60,23 @@ def msa_features(msa: Msa) -> FeatureDict:
     }
 
 
+UNKNOWN_RESIDUE = 20  # 'X', in HHblits ids (a monomer's msa) and AlphaFold's aatype (a multimer's) alike
+
+
+def mask_msa_columns(raw: FeatureDict, fraction: float, seed: int) -> FeatureDict:
+    """AFsample2's MSA column masking: `fraction` of the alignment's columns (rounded to whole columns), drawn
+    from `seed`, set to X (unknown residue) in every row but the first, the query; the raw features unchanged
+    when `fraction` is 0."""
+    msa = raw["msa"]
+    count = round(fraction * msa.shape[1])
+    if count == 0:
+        return raw
+    columns = np.random.default_rng(seed).choice(msa.shape[1], size=count, replace=False)
+    masked = msa.copy()
+    masked[1:, columns] = UNKNOWN_RESIDUE
+    return {**raw, "msa": masked}
+
+
 def process_features(raw: FeatureDict, network_config, num_recycle: int, random_seed: int,
                      msa_crops: tuple[int, int] | None = None) -> FeatureDict:
     """AlphaFold's input pipeline (MSA clustering, masking, crops) with one copy per recycle.

@@ -153,24 +153,27 @@ class ModelRunner:
                 "device": device.name}
 
     def network(self, path: str, bfloat16: bool | None = None, templates: bool = False,
-                max_msa: tuple[int, int] | None = None) -> Any:
+                max_msa: tuple[int, int] | None = None, dropout: bool = False) -> Any:
         """The network (alphafold's RunModel, compiled on first call) for kernel path `path`, built once;
         `bfloat16=False` gives the float32 network the self-check measures against, `templates` the
         template-aware one, `max_msa` AlphaFold-Multimer's with those MSA crops (a monomer network's crops
-        are its features' shapes: it needs no network of its own)."""
+        are its features' shapes: it needs no network of its own), `dropout` one with evaluation-time dropout
+        (the fork's global_config.eval_dropout, as ColabFold's --use-dropout)."""
         key = path if bfloat16 is None or bfloat16 == self.bfloat16 else f"{path}-float32"
         key += "-templates" if templates else ""
         crops = max_msa if self.multimer else None
         key += f"-msa{crops[0]}x{crops[1]}" if crops else ""
+        key += "-dropout" if dropout else ""
         with self._lock:
-            return self._networks.get(key) or self._build_network(key, path, bfloat16, templates, crops)
+            return self._networks.get(key) or self._build_network(key, path, bfloat16, templates, crops, dropout)
 
     def _build_network(self, key: str, path: str, bfloat16: bool | None, templates: bool,
-                       msa_crops: tuple[int, int] | None) -> Any:
+                       msa_crops: tuple[int, int] | None, dropout: bool) -> Any:
         from alphafold.model import model
 
         device = _kernels.current_device()
         config = copy.deepcopy(self.config(templates))
+        config.model.global_config.eval_dropout = dropout
         if msa_crops:
             evo = config.model.embeddings_and_evoformer
             evo.num_msa, evo.num_extra_msa = msa_crops
@@ -212,10 +215,11 @@ class ModelRunner:
         on_compile: Callable[[int], None] | None = None,
         templates: bool = False,
         max_msa: tuple[int, int] | None = None,
+        dropout: bool = False,
     ) -> tuple[dict, int]:
         """Run model `number` (through the template-aware network with `templates`, on features
-        processed for it, with at most `max_msa` MSA clusters and extra rows); returns AlphaFold's output
-        dict (for the real length) and the recycles done.
+        processed for it, with at most `max_msa` MSA clusters and extra rows, with evaluation-time `dropout`
+        drawn from `random_seed`); returns AlphaFold's output dict (for the real length) and the recycles done.
 
         The features are padded to the length bucket, so nearby lengths reuse one compilation;
         outputs are cut back to the query's residues. `on_compile(length)` is called first when
@@ -223,25 +227,25 @@ class ModelRunner:
         """
         if templates and not self.uses_templates(number):
             raise ConfigError(f"model {number} of the {self.preset} set was trained without templates")
-        network = self.network(self.kernels, templates=templates, max_msa=max_msa)
+        network = self.network(self.kernels, templates=templates, max_msa=max_msa, dropout=dropout)
         return self._run(network, processed, number, num_recycle, random_seed, recycle_early_stop_tolerance,
-                         count=True, on_compile=on_compile, templates=templates, max_msa=max_msa)
+                         count=True, on_compile=on_compile, templates=templates, max_msa=max_msa, dropout=dropout)
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
              recycle_early_stop_tolerance: float | None, count: bool = False,
              on_compile: Callable[[int], None] | None = None, templates: bool = False,
-             max_msa: tuple[int, int] | None = None) -> tuple[dict, int]:
+             max_msa: tuple[int, int] | None = None, dropout: bool = False) -> tuple[dict, int]:
         if self.multimer:
             # Complexes run at their exact length; the MSA is sampled to fixed shapes outside the network.
             length = padded_length = processed["aatype"].shape[0]
-            signature: tuple = (length, templates, max_msa)
+            signature: tuple = (length, templates, max_msa, dropout)
         else:
             length = processed["aatype"].shape[1]
             padded_length = configs.bucket_length(length) if self.bucketing else length
             if padded_length != length:
                 processed = pad_residues(processed, self.config(templates), padded_length)
             # Each recycle runs on a [1, ...] slice, so shapes past the recycle axis decide compilation.
-            signature = tuple(sorted((k, v.shape[1:]) for k, v in processed.items()))
+            signature = (dropout, *sorted((k, v.shape[1:]) for k, v in processed.items()))
         with self._lock:
             model.params = self.params(number, templates)
             model.config.model.num_recycle = num_recycle

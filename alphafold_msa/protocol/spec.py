@@ -49,6 +49,11 @@ class JobSpec:
     recycle_early_stop_tolerance: float | None = DEFAULTS["recycle_early_stop_tolerance"]
     random_seed: int = DEFAULTS["random_seed"]
     num_seeds: int = DEFAULTS["num_seeds"]
+    keep_top: int = DEFAULTS["keep_top"]
+    save_all: bool = DEFAULTS["save_all"]
+    stop_at_score: float | None = DEFAULTS["stop_at_score"]
+    dropout: bool = DEFAULTS["dropout"]
+    msa_mask_fraction: float = DEFAULTS["msa_mask_fraction"]
     max_msa_depth: int = DEFAULTS["max_msa_depth"]
     max_msa: tuple[int, int] | None = DEFAULTS["max_msa"]
     formats: tuple[str, ...] = tuple(DEFAULTS["formats"])
@@ -89,8 +94,18 @@ class JobSpec:
 
     @property
     def predictions(self) -> int:
-        """Models times seeds: how many structures the job predicts."""
+        """Models times seeds: how many structures the job predicts (fewer when stop_at_score is reached)."""
         return len(self.models) * self.num_seeds
+
+    @property
+    def is_sampling(self) -> bool:
+        """A sampling run (several seeds, dropout or column masking): its kept samples are clustered."""
+        return self.num_seeds > 1 or self.dropout or self.msa_mask_fraction > 0
+
+    @property
+    def kept(self) -> int:
+        """How many of the predictions are kept as ranked structures."""
+        return min(self.keep_top, self.predictions)
 
 
 @dataclasses.dataclass(frozen=True)

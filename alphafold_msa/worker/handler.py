@@ -222,11 +222,14 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
 def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None) -> None:
     """Before any compute: refuse a job whose results archive could only travel through a bucket
     when none is configured (rather than computing and losing the result)."""
-    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), spec.predictions))
-    estimate = estimate_archive_bytes(length, spec.predictions, len(spec.formats), relaxed)
+    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), spec.kept))
+    estimate = estimate_archive_bytes(length, spec.kept, len(spec.formats), relaxed)
+    if spec.save_all:  # every sample's structures too
+        estimate += estimate_archive_bytes(length, spec.predictions, len(spec.formats), 0) - estimate_archive_bytes(
+            length, 0, len(spec.formats), 0)
     if estimate > INLINE_ARCHIVE_BYTES and bucket is None:
         raise ResultTooLargeError(
-            f"the result files of this job ({length} residues, {spec.predictions} model(s)) would be about "
+            f"the result files of this job ({length} residues, {spec.kept} model(s) kept) would be about "
             f"{estimate / 1e6:.0f} MB, over the {INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and the "
             f"worker has no bucket for larger ones: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
             f"BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME on the endpoint, or ask for fewer models or seeds")

@@ -1,0 +1,94 @@
+"""A prediction's samples (each model for each seed) as they finish: one line each in samples.tsv, written
+and flushed at once (a run stopped midway keeps the lines so far), samples.json at the end, every sample's
+structure too with `save_all`, and only the `keep` most confident samples held in memory for ranking."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from alphafold_msa.files import write_atomic
+from alphafold_msa.results.structures import ModelPrediction
+
+SAMPLES_TSV, SAMPLES_JSON = "samples.tsv", "samples.json"
+COLUMNS = ("sample", "model", "seed", "max_msa", "dropout", "msa_mask_fraction", "mean_plddt", "ptm", "iptm",
+           "ranking_confidence", "recycles", "seconds")
+
+
+def confidence_score(prediction: ModelPrediction) -> float:
+    """Ranking confidence on ColabFold's --stop-at-score scale, 0-100: mean pLDDT for one chain,
+    100 x (0.8 ipTM + 0.2 pTM) for a complex."""
+    confidence = prediction.ranking_confidence
+    return 100 * confidence if prediction.iptm is not None else confidence
+
+
+def sample_name(prediction: ModelPrediction) -> str:
+    """'model_1_ptm_seed_003': the sample's model and seed."""
+    return f"{prediction.model_name}_seed_{prediction.seed:03d}"
+
+
+class SampleLog:
+    """The samples of one prediction, in `folder`: `recipe` (max_msa, dropout, msa_mask_fraction) is recorded
+    with each; `keep` bounds the samples held; `save` (format -> text of a sample) writes each sample's
+    structure as sample_<model>_seed_<seed>.<format> when given."""
+
+    def __init__(self, folder: Path, recipe: dict[str, Any], keep: int,
+                 save: Callable[[ModelPrediction], dict[str, str]] | None = None):
+        self.folder, self.recipe, self.keep, self.save = folder, recipe, keep, save
+        self.rows: list[dict[str, Any]] = []
+        self._held: list[tuple[tuple[float, float, int], ModelPrediction]] = []  # a min-heap: least first
+        self._order = itertools.count()
+        self._tsv = open(folder / SAMPLES_TSV, "w", encoding="utf-8")
+        self._tsv.write("\t".join(COLUMNS) + "\n")
+
+    def add(self, prediction: ModelPrediction) -> None:
+        """Record one finished sample; hold it when it is among the `keep` most confident so far."""
+        row = {"sample": sample_name(prediction), "model": prediction.model_name, "seed": prediction.seed,
+               **self.recipe, "mean_plddt": round(prediction.mean_plddt, 2),
+               "ptm": _rounded(prediction.ptm), "iptm": _rounded(prediction.iptm),
+               "ranking_confidence": round(confidence_score(prediction), 2), "recycles": prediction.recycles,
+               "seconds": round(prediction.predict_seconds, 3)}
+        self.rows.append(row)
+        self._tsv.write("\t".join(_cell(row[column]) for column in COLUMNS) + "\n")
+        self._tsv.flush()
+        if self.save is not None:
+            for fmt, text in self.save(prediction).items():
+                write_atomic(self.folder / f"sample_{row['sample']}.{fmt}", text)
+        # Ties keep the earlier sample (rank's order: confidence, then pTM); the keys are unique.
+        entry = ((prediction.ranking_confidence, prediction.ptm or 0.0, -next(self._order)), prediction)
+        if len(self._held) < self.keep:
+            heapq.heappush(self._held, entry)
+        elif entry[0] > self._held[0][0]:
+            heapq.heapreplace(self._held, entry)
+
+    def kept(self) -> list[ModelPrediction]:
+        """The samples held: the `keep` most confident."""
+        return [prediction for _, prediction in self._held]
+
+    def close(self, stopped_early: str | None = None) -> None:
+        """samples.json: every sample's line, the ones kept, and why sampling stopped early (if it did)."""
+        self._tsv.close()
+        kept = sorted(sample_name(p) for p in self.kept())
+        record = {"columns": list(COLUMNS), "samples": self.rows, "kept": kept, "stopped_early": stopped_early}
+        write_atomic(self.folder / SAMPLES_JSON, json.dumps(record, indent=1))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _cell(value: Any) -> str:
+    """A TSV cell: empty for None, lists as 16:32, numbers and booleans as text."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ":".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def recipe_of(max_msa: Sequence[int] | None, dropout: bool, msa_mask_fraction: float) -> dict[str, Any]:
+    """The sampling recipe recorded with each sample."""
+    return {"max_msa": list(max_msa) if max_msa else None, "dropout": dropout, "msa_mask_fraction": msa_mask_fraction}

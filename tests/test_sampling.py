@@ -1,0 +1,106 @@
+"""Sampling: dropout, AFsample2's column masking, many seeds with only the most confident kept, samples.tsv /
+samples.json as the samples finish, every sample saved on request, and stop_at_score."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from alphafold_msa.launcher.cli import main
+from alphafold_msa.model.features import UNKNOWN_RESIDUE, build_features, mask_msa_columns
+from alphafold_msa.msa import read_msa
+from alphafold_msa.predict import run_prediction
+from alphafold_msa.protocol.spec import JobSpec
+
+
+def predict(testdata, reduced_weights, runners, folder, **fields):
+    spec = JobSpec(models=(1,), num_recycle=0, relax="none", **fields)
+    return run_prediction(testdata / "colabfold" / "6A5J.a3m", folder, reduced_weights, spec, model_config="reduced",
+                          runners=runners)
+
+
+def coordinates(result) -> np.ndarray:
+    """The top model's atom lines' coordinates."""
+    lines = [line for line in result.best.structures["pdb"].splitlines() if line.startswith("ATOM")]
+    return np.array([[float(line[30:38]), float(line[38:46]), float(line[46:54])] for line in lines])
+
+
+def test_dropout_samples_the_network_reproducibly_per_seed(testdata, reduced_weights, runners, tmp_path):
+    plain = predict(testdata, reduced_weights, runners, tmp_path / "plain", random_seed=3)
+    first = predict(testdata, reduced_weights, runners, tmp_path / "a", random_seed=3, dropout=True)
+    again = predict(testdata, reduced_weights, runners, tmp_path / "b", random_seed=3, dropout=True)
+    other = predict(testdata, reduced_weights, runners, tmp_path / "c", random_seed=4, dropout=True)
+    np.testing.assert_array_equal(coordinates(first), coordinates(again))
+    assert not np.array_equal(coordinates(first), coordinates(plain)), "dropout changes the prediction"
+    assert not np.array_equal(coordinates(first), coordinates(other)), "another seed, other dropout masks"
+    assert runners.get(reduced_weights, "reduced", "monomer_ptm").network("xla", dropout=True).config.model \
+        .global_config.eval_dropout is True
+
+
+def test_column_masking_masks_the_fraction_asked_for_never_the_query(testdata):
+    raw = build_features(read_msa(testdata / "colabfold" / "6A5J.a3m"))
+    masked = mask_msa_columns(raw, 0.25, seed=7)
+    columns = raw["msa"].shape[1]
+    changed = np.flatnonzero((masked["msa"][1:] == UNKNOWN_RESIDUE).all(axis=0))
+    assert len(changed) == round(0.25 * columns)
+    np.testing.assert_array_equal(masked["msa"][0], raw["msa"][0])
+    np.testing.assert_array_equal(mask_msa_columns(raw, 0.25, seed=7)["msa"], masked["msa"])
+    assert not np.array_equal(mask_msa_columns(raw, 0.25, seed=8)["msa"], masked["msa"])
+    assert mask_msa_columns(raw, 0.0, seed=7) is raw
+    assert masked["msa"] is not raw["msa"] and (raw["msa"][1:, changed] != UNKNOWN_RESIDUE).any(), "raw untouched"
+
+
+def test_many_seeds_keep_the_most_confident_and_record_every_sample(testdata, reduced_weights, runners, tmp_path):
+    result = predict(testdata, reduced_weights, runners, tmp_path, num_seeds=7, keep_top=3, msa_mask_fraction=0.1)
+    rows = list(csv.DictReader((tmp_path / "samples.tsv").open(), delimiter="\t"))
+    assert [row["seed"] for row in rows] == [str(seed) for seed in range(7)]
+    assert {row["msa_mask_fraction"] for row in rows} == {"0.1"} and {row["dropout"] for row in rows} == {"false"}
+    record = json.loads((tmp_path / "samples.json").read_text())
+    assert len(record["samples"]) == 7 and record["stopped_early"] is None
+    confidence = {row["sample"]: float(row["ranking_confidence"]) for row in rows}
+    kept = [f"{m.model_name}_seed_{m.seed:03d}" for m in result.models]
+    assert sorted(kept) == record["kept"] and len(kept) == 3
+    assert min(confidence[name] for name in kept) >= max(confidence[name] for name in confidence if name not in kept)
+    assert [confidence[name] for name in kept] == sorted((confidence[name] for name in kept), reverse=True)
+    assert sorted(p.name for p in tmp_path.glob("ranked_*.pdb")) == ["ranked_0.pdb", "ranked_1.pdb", "ranked_2.pdb"]
+    assert not list(tmp_path.glob("sample_*"))
+    # the kept samples clustered by structure, the states named in the summary
+    clusters = json.loads((tmp_path / "clusters.json").read_text())
+    members = sorted(member for cluster in clusters["clusters"] for member in cluster["members"])
+    assert members == sorted(kept) and (tmp_path / "ensemble.png").is_file()
+    assert "structural state" in json.loads((tmp_path / "summary.json").read_text())["ensemble"]
+
+
+def test_save_all_writes_every_sample_and_stop_at_score_stops(testdata, reduced_weights, runners, tmp_path):
+    predict(testdata, reduced_weights, runners, tmp_path, num_seeds=3, save_all=True, stop_at_score=0)
+    record = json.loads((tmp_path / "samples.json").read_text())
+    assert len(record["samples"]) == 1 and record["stopped_early"].startswith("stopped after 1 of 3 samples")
+    assert [p.name for p in tmp_path.glob("sample_*")] == ["sample_model_1_ptm_seed_000.pdb"]
+    log = (tmp_path / "log.txt").read_text()
+    assert "stop_at_score 0)" in log
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--msa-mask-fraction", "1.2"], "--msa-mask-fraction: 1.2 is greater than or equal to the maximum of 1"),
+    (["--num-seeds", "0"], "--num-seeds: 0 is less than the minimum of 1"),
+    (["--num-seeds", "1001"], "--num-seeds: 1001 is greater than the maximum of 1000"),
+    (["--keep-top", "0"], "--keep-top: 0 is less than the minimum of 1"),
+    (["--stop-at-score", "101"], "--stop-at-score: 101.0 is greater than the maximum of 100"),
+])
+def test_bad_sampling_flags_are_one_line_before_anything_is_read(tmp_path, capsys, flags, message):
+    code = main(["--msa", str(tmp_path / "absent.a3m"), "--output", str(tmp_path / "x.pdb"), "--local", *flags])
+    assert code == 2 and capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_a_local_sampling_run_from_the_command_line(testdata, reduced_weights, runners, tmp_path, capsys):
+    code = main(["--local", "--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--output", str(tmp_path / "x.pdb"),
+                 "--output-dir", str(tmp_path / "all"), "--param-dir", str(reduced_weights), "--model-config",
+                 "reduced", "--models", "1", "--num-recycle", "0", "--num-seeds", "2", "--use-dropout",
+                 "--keep-top", "1"], runners=runners)
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((tmp_path / "all" / "config.json").read_text())
+    assert config["dropout"] is True and config["keep_top"] == 1 and config["num_seeds"] == 2
+    assert len((tmp_path / "all" / "samples.tsv").read_text().splitlines()) == 3
