@@ -105,7 +105,7 @@ def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_buc
     monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
     query = "ACDEFGHIKLMNPQRSTVWY" * 40  # 800 residues, five models
     result = handle_job({"id": "big", "input": {"msa": f">q\n{query}\n", "files": True}})
-    assert result["error"].startswith("the result files of this job (800 residues, 5 model(s)) would be about ")
+    assert result["error"].startswith("the result files of this job (800 residues, 5 model(s) kept) would be about ")
     assert "set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME" in result["error"]
 
 
