@@ -184,7 +184,7 @@ def test_git_ignores_every_file_the_quick_start_writes():
 
     from conftest import REPO
 
-    from alphafold_msa.launcher.result_files import BESIDE_OUTPUT, SUMMARIES
+    from alphafold_msa.launcher.output_paths import BESIDE_OUTPUT, SUMMARIES
 
     readme = (REPO / "README.md").read_text()
     quick_start = readme[readme.index("## Quick start"):readme.index("## Batches")]

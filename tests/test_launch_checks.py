@@ -39,8 +39,7 @@ def test_an_output_that_names_a_folder_is_refused_before_any_work(small_msa_path
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--output", "{tmp}/blocker/x.pdb"], "--output {tmp}/blocker/x.pdb: {tmp}/blocker is a file, so "
-                                          "{tmp}/blocker cannot be a folder"),
+    (["--output", "{tmp}/blocker/x.pdb"], "--output {tmp}/blocker/x.pdb: {tmp}/blocker is a file, not a folder"),
     (["--output", "{tmp}/x.pdb", "--output-dir", "{tmp}/blocker"], "--output-dir {tmp}/blocker is a file, not a "
                                                                    "folder"),
     (["--output", "{tmp}/x.pdb", "--format", "cif", "--output-dir", "{tmp}/out"],
@@ -74,11 +73,10 @@ def test_launch_py_alone_shows_usage_and_examples():
 def test_structure_formats_follow_the_output_name():
     assert structure_formats("m.cif", None) == ["cif"]
     assert structure_formats("m.pdb", None) == ["pdb"]
-    assert structure_formats("model", None) is None
+    assert structure_formats(None, None) is None
     assert structure_formats("m.cif", ["pdb", "cif"]) == ["cif", "pdb"]
     assert structure_paths(Path("out/m.cif"), ["cif", "pdb"]) == {"cif": Path("out/m.cif"), "pdb": Path("out/m.pdb")}
-    assert structure_paths(Path("out/model"), ["pdb", "cif"]) == {"pdb": Path("out/model"),
-                                                                  "cif": Path("out/model.cif")}
+    assert structure_paths(Path("out/m.pdb"), ["pdb", "cif"]) == {"pdb": Path("out/m.pdb"), "cif": Path("out/m.cif")}
 
 
 def test_output_cif_is_mmcif_and_each_format_is_written(small_msa_path, reduced_weights, runners, tmp_path, capsys):
@@ -222,3 +220,42 @@ def test_a_cif_output_from_an_endpoint_is_its_mmcif_and_left_out_copies_are_name
     assert emulator.requests[0]["body"]["input"]["formats"] == ["cif"]
     assert (tmp_path / "x.cif").read_text() == "data_relaxed\n" and not (tmp_path / "x.pdb").exists()
     assert "but 2 (the copies under ColabFold's names, msa.a3m) the worker left out" in completed.stderr
+
+
+@pytest.mark.parametrize("output", ["{msa}", "{tmp}/x.a3m", "{tmp}/x.pdb.gz", "{tmp}/model"])
+def test_an_output_that_is_an_input_or_not_a_structure_file_is_refused(small_msa_path, tmp_path, capsys, output):
+    msa = tmp_path / "in.pdb"  # an alignment named like a structure: only the path comparison catches it
+    msa.write_bytes(small_msa_path.read_bytes())
+    target = output.format(msa=msa, tmp=tmp_path)
+    assert main(["--local", "--msa", str(msa), "--output", target]) == EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: --output {target}") and "Traceback" not in error
+    assert ("is one of the command's inputs" if target == str(msa) else "name the structure file with .pdb") in error
+    assert msa.read_bytes() == small_msa_path.read_bytes()
+
+
+def test_output_dir_files_of_yours_stop_the_job_before_any_work(small_msa_path, reduced_weights, runners, tmp_path,
+                                                               capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text("{}\n")
+    assert main([*local_flags(reduced_weights), "--msa", str(small_msa_path), "--output-dir", str(out)],
+                runners=runners) == EXIT_BAD_INPUT
+    assert "the job's file config.json would replace" in capsys.readouterr().err
+    (out / "config.json").unlink()
+    (out / "6A5J.pdb").write_text("MINE\n")  # the top model's implied name
+    assert main([*local_flags(reduced_weights), "--msa", str(small_msa_path), "--output-dir", str(out)],
+                runners=runners) == EXIT_BAD_INPUT
+    assert "the job's file 6A5J.pdb would replace" in capsys.readouterr().err
+    assert sorted(path.name for path in out.iterdir()) == ["6A5J.pdb"] and (out / "6A5J.pdb").read_text() == "MINE\n"
+    (out / "6A5J.pdb").unlink()
+    for _ in range(2):  # a run into its own earlier output replaces it
+        assert main([*local_flags(reduced_weights), "--msa", str(small_msa_path), "--output-dir", str(out)],
+                    runners=runners) == EXIT_OK, capsys.readouterr().err
+    assert (out / "6A5J.pdb").read_text().startswith(("MODEL", "ATOM", "REMARK"))
+
+
+def test_output_and_output_dir_naming_one_path_is_one_line(small_msa_path, tmp_path, capsys):
+    same = str(tmp_path / "one.pdb")
+    assert main(["--local", "--msa", str(small_msa_path), "--output", same, "--output-dir", same]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.startswith(f"error: --output {same}: {same} is a folder")

@@ -267,10 +267,10 @@ def test_a_local_run_never_replaces_a_file_of_the_users(testdata, reduced_weight
     (folder / "summary.txt").write_text("my summary\n")
     code = main(local_args(testdata, reduced_weights, tmp_path), runners=runners)
     error = capsys.readouterr().err
-    assert code == 3, error
-    assert error.splitlines()[-1] == (f"error: wrote {tmp_path / 'x.pdb'}, but the job's file summary.txt would "
-                                      f"replace {folder / 'summary.txt'}, which the launcher did not write; move it "
-                                      f"away or choose another output folder")
+    assert code == 2, error
+    assert error.splitlines()[-1] == (f"error: --output-dir {folder}: the job's file summary.txt would replace "
+                                      f"{folder / 'summary.txt'}, which the launcher did not write; move it away or "
+                                      f"choose another output folder")
     assert (folder / "summary.txt").read_text() == "my summary\n"
-    assert [p.name for p in folder.iterdir()] == ["summary.txt"], "nothing of the prediction's is moved in"
-    assert (tmp_path / "x.pdb").is_file() and json.loads((tmp_path / "x.scores.json").read_text())["msa"]
+    assert [p.name for p in folder.iterdir()] == ["summary.txt"] and not (tmp_path / "x.pdb").exists(), \
+        "refused before any work"

@@ -126,29 +126,40 @@ def test_a_rerun_replaces_the_launchers_own_files_and_keeps_the_users(small_msa_
     folder.mkdir()
     (folder / "family.sto").write_text("# STOCKHOLM 1.0\n//\n")
     with EndpointEmulator() as emulator:
+        # pae.png: a file not every job has (the launcher cannot check for it before the job)
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"first\n", "ranked_1.pdb": b"first\n",
-                                                   "summary.txt": b"first\n"})]
+                                                   "pae.png": b"first\n"})]
         first = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
-        (folder / "summary.txt").write_text("first, with my remarks\n")  # edited: the user's now
+        (folder / "pae.png").write_text("first, with my remarks\n")  # edited: the user's now
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"second\n"})]
         second = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
-        emulator.status_replies = [completed_with({"ranked_0.pdb": b"third\n", "summary.txt": b"third\n"})]
+        emulator.status_replies = [completed_with({"ranked_0.pdb": b"third\n", "pae.png": b"third\n"})]
         third = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert (folder / "ranked_0.pdb").read_text() == "second\n" and not (folder / "ranked_1.pdb").exists()
-    assert (folder / "summary.txt").read_text() == "first, with my remarks\n"
+    assert (folder / "pae.png").read_text() == "first, with my remarks\n"
     assert (folder / "family.sto").read_text() == "# STOCKHOLM 1.0\n//\n"
-    assert third.returncode == 3 and f"would replace {folder / 'summary.txt'}" in third.stderr
+    assert third.returncode == 3 and f"would replace {folder / 'pae.png'}" in third.stderr
     assert (folder / "ranked_0.pdb").read_text() == "second\n", "a refused output moves nothing in"
 
 
 def test_only_the_jobs_own_files_make_the_scores_and_the_files_beside_the_structure(small_msa_path, tmp_path):
     folder = tmp_path / "all"
     folder.mkdir()
+    # Files every job writes (ranking.json, summary.*, plddt.png) stop the command before it sends anything;
+    # pae.png, which not every job has, is the user's as long as the job sends none.
     users = {"ranking.json": '{"order": ["mine"]}', "summary.json": '{"query_name": "mine", "note": "mine"}',
              "timings.json": '{"total_s": 1}', "summary.txt": "mine\n", "plddt.png": "mine"}
     for name, text in users.items():
         (folder / name).write_text(text)
+    with EndpointEmulator() as emulator:
+        refused = launch(emulator, small_msa_path, tmp_path / "x.pdb", "--output-dir", str(folder))
+        assert refused.returncode == 2 and "the job's file ranking.json would replace" in refused.stderr
+        assert emulator.requests == [], "nothing was sent"
+    for name in users:
+        (folder / name).unlink()
+    users = {"pae.png": "mine"}
+    (folder / "pae.png").write_text("mine")
     scores = {"model": "model_1_ptm", "mean_plddt": 80.0}
     with EndpointEmulator() as emulator:
         emulator.status_replies = [completed_with({"ranked_0.pdb": b"MODEL\n",

@@ -206,3 +206,11 @@ def test_without_a_bucket_a_large_archive_leaves_out_the_spare_files(templated, 
     assert sorted(p.name for p in unpacked) == sorted(p.name for p in folder.iterdir() if p.name not in spare)
     monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", len(base64.b64encode(pack(folder))))
     assert "left_out" not in worker.deliver_archive("job-full", folder, bucket=None)
+
+
+def test_every_job_folder_holds_the_files_the_launcher_checks_before_a_job(templated):
+    """protocol.archive.FIXED_RESULT_FILES: the names checked in --output-dir before any work."""
+    from alphafold_msa.protocol.archive import FIXED_RESULT_FILES
+
+    result, _ = templated
+    assert set(FIXED_RESULT_FILES) <= {path.name for path in result.output_dir.iterdir()}

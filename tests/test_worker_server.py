@@ -165,3 +165,24 @@ def test_a_job_longer_than_the_read_timeout_comes_back_from_the_local_worker(wor
     worker_s = json.loads(output.with_suffix(".scores.json").read_text())["timings"]["total_s"]
     assert worker_s > 2 * client.READ_TIMEOUT_S, "the job must outlast the read timeout for this test to mean much"
     assert client.LOCAL_SERVER_NOTE in error
+
+
+def test_a_batch_against_the_local_worker_completes_every_job(worker_url, testdata, tmp_path, monkeypatch, capsys):
+    """Three jobs, two at a time, through the SDK's local server (which runs one job at a time inside a
+    status request): every job completes, none ends as an uncertain submission or a lost job, with the read
+    timeout shortened to 1 s."""
+    from alphafold_msa.launcher import client
+    from alphafold_msa.launcher.cli import main
+
+    monkeypatch.setattr(client, "READ_TIMEOUT_S", 1.0)
+    url, _, _ = worker_url
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("RRM_1.sto", "20aa-alitest.afa", "fn3.sto"):  # the third is submitted while a job runs
+        (folder / name).write_bytes((testdata / "pfam" / name).read_bytes())
+    code = main(["--api-url", url, "--msa", str(folder), "--output-dir", str(tmp_path / "out"), "--models", "1",
+                 "--num-seeds", "3", "--num-recycle", "1", "--poll-interval", "0.5", "--concurrency", "2",
+                 "--timeout", "600"])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [entry["status"] for entry in manifest["entries"]] == ["COMPLETED"] * 3

@@ -328,7 +328,11 @@ class BatchRun:
 
     def _cancel_late(self, job_id: str) -> dict:
         """Cancel a job past --timeout; its status as a failed attempt."""
-        self.client.cancel(job_id)
+        try:
+            self.client.cancel(job_id)
+        except AlphafoldMsaError as error:  # the SDK's local server has no /cancel
+            return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; could not be "
+                                                     f"cancelled ({printable(error)})"}
         return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
 
     def _finish(self, entry: Entry, status: str) -> Entry:

@@ -215,7 +215,8 @@ def with_implied_output(options: LaunchOptions) -> LaunchOptions:
 
     name = "_".join(job_names([Path(path) for path in options.msa]))
     formats = options.job_spec().formats
-    return dataclasses.replace(options, output=str(Path(options.output_dir) / f"{name}.{formats[0]}"))
+    return dataclasses.replace(options, output=str(Path(options.output_dir) / f"{name}.{formats[0]}"),
+                               adopt_output=True)
 
 
 def dispatch(options: LaunchOptions, runners=None) -> int:
@@ -231,9 +232,12 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
         raise UserError("--resume JOB_ID waits for one job: give --output for its structure")
     if is_batch(options):
         if options.output or not options.output_dir:
+            if len(options.msa) == 1:
+                raise UserError(f"--msa {options.msa[0]} names a folder or pattern: a batch, one job per alignment, "
+                                f"which needs --output-dir (not --output); name one file to predict it alone")
             raise UserError("several alignments: add --complex to predict them as one complex (chains in --msa "
                             "order), or give --output-dir (not --output) to predict each as its own job (a batch)")
-        check_output_paths(None, options.output_dir, [])
+        check_output_paths(None, options.output_dir, [], job_folder=False)
         if options.local:
             from alphafold_msa.launcher.local import run_local_batch
 
@@ -245,7 +249,8 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
     if not options.output:
         raise UserError("--output is required: where to write the predicted structure "
                         "(or --output-dir: a folder for every file of the job)")
-    check_output_paths(options.output, options.output_dir, options.job_spec().formats)
+    check_output_paths(options.output, options.output_dir, options.job_spec().formats, options.inputs,
+                       adopted=options.adopt_output)
     if options.local:
         from alphafold_msa.launcher.local import run_local
 

@@ -148,14 +148,16 @@ class EndpointClient:
     server (`handler.py --rp_serve_api`, known by its POST-only /status): it runs the job inside the status
     request that finds it and answers when the job is done, so its answers may take until the deadline
     (asking again would find the job gone, with its result). `on_local_server` is told once when that
-    server is recognised."""
+    server is recognised. With `read_until_deadline` (a worker on this machine) every answer may take until
+    the deadline: the local server answers nothing while it runs a job."""
 
     def __init__(self, base_url: str, api_key: str | None, *, retries: int = 5, connect_timeout: float = 10,
-                 on_local_server: Callable[[str], None] | None = None):
+                 read_until_deadline: bool = False, on_local_server: Callable[[str], None] | None = None):
         self.base_url = base_url.rstrip("/")
         self.retries, self.connect_timeout = retries, connect_timeout
-        self.read_timeout: float | None = READ_TIMEOUT_S
+        self.read_timeout: float | None = None if read_until_deadline else READ_TIMEOUT_S
         self.on_local_server = on_local_server
+        self.local_server = False
         self.pool = deadline_pool_manager(self.base_url)
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._status_method = "GET"
@@ -214,7 +216,7 @@ class EndpointClient:
         if status == 404:
             raise NotFound(f"not found (HTTP 404) at {url}: check the endpoint id and --api-url")
         if status == 405 and method == "GET" and path.startswith("/status/"):
-            self._status_method, self.read_timeout = "POST", None
+            self._status_method, self.read_timeout, self.local_server = "POST", None, True
             if self.on_local_server is not None:
                 self.on_local_server(LOCAL_SERVER_NOTE)
             return self._request("POST", path, deadline=deadline)

@@ -118,7 +118,12 @@ def run_check(options: LaunchOptions) -> bool:
     from alphafold_msa.launcher.batch import discover
 
     if options.is_complex:
-        print(json.dumps({"files": options.msa, **summarise(check_job(options).msa, options)}))
+        try:
+            line = {"files": options.msa, **summarise(check_job(options).msa, options)}
+        except AlphafoldMsaError as error:
+            print(json.dumps({"files": options.msa, "error": printable(error)}), flush=True)
+            raise
+        print(json.dumps(line))
         return True
     templates = read_templates(options.template)
     options.job_spec(templates)

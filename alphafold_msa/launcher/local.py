@@ -15,7 +15,8 @@ from alphafold_msa.errors import EXIT_OK, WeightsError, printable
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_batch_file, check_job
 from alphafold_msa.launcher.options import LaunchOptions
-from alphafold_msa.launcher.output_folder import OutputConflict, arriving, install
+from alphafold_msa.launcher.output_folder import OutputConflict, adopt, arriving, install
+from alphafold_msa.launcher.output_paths import output_files
 from alphafold_msa.launcher.templates import read_templates
 from alphafold_msa.protocol.spec import JobSpec
 
@@ -98,6 +99,8 @@ def run_local(options: LaunchOptions, runners=None) -> int:
         with arriving(files_dir) as arrived:
             result = predict_here(options, spec, job.msa, arrived, runners)
             scores, conflict = write_local_results(result, arrived, files_dir, Path(options.output), spec.formats)
+        if options.adopt_output and conflict is None:
+            adopt(files_dir, output_files(Path(options.output), spec.formats))
     finally:
         if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)

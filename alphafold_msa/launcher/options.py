@@ -65,17 +65,27 @@ class LaunchOptions:
     model_preset: str
     demo_weights: bool
     kernels: str | None
+    adopt_output: bool = False  # --output was implied inside --output-dir: its files count among the job's
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> LaunchOptions:
         """The parsed command line as options; UserError for values argparse cannot check alone."""
-        values: dict[str, Any] = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)}
+        values: dict[str, Any] = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(cls)
+                                  if field.name != "adopt_output"}
         values["msa_format"], formats = args.format
         values["structure_formats"] = structure_formats(args.output, formats)
         values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [],
                       endpoint_id=args.endpointId, models=parse_models(args.models), copies=parse_copies(args.copies),
                       max_msa=parse_max_msa(args.max_msa))
         return cls(**values)
+
+    @property
+    def inputs(self) -> list[str]:
+        """The files the command reads: alignments, paired alignments, templates, pairing keys."""
+        from alphafold_msa.structures.match import parse_template_argument
+
+        templates = [parse_template_argument(argument)[0] for argument in self.template]
+        return [*self.msa, *self.paired, *templates, *([self.pair_keys] if self.pair_keys else [])]
 
     @property
     def is_complex(self) -> bool:

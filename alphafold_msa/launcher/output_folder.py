@@ -20,9 +20,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from alphafold_msa.errors import RemoteError
+from alphafold_msa.errors import RemoteError, UserError
 from alphafold_msa.files import write_atomic
 from alphafold_msa.protocol.archive import PLAIN_NAME
 
@@ -43,6 +43,25 @@ def arriving(destination: Path) -> Iterator[Path]:
         yield holder / "files"
     finally:
         shutil.rmtree(holder, ignore_errors=True)
+
+
+def check_free(destination: Path, names: Sequence[str]) -> None:
+    """Before a job: UserError when a file named in `names` is in `destination` and the launcher did not
+    write it (or it changed since): the job's file would replace it."""
+    ours = _own_files(destination) if destination.is_dir() else {}
+    for name in names:
+        if os.path.lexists(destination / name) and name not in ours:
+            raise UserError(f"--output-dir {destination}: the job's file {name} would replace {destination / name}, "
+                            f"which the launcher did not write; move it away or choose another output folder")
+
+
+def adopt(destination: Path, paths: Sequence[Path]) -> None:
+    """Count `paths` (files the launcher wrote into `destination` besides a job's) among its own there, so the
+    next run may replace them."""
+    record = {name: [digest] for name, digest in _own_files(destination).items()}
+    record.update({path.name: [_file_sha256(path)] for path in paths
+                   if path.is_file() and path.resolve().parent == destination.resolve()})
+    _write_record(destination, record)
 
 
 def install(arrived: Path, destination: Path) -> list[Path]:

@@ -33,7 +33,8 @@ from alphafold_msa.launcher.client import (
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_batch_file, check_job
 from alphafold_msa.launcher.options import LaunchOptions
-from alphafold_msa.launcher.output_folder import arriving, install
+from alphafold_msa.launcher.output_folder import adopt, arriving, install
+from alphafold_msa.launcher.output_paths import output_files
 from alphafold_msa.launcher.result_files import (
     ResultOrigin,
     job_scores,
@@ -44,7 +45,7 @@ from alphafold_msa.launcher.result_files import (
 )
 from alphafold_msa.launcher.templates import describe_templates, read_templates
 from alphafold_msa.msa.read import alignment_lines
-from alphafold_msa.protocol.output import decode_output
+from alphafold_msa.protocol.output import decode_output, is_local_endpoint
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body
 from alphafold_msa.protocol.spec import JobSpec
 
@@ -148,7 +149,11 @@ def wait_for(client: EndpointClient, job_id: str, deadline: float, poll_interval
                     raise TimeoutError
                 time.sleep(min(next(delays), remaining))
         except KeyboardInterrupt:
-            client.cancel(job_id)
+            try:
+                client.cancel(job_id)
+            except AlphafoldMsaError as error:  # the SDK's local server has no /cancel
+                raise Cancelled(f"interrupted; job {job_id} could not be cancelled ({printable(error)}): it may "
+                                f"still run") from None
             raise
 
 
@@ -158,7 +163,10 @@ def endpoint_client(options: LaunchOptions) -> EndpointClient:
         raise UserError("give --endpointId ID (or --api-url for a local worker), or --local to predict here")
     if not options.api_key and options.api_url == DEFAULT_API_URL:
         raise UserError("no RunPod API key: set RUNPOD_API_KEY or pass --api-key")
-    return EndpointClient(options.api_url.replace("{endpointId}", options.endpoint_id or ""), options.api_key,
+    url = options.api_url.replace("{endpointId}", options.endpoint_id or "")
+    # A worker on this machine (the SDK's local server) answers a request only once the job it runs is done:
+    # its answers are waited for up to the deadline, as a batch's submissions wait for a job in progress.
+    return EndpointClient(url, options.api_key, read_until_deadline=is_local_endpoint(url),
                           on_local_server=lambda note: print(note, file=sys.stderr))
 
 
@@ -171,11 +179,12 @@ def run_remote(options: LaunchOptions) -> int:
     else:
         body = request_body(_job_input(options), execution_timeout_s=options.timeout)
         job_id = client.submit(body, deadline=time.monotonic() + options.timeout)
-    print(f"job {job_id} submitted; resume with --resume {job_id}", file=sys.stderr)
+    print(f"waiting for job {job_id}" if options.resume else f"job {job_id} submitted; resume with --resume {job_id}",
+          file=sys.stderr)
     try:
         status = wait_for(client, job_id, time.monotonic() + options.timeout, options.poll_interval)
     except TimeoutError:
-        raise TimedOut(timed_out_message(job_id, options)) from None
+        raise TimedOut(timed_out_message(job_id, options, client.local_server)) from None
     except KeyboardInterrupt:
         print(f"interrupted: cancelled job {job_id}", file=sys.stderr)
         return EXIT_CANCELLED
@@ -184,10 +193,14 @@ def run_remote(options: LaunchOptions) -> int:
     return write_completed(options, job_id, decode_output(status.get("output"), options.api_url))
 
 
-def timed_out_message(job_id: str, options: LaunchOptions) -> str:
+def timed_out_message(job_id: str, options: LaunchOptions, local_server: bool = False) -> str:
     """What the launcher says when --timeout passes: the job was sent with that execution timeout, so the
-    endpoint stops it once it has run that long; time it spent queued does not count, so it may still finish."""
+    endpoint stops it once it has run that long; time it spent queued does not count, so it may still finish.
+    The SDK's local server runs it to the end but keeps no result."""
     waited = f"job {job_id} did not finish within --timeout {options.timeout:g} s"
+    if local_server:
+        return (f"{waited}; the local worker goes on with it but keeps no result for the launcher: run it again "
+                f"with a larger --timeout")
     if options.resume:
         return f"{waited}; --resume {job_id} waits for it again"
     return (f"{waited}. The endpoint stops it once it has run {options.timeout:g} s (the job's execution "
@@ -211,8 +224,10 @@ def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     assert options.output is not None, "one job needs --output (checked by cli.dispatch)"
     files_dir = Path(options.output_dir) if options.output_dir else Path(tempfile.mkdtemp(prefix="alphafold-msa-"))
     try:
-        problem = write_results(output, files_dir, Path(options.output), options.job_spec().formats,
-                                ResultOrigin(job_id, options.api_url))
+        formats = options.job_spec().formats
+        problem = write_results(output, files_dir, Path(options.output), formats, ResultOrigin(job_id, options.api_url))
+        if options.adopt_output and problem is None:
+            adopt(files_dir, output_files(Path(options.output), formats))
     finally:
         if not options.output_dir:
             shutil.rmtree(files_dir, ignore_errors=True)

@@ -14,14 +14,11 @@ from typing import Any, Sequence
 
 from alphafold_msa import settings
 from alphafold_msa.files import write_atomic
-from alphafold_msa.launcher.output_paths import structure_paths
+from alphafold_msa.launcher.output_paths import beside_paths, structure_paths
 from alphafold_msa.protocol.archive import ArchiveError, results_prefix, unpack
 from alphafold_msa.protocol.output import OutputError, is_local_endpoint
 from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError, download_link
 
-# The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
-BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")
-SUMMARIES = ("summary.json", "summary.txt")
 # The alignment's summary among summary.json's fields (the rest describe the models).
 MSA_FIELDS = ("filter", "format", "complex_mode", "query_name", "query_length", "num_sequences",
               "num_sequences_filtered", "gap_fraction", "chains", "paired_rows", "pairing", "note", "coverage",
@@ -81,9 +78,7 @@ def place_beside(output: Path, files: Sequence[Path]) -> list[Path]:
     """Copy the plots and summary among a job's `files` (those it installed, never others in their
     folder) next to `output` (model.pdb -> model_plddt.png, model.summary.txt, ...); returns the files written."""
     job = _by_name(files)
-    targets = {**{name: output.with_name(f"{output.stem}_{name}") for name in BESIDE_OUTPUT},
-               **{name: output.with_suffix(f".{name}") for name in SUMMARIES}}
-    return [Path(shutil.copyfile(job[name], target)) for name, target in targets.items() if name in job]
+    return [Path(shutil.copyfile(job[name], target)) for name, target in beside_paths(output).items() if name in job]
 
 
 def _by_name(files: Sequence[Path]) -> dict[str, Path]:

@@ -47,6 +47,7 @@ _IS_LETTER[ord("a"):ord("z") + 1] = True
 # most one residue with both backbone torsions, no conformation to predict; one residue breaks relaxation.
 MIN_QUERY_LENGTH = 4
 _NUCLEOTIDES = frozenset("ACGTUN")
+MIN_NUCLEOTIDE_QUERY = 6  # shorter queries of those letters are as likely peptides (GTNA) as DNA
 # bytes.translate tables: one C pass per chunk instead of numpy fancy indexing.
 _RESIDUE_TABLE = _RESIDUE_IDS.tobytes()
 _A3M_MATCH, _A3M_INSERTION, _A3M_PAD, _A3M_INVALID = 0, 1, 2, 3
@@ -177,7 +178,8 @@ def _query_checks(records: Records, query_sequence: str, kinds: bytes, invalid: 
 
 
 def check_query(source: str, name: str, line: int, query_sequence: str, chain: int | None = None) -> None:
-    """Refuse a query without residues, shorter than MIN_QUERY_LENGTH, or made only of nucleotide letters.
+    """Refuse a query without residues, shorter than MIN_QUERY_LENGTH, or of MIN_NUCLEOTIDE_QUERY or more
+    nucleotide letters only (GAATTC).
     Every reader applies it to every query (a complex's: each chain's, `chain` numbered from 1), so
     `launch.py --check`, the launcher and the worker accept the same inputs."""
     where = f"line {line}" if chain is None else f"line {line}, chain {chain}"
@@ -188,7 +190,7 @@ def check_query(source: str, name: str, line: int, query_sequence: str, chain: i
         raise MsaError(f"{source}: {query} has {residues} residue{'' if residues == 1 else 's'}, fewer than the "
                        f"{MIN_QUERY_LENGTH} a query or chain needs (a shorter peptide has no conformation for "
                        "AlphaFold2 to predict)")
-    if set(query_sequence) <= _NUCLEOTIDES:
+    if residues >= MIN_NUCLEOTIDE_QUERY and set(query_sequence) <= _NUCLEOTIDES:
         raise MsaError(f"{source}: {query} looks like DNA/RNA: its {residues} residues are all nucleotide letters "
                        "(A, C, G, T, U, N); AlphaFold2 predicts proteins: translate it first and align the protein")
 

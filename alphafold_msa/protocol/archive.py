@@ -20,6 +20,11 @@ MAX_MEMBERS = 10_000
 # A member's name: one plain file name (no folders, no dot first, no spaces or control characters).
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 RESULTS_KEY_PREFIX = "alphafold-msa/"
+# Files every prediction's folder holds, whatever its models (tests/test_result_folder.py keeps this true):
+# the launcher checks before a job that none would replace a file of the user's.
+FIXED_RESULT_FILES = ("ranked_0.pdb", "scores_rank_0.json", "ranking.json", "timings.json", "summary.json",
+                      "summary.txt", "plddt.png", "coverage.png", "config.json", "log.txt", "msa.a3m", "cite.bibtex",
+                      "samples.tsv", "samples.json")
 _NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_-]")
 
 

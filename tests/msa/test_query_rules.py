@@ -97,6 +97,10 @@ def test_a_protein_query_with_nucleotide_letters_among_others_is_read(tmp_path):
     assert read_input(_write(tmp_path, "protein.a3m", ">q\nGAATTCW\n")).query_sequence == "GAATTCW"
 
 
+def test_a_short_peptide_of_nucleotide_letters_is_read(tmp_path):
+    assert read_input(_write(tmp_path, "peptide.a3m", ">q\nGTNAC\n")).query_sequence == "GTNAC"
+
+
 def test_each_chain_of_a_complex_is_checked_for_nucleotides(tmp_path, capsys):
     assert "(line 2, chain 1) " + DNA in _refusal(_write(tmp_path, "complex.a3m", _complex_a3m("GAATTC", PEPTIDE)))
     dna = _write(tmp_path, "dna.a3m", ">d\nGAATTC\n")
