@@ -270,6 +270,7 @@ def test_a_job_the_endpoint_no_longer_knows_is_submitted_again(testdata, tmp_pat
         completed = _one_alignment_batch(testdata, tmp_path, emulator)
     assert completed.returncode == EXIT_OK, completed.stderr
     assert "one: job job-123 LOST: the endpoint no longer knows this job" in completed.stderr
+    assert "1 alignment, one job" in completed.stderr
     entry = _manifest(tmp_path / "out")["entries"][0]
     assert entry["status"] == "COMPLETED" and entry["attempts"] == 2 and len(emulator.paths("POST")) == 2
 

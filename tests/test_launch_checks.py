@@ -211,15 +211,18 @@ def test_a_cif_output_from_an_endpoint_is_its_mmcif_and_left_out_copies_are_name
     reply = completed_with({"ranked_0.pdb": b"ATOM pdb\n", "ranked_0.cif": b"data_unrelaxed\n",
                             "relaxed_rank_0.cif": b"data_relaxed\n"})
     reply.body["output"]["files"]["left_out"] = ["rank_001_model_1_ptm_seed_000.pdb", "msa.a3m"]
+    runs = []
     with EndpointEmulator() as emulator:
         emulator.status_replies = [reply]
-        completed = run_launcher("--msa", str(small_msa_path), "--output", str(tmp_path / "x.cif"), "--endpointId",
-                                 "ep1", "--api-url", emulator.url, "--poll-interval", "0.05",
-                                 env={"RUNPOD_API_KEY": API_KEY}, timeout=120)
-    assert completed.returncode == EXIT_OK, completed.stderr
+        for folder in ([], ["--output-dir", str(tmp_path / "all")]):
+            runs.append(run_launcher("--msa", str(small_msa_path), "--output", str(tmp_path / "x.cif"), *folder,
+                                     "--endpointId", "ep1", "--api-url", emulator.url, "--poll-interval", "0.05",
+                                     env={"RUNPOD_API_KEY": API_KEY}, timeout=120))
+    assert all(run.returncode == EXIT_OK for run in runs), [run.stderr for run in runs]
     assert emulator.requests[0]["body"]["input"]["formats"] == ["cif"]
     assert (tmp_path / "x.cif").read_text() == "data_relaxed\n" and not (tmp_path / "x.pdb").exists()
-    assert "but 2 (the copies under ColabFold's names, msa.a3m) the worker left out" in completed.stderr
+    note = "but 2 (the copies under ColabFold's names, msa.a3m) the worker left out"
+    assert note not in runs[0].stderr and note in runs[1].stderr, "said only where the files were asked for"
 
 
 @pytest.mark.parametrize("output", ["{msa}", "{tmp}/x.a3m", "{tmp}/x.pdb.gz", "{tmp}/model"])

@@ -418,7 +418,7 @@ def start_line(entries: list[Entry], where: str) -> str:
     """'3 alignments, each its own job; 1 invalid, not submitted; 1 already finished; <where>'."""
     invalid = sum(e.status == "INVALID" for e in entries)
     finished = sum(e.status == "COMPLETED" for e in entries)
-    parts = [f"{len(entries)} alignment{'s' if len(entries) != 1 else ''}, each its own job"]
+    parts = [f"{len(entries)} alignments, each its own job" if len(entries) != 1 else "1 alignment, one job"]
     if invalid:
         parts.append(f"{invalid} invalid, not submitted")
     if finished:

@@ -241,7 +241,7 @@ def write_completed(options: LaunchOptions, job_id: str, output: dict) -> int:
     elif "files" in output:
         extras = "; plots and summary beside it" + (f"; every file in {options.output_dir}"
                                                     if options.output_dir else "")
-        if output["files"].get("left_out"):
+        if output["files"].get("left_out") and options.output_dir:
             extras += (f" but {len(output['files']['left_out'])} (the copies under ColabFold's names, msa.a3m) "
                        f"the worker left out of its archive to return it inline: give it a bucket (BUCKET_*) "
                        f"to have them")
