@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -44,7 +45,7 @@ from alphafold_msa.results.job_record import (
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of, sample_name
-from alphafold_msa.results.structures import ModelPrediction, demo_labelled, rank, to_prediction, write_ranked
+from alphafold_msa.results.structures import ModelPrediction, rank, structure_texts, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
 from alphafold_msa.structures.match import TemplateMatch, match_templates, query_targets
 
@@ -147,15 +148,6 @@ def ensemble_sample(prediction: ModelPrediction) -> Sample:
 
     ca = np.asarray(prediction.structure.atom_positions)[:, residue_constants.atom_order["CA"]]
     return Sample(sample_name(prediction), ca, prediction.plddt, confidence_score(prediction))
-
-
-def _sample_writer(formats: Sequence[str], demo_weights: bool) -> Callable[[ModelPrediction], dict[str, str]]:
-    """A sample's structure in each of `formats` (labelled as random when the weights are), for save_all."""
-    def texts(prediction: ModelPrediction) -> dict[str, str]:
-        return {fmt: demo_labelled(text, fmt) if demo_weights else text
-                for fmt in formats for text in [prediction.structure_text(fmt)]}
-
-    return texts
 
 
 def _report_templates(summary: dict, models: Sequence[int], preset: str, report: Callable[[str], None]) -> None:
@@ -382,7 +374,8 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
         plots.coverage(prepared.alignment, prepared.summary["num_sequences_filtered"],
                        prepared.summary.get("paired_rows", 0))
         samples = SampleLog(output_dir, recipe_of(spec.max_msa, spec.dropout, spec.msa_mask_fraction), spec.keep_top,
-                            save=_sample_writer(spec.formats, demo_weights) if spec.save_all else None)
+                            save=functools.partial(structure_texts, formats=spec.formats, demo_weights=demo_weights)
+                            if spec.save_all else None)
         try:
             stopped_early = _predict_all(runner, prepared.raw, spec, samples, timings, report,
                                          templates=bool(prepared.matches))
@@ -392,11 +385,12 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
         samples.close(stopped_early)
         ranked = rank(samples.kept())
         plots.models(ranked, covered_ranges(prepared.matches, msa))
+        states = None
         if spec.is_sampling and len(ranked) > 1:
-            ensemble = _timed(timings, "ensemble_s", lambda: write_ensemble(
+            states = _timed(timings, "ensemble_s", lambda: write_ensemble(
                 [ensemble_sample(p) for p in ranked], output_dir, confidence_label="ranking confidence (0-100)",
-                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None))
-            report(f"ensemble of the {len(ranked)} kept samples: {ensemble.summary()}")
+                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None)).summary()
+            report(f"ensemble of the {len(ranked)} kept samples: {states}")
         relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, *relax, report))
         ranked_models, ranking, ranking_path = _timed(
             timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))
@@ -407,8 +401,8 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
     timings_path = _write_timings(output_dir, timings, runner, counters_before)
     summary = report_summary(ranked_models, prepared.summary, timings, relaxed[0].info if 0 in relaxed else None,
                              demo_weights)
-    if spec.is_sampling and len(ranked) > 1:
-        summary["ensemble"] = ensemble.summary()
+    if states is not None:
+        summary["ensemble"] = states
     summary_path, _ = write_summary(output_dir, summary)
     return PredictionResult(output_dir=output_dir, models=ranked_models, msa_summary=prepared.summary,
                             timings=timings, ranking_path=ranking_path, timings_path=timings_path,

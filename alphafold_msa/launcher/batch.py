@@ -330,10 +330,10 @@ class BatchRun:
         """Cancel a job past --timeout; its status as a failed attempt."""
         try:
             self.client.cancel(job_id)
+            outcome = "cancelled"
         except AlphafoldMsaError as error:  # the SDK's local server has no /cancel
-            return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; could not be "
-                                                     f"cancelled ({printable(error)})"}
-        return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; cancelled"}
+            outcome = f"could not be cancelled ({printable(error)})"
+        return {"status": "TIMED_OUT", "error": f"not finished after {self.timeout:.0f} s; {outcome}"}
 
     def _finish(self, entry: Entry, status: str) -> Entry:
         entry.status = status

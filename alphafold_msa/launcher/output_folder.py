@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from alphafold_msa.errors import RemoteError, UserError
 from alphafold_msa.files import write_atomic
@@ -48,11 +48,9 @@ def arriving(destination: Path) -> Iterator[Path]:
 def check_free(destination: Path, names: Sequence[str]) -> None:
     """Before a job: UserError when a file named in `names` is in `destination` and the launcher did not
     write it (or it changed since): the job's file would replace it."""
-    ours = _own_files(destination) if destination.is_dir() else {}
-    for name in names:
-        if os.path.lexists(destination / name) and name not in ours:
-            raise UserError(f"--output-dir {destination}: the job's file {name} would replace {destination / name}, "
-                            f"which the launcher did not write; move it away or choose another output folder")
+    name = _in_the_way(destination, names, _own_files(destination) if destination.is_dir() else {})
+    if name is not None:
+        raise UserError(f"--output-dir {destination}: {_conflict(destination, name)}")
 
 
 def adopt(destination: Path, paths: Sequence[Path]) -> None:
@@ -69,10 +67,9 @@ def install(arrived: Path, destination: Path) -> list[Path]:
     files there and removing those the new output lacks; returns the files installed."""
     new = {path.name: _file_sha256(path) for path in sorted(arrived.iterdir())}
     ours = _own_files(destination)
-    for name in new:
-        if os.path.lexists(destination / name) and name not in ours:
-            raise OutputConflict(f"the job's file {name} would replace {destination / name}, which the launcher "
-                                 f"did not write; move it away or choose another output folder")
+    name = _in_the_way(destination, new, ours)
+    if name is not None:
+        raise OutputConflict(_conflict(destination, name))
     # While the files move, the old and the new version of each count as the launcher's: a launcher
     # killed meanwhile leaves a folder that the next run can still replace.
     moving = {name: [digest] for name, digest in ours.items()}
@@ -85,6 +82,16 @@ def install(arrived: Path, destination: Path) -> list[Path]:
         (destination / name).unlink()
     _write_record(destination, {name: [digest] for name, digest in new.items()})
     return [destination / name for name in new]
+
+
+def _in_the_way(destination: Path, names: Iterable[str], ours: dict[str, str]) -> str | None:
+    """The first of `names` whose file in `destination` is not the launcher's own (`ours`), if any."""
+    return next((name for name in names if os.path.lexists(destination / name) and name not in ours), None)
+
+
+def _conflict(destination: Path, name: str) -> str:
+    return (f"the job's file {name} would replace {destination / name}, which the launcher did not write; move it "
+            f"away or choose another output folder")
 
 
 def _file_sha256(path: Path) -> str:

@@ -155,6 +155,12 @@ def relaxed_text(pdb: str, prediction: ModelPrediction, fmt: str) -> str:
     return relaxed.structure_text(fmt)
 
 
+def structure_texts(prediction: ModelPrediction, formats: Sequence[str], demo_weights: bool) -> dict[str, str]:
+    """The prediction in each of `formats`, saying inside that the weights were random when they were."""
+    return {fmt: demo_labelled(text, fmt) if demo_weights else text
+            for fmt, text in ((fmt, prediction.structure_text(fmt)) for fmt in formats)}
+
+
 def _write_copies(text: str, *paths: Path) -> None:
     """`text` into each of `paths` (one file under this project's name and ColabFold's)."""
     for path in paths:
@@ -174,7 +180,7 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
     models = []
     for index, prediction in enumerate(ranked):
         tag = colabfold_tag(index, prediction.model_name, prediction.seed)
-        structures = {fmt: label(prediction.structure_text(fmt), fmt) for fmt in formats}
+        structures = structure_texts(prediction, formats, demo_weights)
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
         for fmt, path in structure_paths.items():
             _write_copies(structures[fmt], path, output_dir / f"{tag}.{fmt}")

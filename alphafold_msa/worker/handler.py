@@ -223,10 +223,9 @@ def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None)
     """Before any compute: refuse a job whose results archive could only travel through a bucket
     when none is configured (rather than computing and losing the result)."""
     relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), spec.kept))
-    estimate = estimate_archive_bytes(length, spec.kept, len(spec.formats), relaxed)
-    if spec.save_all:  # every sample's structures too
-        estimate += estimate_archive_bytes(length, spec.predictions, len(spec.formats), 0) - estimate_archive_bytes(
-            length, 0, len(spec.formats), 0)
+    # save_all adds every sample's structure, counted as a model's files (an upper estimate)
+    models = spec.kept + (spec.predictions if spec.save_all else 0)
+    estimate = estimate_archive_bytes(length, models, len(spec.formats), relaxed)
     if estimate > INLINE_ARCHIVE_BYTES and bucket is None:
         raise ResultTooLargeError(
             f"the result files of this job ({length} residues, {spec.kept} model(s) kept) would be about "
