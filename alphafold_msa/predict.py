@@ -223,6 +223,22 @@ def check_max_msa(spec: JobSpec, preset: str, model_config: str | None) -> None:
                           f"MSA rows (clusters:extra) the {preset} models read")
 
 
+# What one kept sample holds: its PAE (float32, length squared) and, per residue, its coordinates, masks, pLDDT
+# and structure texts (an upper estimate).
+KEPT_BYTES_PER_PAIR = 4
+KEPT_BYTES_PER_RESIDUE = 2_000
+
+
+def check_kept_memory(spec: JobSpec, length: int) -> None:
+    """Refuse, before any work, a job whose kept samples (keep_top of them) would not fit in the job memory."""
+    per_sample = KEPT_BYTES_PER_PAIR * length ** 2 + KEPT_BYTES_PER_RESIDUE * length
+    limit = job_memory_bytes()
+    if spec.kept * per_sample > limit:
+        raise ConfigError(f"input.keep_top: keeping {spec.kept} samples of {length} residues would hold about "
+                          f"{spec.kept * per_sample / 1e9:.1f} GB, more than this job's {limit / 1e9:.1f} GB "
+                          f"({settings.JOB_MEMORY_GB.name}): keep at most {max(1, limit // per_sample)}")
+
+
 def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Callable[[str], None],
                   model_config: str | None = None) -> PreparedInput:
     """Pair (a complex), check the length, match the templates, filter (within the job memory) and featurize;
@@ -231,6 +247,7 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
     if isinstance(msa, ComplexMsa):
         msa = settle_pairing(msa, spec.pairing)
     check_length(msa, settings.max_query_length())
+    check_kept_memory(spec, msa.length)
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
     depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)

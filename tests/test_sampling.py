@@ -104,3 +104,15 @@ def test_a_local_sampling_run_from_the_command_line(testdata, reduced_weights, r
     config = json.loads((tmp_path / "all" / "config.json").read_text())
     assert config["dropout"] is True and config["keep_top"] == 1 and config["num_seeds"] == 2
     assert len((tmp_path / "all" / "samples.tsv").read_text().splitlines()) == 3
+
+
+def test_more_kept_samples_than_the_job_memory_holds_are_refused_before_any_work(monkeypatch):
+    from alphafold_msa.errors import ConfigError
+    from alphafold_msa.predict import check_kept_memory
+
+    monkeypatch.setenv("ALPHAFOLD_MSA_JOB_MEMORY_GB", "1")
+    check_kept_memory(JobSpec(num_seeds=1000, keep_top=1000), 300)  # 0.96 GB: within
+    with pytest.raises(ConfigError, match=r"^input.keep_top: keeping 1000 samples of 1000 residues would hold about "
+                                          r"6.0 GB, more than this job's 1.0 GB \(ALPHAFOLD_MSA_JOB_MEMORY_GB\): keep "
+                                          r"at most 166$"):
+        check_kept_memory(JobSpec(num_seeds=1000, keep_top=1000), 1000)
