@@ -9,12 +9,12 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from alphafold_msa import settings
-from alphafold_msa.errors import ConfigError
+from alphafold_msa.errors import ConfigError, MsaError
 from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
@@ -26,11 +26,20 @@ from alphafold_msa.model.runner import ModelRunner, RunnerCache
 from alphafold_msa.model.templates import monomer_templates, multimer_templates, ptm_complex_templates
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
+from alphafold_msa.msa.clusters import (
+    MsaClustering,
+    cluster_alignment,
+    cluster_msa,
+    clustering_summary,
+    describe,
+    groups,
+    overview,
+)
 from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.msa.limits import job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
-from alphafold_msa.protocol.schema import COMPLEX_MODES
+from alphafold_msa.protocol.schema import COMPLEX_MODES, MAX_PREDICTIONS
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 from alphafold_msa.results.ensemble import Sample, write_ensemble
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
@@ -41,6 +50,7 @@ from alphafold_msa.results.job_record import (
     write_alignment,
     write_citations,
     write_config,
+    write_msa_clusters,
 )
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
@@ -99,9 +109,11 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     return features, "monomer_ptm", summary, alignment, kept_complex
 
 
-def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, samples: SampleLog, timings: dict,
-                 report: Callable[[str], None], templates: bool = False) -> str | None:
-    """Every model for every seed (features processed once per seed and network, masked as the spec asks),
+def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, FeatureDict]], total: int,
+                 spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
+                 templates: bool = False) -> str | None:
+    """Every model for every seed of each alignment (`alignments`: its AF-Cluster name or None, and its raw
+    features; `total` samples in all), features processed once per seed and network, masked as the spec asks,
     each sample handed to `samples` as it finishes; with `templates`, the template-aware models run through the
     template-aware network. Times go into `timings`. Returns why sampling stopped early (stop_at_score), if it
     did.
@@ -114,32 +126,49 @@ def _predict_all(runner: ModelRunner, raw: FeatureDict, spec: JobSpec, samples: 
 
     uses = {number: templates and runner.uses_templates(number) for number in spec.models}
     done = 0
-    for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
-        stage = time.perf_counter()
-        sample_raw = mask_msa_columns(raw, spec.msa_mask_fraction, seed)
-        processed = {flag: runner.process(sample_raw, spec.num_recycle, seed, flag, spec.max_msa)
-                     for flag in set(uses.values())}
-        timings["process_features_s"] += round(time.perf_counter() - stage, 3)
-        for number in spec.models:
-            name = configs.model_name(number, runner.preset)
+    for msa_cluster, raw in alignments:
+        of = "" if msa_cluster is None else f" of alignment {msa_cluster}"
+        for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
             stage = time.perf_counter()
-            result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
-                                              spec.recycle_early_stop_tolerance, on_compile=compiling(uses[number]),
-                                              templates=uses[number], max_msa=spec.max_msa, dropout=spec.dropout)
-            seconds = time.perf_counter() - stage
-            prediction = to_prediction(name, seed, recycles, processed[uses[number]], result, seconds)
-            samples.add(prediction)
-            done += 1
-            timings["models"][f"{name}_seed_{seed}"] = round(seconds, 3)
-            report(f"model {done}/{spec.predictions} done: {name} seed {seed}, "
-                   f"mean pLDDT {prediction.mean_plddt:.2f}, {seconds:.1f} s")
-            score = confidence_score(prediction)
-            if spec.stop_at_score is not None and score >= spec.stop_at_score:
-                reason = (f"stopped after {done} of {spec.predictions} samples: {name} seed {seed} reached ranking "
-                          f"confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
-                report(reason)
-                return reason
+            sample_raw = mask_msa_columns(raw, spec.msa_mask_fraction, seed)
+            processed = {flag: runner.process(sample_raw, spec.num_recycle, seed, flag, spec.max_msa)
+                         for flag in set(uses.values())}
+            timings["process_features_s"] += round(time.perf_counter() - stage, 3)
+            for number in spec.models:
+                name = configs.model_name(number, runner.preset)
+                stage = time.perf_counter()
+                result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
+                                                  spec.recycle_early_stop_tolerance,
+                                                  on_compile=compiling(uses[number]), templates=uses[number],
+                                                  max_msa=spec.max_msa, dropout=spec.dropout)
+                seconds = time.perf_counter() - stage
+                prediction = to_prediction(name, seed, recycles, processed[uses[number]], result, seconds,
+                                           msa_cluster)
+                samples.add(prediction)
+                done += 1
+                timings["models"][prediction.key] = round(seconds, 3)
+                report(f"model {done}/{total} done: {name} seed {seed}{of}, "
+                       f"mean pLDDT {prediction.mean_plddt:.2f}, {seconds:.1f} s")
+                score = confidence_score(prediction)
+                if spec.stop_at_score is not None and score >= spec.stop_at_score:
+                    reason = (f"stopped after {done} of {total} samples: {name} seed {seed}{of} reached ranking "
+                              f"confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
+                    report(reason)
+                    return reason
     return None
+
+
+def _alignments(prepared: PreparedInput, seed: int) -> Iterator[tuple[str | None, FeatureDict]]:
+    """The alignments a prediction runs, each with its raw features: the one given, or with AF-Cluster each
+    cluster's and control's (query first, filtered as the whole one was; featurized one at a time)."""
+    if prepared.clustering is None:
+        yield None, prepared.raw
+        return
+    assert isinstance(prepared.msa, Msa), "AF-Cluster clusters a single chain's alignment"
+    templates = monomer_templates(prepared.matches, prepared.msa.query_sequence) if prepared.matches else None
+    for group in groups(prepared.clustering):
+        filtered, _ = filter_msa(cluster_alignment(prepared.msa, group), prepared.max_msa_depth, seed=seed)
+        yield group.name, build_features(filtered, templates)
 
 
 def ensemble_sample(prediction: ModelPrediction) -> Sample:
@@ -173,7 +202,8 @@ class PreparedInput:
     """A prediction's input made ready: the alignment (a complex with its pairing settled), its raw
     features, the preset that runs it, its summary, the filtered alignment as one Msa, the templates
     matched to it, the seconds this took, the filtered alignment or complex (what the network is
-    given) and the rows per chain featurized at most (max_msa_depth, lowered within the job memory)."""
+    given), the rows per chain featurized at most (max_msa_depth, lowered within the job memory) and, with
+    msa_clusters, AF-Cluster's clustering."""
 
     msa: Msa | ComplexMsa
     raw: FeatureDict
@@ -184,6 +214,12 @@ class PreparedInput:
     build_seconds: float
     kept: Msa | ComplexMsa
     max_msa_depth: int
+    clustering: MsaClustering | None = None  # AF-Cluster's clusters of the alignment (msa_clusters)
+
+    @property
+    def num_alignments(self) -> int:
+        """How many alignments the prediction runs: one, or AF-Cluster's clusters and controls."""
+        return 1 if self.clustering is None else len(groups(self.clustering))
 
     def kept_a3m(self) -> str:
         """The alignment the network is given as a3m: the filtered rows, or a complex's as ColabFold's
@@ -248,6 +284,7 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
         msa = settle_pairing(msa, spec.pairing)
     check_length(msa, settings.max_query_length())
     check_kept_memory(spec, msa.length)
+    clustering = _cluster(msa, spec, report) if spec.msa_clusters else None
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
     depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)
@@ -255,13 +292,36 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
                                                      matches)
     if depth_note:
         summary["depth_note"] = depth_note
+    if clustering is not None:
+        summary["msa_clusters"] = clustering_summary(clustering)
     if matches:
         summary.update(template_summary(matches, spec.models, preset))
         _report_templates(summary, spec.models, preset, report)
     build_seconds = round(time.perf_counter() - stage, 3)
     report(f"parsed MSA: {summary['num_sequences']} sequences ({summary['num_sequences_filtered']} after "
            f"filtering), query {msa.query_name} with {msa.length} residues")
-    return PreparedInput(msa, raw, preset, summary, alignment, matches, build_seconds, kept, depth)
+    return PreparedInput(msa, raw, preset, summary, alignment, matches, build_seconds, kept, depth, clustering)
+
+
+def _cluster(msa: Msa | ComplexMsa, spec: JobSpec, report: Callable[[str], None]) -> MsaClustering:
+    """AF-Cluster's clusters of the alignment, seeded by the job's random_seed; refused (naming msa_clusters) for a
+    complex, an alignment too shallow or too large to cluster, or more samples than a job may run."""
+    if not isinstance(msa, Msa):
+        raise ConfigError(f"input.msa_clusters: AF-Cluster clusters a single chain's alignment; this input is a "
+                          f"complex of {msa.num_chains} chains")
+    report(f"clustering the alignment's {msa.depth - 1:,} rows as AF-Cluster does (DBSCAN)")
+    try:
+        clustering = cluster_msa(msa, seed=spec.random_seed)
+    except MsaError as error:
+        raise type(error)(f"input.msa_clusters: {error}") from None
+    report(overview(clustering))
+    alignments = len(groups(clustering))
+    if alignments * spec.predictions > MAX_PREDICTIONS:
+        raise ConfigError(f"input.msa_clusters: {alignments} alignments (AF-Cluster's {len(clustering.clusters)} "
+                          f"clusters and {len(clustering.controls)} controls) x {spec.predictions} predictions each "
+                          f"= {alignments * spec.predictions:,} samples, more than the {MAX_PREDICTIONS:,} a job may "
+                          f"run: ask for fewer models or seeds")
+    return clustering
 
 
 def _runner_for(prepared: PreparedInput, runner: ModelRunner | None, runners: RunnerCache | None,
@@ -324,6 +384,7 @@ def run_prediction(
     kernels: str | None = None,
     progress: Callable[[str], None] | None = None,
     demo_weights: bool = False,
+    before_predicting: Callable[[PreparedInput], None] | None = None,
     **fields: Any,
 ) -> PredictionResult:
     """Predict structures for the query of `msa` (or the complex) as `spec` asks, and write them to `output_dir`.
@@ -349,6 +410,8 @@ def run_prediction(
     `kernels` ('auto', 'pallas', 'cuda_legacy', 'xla'; default $ALPHAFOLD_MSA_KERNELS, else 'auto')
     chooses the GPU kernels of a runner made here (a `runner` passed in keeps its own).
     `demo_weights` says the weights are random: every structure, score file, summary and plot says so.
+    `before_predicting` sees the prepared input (its alignments counted, with AF-Cluster's clusters) before
+    any weights are loaded; what it raises ends the job there.
     Templates (at most four structures) are aligned to the query (each complex chain) and read by
     the models that use templates: 1 and 2 of the monomer sets, all five of AlphaFold-Multimer.
     """
@@ -363,6 +426,8 @@ def run_prediction(
         msa = read_input(msa, format=spec.format, query=spec.query)
     with JobLog(progress or (lambda message: logger.info("%s", message))) as report:
         prepared = prepare_input(msa, spec, preset, report, model_config)
+        if before_predicting is not None:
+            before_predicting(prepared)
         runner = _runner_for(prepared, runner, runners, param_dir, model_config, kernels, spec.models)
         folder = _start_folder(Path(output_dir), report, job_config(spec, prepared, runner, relax, demo_weights),
                                prepared.kept_a3m())
@@ -393,8 +458,14 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
         samples = SampleLog(output_dir, recipe_of(spec.max_msa, spec.dropout, spec.msa_mask_fraction), spec.keep_top,
                             save=functools.partial(structure_texts, formats=spec.formats, demo_weights=demo_weights)
                             if spec.save_all else None)
+        if prepared.clustering is not None:
+            assert isinstance(msa, Msa), "AF-Cluster clusters a single chain's alignment"
+            write_msa_clusters(output_dir, describe(prepared.clustering, msa),
+                               ((group.name, cluster_alignment(msa, group).to_a3m())
+                                for group in groups(prepared.clustering)))
         try:
-            stopped_early = _predict_all(runner, prepared.raw, spec, samples, timings, report,
+            stopped_early = _predict_all(runner, _alignments(prepared, spec.random_seed),
+                                         prepared.num_alignments * spec.predictions, spec, samples, timings, report,
                                          templates=bool(prepared.matches))
         except BaseException as error:  # the samples finished so far stay recorded
             samples.close(f"interrupted: {type(error).__name__}")
@@ -413,7 +484,8 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
             timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))
         # Only the drawing that outlasts everything above is on the job's critical path.
         plot_paths = _timed(timings, "plots_wait_s", plots.result)
-    write_citations(output_dir, prepared.preset == "multimer", any(o.pdb is not None for o in relaxed.values()))
+    write_citations(output_dir, prepared.preset == "multimer", any(o.pdb is not None for o in relaxed.values()),
+                    prepared.clustering is not None)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings_path = _write_timings(output_dir, timings, runner, counters_before)
     summary = report_summary(ranked_models, prepared.summary, timings, relaxed[0].info if 0 in relaxed else None,
@@ -441,6 +513,7 @@ def job_config(spec: JobSpec, prepared: PreparedInput, runner: ModelRunner, rela
         pairing=msa.pairing.method if isinstance(msa, ComplexMsa) and msa.pairing else spec.pairing,
         max_msa_depth=prepared.max_msa_depth,
         max_msa=(spec.max_msa or configs.network_msa_crops(runner.preset, runner.model_config)) if runner.multimer
+        else spec.max_msa if prepared.clustering is not None  # None: fitted to each alignment's depth
         else runner.msa_crops(len(prepared.raw["msa"]), spec.max_msa),
         recycle_early_stop_tolerance=float(runner.network_config.model.recycle_early_stop_tolerance
                                            if spec.recycle_early_stop_tolerance is None

@@ -33,9 +33,10 @@ ALLOWED = {
 # stack inside functions (never at module level).
 LOCAL_MODE = {"alphafold_msa.launcher.cli", "alphafold_msa.launcher.local"}
 LOCAL_MODE_EXTRA = {"model", "results", "predict", "testing"}
-# One narrow exception, inside a function: --check prints the device-memory estimate from
-# model/memory.py's table, which imports no jax (the light-client test runs --check without it).
-CLIENT_SAFE = {("alphafold_msa.launcher.inputs", "alphafold_msa.model.memory")}
+# Narrow exceptions, inside a function: --check prints the device-memory and GPU-time estimates from
+# model/memory.py and model/speed.py, which import no jax (the light-client test runs --check without it).
+CLIENT_SAFE = {("alphafold_msa.launcher.inputs", "alphafold_msa.model.memory"),
+               ("alphafold_msa.launcher.inputs", "alphafold_msa.model.speed")}
 
 
 def module_name(path: Path) -> str:

@@ -9,9 +9,12 @@ import json
 import numpy as np
 import pytest
 
+from alphafold_msa.errors import ConfigError, MsaError
 from alphafold_msa.launcher.cli import main
 from alphafold_msa.model.features import UNKNOWN_RESIDUE, build_features, mask_msa_columns
-from alphafold_msa.msa import read_msa
+from alphafold_msa.msa import assemble_complex, from_sequences, read_msa
+from alphafold_msa.model.speed import estimate_seconds
+from alphafold_msa.msa.clusters import cluster_alignment, cluster_msa
 from alphafold_msa.predict import run_prediction
 from alphafold_msa.protocol.spec import JobSpec
 
@@ -89,6 +92,7 @@ def test_save_all_writes_every_sample_and_stop_at_score_stops(testdata, reduced_
     (["--num-seeds", "1001"], "--num-seeds: 1001 is greater than the maximum of 1000"),
     (["--keep-top", "0"], "--keep-top: 0 is less than the minimum of 1"),
     (["--stop-at-score", "101"], "--stop-at-score: 101.0 is greater than the maximum of 100"),
+    (["--multimer-version", "4"], "--multimer-version: 4 is not one of [1, 2, 3]"),
 ])
 def test_bad_sampling_flags_are_one_line_before_anything_is_read(tmp_path, capsys, flags, message):
     code = main(["--msa", str(tmp_path / "absent.a3m"), "--output", str(tmp_path / "x.pdb"), "--local", *flags])
@@ -116,3 +120,79 @@ def test_more_kept_samples_than_the_job_memory_holds_are_refused_before_any_work
                                           r"6.0 GB, more than this job's 1.0 GB \(ALPHAFOLD_MSA_JOB_MEMORY_GB\): keep "
                                           r"at most 166$"):
         check_kept_memory(JobSpec(num_seeds=1000, keep_top=1000), 1000)
+
+
+def test_af_cluster_predicts_each_cluster_and_control_as_samples(testdata, reduced_weights, runners, tmp_path):
+    """msa_clusters: AF-Cluster's clusters of fn3 (seeded by random_seed) and their controls, each alignment (query
+    first) predicted and recorded as its own samples; the clusters and their alignments written beside them."""
+    path = testdata / "pfam" / "fn3.sto"
+    clustering = cluster_msa(read_msa(path), seed=0)
+    spec = JobSpec(models=(1,), num_recycle=0, relax="none", msa_clusters=True, keep_top=3)
+    result = run_prediction(path, tmp_path, reduced_weights, spec, model_config="reduced", runners=runners)
+    names = [group.name for group in (*clustering.clusters, *clustering.controls)]
+    assert len(clustering.clusters) >= 3 and names[0] == "000" and names[-1] == "U10-009"
+    rows = list(csv.DictReader((tmp_path / "samples.tsv").open(), delimiter="\t"))
+    assert [row["msa_cluster"] for row in rows] == names
+    assert [row["sample"] for row in rows] == [f"model_1_ptm_seed_000_msa_{name}" for name in names]
+    # each alignment is its own input: the scores differ between alignments
+    assert len({row["mean_plddt"] for row in rows}) > len(names) // 2
+    record = json.loads((tmp_path / "msa_clusters.json").read_text())
+    msa = read_msa(path)
+    assert record["eps"] == clustering.eps and record["num_clusters"] == len(clustering.clusters)
+    for written, cluster in zip(record["clusters"], clustering.clusters):
+        assert written["members"] == [msa.names[row] for row in cluster.rows] and written["size"] == cluster.size
+    for group in (*clustering.clusters, *clustering.controls):
+        assert (tmp_path / f"msa_cluster_{group.name}.a3m").read_text() == cluster_alignment(msa, group).to_a3m()
+    # the kept samples named by their alignment everywhere
+    ranking = json.loads((tmp_path / "ranking.json").read_text())
+    assert ranking["order"] == [model.key for model in result.models] and len(ranking["order"]) == 3
+    assert all(key.startswith("model_1_ptm_seed_0_msa_") for key in ranking["order"])
+    best = result.models[0]
+    assert (tmp_path / f"rank_001_model_1_ptm_seed_000_msa_{best.msa_cluster}.pdb").is_file()
+    assert best.scores["msa_cluster"] == best.msa_cluster
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["msa_clusters"]["sizes"] == [c.size for c in clustering.clusters]
+    assert summary["best_model"] == best.key and "structural state" in summary["ensemble"]
+    assert "WaymentSteele2024" in (tmp_path / "cite.bibtex").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["msa_clusters"] is True
+
+
+def test_af_cluster_refuses_a_shallow_alignment_and_a_complex_naming_the_field(testdata, reduced_weights, tmp_path):
+    spec = JobSpec(models=(1,), relax="none", msa_clusters=True)
+    with pytest.raises(MsaError, match=r"^input\.msa_clusters: .*globins4.sto: too shallow to cluster: 3 of its 3"):
+        run_prediction(testdata / "pfam" / "globins4.sto", tmp_path / "a", reduced_weights, spec,
+                       model_config="reduced")
+    dimer = assemble_complex([from_sequences(["ACDEFGHIKLMNPQRSTVWY"] * 30)], [2])
+    with pytest.raises(ConfigError, match=r"^input\.msa_clusters: AF-Cluster clusters a single chain's alignment; "
+                                          r"this input is a complex of 2 chains"):
+        run_prediction(dimer, tmp_path / "b", reduced_weights, spec, model_config="reduced")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_check_prints_af_cluster_s_clusters_and_the_samples_gpu_time(testdata, capsys):
+    path = testdata / "pfam" / "fn3.sto"
+    assert main(["--check", "--msa", str(path), "--msa-clusters", "--models", "1,2", "--num-seeds", "3"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    clustering = cluster_msa(read_msa(path), seed=0)
+    clusters = line["msa_clusters"]
+    assert clusters["sizes"] == [cluster.size for cluster in clustering.clusters] and clusters["eps"] == clustering.eps
+    assert clusters["num_controls"] == 10 and len(clusters["query_identity"]) == clusters["num_clusters"]
+    assert min(clusters["query_identity"]) <= clusters["mean_query_identity"] <= max(clusters["query_identity"])
+    samples = (len(clustering.clusters) + 10) * 2 * 3
+    assert line["samples"] == samples and line["estimated_gpu_s"] == round(estimate_seconds(86, samples))
+
+
+# An endpoint on this machine's discard port: the refusals come before any request.
+REMOTE = ["--endpointId", "e", "--api-key", "k", "--api-url", "http://127.0.0.1:9"]
+
+
+def test_af_cluster_on_a_shallow_alignment_or_a_complex_is_refused_before_a_job(testdata, tmp_path, capsys):
+    shallow = testdata / "pfam" / "globins4.sto"
+    code = main(["--msa", str(shallow), "--output", str(tmp_path / "x.pdb"), *REMOTE, "--msa-clusters"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith(f"error: --msa-clusters: {shallow}: too shallow to cluster: 3 of its 3")
+    a3m = testdata / "colabfold" / "6A5J.a3m"
+    code = main(["--msa", str(a3m), "--copies", "2", "--output", str(tmp_path / "x.pdb"), *REMOTE, "--msa-clusters"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "--msa-clusters: AF-Cluster clusters a single chain's alignment" in error
+    assert not list(tmp_path.iterdir())

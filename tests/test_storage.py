@@ -109,6 +109,21 @@ def test_without_a_bucket_a_job_with_large_results_fails_before_computing(no_buc
     assert "set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME" in result["error"]
 
 
+def test_af_cluster_s_saved_samples_count_in_the_estimate_before_computing(testdata, no_bucket, monkeypatch,
+                                                                            tmp_path):
+    """Every cluster's and control's sample, saved with save_all, is counted once the alignment is clustered,
+    before any weights are read: 14 alignments x 1 model (19 structures with the 5 kept) do not fit where 6 would."""
+    monkeypatch.setenv("PARAM_DIR", str(tmp_path / "no-weights-here"))
+    monkeypatch.setenv("WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", 700_000)
+    job = {"msa": (testdata / "pfam" / "fn3.sto").read_text(), "models": [1], "save_all": True, "files": True}
+    one = handle_job({"id": "one", "input": job})
+    assert "weights missing" in one["error"], "one alignment's samples fit: the job goes on to the weights"
+    clustered = handle_job({"id": "clustered", "input": {**job, "msa_clusters": True}})
+    assert clustered["error"].startswith("the result files of this job (86 residues, 5 model(s) kept, 19 "
+                                         "structures) would be about ")
+
+
 def test_when_the_estimate_falls_short_the_top_model_still_comes_back(small_msa, worker_env, no_bucket, monkeypatch):
     from alphafold_msa.protocol import schema as jobs
 

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "--msa predicts a homodimer)")
     complexes.add_argument("--complex-mode", choices=COMPLEX_MODES, default="multimer",
                            help="AlphaFold-Multimer v3 (default) or the monomer pTM models with chain breaks (ptm)")
+    complexes.add_argument("--multimer-version", type=int, metavar="{1,2,3}",
+                           help="AlphaFold-Multimer's weights: 3 (default), 2 or 1 (AFsample: v1 responds most to "
+                                "sampling); v1 and v2 are fetched when first asked for")
     prediction = parser.add_argument_group("prediction")
     prediction.add_argument("--models", default="1,2,3,4,5", help="comma-separated model numbers (default 1,2,3,4,5)")
     prediction.add_argument("--num-recycle", type=int, default=DEFAULT_NUM_RECYCLE,
@@ -100,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--msa-mask-fraction", type=float, metavar="F",
                           help="AFsample2: for each sample, this fraction of the alignment's columns (0 <= F < 1) "
                                "set to X in every row but the query, drawn from the sample's seed")
+    sampling.add_argument("--msa-clusters", action="store_true",
+                          help="AF-Cluster: cluster the alignment's rows with DBSCAN as AF-Cluster does and predict "
+                               "each cluster (query first) and its random controls as samples of their own; with "
+                               "--check, print the clusters before any GPU time")
     sampling.add_argument("--keep-top", type=int, metavar="N",
                           help="the most confident samples kept as ranked structures (default 5); every sample's "
                                "scores go to samples.tsv")

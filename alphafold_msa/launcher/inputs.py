@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from alphafold_msa import settings
-from alphafold_msa.errors import AlphafoldMsaError, UserError, printable
+from alphafold_msa.errors import AlphafoldMsaError, MsaError, UserError, printable
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.templates import check_templates, read_templates
-from alphafold_msa.protocol.schema import DEFAULT_MAX_MSA_DEPTH
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 from alphafold_msa.structures.match import TemplateMatch
 
@@ -57,7 +56,25 @@ def check_one(path: Path, options: LaunchOptions):
     if not isinstance(msa, Msa):
         msa = paired_as_asked(msa, options)
     check_length(msa, settings.max_query_length())
+    check_clusterable_input(msa, options)
     return msa
+
+
+def check_clusterable_input(msa, options: LaunchOptions) -> None:
+    """With --msa-clusters: refuse a complex, and an alignment too shallow or too large to cluster, before any
+    upload or weights (the clustering itself runs where the prediction does)."""
+    from alphafold_msa.msa import Msa
+    from alphafold_msa.msa.clusters import check_clusterable
+
+    if not options.msa_clusters:
+        return
+    if not isinstance(msa, Msa):
+        raise UserError(f"--msa-clusters: AF-Cluster clusters a single chain's alignment; {msa.source} is a complex "
+                        f"of {msa.num_chains} chains")
+    try:
+        check_clusterable(msa)
+    except MsaError as error:
+        raise type(error)(f"--msa-clusters: {error}") from None
 
 
 def paired_as_asked(msa, options: LaunchOptions):
@@ -81,6 +98,7 @@ def read_complex(options: LaunchOptions):
     assembled = assemble_complex(chains, options.copies, paired or None)
     msa = assembled.chains[0] if assembled.num_chains == 1 else paired_as_asked(assembled, options)
     check_length(msa, settings.max_query_length())
+    check_clusterable_input(msa, options)
     return msa
 
 
@@ -92,9 +110,10 @@ def read_checked(options: LaunchOptions):
     return check_one(Path(options.msa[0]), options)
 
 
-def summarise(msa, options: LaunchOptions) -> dict[str, Any]:
-    """What a prediction would use: format, query, depth before and after filtering, and the device
-    memory five full-size models need for it."""
+def summarise(msa, spec: JobSpec) -> dict[str, Any]:
+    """What a prediction would use: format, query, depth before and after filtering, the device memory five
+    full-size models need for it, with --msa-clusters AF-Cluster's clusters, and the samples the job runs with
+    their estimated GPU time."""
     from alphafold_msa.model.memory import GB, estimate_peak_bytes
     from alphafold_msa.msa import Msa
     from alphafold_msa.msa.filter import filter_msa
@@ -103,11 +122,43 @@ def summarise(msa, options: LaunchOptions) -> dict[str, Any]:
     if not isinstance(msa, Msa):
         return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
                 "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
-                "paired_rows": msa.paired_rows, "pairing": msa.pairing.to_dict(), **memory}
-    filtered, _ = filter_msa(msa, options.max_msa_depth or DEFAULT_MAX_MSA_DEPTH, seed=options.random_seed)
-    return {"format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
+                "paired_rows": msa.paired_rows, "pairing": msa.pairing.to_dict(), **memory,
+                **sampling_estimate(msa.length, spec.predictions, spec)}
+    filtered, _ = filter_msa(msa, spec.max_msa_depth, seed=spec.random_seed)
+    line = {"format": msa.format, "query_name": msa.query_name, "query_length": msa.length,
             "num_sequences": msa.depth, "num_sequences_filtered": filtered.depth,
             "gap_fraction": round(msa.gap_fraction(), 4), **memory}
+    samples = spec.predictions
+    if spec.msa_clusters:
+        clusters = clusters_line(msa, spec.random_seed)
+        samples *= clusters["num_clusters"] + clusters["num_controls"]
+        line["msa_clusters"] = clusters
+    return {**line, **sampling_estimate(msa.length, samples, spec)}
+
+
+def clusters_line(msa, seed: int) -> dict[str, Any]:
+    """AF-Cluster's clusters of `msa` as --check prints them: count, sizes, identity to the query (each cluster's
+    and their mean, weighted by size), eps, rows unclustered, controls; MsaError (--msa-clusters: ...) when the
+    alignment cannot be clustered."""
+    from alphafold_msa.msa.clusters import cluster_msa, clustering_summary
+
+    try:
+        clustering = cluster_msa(msa, seed=seed)
+    except MsaError as error:
+        raise type(error)(f"--msa-clusters: {error}") from None
+    clusters = clustering.clusters
+    rows = sum(cluster.size for cluster in clusters)
+    mean = sum(cluster.query_identity * cluster.size for cluster in clusters) / rows if rows else None
+    return {**clustering_summary(clustering),
+            "query_identity": [round(cluster.query_identity, 3) for cluster in clusters],
+            "mean_query_identity": None if mean is None else round(mean, 3)}
+
+
+def sampling_estimate(length: int, samples: int, spec: JobSpec) -> dict[str, Any]:
+    """The job's samples (models x seeds x alignments) and their GPU time on an H100/H200 (model/speed.py)."""
+    from alphafold_msa.model.speed import estimate_seconds
+
+    return {"samples": samples, "estimated_gpu_s": round(estimate_seconds(length, samples, spec.num_recycle))}
 
 
 def run_check(options: LaunchOptions) -> bool:
@@ -119,18 +170,19 @@ def run_check(options: LaunchOptions) -> bool:
 
     if options.is_complex:
         try:
-            line = {"files": options.msa, **summarise(check_job(options).msa, options)}
+            job = check_job(options)
+            line = {"files": options.msa, **summarise(job.msa, job.spec)}
         except AlphafoldMsaError as error:
             print(json.dumps({"files": options.msa, "error": printable(error)}), flush=True)
             raise
         print(json.dumps(line))
         return True
     templates = read_templates(options.template)
-    options.job_spec(templates)
+    spec = options.job_spec(templates)
     good = True
     for path in discover(options.msa):
         try:
-            line = {"file": str(path), **summarise(check_batch_file(path, options, templates), options)}
+            line = {"file": str(path), **summarise(check_batch_file(path, options, templates), spec)}
         except AlphafoldMsaError as error:
             good = False
             line = {"file": str(path), "error": printable(error)}

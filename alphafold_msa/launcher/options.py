@@ -30,6 +30,7 @@ class LaunchOptions:
     complex: bool
     copies: list[int] | None
     complex_mode: str
+    multimer_version: int | None
     pairing: str | None
     pair_keys: str | None
     output: str | None
@@ -46,6 +47,7 @@ class LaunchOptions:
     max_msa: list[int] | None
     dropout: bool
     msa_mask_fraction: float | None
+    msa_clusters: bool
     keep_top: int | None
     save_all: bool
     stop_at_score: float | None
@@ -97,6 +99,7 @@ class LaunchOptions:
         given = {"models": self.models, "num_recycle": self.num_recycle, "random_seed": self.random_seed,
                  "num_seeds": self.num_seeds, "max_msa_depth": self.max_msa_depth, "max_msa": self.max_msa,
                  "relax": self.relax, "dropout": self.dropout or None, "msa_mask_fraction": self.msa_mask_fraction,
+                 "msa_clusters": self.msa_clusters or None, "multimer_version": self.multimer_version,
                  "keep_top": self.keep_top, "save_all": self.save_all or None, "stop_at_score": self.stop_at_score,
                  "formats": self.structure_formats, "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance,
                  "format": self.msa_format, "query": self.query, "complex_mode": self.complex_mode,

@@ -38,6 +38,7 @@ has more). The time goes as rows^2 x columns, the scan's about twice the final c
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -144,8 +145,7 @@ def cluster_msa(msa: Msa, seed: int = 0, eps: float | None = None, min_samples: 
     `min_rows(min_samples)` rows to cluster or more rows within eps of each other than `max_pairs` allows, and
     MsaTooLargeError for more than `max_rows` rows or `max_cells` rows x columns to cluster.
     """
-    gaps = np.count_nonzero(msa.matrix[1:] == GAP_ID, axis=1)
-    kept = 1 + np.flatnonzero(gaps / msa.length < gap_cutoff)
+    kept = _kept_rows(msa, gap_cutoff)
     _check_size(msa, len(kept), gap_cutoff, min_samples, max_rows, max_cells)
     onehot = _one_hot(msa.matrix[kept])
     rng = np.random.default_rng(seed)
@@ -169,6 +169,12 @@ def cluster_msa(msa: Msa, seed: int = 0, eps: float | None = None, min_samples: 
 def cluster_alignment(msa: Msa, group: Cluster | Control) -> Msa:
     """The alignment to predict for a cluster or a control: the query, then the group's rows."""
     return msa.take(np.concatenate([[0], group.rows]))
+
+
+def _kept_rows(msa: Msa, gap_cutoff: float) -> np.ndarray:
+    """The rows clustered: besides the query, those with gaps in under `gap_cutoff` of the columns."""
+    gaps = np.count_nonzero(msa.matrix[1:] == GAP_ID, axis=1)
+    return 1 + np.flatnonzero(gaps / msa.length < gap_cutoff)
 
 
 def _check_size(msa: Msa, rows: int, gap_cutoff: float, min_samples: int, max_rows: int, max_cells: int) -> None:
@@ -267,3 +273,51 @@ def _describe(msa: Msa, label: int, rows: np.ndarray) -> Cluster:
     return Cluster(label=label, rows=rows, query_identity=float(np.mean(block == msa.matrix[0])),
                    consensus="".join(_ALPHABET[vote] for vote in votes),
                    consensus_identity=float(np.mean(block == _ID_OF_LETTER[votes])))
+
+
+def check_clusterable(msa: Msa, min_samples: int = MIN_SAMPLES, gap_cutoff: float = GAP_CUTOFF,
+                      max_rows: int = MAX_ROWS, max_cells: int = MAX_CELLS) -> None:
+    """Refuse, without clustering, an alignment `cluster_msa` would refuse for its size: too few rows (too shallow)
+    or too many rows or cells."""
+    _check_size(msa, len(_kept_rows(msa, gap_cutoff)), gap_cutoff, min_samples, max_rows, max_cells)
+
+
+def groups(clustering: MsaClustering) -> tuple[Cluster | Control, ...]:
+    """The alignments a prediction runs, in order: the clusters (000, 001, ...), then the controls."""
+    return (*clustering.clusters, *clustering.controls)
+
+
+def describe(clustering: MsaClustering, msa: Msa) -> dict[str, Any]:
+    """The clustering as msa_clusters.json and `--check --msa-clusters` show it: eps, the rows clustered, left out
+    for gaps and left as noise, each cluster's size, identities, consensus and member names, each control's size
+    and members, and the eps scan."""
+    return {
+        "method": "AF-Cluster (Wayment-Steele et al. 2024): DBSCAN on one-hot rows", "seed": clustering.seed,
+        **clustering_summary(clustering),
+        "clusters": [{"name": c.name, "size": c.size, "query_identity": round(c.query_identity, 4),
+                      "consensus_identity": round(c.consensus_identity, 4), "consensus": c.consensus,
+                      "members": [msa.names[row] for row in c.rows]} for c in clustering.clusters],
+        "controls": [{"name": c.name, "size": c.size, "members": [msa.names[row] for row in c.rows]}
+                     for c in clustering.controls],
+        "scan": [dataclasses.asdict(step) for step in clustering.scan],
+    }
+
+
+def overview(clustering: MsaClustering) -> str:
+    """One line: 'AF-Cluster: 12 clusters at eps 7.5 (sizes 40, 31, 22, ...; mean identity to the query 0.41),
+    150 rows unclustered, 20 controls'."""
+    clusters = clustering.clusters
+    sizes = ", ".join(str(c.size) for c in clusters[:8]) + (", ..." if len(clusters) > 8 else "")
+    identity = (sum(c.query_identity * c.size for c in clusters) / max(1, sum(c.size for c in clusters)))
+    described = f" (sizes {sizes}; mean identity to the query {identity:.2f})" if clusters else ""
+    return (f"AF-Cluster: {len(clusters)} cluster{'s' if len(clusters) != 1 else ''} at eps {clustering.eps:g}"
+            f"{described}, {clustering.unclustered:,} of {clustering.clustered_rows:,} rows unclustered, "
+            f"{len(clustering.controls)} controls")
+
+
+def clustering_summary(clustering: MsaClustering) -> dict[str, Any]:
+    """The clustering in a prediction's summary: eps, rows clustered, left out and unclustered, cluster sizes."""
+    return {"eps": clustering.eps, "min_samples": clustering.min_samples, "clustered_rows": clustering.clustered_rows,
+            "gapped_rows": clustering.gapped_rows, "unclustered_rows": clustering.unclustered,
+            "num_clusters": len(clustering.clusters), "num_controls": len(clustering.controls),
+            "sizes": [cluster.size for cluster in clustering.clusters]}

@@ -58,6 +58,8 @@ COMPLEX_MODES: tuple[str, ...] = tuple(_PROPERTIES["complex_mode"]["enum"])
 PAIRING_METHODS: tuple[str, ...] = tuple(_PROPERTIES["pairing"]["enum"])
 RELAX_MODES: tuple[str, ...] = tuple(_PROPERTIES["relax"]["enum"])
 STRUCTURE_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["formats"]["items"]["enum"])
+# The most samples one job runs: every model for the most seeds (AF-Cluster's alignments count as many jobs).
+MAX_PREDICTIONS: int = len(MODEL_NUMBERS) * _PROPERTIES["num_seeds"]["maximum"]
 MSA_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["format"]["enum"])
 TEMPLATE_FORMATS: tuple[str, ...] = tuple(_PROPERTIES["templates"]["items"]["properties"]["format"]["enum"])
 MAX_TEMPLATES: int = _PROPERTIES["templates"]["maxItems"]

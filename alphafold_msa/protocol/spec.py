@@ -43,6 +43,7 @@ class JobSpec:
     format: str | None = DEFAULTS["format"]
     query: str | None = DEFAULTS["query"]
     complex_mode: str = DEFAULTS["complex_mode"]
+    multimer_version: int = DEFAULTS["multimer_version"]
     pairing: str | None = DEFAULTS["pairing"]
     models: tuple[int, ...] = tuple(DEFAULTS["models"])
     num_recycle: int = DEFAULTS["num_recycle"]
@@ -54,6 +55,7 @@ class JobSpec:
     stop_at_score: float | None = DEFAULTS["stop_at_score"]
     dropout: bool = DEFAULTS["dropout"]
     msa_mask_fraction: float = DEFAULTS["msa_mask_fraction"]
+    msa_clusters: bool = DEFAULTS["msa_clusters"]
     max_msa_depth: int = DEFAULTS["max_msa_depth"]
     max_msa: tuple[int, int] | None = DEFAULTS["max_msa"]
     formats: tuple[str, ...] = tuple(DEFAULTS["formats"])
@@ -94,18 +96,20 @@ class JobSpec:
 
     @property
     def predictions(self) -> int:
-        """Models times seeds: how many structures the job predicts (fewer when stop_at_score is reached)."""
+        """Models times seeds: how many structures the job predicts from each alignment it runs (the one given,
+        or with msa_clusters each cluster's and control's); fewer when stop_at_score is reached."""
         return len(self.models) * self.num_seeds
 
     @property
     def is_sampling(self) -> bool:
-        """A sampling run (several seeds, dropout or column masking): its kept samples are clustered."""
-        return self.num_seeds > 1 or self.dropout or self.msa_mask_fraction > 0
+        """A sampling run (several seeds, dropout, column masking or AF-Cluster): its kept samples are clustered."""
+        return self.num_seeds > 1 or self.dropout or self.msa_mask_fraction > 0 or self.msa_clusters
 
     @property
     def kept(self) -> int:
-        """How many of the predictions are kept as ranked structures."""
-        return min(self.keep_top, self.predictions)
+        """The most predictions kept as ranked structures (with msa_clusters, keep_top: the alignments to run
+        are known only once clustered)."""
+        return self.keep_top if self.msa_clusters else min(self.keep_top, self.predictions)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ given (msa.a3m) and what to cite (cite.bibtex)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +15,8 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.results.types import COLABFOLD_NAME
 
 CONFIG_FILE, LOG_FILE, ALIGNMENT_FILE, CITATIONS_FILE = "config.json", "log.txt", "msa.a3m", "cite.bibtex"
+MSA_CLUSTERS_FILE = "msa_clusters.json"
+CLUSTER_A3M = re.compile(r"msa_cluster_[A-Za-z0-9-]+\.a3m")
 # The distributions whose versions config.json records: this package, the AlphaFold fork that runs the
 # network (ColabFold's), and jax.
 VERSIONED = ("alphafold-msa", "alphafold-colabfold", "jax", "jaxlib")
@@ -48,6 +51,18 @@ EVANS_2021 = r"""@article{Evans2021,
   year = {2021},
   doi = {10.1101/2021.10.04.463034},
   comment = {AlphaFold-Multimer: the complex models}
+}
+"""
+WAYMENT_STEELE_2024 = r"""@article{WaymentSteele2024,
+  author = {Wayment-Steele, Hannah K. and Ojoawo, Adedolapo and Otten, Renee and Apitz, Julia M. and
+            Pitsawong, Warintra and H{\"o}mberger, Marc and Ovchinnikov, Sergey and Colwell, Lucy and Kern, Dorothee},
+  title = {Predicting multiple conformations via sequence clustering and {AlphaFold2}},
+  journal = {Nature},
+  volume = {625},
+  pages = {832--839},
+  year = {2024},
+  doi = {10.1038/s41586-023-06832-9},
+  comment = {AF-Cluster: the alignment clustered with DBSCAN, each cluster predicted}
 }
 """
 MIRDITA_2022 = r"""@article{Mirdita2022,
@@ -146,22 +161,34 @@ def write_alignment(output_dir: Path, a3m: str) -> Path:
     return path
 
 
-def citations(multimer: bool, relaxed: bool) -> str:
+def citations(multimer: bool, relaxed: bool, msa_clusters: bool = False) -> str:
     """BibTeX for what a job used: AlphaFold2 and ColabFold always, AlphaFold-Multimer for its models,
-    OpenMM when a structure was relaxed."""
-    entries = [JUMPER_2021, *([EVANS_2021] if multimer else []), MIRDITA_2022, *([EASTMAN_2017] if relaxed else [])]
+    OpenMM when a structure was relaxed, AF-Cluster when the alignment was clustered."""
+    entries = [JUMPER_2021, *([EVANS_2021] if multimer else []), MIRDITA_2022, *([EASTMAN_2017] if relaxed else []),
+               *([WAYMENT_STEELE_2024] if msa_clusters else [])]
     return "\n".join(entries)
 
 
-def write_citations(output_dir: Path, multimer: bool, relaxed: bool) -> Path:
+def write_citations(output_dir: Path, multimer: bool, relaxed: bool, msa_clusters: bool = False) -> Path:
     """cite.bibtex (see `citations`)."""
     path = output_dir / CITATIONS_FILE
-    write_atomic(path, citations(multimer, relaxed))
+    write_atomic(path, citations(multimer, relaxed, msa_clusters))
     return path
+
+
+def write_msa_clusters(output_dir: Path, description: dict[str, Any], alignments: Iterable[tuple[str, str]]) -> None:
+    """AF-Cluster's record: msa_clusters.json (`description`: see alphafold_msa.msa.clusters.describe) and each
+    cluster's or control's alignment as predicted (name, a3m text), msa_cluster_<name>.a3m as AF-Cluster writes
+    them (its KEYWORD_000.a3m, KEYWORD_U10-000.a3m)."""
+    write_atomic(output_dir / MSA_CLUSTERS_FILE, json.dumps(description, indent=1))
+    for name, a3m in alignments:
+        write_atomic(output_dir / f"msa_cluster_{name}.a3m", a3m)
 
 
 def spare_files(names: Iterable[str]) -> list[str]:
     """Of a job folder's file `names`, those its results archive can do without when it must stay small
-    (sorted): the copies of the ranked files under ColabFold's names, and msa.a3m (the job's own input,
-    filtered; the largest file for a deep alignment)."""
-    return sorted(name for name in names if name == ALIGNMENT_FILE or COLABFOLD_NAME.fullmatch(name))
+    (sorted): the copies of the ranked files under ColabFold's names, msa.a3m (the job's own input,
+    filtered; the largest file for a deep alignment) and AF-Cluster's alignments (msa_clusters.json names their
+    rows)."""
+    return sorted(name for name in names
+                  if name == ALIGNMENT_FILE or COLABFOLD_NAME.fullmatch(name) or CLUSTER_A3M.fullmatch(name))

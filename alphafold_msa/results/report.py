@@ -75,11 +75,12 @@ def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dic
     best = models[0]
     out: dict[str, Any] = {
         **{k: v for k, v in msa_summary.items() if k != "source"},  # source: a path on the predicting machine
-        "best_model": f"{best.model_name}_seed_{best.seed}",
+        "best_model": best.key,
         "mean_plddt": best.mean_plddt,
         "ptm": best.ptm,
         "iptm": best.iptm,
-        "models": [{"rank": m.rank, "model": m.model_name, "seed": m.seed, "recycles": m.recycles,
+        "models": [{"rank": m.rank, "model": m.model_name, "seed": m.seed,
+                    **({"msa_cluster": m.msa_cluster} if m.msa_cluster is not None else {}), "recycles": m.recycles,
                     "mean_plddt": m.mean_plddt, "ptm": m.ptm, "iptm": m.iptm} for m in models],
         "total_s": timings["total_s"],
         "kernels": timings["kernels"],

@@ -12,10 +12,11 @@ from typing import Any, Callable, Sequence
 
 from alphafold_msa.files import write_atomic
 from alphafold_msa.results.structures import ModelPrediction
+from alphafold_msa.results.types import msa_suffix
 
 SAMPLES_TSV, SAMPLES_JSON = "samples.tsv", "samples.json"
-COLUMNS = ("sample", "model", "seed", "max_msa", "dropout", "msa_mask_fraction", "mean_plddt", "ptm", "iptm",
-           "ranking_confidence", "recycles", "seconds")
+COLUMNS = ("sample", "model", "seed", "max_msa", "dropout", "msa_mask_fraction", "msa_cluster", "mean_plddt", "ptm",
+           "iptm", "ranking_confidence", "recycles", "seconds")
 
 
 def confidence_score(prediction: ModelPrediction) -> float:
@@ -26,8 +27,8 @@ def confidence_score(prediction: ModelPrediction) -> float:
 
 
 def sample_name(prediction: ModelPrediction) -> str:
-    """'model_1_ptm_seed_003': the sample's model and seed."""
-    return f"{prediction.model_name}_seed_{prediction.seed:03d}"
+    """'model_1_ptm_seed_003': the sample's model and seed (and AF-Cluster alignment: ..._seed_003_msa_012)."""
+    return f"{prediction.model_name}_seed_{prediction.seed:03d}{msa_suffix(prediction.msa_cluster)}"
 
 
 class SampleLog:
@@ -47,7 +48,7 @@ class SampleLog:
     def add(self, prediction: ModelPrediction) -> None:
         """Record one finished sample; hold it when it is among the `keep` most confident so far."""
         row = {"sample": sample_name(prediction), "model": prediction.model_name, "seed": prediction.seed,
-               **self.recipe, "mean_plddt": round(prediction.mean_plddt, 2),
+               **self.recipe, "msa_cluster": prediction.msa_cluster, "mean_plddt": round(prediction.mean_plddt, 2),
                "ptm": _rounded(prediction.ptm), "iptm": _rounded(prediction.iptm),
                "ranking_confidence": round(confidence_score(prediction), 2), "recycles": prediction.recycles,
                "seconds": round(prediction.predict_seconds, 3)}

@@ -13,7 +13,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.model.features import FeatureDict
 from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE
-from alphafold_msa.results.types import RankedModel, colabfold_tag
+from alphafold_msa.results.types import RankedModel, colabfold_tag, msa_suffix
 
 
 @dataclasses.dataclass
@@ -29,6 +29,12 @@ class ModelPrediction:
     structure: Any  # alphafold.common.protein.Protein
     predict_seconds: float
     iptm: float | None = None  # complexes only
+    msa_cluster: str | None = None  # the AF-Cluster alignment it was predicted from (msa_clusters), if any
+
+    @property
+    def key(self) -> str:
+        """Its name in ranking.json and timings.json: model_1_ptm_seed_0, model_1_ptm_seed_0_msa_003."""
+        return f"{self.model_name}_seed_{self.seed}{msa_suffix(self.msa_cluster)}"
 
     def structure_text(self, fmt: str) -> str:
         """The model as PDB or mmCIF text, pLDDT in the B-factor column, chains A, B, ..."""
@@ -36,7 +42,7 @@ class ModelPrediction:
 
         if fmt == "cif":
             kind = "Multimer" if self.is_complex else "Monomer"
-            return protein.to_mmcif(self.structure, f"{self.model_name}_seed_{self.seed}", kind)
+            return protein.to_mmcif(self.structure, self.key, kind)
         return protein.to_pdb(self.structure)
 
     @property
@@ -75,10 +81,12 @@ class ModelPrediction:
         return None if self.pae is None else float(np.max(self.pae))
 
     def scores(self) -> dict[str, Any]:
-        """ColabFold-compatible scores (plddt, max_pae, pae, ptm) plus model, seed and recycles."""
+        """ColabFold-compatible scores (plddt, max_pae, pae, ptm) plus model, seed (and AF-Cluster alignment) and
+        recycles."""
         out: dict[str, Any] = {
             "model": self.model_name,
             "seed": self.seed,
+            **({"msa_cluster": self.msa_cluster} if self.msa_cluster is not None else {}),
             "recycles": self.recycles,
             "mean_plddt": round(self.mean_plddt, 2),
             "plddt": np.round(self.plddt.astype(float), 2).tolist(),
@@ -96,7 +104,7 @@ class ModelPrediction:
 
 
 def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureDict, result: dict,
-                  predict_seconds: float) -> ModelPrediction:
+                  predict_seconds: float, msa_cluster: str | None = None) -> ModelPrediction:
     """Turn AlphaFold's output dict into a ModelPrediction with its PDB text (pLDDT in B-factors)."""
     from alphafold.common import protein
 
@@ -123,6 +131,7 @@ def to_prediction(model_name: str, seed: int, recycles: int, processed: FeatureD
         pae=np.asarray(result["predicted_aligned_error"], np.float32) if has_pae else None,
         structure=structure,
         predict_seconds=predict_seconds,
+        msa_cluster=msa_cluster,
     )
     if "iptm" in result and prediction.is_complex:
         prediction.iptm = float(result["iptm"])
@@ -179,7 +188,7 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
     label = demo_labelled if demo_weights else (lambda text, fmt: text)
     models = []
     for index, prediction in enumerate(ranked):
-        tag = colabfold_tag(index, prediction.model_name, prediction.seed)
+        tag = colabfold_tag(index, prediction.model_name, prediction.seed, prediction.msa_cluster)
         structures = structure_texts(prediction, formats, demo_weights)
         structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
         for fmt, path in structure_paths.items():
@@ -213,17 +222,18 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
             relaxed_path=relaxed_path,
             structures=structures,
             scores=scores,
+            msa_cluster=prediction.msa_cluster,
             relaxed_structures=relaxed_texts,
         ))
     complex_ranking = any(p.iptm is not None for p in ranked)
     ranking: dict[str, Any] = {
         "metric": "0.8*iptm+0.2*ptm" if complex_ranking else "mean_plddt",
-        "order": [f"{p.model_name}_seed_{p.seed}" for p in ranked],
-        "mean_plddt": {f"{p.model_name}_seed_{p.seed}": round(p.mean_plddt, 2) for p in ranked},
-        "ptm": {f"{p.model_name}_seed_{p.seed}": p.ptm for p in ranked if p.ptm is not None},
+        "order": [p.key for p in ranked],
+        "mean_plddt": {p.key: round(p.mean_plddt, 2) for p in ranked},
+        "ptm": {p.key: p.ptm for p in ranked if p.ptm is not None},
     }
     if complex_ranking:
-        ranking["iptm"] = {f"{p.model_name}_seed_{p.seed}": p.iptm for p in ranked}
+        ranking["iptm"] = {p.key: p.iptm for p in ranked}
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
     return models, ranking, ranking_path

@@ -11,10 +11,15 @@ from typing import Any
 COLABFOLD_NAME = re.compile(r"(relaxed_|scores_)?rank_\d{3,}_.+")
 
 
-def colabfold_tag(rank: int, model_name: str, seed: int) -> str:
+def colabfold_tag(rank: int, model_name: str, seed: int, msa_cluster: str | None = None) -> str:
     """ColabFold's name for a ranked model's files, rank counted from 1: rank_001_model_3_ptm_seed_000
-    for rank 0 (ranked_0.pdb)."""
-    return f"rank_{rank + 1:03d}_{model_name}_seed_{seed:03d}"
+    for rank 0 (ranked_0.pdb); a sample of an AF-Cluster alignment ends in its name (..._seed_000_msa_003)."""
+    return f"rank_{rank + 1:03d}_{model_name}_seed_{seed:03d}{msa_suffix(msa_cluster)}"
+
+
+def msa_suffix(msa_cluster: str | None) -> str:
+    """'_msa_003' for a sample of AF-Cluster's cluster 003 (or control U10-000), '' for the alignment given."""
+    return "" if msa_cluster is None else f"_msa_{msa_cluster}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +37,7 @@ class RankedModel:
     scores_path: Path
     iptm: float | None = None  # complexes only
     relaxed_path: Path | None = None  # the Amber-relaxed PDB, when relaxation was asked for and worked
+    msa_cluster: str | None = None  # the AF-Cluster alignment it was predicted from (msa_clusters), if any
     # What those files hold, as written: format -> structure text, the scores (scores_rank_{i}.json), the
     # relaxed structure's text: format -> text (PDB always, mmCIF when it is among the job's formats).
     structures: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
@@ -48,10 +54,15 @@ class RankedModel:
         return self.relaxed_structures.get(fmt) or self.structures[fmt]
 
     @property
+    def key(self) -> str:
+        """Its name in ranking.json and the summary: model_1_ptm_seed_0, or model_1_ptm_seed_0_msa_003."""
+        return f"{self.model_name}_seed_{self.seed}{msa_suffix(self.msa_cluster)}"
+
+    @property
     def colabfold_tag(self) -> str:
         """What its ColabFold-named files are called after: rank_001_model_3_ptm_seed_000.pdb, relaxed_<tag>.pdb,
         scores_<tag>.json (copies of ranked_{i}.pdb, relaxed_rank_{i}.pdb, scores_rank_{i}.json)."""
-        return colabfold_tag(self.rank, self.model_name, self.seed)
+        return colabfold_tag(self.rank, self.model_name, self.seed, self.msa_cluster)
 
     @property
     def structure_path(self) -> Path:

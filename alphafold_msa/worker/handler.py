@@ -203,8 +203,10 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
         "ptm": best.ptm,
         "max_pae": best.max_pae,
         "plddt": best.scores["plddt"],
-        "ranking": [{"rank": m.rank, "model": m.model_name, "seed": m.seed, "mean_plddt": m.mean_plddt,
-                     "ptm": m.ptm, **({"iptm": m.iptm} if m.iptm is not None else {})} for m in result.models],
+        "ranking": [{"rank": m.rank, "model": m.model_name, "seed": m.seed,
+                     **({"msa_cluster": m.msa_cluster} if m.msa_cluster is not None else {}),
+                     "mean_plddt": m.mean_plddt, "ptm": m.ptm, **({"iptm": m.iptm} if m.iptm is not None else {})}
+                    for m in result.models],
         "msa": {k: v for k, v in result.msa_summary.items() if k != "source"},  # source: a job-local path
         "timings": result.timings,
         "version": __version__,
@@ -219,16 +221,18 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
     return output
 
 
-def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None) -> None:
+def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None, alignments: int = 1) -> None:
     """Before any compute: refuse a job whose results archive could only travel through a bucket
-    when none is configured (rather than computing and losing the result)."""
+    when none is configured (rather than computing and losing the result). `alignments`: how many the job
+    predicts from (AF-Cluster's clusters and controls), each with the spec's predictions."""
     relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), spec.kept))
     # save_all adds every sample's structure, counted as a model's files (an upper estimate)
-    models = spec.kept + (spec.predictions if spec.save_all else 0)
+    models = spec.kept + (alignments * spec.predictions if spec.save_all else 0)
     estimate = estimate_archive_bytes(length, models, len(spec.formats), relaxed)
     if estimate > INLINE_ARCHIVE_BYTES and bucket is None:
         raise ResultTooLargeError(
-            f"the result files of this job ({length} residues, {spec.kept} model(s) kept) would be about "
+            f"the result files of this job ({length} residues, {spec.kept} model(s) kept"
+            f"{f', {models} structures' if spec.save_all else ''}) would be about "
             f"{estimate / 1e6:.0f} MB, over the {INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and the "
             f"worker has no bucket for larger ones: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
             f"BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME on the endpoint, or ask for fewer models or seeds")
@@ -295,9 +299,10 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
         bucket = Bucket.from_env()
         job_dir = claim_job_dir(job_id)
         msa = _read_job_msa(job_dir, spec, alignment, bucket)
-        if spec.files:
-            check_archive_deliverable(msa.length, spec, bucket)
-        result = run_prediction(msa, job_dir / "output", spec=spec, runners=RUNNERS, progress=_progress_reporter(job))
+        deliverable = (lambda prepared: check_archive_deliverable(prepared.msa.length, spec, bucket,
+                                                                  prepared.num_alignments)) if spec.files else None
+        result = run_prediction(msa, job_dir / "output", spec=spec, runners=RUNNERS, progress=_progress_reporter(job),
+                                before_predicting=deliverable)
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
                     result.timings["counters"])
         output = build_result(result, spec)
