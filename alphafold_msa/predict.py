@@ -83,15 +83,15 @@ def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateSpe
     return match_templates(templates, query_targets(msa))
 
 
-def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_depth: int, seed: int,
-             matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, str, dict, Msa, Msa | ComplexMsa]:
-    """(raw features, preset to run, MSA summary, the filtered alignment as one Msa, the filtered alignment
-    or complex) for a single chain or a complex (its chains' alignments concatenated), with the matched
-    templates' features."""
+def _prepare(msa: Msa | ComplexMsa, complex_mode: str, max_msa_depth: int, seed: int,
+             matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, dict, Msa, Msa | ComplexMsa]:
+    """(raw features, MSA summary, the filtered alignment as one Msa, the filtered alignment or complex) for a
+    single chain or a complex (its chains' alignments concatenated: AlphaFold-Multimer's features in multimer
+    mode), with the matched templates' features."""
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
         templates = monomer_templates(matches, msa.query_sequence) if matches else None
-        return build_features(filtered, templates), preset, msa_summary(msa, filtered, record), filtered, filtered
+        return build_features(filtered, templates), msa_summary(msa, filtered, record), filtered, filtered
     if complex_mode not in COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
@@ -103,10 +103,10 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, preset: str, max_msa_dept
     chains = (msa.chain_ids, msa.sequences)
     if complex_mode == "multimer":
         chain_templates = multimer_templates(matches, *chains) if matches else None
-        return build_multimer_features(kept_complex, chain_templates), "multimer", summary, alignment, kept_complex
+        return build_multimer_features(kept_complex, chain_templates), summary, alignment, kept_complex
     complex_templates = ptm_complex_templates(matches, *chains) if matches else None
     features = build_ptm_complex_features(kept_complex, complex_templates)
-    return features, "monomer_ptm", summary, alignment, kept_complex
+    return features, summary, alignment, kept_complex
 
 
 def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, FeatureDict]], total: int,
@@ -227,18 +227,19 @@ class PreparedInput:
         return self.kept.to_a3m() if isinstance(self.kept, Msa) else self.kept.to_colabfold_a3m()
 
 
-def run_preset(msa: Msa | ComplexMsa, complex_mode: str, preset: str) -> str:
-    """The models a prediction runs: AlphaFold-Multimer or the pTM models for a complex, `preset` for one chain."""
+def run_preset(msa: Msa | ComplexMsa, spec: JobSpec, preset: str) -> str:
+    """The models a prediction runs: AlphaFold-Multimer (the spec's multimer_version) or the pTM models for a
+    complex, `preset` for one chain."""
     if isinstance(msa, Msa):
         return preset
-    return "multimer" if complex_mode == "multimer" else "monomer_ptm"
+    return configs.MULTIMER_PRESETS[spec.multimer_version] if spec.complex_mode == "multimer" else "monomer_ptm"
 
 
 def _feature_depth(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, model_config: str | None,
                    report: Callable[[str], None]) -> tuple[int, str | None]:
-    """(rows per chain to featurize, a note when that is fewer than max_msa_depth for the job memory)."""
-    crops = configs.network_msa_crops(run_preset(msa, spec.complex_mode, preset),
-                                      configs.resolve_model_config(model_config))
+    """(rows per chain to featurize, a note when that is fewer than max_msa_depth for the job memory); `preset`:
+    the one that runs."""
+    crops = configs.network_msa_crops(preset, configs.resolve_model_config(model_config))
     network_rows = sum(spec.max_msa or crops)
     max_msa_depth = spec.max_msa_depth
     depth = feature_depth(msa, spec.complex_mode, max_msa_depth, network_rows, job_memory_bytes() - held_bytes(msa))
@@ -279,7 +280,8 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
                   model_config: str | None = None) -> PreparedInput:
     """Pair (a complex), check the length, match the templates, filter (within the job memory) and featurize;
     report what was read."""
-    check_max_msa(spec, run_preset(msa, spec.complex_mode, preset), model_config)
+    preset = run_preset(msa, spec, preset)
+    check_max_msa(spec, preset, model_config)
     if isinstance(msa, ComplexMsa):
         msa = settle_pairing(msa, spec.pairing)
     check_length(msa, settings.max_query_length())
@@ -288,8 +290,7 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
     depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)
-    raw, preset, summary, alignment, kept = _prepare(msa, spec.complex_mode, preset, depth, spec.random_seed,
-                                                     matches)
+    raw, summary, alignment, kept = _prepare(msa, spec.complex_mode, depth, spec.random_seed, matches)
     if depth_note:
         summary["depth_note"] = depth_note
     if clustering is not None:
@@ -484,7 +485,7 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
             timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))
         # Only the drawing that outlasts everything above is on the job's critical path.
         plot_paths = _timed(timings, "plots_wait_s", plots.result)
-    write_citations(output_dir, prepared.preset == "multimer", any(o.pdb is not None for o in relaxed.values()),
+    write_citations(output_dir, configs.is_multimer(prepared.preset), any(o.pdb is not None for o in relaxed.values()),
                     prepared.clustering is not None)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     timings_path = _write_timings(output_dir, timings, runner, counters_before)

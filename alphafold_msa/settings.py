@@ -82,6 +82,12 @@ DEVICE_MEMORY_GB = _define("ALPHAFOLD_MSA_DEVICE_MEMORY_GB", None, "device memor
 PARAM_DIR = _define("PARAM_DIR", None, "the weights folder (default: /runpod-volume when mounted, else /data)")
 PARAMS_URL = _define("PARAMS_URL", None, "a mirror of the official weights archive")
 PARAMS_SHA256 = _define("PARAMS_SHA256", None, "the weights archive's expected SHA-256")
+PARAMS_URL_MULTIMER_V2 = _define("PARAMS_URL_MULTIMER_V2", None,
+                                 "a mirror of AlphaFold-Multimer v2's weights archive (2022-03-02)")
+PARAMS_SHA256_MULTIMER_V2 = _define("PARAMS_SHA256_MULTIMER_V2", None, "that archive's expected SHA-256")
+PARAMS_URL_MULTIMER_V1 = _define("PARAMS_URL_MULTIMER_V1", None,
+                                 "a mirror of AlphaFold-Multimer v1's weights archive (2021-10-27)")
+PARAMS_SHA256_MULTIMER_V1 = _define("PARAMS_SHA256_MULTIMER_V1", None, "that archive's expected SHA-256")
 ALPHAFOLD_MODELS = _define("ALPHAFOLD_MODELS", None, "parameter sets to extract, comma-separated (default: all)")
 WEIGHTS_DEADLINE = _define("ALPHAFOLD_MSA_WEIGHTS_DEADLINE_S", "14400", "seconds the weights download may take")
 DOWNLOAD_RETRIES = _define("ALPHAFOLD_MSA_DOWNLOAD_RETRIES", "5", "attempts at resuming the weights download")
@@ -270,29 +276,37 @@ def param_dir() -> Path | None:
 @_reads(ALPHAFOLD_MODELS)
 def model_names() -> list[str]:
     """$ALPHAFOLD_MODELS as a list of official parameter set names (model_1 ... model_5, each also with
-    _ptm or _multimer_v3); empty: all."""
+    _ptm, _multimer_v3, _multimer_v2 or _multimer for v1); empty: all of the 2022-12-06 archive."""
     names = [name.strip() for name in (text(ALPHAFOLD_MODELS) or "").split(",") if name.strip()]
     for name in names:
-        if not re.fullmatch(r"model_[1-5](_ptm|_multimer_v3)?", name):
+        if not re.fullmatch(r"model_[1-5](_ptm|_multimer(_v2|_v3)?)?", name):
             raise ConfigError(f"{ALPHAFOLD_MODELS.name} must list parameter sets such as model_1_ptm or "
                               f"model_2_multimer_v3, comma-separated, got '{_shown(name)}'")
     return names
 
 
-@_reads(PARAMS_URL)
-def params_url() -> str | None:
-    """$PARAMS_URL (an http or https URL with a host), or None when unset."""
-    value = text(PARAMS_URL)
-    return _url(PARAMS_URL, value) if value else None
+def params_url(setting: Setting = PARAMS_URL) -> str | None:
+    """$PARAMS_URL (or another archive's URL `setting`: an http or https URL with a host), or None when unset."""
+    value = text(setting)
+    return _url(setting, value) if value else None
 
 
-@_reads(PARAMS_SHA256)
-def params_sha256() -> str | None:
-    """$PARAMS_SHA256 in lower case (64 hexadecimal digits), or None when unset."""
-    value = text(PARAMS_SHA256)
+def params_sha256(setting: Setting = PARAMS_SHA256) -> str | None:
+    """$PARAMS_SHA256 (or another archive's `setting`) in lower case (64 hexadecimal digits), or None when unset."""
+    value = text(setting)
     if value and not re.fullmatch(r"[0-9A-Fa-f]{64}", value):
-        raise ConfigError(f"{PARAMS_SHA256.name} must be 64 hexadecimal digits, got '{_shown(value)}'")
+        raise ConfigError(f"{setting.name} must be 64 hexadecimal digits, got '{_shown(value)}'")
     return value.lower() if value else None
+
+
+@_reads(PARAMS_URL, PARAMS_SHA256, PARAMS_URL_MULTIMER_V2, PARAMS_SHA256_MULTIMER_V2, PARAMS_URL_MULTIMER_V1,
+        PARAMS_SHA256_MULTIMER_V1)
+def weights_sources() -> None:
+    """Check every weights archive's URL and SHA-256 setting (ConfigError naming the first malformed one)."""
+    for url, digest in ((PARAMS_URL, PARAMS_SHA256), (PARAMS_URL_MULTIMER_V2, PARAMS_SHA256_MULTIMER_V2),
+                        (PARAMS_URL_MULTIMER_V1, PARAMS_SHA256_MULTIMER_V1)):
+        params_url(url)
+        params_sha256(digest)
 
 
 @_reads(BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY, BUCKET_NAME)

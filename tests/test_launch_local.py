@@ -121,7 +121,7 @@ def test_missing_weights_are_fetched_like_start_sh(testdata, reduced_weights, tm
                 "--num-recycle", "0")
         completed = run_launcher(*args, env={"PARAMS_URL": server.url})
         assert completed.returncode == 0, completed.stderr
-        assert "downloading them" in completed.stderr
+        assert "downloading AlphaFold 2.3's weights" in completed.stderr
         assert (tmp_path / "volume" / "params" / "MANIFEST.json").is_file()
         again = run_launcher(*args, env={"PARAMS_URL": server.url})
         assert again.returncode == 0 and server.downloads() == 1

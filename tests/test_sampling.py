@@ -12,8 +12,8 @@ import pytest
 from alphafold_msa.errors import ConfigError, MsaError
 from alphafold_msa.launcher.cli import main
 from alphafold_msa.model.features import UNKNOWN_RESIDUE, build_features, mask_msa_columns
-from alphafold_msa.msa import assemble_complex, from_sequences, read_msa
 from alphafold_msa.model.speed import estimate_seconds
+from alphafold_msa.msa import assemble_complex, from_sequences, read_msa
 from alphafold_msa.msa.clusters import cluster_alignment, cluster_msa
 from alphafold_msa.predict import run_prediction
 from alphafold_msa.protocol.spec import JobSpec

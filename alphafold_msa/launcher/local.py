@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_OK, WeightsError, printable
 from alphafold_msa.launcher.console import ProgressLog, result_line
 from alphafold_msa.launcher.inputs import check_batch_file, check_job
@@ -26,23 +25,25 @@ def fetch_missing_weights(param_dir: Path, names: list[str]) -> None:
     does. When that fails, the error says where weights were looked for, what was tried, and how to
     point elsewhere or make a trial run."""
     from alphafold_msa.model.provision import ensure_weights
-    from alphafold_msa.model.weights import OFFICIAL_URL, params_file
+    from alphafold_msa.model.weights import archive_of, params_file
     from alphafold_msa.transfer.https import redact_url
 
-    if all(params_file(param_dir, name).is_file() for name in names):
+    missing = [name for name in names if not params_file(param_dir, name).is_file()]
+    if not missing:
         return
-    print(f"AlphaFold weights missing in {param_dir / 'params'}; downloading them (about 5 GB, once)",
-          file=sys.stderr)
-    url = settings.params_url() or OFFICIAL_URL
+    sources = list(dict.fromkeys(archive_of(name) for name in missing))
+    print(f"AlphaFold weights missing in {param_dir / 'params'}; downloading {' and '.join(s.label for s in sources)} "
+          f"(3.5-5 GB each, once)", file=sys.stderr)
     try:
-        ensure_weights(param_dir, url, models=names)
+        ensure_weights(param_dir, models=names)
     except OSError as error:  # the folder cannot be made or written: the weights cannot go there
         raise WeightsError(f"{param_dir}: cannot hold the weights ({error.strerror or error}); give a folder you "
                            f"can write in with --param-dir or $PARAM_DIR, or add --demo-weights for a trial run "
                            f"(random weights: not a structure prediction)") from None
     except WeightsError as error:
         raise WeightsError(f"{error}. Weights were looked for in {param_dir / 'params'} (--param-dir or "
-                           f"$PARAM_DIR) and fetched from {redact_url(url)} (set PARAMS_URL for another source); "
+                           f"$PARAM_DIR) and fetched from {' and '.join(redact_url(s.url()) for s in sources)} "
+                           f"(set {' or '.join(s.url_setting.name for s in sources)} for another source); "
                            f"for a trial run without them, add --demo-weights (random weights: not a structure "
                            f"prediction)") from None
 
@@ -78,7 +79,7 @@ def predict_here(options: LaunchOptions, spec: JobSpec, msa, work_dir: Path, run
     carries compiled networks from one prediction to the next."""
     from alphafold_msa.predict import run_prediction, run_preset
 
-    param_dir = param_dir_for(options, run_preset(msa, spec.complex_mode, options.model_preset))
+    param_dir = param_dir_for(options, run_preset(msa, spec, options.model_preset))
     with ProgressLog() as progress:
         return run_prediction(msa, work_dir, param_dir, spec, model_config=options.model_config,
                               preset=options.model_preset, kernels=options.kernels, runners=runners,

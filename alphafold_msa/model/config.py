@@ -11,7 +11,12 @@ from alphafold_msa.errors import ConfigError
 from alphafold_msa.protocol.schema import MODEL_NUMBERS
 
 MODEL_CONFIGS = settings.MODEL_CONFIG.choices
-MODEL_PRESETS = ("monomer_ptm", "monomer", "multimer")
+MODEL_PRESETS = ("monomer_ptm", "monomer", "multimer", "multimer_v2", "multimer_v1")
+# AlphaFold-Multimer's weights by version (the job's multimer_version): v3 (2022-12-06), v2 (2022-03-02) and v1
+# (2021-10-27); v1 and v2 read at most 252:1152 MSA rows and recycle 3 times without early stop (their configs).
+MULTIMER_PRESETS = {3: "multimer", 2: "multimer_v2", 1: "multimer_v1"}
+_SUFFIXES = {"monomer_ptm": "_ptm", "monomer": "", "multimer": "_multimer_v3", "multimer_v2": "_multimer_v2",
+             "multimer_v1": "_multimer"}
 # Sequence lengths are padded up to the next bucket so jobs of nearby lengths share one compiled
 # network: steps of 8 residues up to 256 (so padding costs little compute at any length, like
 # ColabFold's recompile padding of 10), then steps of at most ~12%; longer queries run at their
@@ -66,24 +71,28 @@ def resolve_model_config(name: str | None) -> str:
     return name
 
 
+def is_multimer(preset: str) -> bool:
+    """Whether `preset` is AlphaFold-Multimer (any version)."""
+    return preset in MULTIMER_PRESETS.values()
+
+
 def template_models(preset: str) -> tuple[int, ...]:
     """The model numbers that read templates: 1 and 2 of the monomer sets (as in AlphaFold and
-    ColabFold; models 3-5 were trained without them), all five of AlphaFold-Multimer v3."""
-    return MODEL_NUMBERS if preset == "multimer" else (1, 2)
+    ColabFold; models 3-5 were trained without them), all five of AlphaFold-Multimer."""
+    return MODEL_NUMBERS if is_multimer(preset) else (1, 2)
 
 
 def model_name(number: int, preset: str) -> str:
-    """The official parameter name, e.g. model_3_ptm or model_3_multimer_v3."""
-    suffix = {"monomer_ptm": "_ptm", "monomer": "", "multimer": "_multimer_v3"}[preset]
-    return f"model_{number}{suffix}"
+    """The official parameter name, e.g. model_3_ptm, model_3_multimer_v3 or (v1) model_3_multimer."""
+    return f"model_{number}{_SUFFIXES[preset]}"
 
 
 def alphafold_config(name: str, model_config: str, *, for_weights: bool = False, templates: bool = False):
     """The `alphafold` ConfigDict for parameter set `name` (e.g. 'model_1_ptm') under `model_config`.
 
     With `for_weights`, the configuration describes the parameters exactly as the official files
-    store them (templates; triangle multiplications unfused in the monomer files, fused in the
-    multimer ones); otherwise it is a network this project runs: template-free (shared by all five
+    store them (templates; triangle multiplications unfused in the monomer and multimer v1/v2 files, fused
+    in the multimer v3 ones); otherwise it is a network this project runs: template-free (shared by all five
     models of a preset), or with `templates` the template-aware one (AlphaFold's own template
     settings: template torsion angles as extra MSA rows, the MSA clusters reduced to make room).
     """
@@ -103,7 +112,7 @@ def alphafold_config(name: str, model_config: str, *, for_weights: bool = False,
             cfg.data.eval.max_msa_clusters = _REDUCED["max_msa_clusters"]
             cfg.data.common.max_extra_msa = _REDUCED["max_extra_msa"]
     if for_weights:
-        if not multimer:
+        if not name.endswith("_multimer_v3"):
             for stack in (evo.evoformer, evo.template.template_pair_stack):
                 stack.triangle_multiplication_incoming.fuse_projection_weights = False
                 stack.triangle_multiplication_outgoing.fuse_projection_weights = False
@@ -142,7 +151,7 @@ def network_config(preset: str, model_config: str, bfloat16: bool = True, templa
 def network_msa_crops(preset: str, model_config: str) -> tuple[int, int]:
     """The most alignment rows the network reads: (MSA clusters, extra MSA rows)."""
     cfg = network_config(preset, model_config)
-    if preset == "multimer":
+    if is_multimer(preset):
         evo = cfg.model.embeddings_and_evoformer
         return int(evo.num_msa), int(evo.num_extra_msa)
     return int(cfg.data.eval.max_msa_clusters), int(cfg.data.common.max_extra_msa)

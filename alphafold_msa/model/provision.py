@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -41,7 +42,7 @@ from urllib3.util import parse_url
 
 from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_OK, AlphafoldMsaError, WeightsError
-from alphafold_msa.model.weights import OFFICIAL_SHA256, OFFICIAL_URL, default_param_dir
+from alphafold_msa.model.weights import ARCHIVES, ParamsArchive, archive_of, default_param_dir
 from alphafold_msa.transfer.https import (
     CONNECT_TIMEOUT_S,
     READ_TIMEOUT_S,
@@ -56,6 +57,7 @@ from alphafold_msa.transfer.https import (
 
 logger = logging.getLogger("alphafold_msa.model.provision")
 MANIFEST = "MANIFEST.json"
+PLAIN_FILE = re.compile(r"params_model_[1-5][a-z0-9_]*\.npz")
 OFFICIAL_MODELS = tuple(
     f"model_{n}{suffix}" for suffix in ("", "_ptm", "_multimer_v3") for n in range(1, 6)
 )
@@ -125,12 +127,13 @@ class _Retryable(Exception):
     """A transient failure of one download attempt."""
 
 
-def expected_sha256(url: str) -> str | None:
-    """The archive's expected SHA-256: $PARAMS_SHA256, else the official pin for the official URL."""
-    pinned = settings.params_sha256()
+def expected_sha256(archive: ParamsArchive, url: str) -> str | None:
+    """The archive's expected SHA-256: its setting ($PARAMS_SHA256 for the default one), else the official pin
+    for the official URL."""
+    pinned = settings.params_sha256(archive.sha256_setting)
     if pinned:
         return pinned
-    return OFFICIAL_SHA256 if url == OFFICIAL_URL else None
+    return archive.official_sha256 if url == archive.official_url else None
 
 
 def download_archive(url: str, target: Path, deadline: float) -> None:
@@ -332,40 +335,47 @@ def extract_verified(archive: Path, destination: Path, models: Sequence[str]) ->
         raise ProvisionError(f"{archive}: the weights archive is damaged or incomplete ({error})") from None
 
 
-def _verify_archive(archive: Path, url: str) -> str:
+def _verify_archive(archive: Path, url: str, source: ParamsArchive) -> str:
     """The archive's SHA-256, refused (and the archive removed) when it differs from the expected one."""
     actual = file_sha256(archive)
-    expected = expected_sha256(url)
-    if expected is None and url == OFFICIAL_URL:
-        logger.warning("the official archive's SHA-256 is not pinned in this release; set PARAMS_SHA256 to check it")
+    expected = expected_sha256(source, url)
+    setting = source.sha256_setting.name
+    if expected is None and url == source.official_url:
+        logger.warning("the official archive's SHA-256 is not pinned in this release; set %s to check it", setting)
     if expected is not None and actual != expected:
         archive.unlink(missing_ok=True)
         raise ProvisionError(f"the archive from {redact_url(url)} has SHA-256 {actual}, not the expected {expected} "
-                             f"(PARAMS_SHA256): it is damaged or not the official weights")
+                             f"({setting}): it is damaged or not the official weights")
     return actual
 
 
-def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
-    """Download (resuming), verify, extract and move the weights into place. Call under the lock."""
+def install(param_dir: Path, url: str, models: Sequence[str], source: ParamsArchive = ARCHIVES[0]) -> None:
+    """Download (resuming), verify, extract and move the weights into place, keeping the verified files of other
+    archives already there (linked into the new folder, their manifest entries carried over). Call under the
+    lock."""
     for leftover in [*param_dir.glob(".params.tmp-*"), *param_dir.glob(".params.old-*")]:
         shutil.rmtree(leftover, ignore_errors=True)  # from a worker killed mid-install
     work = param_dir / ".download"
     work.mkdir(parents=True, exist_ok=True)
     archive = work / "alphafold_params.tar.partial"
     download_archive(url, archive, time.monotonic() + settings.weights_deadline())
-    archive_sha256 = _verify_archive(archive, url)
+    archive_sha256 = _verify_archive(archive, url, source)
     staging = Path(tempfile.mkdtemp(prefix=".params.tmp-", dir=param_dir))
+    params = param_dir / "params"
     try:
         files = extract_verified(archive, staging, models)
     except ProvisionError:
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)  # a damaged archive is fetched anew next time
         raise
-    manifest = {"source": redact_url(url), "archive_sha256": archive_sha256,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
+    kept = _keep_others(params, staging, files)
+    entry = {"source": redact_url(url), "archive_sha256": archive_sha256,
+             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    earlier = [old for old in (read_manifest(params) or {}).get("archives", []) if set(old["files"]) & set(kept)]
+    manifest = {**entry, "files": {**kept, **files},
+                "archives": [*earlier, {**entry, "files": sorted(files)}]}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
     staging.chmod(0o755)
-    params = param_dir / "params"
     retired = None
     if params.exists():
         retired = param_dir / f".params.old-{os.getpid()}"
@@ -377,11 +387,30 @@ def install(param_dir: Path, url: str, models: Sequence[str]) -> None:
     logger.info("weights ready in %s (%d files)", params, len(files))
 
 
+def _keep_others(params: Path, staging: Path, replaced: dict) -> dict:
+    """Link into `staging` every parameter file of `params` that the new extraction does not replace (files put
+    there by hand too: nothing of the user's is dropped); the manifest entries of those it vouches for (right
+    size)."""
+    recorded = (read_manifest(params) or {}).get("files", {})
+    kept = {}
+    for path in sorted(params.glob("params_*.npz")) if params.is_dir() else []:
+        name = path.name
+        if name in replaced or not PLAIN_FILE.fullmatch(name) or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            os.link(path, staging / name)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(path, staging / name)
+        if name in recorded and path.stat().st_size == recorded[name].get("size"):
+            kept[name] = recorded[name]
+    return kept
+
+
 def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None = None,
                    models: Sequence[str] | None = None) -> Path:
-    """Return PARAM_DIR after making sure every required parameter file is complete there."""
+    """Return PARAM_DIR after making sure every required parameter file is complete there, each fetched from its
+    archive (weights.ARCHIVES: its mirror setting, else the official URL; `url` instead, for all of them)."""
     param_dir = Path(param_dir or default_param_dir())
-    url = url or settings.params_url() or OFFICIAL_URL
     models = list(models or required_models())
     params = param_dir / "params"
     if not missing_or_damaged(params, models):
@@ -393,10 +422,14 @@ def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None =
             logger.info("weights present in %s (provisioned by another worker)", params)
             return param_dir
         logger.info("weights incomplete in %s (%s); provisioning", params, ", ".join(problems[:3]))
-        try:
-            install(param_dir, url, models)
-        except ProvisionError as error:
-            raise ProvisionError(f"cannot provision AlphaFold weights into {params}: {error}") from None
+        for source in ARCHIVES:
+            needed = [model for model in models if archive_of(model) is source]
+            if not missing_or_damaged(params, needed):
+                continue
+            try:
+                install(param_dir, url or source.url(), needed, source)
+            except ProvisionError as error:
+                raise ProvisionError(f"cannot provision {source.label} into {params}: {error}") from None
     return param_dir
 
 

@@ -108,7 +108,7 @@ class ModelRunner:
 
     @property
     def multimer(self) -> bool:
-        return self.preset == "multimer"
+        return configs.is_multimer(self.preset)
 
     def process(self, raw: FeatureDict, num_recycle: int, random_seed: int, templates: bool = False,
                 max_msa: tuple[int, int] | None = None) -> FeatureDict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import zipfile
 from pathlib import Path
@@ -18,6 +19,43 @@ OFFICIAL_URL = f"https://storage.googleapis.com/alphafold/{OFFICIAL_ARCHIVE}"
 # The SHA-256 of OFFICIAL_ARCHIVE, checked when PARAMS_URL is not overridden. To be filled in with the
 # published value once verified against a download; until then PARAMS_SHA256 gives it.
 OFFICIAL_SHA256: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamsArchive:
+    """One official parameter archive: what it is, where it is published, the settings that point to a mirror
+    and give its SHA-256, and the parameter names (suffixes after model_N) taken from it."""
+
+    label: str
+    official_url: str
+    url_setting: settings.Setting
+    sha256_setting: settings.Setting
+    suffixes: tuple[str, ...]
+    official_sha256: str | None = None
+
+    def url(self) -> str:
+        """Where it is fetched from: its mirror setting, else the official URL."""
+        return settings.params_url(self.url_setting) or self.official_url
+
+
+# The 2022-12-06 archive (AlphaFold 2.3: the monomer, pTM and multimer v3 sets) is the one start.sh provisions; the
+# older ones hold AlphaFold-Multimer v2 and v1, fetched when a job first asks for them.
+ARCHIVES = (
+    ParamsArchive("AlphaFold 2.3's weights", OFFICIAL_URL, settings.PARAMS_URL, settings.PARAMS_SHA256,
+                  ("", "_ptm", "_multimer_v3"), OFFICIAL_SHA256),
+    ParamsArchive("AlphaFold-Multimer v2's weights", "https://storage.googleapis.com/alphafold/"
+                  "alphafold_params_2022-03-02.tar", settings.PARAMS_URL_MULTIMER_V2,
+                  settings.PARAMS_SHA256_MULTIMER_V2, ("_multimer_v2",)),
+    ParamsArchive("AlphaFold-Multimer v1's weights", "https://storage.googleapis.com/alphafold/"
+                  "alphafold_params_2021-10-27.tar", settings.PARAMS_URL_MULTIMER_V1,
+                  settings.PARAMS_SHA256_MULTIMER_V1, ("_multimer",)),
+)
+
+
+def archive_of(name: str) -> ParamsArchive:
+    """The archive parameter set `name` (model_1_ptm, model_2_multimer_v2, ...) comes from."""
+    suffix = name.split("_", 2)[2] if name.count("_") >= 2 else ""
+    return next(archive for archive in ARCHIVES if (f"_{suffix}" if suffix else "") in archive.suffixes)
 _EVOFORMER_PROBE = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/msa_transition/transition1//weights"
 _EXTRA_MSA_PROBE = "alphafold/alphafold_iteration/evoformer/extra_msa_stack/msa_transition/transition1//weights"
 
@@ -37,12 +75,14 @@ def params_file(param_dir: str | os.PathLike, name: str) -> Path:
 
 def check_present(param_dir: str | os.PathLike, names: Iterable[str]) -> None:
     """Raise a WeightsError listing every missing parameter file and how to obtain them."""
-    missing = [params_file(param_dir, n).name for n in names if not params_file(param_dir, n).is_file()]
+    names_missing = [n for n in list(names) if not params_file(param_dir, n).is_file()]
+    missing = [params_file(param_dir, n).name for n in names_missing]
     if missing:
         raise WeightsError(
             f"AlphaFold weights missing in {Path(param_dir) / 'params'} (set by --param-dir or "
-            f"${settings.PARAM_DIR.name}): {', '.join(missing)}. Download {OFFICIAL_URL} and extract it into "
-            f"that folder, or run with --demo-weights to try the pipeline on random weights"
+            f"${settings.PARAM_DIR.name}): {', '.join(missing)}. Download "
+            f"{' and '.join(dict.fromkeys(archive_of(n).official_url for n in names_missing))} and extract it "
+            f"into that folder, or run with --demo-weights to try the pipeline on random weights"
         )
 
 

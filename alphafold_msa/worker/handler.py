@@ -24,6 +24,7 @@ from alphafold_msa import __version__, settings
 from alphafold_msa.errors import AlphafoldMsaError, ConfigError, MsaError, MsaTooLargeError, printable
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.runner import RunnerCache
+from alphafold_msa.model.weights import ARCHIVES, archive_of, default_param_dir
 from alphafold_msa.protocol.archive import key_safe_id, pack, results_prefix, sha256
 from alphafold_msa.protocol.payload import encode_payload
 from alphafold_msa.protocol.schema import (
@@ -221,6 +222,19 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
     return output
 
 
+def fetch_on_demand(names: list[str], report: Callable[[str], None]) -> None:
+    """Parameter sets outside the archive start.sh provisions (AlphaFold-Multimer v1 and v2), fetched into the
+    weights folder the first time a job asks for them: the same verified, locked, resumable path."""
+    from alphafold_msa.model.provision import ensure_weights, missing_or_damaged
+
+    param_dir = default_param_dir()
+    extra = [name for name in names if archive_of(name) is not ARCHIVES[0]]
+    if missing_or_damaged(param_dir / "params", extra):
+        sources = " and ".join(dict.fromkeys(archive_of(name).label for name in extra))
+        report(f"fetching {sources} into {param_dir / 'params'} (once per volume; several GB)")
+        ensure_weights(param_dir, models=extra)
+
+
 def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None, alignments: int = 1) -> None:
     """Before any compute: refuse a job whose results archive could only travel through a bucket
     when none is configured (rather than computing and losing the result). `alignments`: how many the job
@@ -288,7 +302,7 @@ def _read_job_msa(job_dir: Path, spec: JobSpec, alignment: JobAlignment, bucket:
 def handle_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; an error of the package's tree (bad input, a job too large for the device, a failed
     download...) and an unexpected failure come back as {'error': one line}."""
-    from alphafold_msa.predict import run_prediction
+    from alphafold_msa.predict import PreparedInput, run_prediction
 
     job_id = safe_job_id(job.get("id"))
     job_dir: Path | None = None
@@ -299,10 +313,15 @@ def handle_job(job: dict[str, Any]) -> dict[str, Any]:
         bucket = Bucket.from_env()
         job_dir = claim_job_dir(job_id)
         msa = _read_job_msa(job_dir, spec, alignment, bucket)
-        deliverable = (lambda prepared: check_archive_deliverable(prepared.msa.length, spec, bucket,
-                                                                  prepared.num_alignments)) if spec.files else None
-        result = run_prediction(msa, job_dir / "output", spec=spec, runners=RUNNERS, progress=_progress_reporter(job),
-                                before_predicting=deliverable)
+        progress = _progress_reporter(job)
+
+        def before_predicting(prepared: PreparedInput) -> None:
+            if spec.files:
+                check_archive_deliverable(prepared.msa.length, spec, bucket, prepared.num_alignments)
+            fetch_on_demand([configs.model_name(number, prepared.preset) for number in spec.models], progress)
+
+        result = run_prediction(msa, job_dir / "output", spec=spec, runners=RUNNERS, progress=progress,
+                                before_predicting=before_predicting)
         logger.info("job %s done in %.1f s; runner counters %s", job_id, result.timings["total_s"],
                     result.timings["counters"])
         output = build_result(result, spec)
