@@ -41,7 +41,7 @@ from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.protocol.schema import COMPLEX_MODES, MAX_PREDICTIONS
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
-from alphafold_msa.results.ensemble import Sample, write_ensemble
+from alphafold_msa.results.ensemble import write_ensemble
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.job_record import (
     LOG_FILE,
@@ -54,8 +54,8 @@ from alphafold_msa.results.job_record import (
 )
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
-from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of, sample_name
-from alphafold_msa.results.structures import ModelPrediction, rank, structure_texts, to_prediction, write_ranked
+from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of
+from alphafold_msa.results.structures import rank, structure_texts, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
 from alphafold_msa.structures.match import TemplateMatch, match_templates, query_targets
 
@@ -169,14 +169,6 @@ def _alignments(prepared: PreparedInput, seed: int) -> Iterator[tuple[str | None
     for group in groups(prepared.clustering):
         filtered, _ = filter_msa(cluster_alignment(prepared.msa, group), prepared.max_msa_depth, seed=seed)
         yield group.name, build_features(filtered, templates)
-
-
-def ensemble_sample(prediction: ModelPrediction) -> Sample:
-    """A kept sample as the ensemble compares it: its Cα atoms, pLDDT and ranking confidence (0-100)."""
-    from alphafold.common import residue_constants
-
-    ca = np.asarray(prediction.structure.atom_positions)[:, residue_constants.atom_order["CA"]]
-    return Sample(sample_name(prediction), ca, prediction.plddt, confidence_score(prediction))
 
 
 def _report_templates(summary: dict, models: Sequence[int], preset: str, report: Callable[[str], None]) -> None:
@@ -475,11 +467,12 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
         ranked = rank(samples.kept())
         plots.models(ranked, covered_ranges(prepared.matches, msa))
         states = None
-        if spec.is_sampling and len(ranked) > 1:
+        compared, passed_over = samples.ensemble()
+        if spec.is_sampling and len(compared) > 1:
             states = _timed(timings, "ensemble_s", lambda: write_ensemble(
-                [ensemble_sample(p) for p in ranked], output_dir, confidence_label="ranking confidence (0-100)",
-                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None)).summary()
-            report(f"ensemble of the {len(ranked)} kept samples: {states}")
+                compared, output_dir, confidence_label="ranking confidence (0-100)",
+                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None, left_out=passed_over)).summary()
+            report(f"ensemble of {len(samples.rows)} samples: {states}")
         relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, *relax, report))
         ranked_models, ranking, ranking_path = _timed(
             timings, "write_s", lambda: write_ranked(ranked, output_dir, spec.formats, relaxed, demo_weights))

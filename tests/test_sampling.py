@@ -17,6 +17,7 @@ from alphafold_msa.msa import assemble_complex, from_sequences, read_msa
 from alphafold_msa.msa.clusters import cluster_alignment, cluster_msa
 from alphafold_msa.predict import run_prediction
 from alphafold_msa.protocol.spec import JobSpec
+from alphafold_msa.results.samples import recipe_of
 
 
 def predict(testdata, reduced_weights, runners, folder, **fields):
@@ -70,10 +71,10 @@ def test_many_seeds_keep_the_most_confident_and_record_every_sample(testdata, re
     assert [confidence[name] for name in kept] == sorted((confidence[name] for name in kept), reverse=True)
     assert sorted(p.name for p in tmp_path.glob("ranked_*.pdb")) == ["ranked_0.pdb", "ranked_1.pdb", "ranked_2.pdb"]
     assert not list(tmp_path.glob("sample_*"))
-    # the kept samples clustered by structure, the states named in the summary
+    # every sample clustered by structure (not only the kept ones), the states named in the summary
     clusters = json.loads((tmp_path / "clusters.json").read_text())
     members = sorted(member for cluster in clusters["clusters"] for member in cluster["members"])
-    assert members == sorted(kept) and (tmp_path / "ensemble.png").is_file()
+    assert members == sorted(confidence) and (tmp_path / "ensemble.png").is_file()
     assert "structural state" in json.loads((tmp_path / "summary.json").read_text())["ensemble"]
 
 
@@ -196,3 +197,24 @@ def test_af_cluster_on_a_shallow_alignment_or_a_complex_is_refused_before_a_job(
     error = capsys.readouterr().err.strip()
     assert code == 2 and "--msa-clusters: AF-Cluster clusters a single chain's alignment" in error
     assert not list(tmp_path.iterdir())
+
+
+def test_the_ensemble_holds_the_most_confident_samples_c_alpha_atoms_only(tmp_path):
+    """Past `compare` samples, the least confident are named, not held: memory stays flat in the sample count."""
+    from types import SimpleNamespace
+
+    from alphafold_msa.results.samples import SampleLog
+    from alphafold_msa.results.structures import ModelPrediction
+
+    log = SampleLog(tmp_path, recipe_of(None, False, 0.0), keep=1, compare=3)
+    rng = np.random.default_rng(0)
+    for seed, plddt in enumerate([50.0, 90.0, 70.0, 90.0, 60.0]):
+        atoms = rng.normal(size=(12, 37, 3)).astype(np.float32)
+        log.add(ModelPrediction("model_1_ptm", seed, 0, np.full(12, plddt, np.float32), None, None,
+                                SimpleNamespace(atom_positions=atoms), 1.0))
+    compared, passed_over = log.ensemble()
+    assert [sample.id for sample in compared] == ["model_1_ptm_seed_001", "model_1_ptm_seed_003",
+                                                  "model_1_ptm_seed_002"]
+    assert sorted(passed_over) == ["model_1_ptm_seed_000", "model_1_ptm_seed_004"]
+    assert compared[0].ca.shape == (12, 3) and compared[0].ca.dtype == np.float32
+    log.close()

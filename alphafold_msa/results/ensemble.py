@@ -159,13 +159,14 @@ class Ensemble:
 
 
 def cluster_samples(samples: Sequence[Sample], threshold: float = TM_THRESHOLD,
-                    max_samples: int = MAX_SAMPLES) -> Ensemble:
+                    max_samples: int = MAX_SAMPLES, left_out: Sequence[str] = ()) -> Ensemble:
     """The structural states of `samples` (see the module's docstring): the `max_samples` most confident are
-    compared (ties keep the order given); a ValueError when the samples are not models of one query."""
+    compared (ties keep the order given), the others named as left out after `left_out` (the ids of samples
+    already set aside, less confident than these); a ValueError when the samples are not models of one query."""
     _check(samples, threshold, max_samples)
     order = sorted(range(len(samples)), key=lambda i: -float(samples[i].confidence))
     kept = tuple(samples[i] for i in order[:max_samples])
-    left_out = tuple(samples[i].id for i in order[max_samples:])
+    excluded = (*(samples[i].id for i in order[max_samples:]), *left_out)
     residues = compared_residues(np.array([sample.plddt for sample in kept], dtype=np.float64))
     coordinates = np.array([sample.ca for sample in kept], dtype=np.float64)[:, residues]
     tm = pairwise_tm(coordinates)
@@ -186,18 +187,18 @@ def cluster_samples(samples: Sequence[Sample], threshold: float = TM_THRESHOLD,
                                 representative_plddt=float(np.mean(kept[representative].plddt)),
                                 tm_to_top=float(tm[0, representative]), rmsd_to_top=float(rmsd_to_top[representative]),
                                 mean_tm_within=float(within.mean()) if len(within) else 1.0))
-    return Ensemble(samples=kept, left_out=left_out, residues=residues, tm=tm, labels=state, tm_to_top=tm[0].copy(),
+    return Ensemble(samples=kept, left_out=excluded, residues=residues, tm=tm, labels=state, tm_to_top=tm[0].copy(),
                     rmsd_to_top=rmsd_to_top, clusters=tuple(clusters), threshold=threshold)
 
 
 def write_ensemble(samples: Sequence[Sample], folder: Path, threshold: float = TM_THRESHOLD,
                    max_samples: int = MAX_SAMPLES, confidence_label: str = "Ranking confidence",
-                   caveat: str | None = None) -> Ensemble:
-    """Cluster `samples` and write clusters.json and ensemble.png into `folder`; the ensemble (its summary() is
-    the line to show)."""
+                   caveat: str | None = None, left_out: Sequence[str] = ()) -> Ensemble:
+    """Cluster `samples` (`left_out`: see cluster_samples) and write clusters.json and ensemble.png into `folder`;
+    the ensemble (its summary() is the line to show)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ensemble = cluster_samples(samples, threshold, max_samples)
+    ensemble = cluster_samples(samples, threshold, max_samples, left_out)
     write_atomic(folder / CLUSTERS_JSON, json.dumps(ensemble.to_json(), indent=1) + "\n")
     plot_ensemble(ensemble, folder / ENSEMBLE_PNG, confidence_label, caveat)
     return ensemble

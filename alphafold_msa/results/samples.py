@@ -1,6 +1,8 @@
 """A prediction's samples (each model for each seed) as they finish: one line each in samples.tsv, written
 and flushed at once (a run stopped midway keeps the lines so far), samples.json at the end, every sample's
-structure too with `save_all`, and only the `keep` most confident samples held in memory for ranking."""
+structure too with `save_all`, and only the `keep` most confident samples held in memory for ranking; of the
+others, the Cα atoms and pLDDT of the ensemble.MAX_SAMPLES most confident, for the structural states (about 16
+bytes per residue each)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from alphafold_msa.files import write_atomic
+from alphafold_msa.results.ensemble import MAX_SAMPLES, Sample
 from alphafold_msa.results.structures import ModelPrediction
 from alphafold_msa.results.types import msa_suffix
 
@@ -31,16 +36,27 @@ def sample_name(prediction: ModelPrediction) -> str:
     return f"{prediction.model_name}_seed_{prediction.seed:03d}{msa_suffix(prediction.msa_cluster)}"
 
 
+def ensemble_sample(prediction: ModelPrediction) -> Sample:
+    """A sample as the ensemble compares it: its Cα atoms, pLDDT and ranking confidence (0-100)."""
+    from alphafold.common import residue_constants
+
+    ca = np.asarray(prediction.structure.atom_positions, np.float32)[:, residue_constants.atom_order["CA"]]
+    return Sample(sample_name(prediction), ca, prediction.plddt, confidence_score(prediction))
+
+
 class SampleLog:
     """The samples of one prediction, in `folder`: `recipe` (max_msa, dropout, msa_mask_fraction) is recorded
     with each; `keep` bounds the samples held; `save` (format -> text of a sample) writes each sample's
-    structure as sample_<model>_seed_<seed>.<format> when given."""
+    structure as sample_<model>_seed_<seed>.<format> when given; `compare` bounds the samples whose Cα atoms are
+    held for the ensemble."""
 
     def __init__(self, folder: Path, recipe: dict[str, Any], keep: int,
-                 save: Callable[[ModelPrediction], dict[str, str]] | None = None):
-        self.folder, self.recipe, self.keep, self.save = folder, recipe, keep, save
+                 save: Callable[[ModelPrediction], dict[str, str]] | None = None, compare: int = MAX_SAMPLES):
+        self.folder, self.recipe, self.keep, self.save, self.compare = folder, recipe, keep, save, compare
         self.rows: list[dict[str, Any]] = []
         self._held: list[tuple[tuple[float, float, int], ModelPrediction]] = []  # a min-heap: least first
+        self._compared: list[tuple[tuple[float, int], Sample]] = []  # a min-heap: least confident first
+        self._passed_over: list[str] = []  # samples beyond `compare`, by name
         self._order = itertools.count()
         self._tsv = open(folder / SAMPLES_TSV, "w", encoding="utf-8")
         self._tsv.write("\t".join(COLUMNS) + "\n")
@@ -59,15 +75,30 @@ class SampleLog:
             for fmt, text in self.save(prediction).items():
                 write_atomic(self.folder / f"sample_{row['sample']}.{fmt}", text)
         # Ties keep the earlier sample (rank's order: confidence, then pTM); the keys are unique.
-        entry = ((prediction.ranking_confidence, prediction.ptm or 0.0, -next(self._order)), prediction)
+        order = -next(self._order)
+        entry = ((prediction.ranking_confidence, prediction.ptm or 0.0, order), prediction)
         if len(self._held) < self.keep:
             heapq.heappush(self._held, entry)
         elif entry[0] > self._held[0][0]:
             heapq.heapreplace(self._held, entry)
+        sample = ensemble_sample(prediction)
+        compared = ((sample.confidence, order), sample)
+        if len(self._compared) < self.compare:
+            heapq.heappush(self._compared, compared)
+        elif compared[0] > self._compared[0][0]:
+            self._passed_over.append(heapq.heapreplace(self._compared, compared)[1].id)
+        else:
+            self._passed_over.append(sample.id)
 
     def kept(self) -> list[ModelPrediction]:
         """The samples held: the `keep` most confident."""
         return [prediction for _, prediction in self._held]
+
+    def ensemble(self) -> tuple[list[Sample], list[str]]:
+        """What the ensemble compares: the `compare` most confident samples (Cα atoms, pLDDT, confidence; most
+        confident first, ties in the order they finished), and the names of the others."""
+        return [sample for _, sample in sorted(self._compared, key=lambda entry: entry[0], reverse=True)], \
+            list(self._passed_over)
 
     def close(self, stopped_early: str | None = None) -> None:
         """samples.json: every sample's line, the ones kept, and why sampling stopped early (if it did)."""
