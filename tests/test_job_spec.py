@@ -93,3 +93,14 @@ def test_run_prediction_takes_a_spec_or_its_fields_as_keywords_not_both(tmp_path
         run_prediction(">q\nM\n", tmp_path, spec=JobSpec(), models=[1])
     with pytest.raises(JobInputError, match=r"^input.num_recycle: -1 is less than the minimum of 0"):
         run_prediction(">q\nM\n", tmp_path, num_recycle=-1)
+
+
+def test_the_sampling_flags_become_the_job_s_fields():
+    from alphafold_msa.launcher.cli import build_parser
+    from alphafold_msa.launcher.options import LaunchOptions
+
+    arguments = ["--msa", "a.sto", "--msa-clusters", "--multimer-version", "1", "--use-dropout", "--max-msa", "16:32"]
+    spec = LaunchOptions.from_namespace(build_parser().parse_args(arguments)).job_spec()
+    assert spec.to_fields() == {"msa_clusters": True, "multimer_version": 1, "dropout": True, "max_msa": [16, 32],
+                                "files": True}
+    assert spec.is_sampling and spec.kept == spec.keep_top, "AF-Cluster's alignments are counted once clustered"
