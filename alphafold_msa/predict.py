@@ -27,6 +27,8 @@ from alphafold_msa.model.templates import monomer_templates, multimer_templates,
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.clusters import (
+    Cluster,
+    Control,
     MsaClustering,
     cluster_alignment,
     cluster_msa,
@@ -109,14 +111,14 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, max_msa_depth: int, seed:
     return features, summary, alignment, kept_complex
 
 
-def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, FeatureDict]], total: int,
-                 spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
+def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Callable[[], FeatureDict]]],
+                 run: range, spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
                  templates: bool = False) -> str | None:
-    """Every model for every seed of each alignment (`alignments`: its AF-Cluster name or None, and its raw
-    features; `total` samples in all), features processed once per seed and network, masked as the spec asks,
-    each sample handed to `samples` as it finishes; with `templates`, the template-aware models run through the
-    template-aware network. Times go into `timings`. Returns why sampling stopped early (stop_at_score), if it
-    did.
+    """Every model for every seed of each alignment (`alignments`: its AF-Cluster name or None, and what makes its
+    raw features), of the samples numbered in `run` (spec.samples_run: in this order, from 0), features processed
+    once per seed and network, masked as the spec asks, each sample handed to `samples` as it finishes; with
+    `templates`, the template-aware models run through the template-aware network. Times go into `timings`.
+    Returns why sampling stopped early (stop_at_score), if it did.
     A network compiled for this length is announced first: it is the long silent step (a job with
     templates says which of its two networks, with or without templates)."""
     def compiling(with_templates: bool) -> Callable[[int], None]:
@@ -125,16 +127,26 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Fea
                                      f"bucket; later jobs reuse it)")
 
     uses = {number: templates and runner.uses_templates(number) for number in spec.models}
-    done = 0
-    for msa_cluster, raw in alignments:
+    done, total, number_of_first = 0, len(run), 0
+    for msa_cluster, features in alignments:
         of = "" if msa_cluster is None else f" of alignment {msa_cluster}"
+        if not _overlaps(run, number_of_first, spec.predictions):
+            number_of_first += spec.predictions
+            continue
+        raw = features()
         for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
+            first = number_of_first
+            number_of_first += len(spec.models)
+            if not _overlaps(run, first, len(spec.models)):
+                continue
             stage = time.perf_counter()
             sample_raw = mask_msa_columns(raw, spec.msa_mask_fraction, seed)
             processed = {flag: runner.process(sample_raw, spec.num_recycle, seed, flag, spec.max_msa)
                          for flag in set(uses.values())}
             timings["process_features_s"] += round(time.perf_counter() - stage, 3)
-            for number in spec.models:
+            for sample_number, number in enumerate(spec.models, start=first):
+                if sample_number not in run:
+                    continue
                 name = configs.model_name(number, runner.preset)
                 stage = time.perf_counter()
                 result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
@@ -144,7 +156,7 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Fea
                 seconds = time.perf_counter() - stage
                 prediction = to_prediction(name, seed, recycles, processed[uses[number]], result, seconds,
                                            msa_cluster)
-                samples.add(prediction)
+                samples.add(prediction, sample_number)
                 done += 1
                 timings["models"][prediction.key] = round(seconds, 3)
                 report(f"model {done}/{total} done: {name} seed {seed}{of}, "
@@ -158,17 +170,30 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Fea
     return None
 
 
-def _alignments(prepared: PreparedInput, seed: int) -> Iterator[tuple[str | None, FeatureDict]]:
-    """The alignments a prediction runs, each with its raw features: the one given, or with AF-Cluster each
-    cluster's and control's (query first, filtered as the whole one was; featurized one at a time)."""
+def _overlaps(run: range, first: int, count: int) -> bool:
+    """Whether samples first..first+count-1 include any of `run`."""
+    return first < run.stop and run.start < first + count
+
+
+def _alignments(prepared: PreparedInput, seed: int) -> Iterator[tuple[str | None, Callable[[], FeatureDict]]]:
+    """The alignments a prediction runs, each with what makes its raw features: the one given, or with AF-Cluster
+    each cluster's and control's (query first, filtered as the whole one was; featurized when run, one at a
+    time)."""
     if prepared.clustering is None:
-        yield None, prepared.raw
+        yield None, lambda: prepared.raw
         return
-    assert isinstance(prepared.msa, Msa), "AF-Cluster clusters a single chain's alignment"
-    templates = monomer_templates(prepared.matches, prepared.msa.query_sequence) if prepared.matches else None
+    msa = prepared.msa
+    assert isinstance(msa, Msa), "AF-Cluster clusters a single chain's alignment"
+    templates = monomer_templates(prepared.matches, msa.query_sequence) if prepared.matches else None
     for group in groups(prepared.clustering):
-        filtered, _ = filter_msa(cluster_alignment(prepared.msa, group), prepared.max_msa_depth, seed=seed)
-        yield group.name, build_features(filtered, templates)
+        yield group.name, functools.partial(_group_features, msa, group, prepared.max_msa_depth, seed, templates)
+
+
+def _group_features(msa: Msa, group: Cluster | Control, max_msa_depth: int, seed: int,
+                    templates: FeatureDict | None) -> FeatureDict:
+    """The raw features of an AF-Cluster cluster's or control's alignment."""
+    filtered, _ = filter_msa(cluster_alignment(msa, group), max_msa_depth, seed=seed)
+    return build_features(filtered, templates)
 
 
 def _report_templates(summary: dict, models: Sequence[int], preset: str, report: Callable[[str], None]) -> None:
@@ -279,6 +304,7 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
     check_length(msa, settings.max_query_length())
     check_kept_memory(spec, msa.length)
     clustering = _cluster(msa, spec, report) if spec.msa_clusters else None
+    check_sample_slice(spec, 1 if clustering is None else len(groups(clustering)))
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
     depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)
@@ -315,6 +341,14 @@ def _cluster(msa: Msa | ComplexMsa, spec: JobSpec, report: Callable[[str], None]
                           f"= {alignments * spec.predictions:,} samples, more than the {MAX_PREDICTIONS:,} a job may "
                           f"run: ask for fewer models or seeds")
     return clustering
+
+
+def check_sample_slice(spec: JobSpec, alignments: int) -> None:
+    """Refuse a sample_slice past the job's samples (`alignments` x models x seeds)."""
+    total = alignments * spec.predictions
+    if spec.sample_slice is not None and spec.sample_slice[1] > total:
+        raise ConfigError(f"input.sample_slice: [{spec.sample_slice[0]}, {spec.sample_slice[1]}] goes past the "
+                          f"job's {total:,} samples (numbered from 0)")
 
 
 def _runner_for(prepared: PreparedInput, runner: ModelRunner | None, runners: RunnerCache | None,
@@ -458,7 +492,7 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
                                 for group in groups(prepared.clustering)))
         try:
             stopped_early = _predict_all(runner, _alignments(prepared, spec.random_seed),
-                                         prepared.num_alignments * spec.predictions, spec, samples, timings, report,
+                                         spec.samples_run(prepared.num_alignments), spec, samples, timings, report,
                                          templates=bool(prepared.matches))
         except BaseException as error:  # the samples finished so far stay recorded
             samples.close(f"interrupted: {type(error).__name__}")

@@ -218,3 +218,35 @@ def test_the_ensemble_holds_the_most_confident_samples_c_alpha_atoms_only(tmp_pa
     assert sorted(passed_over) == ["model_1_ptm_seed_000", "model_1_ptm_seed_004"]
     assert compared[0].ca.shape == (12, 3) and compared[0].ca.dtype == np.float32
     log.close()
+
+
+def test_slices_of_a_job_s_samples_together_are_the_whole_job(testdata, reduced_weights, runners, tmp_path):
+    """sample_slice: jobs of the same fields, each running a slice of the samples (numbered in the order one job runs
+    them), record exactly the lines the whole job records, and the most confident of their kept samples are the
+    whole job's."""
+    spec = JobSpec(models=(1, 2), num_seeds=3, random_seed=5, dropout=True, keep_top=2, num_recycle=0, relax="none")
+
+    def run(folder, **fields):
+        return run_prediction(testdata / "colabfold" / "6A5J.a3m", folder, reduced_weights, spec.replace(**fields),
+                              model_config="reduced", runners=runners)
+
+    whole = run(tmp_path / "whole")
+    slices = [(0, 2), (2, 5), (5, 6)]
+    parts = [run(tmp_path / f"part{index}", sample_slice=bounds) for index, bounds in enumerate(slices)]
+
+    def lines(folder):
+        return [{k: v for k, v in row.items() if k != "seconds"}
+                for row in csv.DictReader((folder / "samples.tsv").open(), delimiter="\t")]
+
+    joined = [line for index in range(3) for line in lines(tmp_path / f"part{index}")]
+    assert joined == lines(tmp_path / "whole") and len(joined) == 6
+    assert [line["sample"][:20] for line in joined[:2]] == ["model_1_ptm_seed_005", "model_2_ptm_seed_005"]
+    best = sorted((model for part in parts for model in part.models), key=lambda m: -m.mean_plddt)[:2]
+    assert [m.key for m in best] == [m.key for m in whole.models]
+    assert best[0].structures["pdb"] == whole.best.structures["pdb"]
+
+
+def test_a_slice_past_the_job_s_samples_is_refused(testdata, reduced_weights, tmp_path):
+    spec = JobSpec(models=(1, 2), num_seeds=3, sample_slice=(2, 7))
+    with pytest.raises(ConfigError, match=r"^input.sample_slice: \[2, 7\] goes past the job's 6 samples"):
+        run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, reduced_weights, spec, model_config="reduced")

@@ -53,6 +53,7 @@ class JobSpec:
     keep_top: int = DEFAULTS["keep_top"]
     save_all: bool = DEFAULTS["save_all"]
     stop_at_score: float | None = DEFAULTS["stop_at_score"]
+    sample_slice: tuple[int, int] | None = DEFAULTS["sample_slice"]
     dropout: bool = DEFAULTS["dropout"]
     msa_mask_fraction: float = DEFAULTS["msa_mask_fraction"]
     msa_clusters: bool = DEFAULTS["msa_clusters"]
@@ -76,6 +77,10 @@ class JobSpec:
     def _from_validated(cls, values: dict[str, Any]) -> JobSpec:
         values = {field.name: _frozen(values[field.name]) for field in dataclasses.fields(cls)}
         values["templates"] = tuple(_template(entry, index) for index, entry in enumerate(values["templates"] or []))
+        if values["sample_slice"] is not None and values["sample_slice"][0] >= values["sample_slice"][1]:
+            first, stop = values["sample_slice"]
+            raise JobInputError(f"input.sample_slice: [{first}, {stop}] holds no sample: expected [first, stop] with "
+                                f"first < stop")
         return cls(**values)
 
     def to_fields(self) -> dict[str, Any]:
@@ -99,6 +104,11 @@ class JobSpec:
         """Models times seeds: how many structures the job predicts from each alignment it runs (the one given,
         or with msa_clusters each cluster's and control's); fewer when stop_at_score is reached."""
         return len(self.models) * self.num_seeds
+
+    def samples_run(self, alignments: int = 1) -> range:
+        """The sample numbers this job runs, of `alignments` x predictions: its sample_slice, else all."""
+        total = alignments * self.predictions
+        return range(*self.sample_slice) if self.sample_slice is not None else range(total)
 
     @property
     def is_sampling(self) -> bool:

@@ -61,8 +61,10 @@ class SampleLog:
         self._tsv = open(folder / SAMPLES_TSV, "w", encoding="utf-8")
         self._tsv.write("\t".join(COLUMNS) + "\n")
 
-    def add(self, prediction: ModelPrediction) -> None:
-        """Record one finished sample; hold it when it is among the `keep` most confident so far."""
+    def add(self, prediction: ModelPrediction, number: int | None = None) -> None:
+        """Record one finished sample, `number` in the job's order (ties between equally confident samples go to
+        the lower number; default: the order they are added in); hold it when it is among the `keep` most
+        confident so far."""
         row = {"sample": sample_name(prediction), "model": prediction.model_name, "seed": prediction.seed,
                **self.recipe, "msa_cluster": prediction.msa_cluster, "mean_plddt": round(prediction.mean_plddt, 2),
                "ptm": _rounded(prediction.ptm), "iptm": _rounded(prediction.iptm),
@@ -75,7 +77,7 @@ class SampleLog:
             for fmt, text in self.save(prediction).items():
                 write_atomic(self.folder / f"sample_{row['sample']}.{fmt}", text)
         # Ties keep the earlier sample (rank's order: confidence, then pTM); the keys are unique.
-        order = -next(self._order)
+        order = -(next(self._order) if number is None else number)
         entry = ((prediction.ranking_confidence, prediction.ptm or 0.0, order), prediction)
         if len(self._held) < self.keep:
             heapq.heappush(self._held, entry)
