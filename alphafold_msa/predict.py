@@ -41,9 +41,9 @@ from alphafold_msa.msa.filter import check_length, filter_msa
 from alphafold_msa.msa.limits import job_memory_bytes
 from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
-from alphafold_msa.protocol.schema import COMPLEX_MODES, MAX_PREDICTIONS
+from alphafold_msa.protocol.schema import COMPLEX_MODES
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
-from alphafold_msa.results.ensemble import write_ensemble
+from alphafold_msa.results.ensemble import Ensemble, compare_limit, write_ensemble
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.job_record import (
     LOG_FILE,
@@ -56,7 +56,7 @@ from alphafold_msa.results.job_record import (
 )
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
-from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of
+from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of, sample_name
 from alphafold_msa.results.structures import rank, structure_texts, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
 from alphafold_msa.structures.match import TemplateMatch, match_templates, query_targets
@@ -86,14 +86,17 @@ def match_query_templates(msa: Msa | ComplexMsa, templates: Sequence[TemplateSpe
 
 
 def _prepare(msa: Msa | ComplexMsa, complex_mode: str, max_msa_depth: int, seed: int,
-             matches: Sequence[TemplateMatch] = ()) -> tuple[FeatureDict, dict, Msa, Msa | ComplexMsa]:
+             matches: Sequence[TemplateMatch] = (), featurize: bool = True
+             ) -> tuple[FeatureDict, dict, Msa, Msa | ComplexMsa]:
     """(raw features, MSA summary, the filtered alignment as one Msa, the filtered alignment or complex) for a
     single chain or a complex (its chains' alignments concatenated: AlphaFold-Multimer's features in multimer
-    mode), with the matched templates' features."""
+    mode), with the matched templates' features; without `featurize` (AF-Cluster runs its clusters' alignments,
+    not the whole one), no features for one chain."""
     if isinstance(msa, Msa):
         filtered, record = filter_msa(msa, max_msa_depth, seed=seed)
-        templates = monomer_templates(matches, msa.query_sequence) if matches else None
-        return build_features(filtered, templates), msa_summary(msa, filtered, record), filtered, filtered
+        templates = monomer_templates(matches, msa.query_sequence) if matches and featurize else None
+        raw = build_features(filtered, templates) if featurize else {}
+        return raw, msa_summary(msa, filtered, record), filtered, filtered
     if complex_mode not in COMPLEX_MODES:
         raise ConfigError(f"complex mode must be one of {', '.join(COMPLEX_MODES)}, got '{complex_mode}'")
     kept = tuple(filter_msa(chain, max_msa_depth, seed=seed)[0] for chain in msa.chains)
@@ -283,13 +286,14 @@ KEPT_BYTES_PER_PAIR = 4
 KEPT_BYTES_PER_RESIDUE = 2_000
 
 
-def check_kept_memory(spec: JobSpec, length: int) -> None:
+def check_kept_memory(spec: JobSpec, length: int, alignments: int = 1) -> None:
     """Refuse, before any work, a job whose kept samples (keep_top of them) would not fit in the job memory."""
     per_sample = KEPT_BYTES_PER_PAIR * length ** 2 + KEPT_BYTES_PER_RESIDUE * length
     limit = job_memory_bytes()
-    if spec.kept * per_sample > limit:
-        raise ConfigError(f"input.keep_top: keeping {spec.kept} samples of {length} residues would hold about "
-                          f"{spec.kept * per_sample / 1e9:.1f} GB, more than this job's {limit / 1e9:.1f} GB "
+    kept = spec.kept(alignments)
+    if kept * per_sample > limit:
+        raise ConfigError(f"input.keep_top: keeping {kept} samples of {length} residues would hold about "
+                          f"{kept * per_sample / 1e9:.1f} GB, more than this job's {limit / 1e9:.1f} GB "
                           f"({settings.JOB_MEMORY_GB.name}): keep at most {max(1, limit // per_sample)}")
 
 
@@ -302,13 +306,15 @@ def prepare_input(msa: Msa | ComplexMsa, spec: JobSpec, preset: str, report: Cal
     if isinstance(msa, ComplexMsa):
         msa = settle_pairing(msa, spec.pairing)
     check_length(msa, settings.max_query_length())
-    check_kept_memory(spec, msa.length)
     clustering = _cluster(msa, spec, report) if spec.msa_clusters else None
-    check_sample_slice(spec, 1 if clustering is None else len(groups(clustering)))
+    alignments = 1 if clustering is None else len(groups(clustering))
+    check_sample_slice(spec, alignments)
+    check_kept_memory(spec, msa.length, alignments)
     stage = time.perf_counter()
     matches = match_query_templates(msa, spec.templates)
     depth, depth_note = _feature_depth(msa, spec, preset, model_config, report)
-    raw, summary, alignment, kept = _prepare(msa, spec.complex_mode, depth, spec.random_seed, matches)
+    raw, summary, alignment, kept = _prepare(msa, spec.complex_mode, depth, spec.random_seed, matches,
+                                             featurize=clustering is None)
     if depth_note:
         summary["depth_note"] = depth_note
     if clustering is not None:
@@ -334,12 +340,7 @@ def _cluster(msa: Msa | ComplexMsa, spec: JobSpec, report: Callable[[str], None]
     except MsaError as error:
         raise type(error)(f"input.msa_clusters: {error}") from None
     report(overview(clustering))
-    alignments = len(groups(clustering))
-    if alignments * spec.predictions > MAX_PREDICTIONS:
-        raise ConfigError(f"input.msa_clusters: {alignments} alignments (AF-Cluster's {len(clustering.clusters)} "
-                          f"clusters and {len(clustering.controls)} controls) x {spec.predictions} predictions each "
-                          f"= {alignments * spec.predictions:,} samples, more than the {MAX_PREDICTIONS:,} a job may "
-                          f"run: ask for fewer models or seeds")
+    spec.check_alignments(len(clustering.clusters), len(clustering.controls))
     return clustering
 
 
@@ -369,12 +370,23 @@ def _runner_for(prepared: PreparedInput, runner: ModelRunner | None, runners: Ru
     return runner
 
 
+def _unsaved_note(ensemble: Ensemble, kept: set[str], save_all: bool) -> str:
+    """'; 4 states' representatives not kept (...)' when some structural state's representative is neither among
+    the kept samples nor saved, else ''."""
+    unsaved = [cluster.representative for cluster in ensemble.clusters if cluster.representative not in kept]
+    if not unsaved or save_all:
+        return ""
+    shown = ", ".join(unsaved[:3]) + (", ..." if len(unsaved) > 3 else "")
+    return (f"; {len(unsaved)} of the states' representatives were not kept ({shown}): --save-all writes every "
+            f"sample's structure, or raise --keep-top")
+
+
 def _relax_ranked(ranked: list, relax: str, timeout_s: float | None,
                   report: Callable[[str], None]) -> dict[int, RelaxOutcome]:
     """Amber relaxation of the ranks `relax` asks for (none, best, all), each within `timeout_s`."""
     relaxed = {}
     for index in configs.relaxed_ranks(relax, len(ranked)):
-        report(f"relaxing rank {index} ({ranked[index].model_name} seed {ranked[index].seed}) with Amber")
+        report(f"relaxing rank {index} ({ranked[index].key}) with Amber")
         relaxed[index] = relax_structure(ranked[index].structure, timeout_s=timeout_s)
     return relaxed
 
@@ -484,7 +496,7 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
                        prepared.summary.get("paired_rows", 0))
         samples = SampleLog(output_dir, recipe_of(spec.max_msa, spec.dropout, spec.msa_mask_fraction), spec.keep_top,
                             save=functools.partial(structure_texts, formats=spec.formats, demo_weights=demo_weights)
-                            if spec.save_all else None)
+                            if spec.save_all else None, compare=compare_limit(msa.length))
         if prepared.clustering is not None:
             assert isinstance(msa, Msa), "AF-Cluster clusters a single chain's alignment"
             write_msa_clusters(output_dir, describe(prepared.clustering, msa),
@@ -503,9 +515,10 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
         states = None
         compared, passed_over = samples.ensemble()
         if spec.is_sampling and len(compared) > 1:
-            states = _timed(timings, "ensemble_s", lambda: write_ensemble(
+            ensemble = _timed(timings, "ensemble_s", lambda: write_ensemble(
                 compared, output_dir, confidence_label="ranking confidence (0-100)",
-                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None, left_out=passed_over)).summary()
+                caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None, left_out=passed_over))
+            states = ensemble.summary() + _unsaved_note(ensemble, {sample_name(p) for p in ranked}, spec.save_all)
             report(f"ensemble of {len(samples.rows)} samples: {states}")
         relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, *relax, report))
         ranked_models, ranking, ranking_path = _timed(

@@ -99,8 +99,9 @@ def test_the_sampling_flags_become_the_job_s_fields():
     from alphafold_msa.launcher.cli import build_parser
     from alphafold_msa.launcher.options import LaunchOptions
 
-    arguments = ["--msa", "a.sto", "--msa-clusters", "--multimer-version", "1", "--use-dropout", "--max-msa", "16:32"]
+    arguments = ["--msa", "a.sto", "--msa-clusters", "--multimer-version", "1", "--use-dropout", "--max-msa", "16:32",
+                 "--keep-top", "7"]
     spec = LaunchOptions.from_namespace(build_parser().parse_args(arguments)).job_spec()
     assert spec.to_fields() == {"msa_clusters": True, "multimer_version": 1, "dropout": True, "max_msa": [16, 32],
-                                "files": True}
-    assert spec.is_sampling and spec.kept == spec.keep_top, "AF-Cluster's alignments are counted once clustered"
+                                "keep_top": 7, "files": True}
+    assert spec.is_sampling and spec.kept() == 5 and spec.kept(14) == 7, "AF-Cluster's alignments, once clustered"

@@ -113,3 +113,35 @@ def test_a_worker_fetches_v1_when_a_job_first_asks_for_it(testdata, reduced_weig
     kept = sorted(p.name for p in (volume / "params").glob("*.npz"))
     assert kept == sorted([p.name for p in (reduced_weights / "params").glob("*.npz")]
                           + ["params_model_1_multimer.npz"]), "the weights already there are kept"
+
+
+def test_adding_v1_keeps_every_file_of_the_user_s_and_resumes_only_its_own_download(v1_tar, monkeypatch,
+                                                                                    tmp_path):
+    params = tmp_path / "params"
+    params.mkdir()
+    elsewhere = tmp_path / "elsewhere.npz"
+    elsewhere.write_bytes(b"the user's own weights")
+    (params / "params_model_1_ptm.npz").symlink_to(elsewhere)
+    (params / "NOTES.txt").write_text("mine")
+    (tmp_path / ".download").mkdir()
+    (tmp_path / ".download" / "alphafold_params_2022-03-02.tar.partial").write_bytes(b"half of v2")
+    with WeightsServer(v1_tar) as older:
+        monkeypatch.setenv("PARAMS_URL_MULTIMER_V1", older.url)
+        ensure_weights(tmp_path, models=["model_1_multimer"])
+        assert [request["range"] for request in older.requests] == [None], "v2's partial download is not v1's"
+    assert sorted(p.name for p in params.iterdir()) == ["MANIFEST.json", "NOTES.txt", "params_model_1_multimer.npz",
+                                                        "params_model_1_ptm.npz"]
+    assert (params / "params_model_1_ptm.npz").is_symlink() and (params / "NOTES.txt").read_text() == "mine"
+    assert (tmp_path / ".download" / "alphafold_params_2022-03-02.tar.partial").read_bytes() == b"half of v2"
+
+
+def test_a_weights_folder_left_aside_by_a_killed_swap_is_put_back(reduced_weights, v1_tar, monkeypatch, tmp_path):
+    aside = tmp_path / ".params.old-4242"
+    aside.mkdir()
+    shutil.copy(reduced_weights / "params" / "params_model_1_ptm.npz", aside)
+    with WeightsServer(v1_tar) as older:
+        monkeypatch.setenv("PARAMS_URL_MULTIMER_V1", older.url)
+        ensure_weights(tmp_path, models=["model_1_multimer"])
+    assert sorted(p.name for p in (tmp_path / "params").glob("*.npz")) == ["params_model_1_multimer.npz",
+                                                                          "params_model_1_ptm.npz"]
+    assert not aside.exists()

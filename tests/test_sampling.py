@@ -154,8 +154,18 @@ def test_af_cluster_predicts_each_cluster_and_control_as_samples(testdata, reduc
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["msa_clusters"]["sizes"] == [c.size for c in clustering.clusters]
     assert summary["best_model"] == best.key and "structural state" in summary["ensemble"]
+    assert f"0. model_1_ptm seed 0 alignment {best.msa_cluster}: " in (tmp_path / "summary.txt").read_text()
+    # every alignment's sample is compared, and the states whose representative was not kept are named
+    states = json.loads((tmp_path / "clusters.json").read_text())
+    assert states["samples_compared"] == len(names)
+    unsaved = [c["representative"] for c in states["clusters"] if c["representative"] not in record_kept(tmp_path)]
+    assert ("representatives were not kept" in summary["ensemble"]) == bool(unsaved)
     assert "WaymentSteele2024" in (tmp_path / "cite.bibtex").read_text()
     assert json.loads((tmp_path / "config.json").read_text())["msa_clusters"] is True
+
+
+def record_kept(folder) -> list[str]:
+    return json.loads((folder / "samples.json").read_text())["kept"]
 
 
 def test_af_cluster_refuses_a_shallow_alignment_and_a_complex_naming_the_field(testdata, reduced_weights, tmp_path):
@@ -250,3 +260,11 @@ def test_a_slice_past_the_job_s_samples_is_refused(testdata, reduced_weights, tm
     spec = JobSpec(models=(1, 2), num_seeds=3, sample_slice=(2, 7))
     with pytest.raises(ConfigError, match=r"^input.sample_slice: \[2, 7\] goes past the job's 6 samples"):
         run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path, reduced_weights, spec, model_config="reduced")
+
+
+def test_check_refuses_more_af_cluster_samples_than_a_job_may_run(testdata, capsys):
+    path = testdata / "pfam" / "fn3.sto"
+    assert main(["--check", "--msa", str(path), "--msa-clusters", "--num-seeds", "1000"]) == 2
+    line = json.loads(capsys.readouterr().out)
+    assert line["error"].startswith("--msa-clusters: 14 alignments (AF-Cluster's 4 clusters and 10 controls) x 5000 "
+                                    "predictions each = 70,000 samples, more than the 5,000 a job may run")

@@ -100,5 +100,7 @@ def result_line(output: str, scores: dict[str, Any]) -> str:
     msa = scores.get("msa")
     note = msa.get("note") if isinstance(msa, dict) else None
     extras = "".join(f"; {text}" for text in (note, DEMO_WEIGHTS_NOTE if scores.get("demo_weights") else None) if text)
-    return (f"wrote {output} ({scores.get('model', 'unknown model')}, {', '.join(numbers)}"
+    cluster = scores.get("msa_cluster")
+    alignment = f" of AF-Cluster alignment {cluster}" if isinstance(cluster, str) else ""
+    return (f"wrote {output} ({scores.get('model', 'unknown model')}{alignment}, {', '.join(numbers)}"
             f"{describe_relax(scores.get('relax'))}){extras}")

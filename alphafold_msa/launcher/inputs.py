@@ -13,8 +13,9 @@ from typing import Any, Sequence
 
 from alphafold_msa import settings
 from alphafold_msa.errors import AlphafoldMsaError, MsaError, UserError, printable
-from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.options import LaunchOptions, flag_message
 from alphafold_msa.launcher.templates import check_templates, read_templates
+from alphafold_msa.protocol.schema import JobInputError
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 from alphafold_msa.structures.match import TemplateMatch
 
@@ -131,6 +132,10 @@ def summarise(msa, spec: JobSpec) -> dict[str, Any]:
     samples = spec.predictions
     if spec.msa_clusters:
         clusters = clusters_line(msa, spec.random_seed)
+        try:
+            spec.check_alignments(clusters["num_clusters"], clusters["num_controls"])
+        except JobInputError as error:
+            raise UserError(flag_message(str(error))) from None
         samples *= clusters["num_clusters"] + clusters["num_controls"]
         line["msa_clusters"] = clusters
     return {**line, **sampling_estimate(msa.length, samples, spec)}

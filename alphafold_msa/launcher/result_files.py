@@ -22,7 +22,7 @@ from alphafold_msa.transfer.bucket import Bucket, ExpiredLinkError, StorageError
 # The alignment's summary among summary.json's fields (the rest describe the models).
 MSA_FIELDS = ("filter", "format", "complex_mode", "query_name", "query_length", "num_sequences",
               "num_sequences_filtered", "gap_fraction", "chains", "paired_rows", "pairing", "note", "coverage",
-              "templates", "template_models", "template_warnings", "depth_note")
+              "templates", "template_models", "template_warnings", "depth_note", "msa_clusters")
 
 
 @dataclasses.dataclass(frozen=True)

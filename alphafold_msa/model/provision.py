@@ -7,7 +7,9 @@ MANIFEST.json (file, size, sha256) written only after a verified extraction, and
 file there with its recorded size. Otherwise one process per volume (an flock, released by the
 kernel if its holder dies) downloads the archive resumably (HTTP Range, bounded retries), checking
 free space before and while it streams, verifies and safely extracts it into a temporary folder,
-writes the manifest and moves the folder into place; the others wait and then reuse it.
+moves each file into place and writes the manifest last (every other file there stays); the others wait and
+then reuse it. AlphaFold-Multimer v1 and v2 come from older archives (model/weights.py ARCHIVES), added the same
+way when first asked for.
 
 Environment: PARAM_DIR, PARAMS_URL (source archive), ALPHAFOLD_MODELS (comma-separated parameter
 names that must be present, e.g. model_1_ptm,model_2_ptm; default all fifteen official files),
@@ -26,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import tarfile
@@ -42,6 +43,7 @@ from urllib3.util import parse_url
 
 from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_OK, AlphafoldMsaError, WeightsError
+from alphafold_msa.files import write_atomic
 from alphafold_msa.model.weights import ARCHIVES, ParamsArchive, archive_of, default_param_dir
 from alphafold_msa.transfer.https import (
     CONNECT_TIMEOUT_S,
@@ -57,7 +59,6 @@ from alphafold_msa.transfer.https import (
 
 logger = logging.getLogger("alphafold_msa.model.provision")
 MANIFEST = "MANIFEST.json"
-PLAIN_FILE = re.compile(r"params_model_[1-5][a-z0-9_]*\.npz")
 OFFICIAL_MODELS = tuple(
     f"model_{n}{suffix}" for suffix in ("", "_ptm", "_multimer_v3") for n in range(1, 6)
 )
@@ -350,66 +351,69 @@ def _verify_archive(archive: Path, url: str, source: ParamsArchive) -> str:
 
 
 def install(param_dir: Path, url: str, models: Sequence[str], source: ParamsArchive = ARCHIVES[0]) -> None:
-    """Download (resuming), verify, extract and move the weights into place, keeping the verified files of other
-    archives already there (linked into the new folder, their manifest entries carried over). Call under the
-    lock."""
-    for leftover in [*param_dir.glob(".params.tmp-*"), *param_dir.glob(".params.old-*")]:
-        shutil.rmtree(leftover, ignore_errors=True)  # from a worker killed mid-install
+    """Download (resuming), verify and extract `models` of `source`'s archive, then move each file into
+    PARAM_DIR/params and rewrite its manifest last: every other file there (other archives', or put there by hand)
+    stays as it is. Call under the lock."""
+    _recover(param_dir)
     work = param_dir / ".download"
     work.mkdir(parents=True, exist_ok=True)
-    archive = work / "alphafold_params.tar.partial"
+    archive = work / source.partial_name
     download_archive(url, archive, time.monotonic() + settings.weights_deadline())
     archive_sha256 = _verify_archive(archive, url, source)
     staging = Path(tempfile.mkdtemp(prefix=".params.tmp-", dir=param_dir))
-    params = param_dir / "params"
     try:
         files = extract_verified(archive, staging, models)
     except ProvisionError:
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)  # a damaged archive is fetched anew next time
         raise
-    kept = _keep_others(params, staging, files)
+    params = param_dir / "params"
+    params.mkdir(exist_ok=True)
+    params.chmod(0o755)
+    previous = read_manifest(params) or {}
+    for name in files:
+        os.replace(staging / name, params / name)
+    shutil.rmtree(staging, ignore_errors=True)
     entry = {"source": redact_url(url), "archive_sha256": archive_sha256,
              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    earlier = [old for old in (read_manifest(params) or {}).get("archives", []) if set(old["files"]) & set(kept)]
-    manifest = {**entry, "files": {**kept, **files},
-                "archives": [*earlier, {**entry, "files": sorted(files)}]}
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    staging.chmod(0o755)
-    retired = None
-    if params.exists():
-        retired = param_dir / f".params.old-{os.getpid()}"
-        params.rename(retired)
-    staging.rename(params)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+    write_atomic(params / MANIFEST, json.dumps(_merged_manifest(previous, params, entry, files), indent=2))
     archive.unlink(missing_ok=True)
-    logger.info("weights ready in %s (%d files)", params, len(files))
+    logger.info("weights ready in %s (%d files from %s)", params, len(files), source.label)
 
 
-def _keep_others(params: Path, staging: Path, replaced: dict) -> dict:
-    """Link into `staging` every parameter file of `params` that the new extraction does not replace (files put
-    there by hand too: nothing of the user's is dropped); the manifest entries of those it vouches for (right
-    size)."""
-    recorded = (read_manifest(params) or {}).get("files", {})
-    kept = {}
-    for path in sorted(params.glob("params_*.npz")) if params.is_dir() else []:
-        name = path.name
-        if name in replaced or not PLAIN_FILE.fullmatch(name) or path.is_symlink() or not path.is_file():
-            continue
-        try:
-            os.link(path, staging / name)
-        except OSError:  # a file system without hard links
-            shutil.copyfile(path, staging / name)
-        if name in recorded and path.stat().st_size == recorded[name].get("size"):
-            kept[name] = recorded[name]
-    return kept
+def _merged_manifest(previous: dict, params: Path, entry: dict, files: dict) -> dict:
+    """The manifest after `files` came from the archive `entry` describes: the previous entries of the files still
+    there with their recorded size, these files, and each archive's source and files."""
+    recorded = previous.get("files", {}) if isinstance(previous.get("files"), dict) else {}
+    kept = {name: value for name, value in recorded.items() if name not in files and isinstance(value, dict)
+            and (params / name).is_file() and (params / name).stat().st_size == value.get("size")}
+    archives = previous.get("archives")
+    if not isinstance(archives, list):  # a manifest written before archives were recorded: one archive
+        archives = [{key: previous[key] for key in ("source", "archive_sha256", "created") if key in previous}
+                    | {"files": sorted(recorded)}] if recorded else []
+    earlier = [{**old, "files": [name for name in old.get("files", []) if name in kept]} for old in archives
+               if isinstance(old, dict)]
+    return {**entry, "files": {**kept, **files},
+            "archives": [old for old in earlier if old["files"]] + [{**entry, "files": sorted(files)}]}
+
+
+def _recover(param_dir: Path) -> None:
+    """After a worker killed mid-install: staging folders removed; a weights folder left aside by an older
+    release's swap put back when none replaced it."""
+    for leftover in param_dir.glob(".params.tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for retired in sorted(param_dir.glob(".params.old-*")):
+        if not (param_dir / "params").exists():
+            retired.rename(param_dir / "params")
+            logger.info("weights folder restored from %s", retired.name)
+        else:
+            shutil.rmtree(retired, ignore_errors=True)
 
 
 def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None = None,
                    models: Sequence[str] | None = None) -> Path:
     """Return PARAM_DIR after making sure every required parameter file is complete there, each fetched from its
-    archive (weights.ARCHIVES: its mirror setting, else the official URL; `url` instead, for all of them)."""
+    archive (weights.ARCHIVES: its mirror setting, else the official URL; `url` instead for the default one)."""
     param_dir = Path(param_dir or default_param_dir())
     models = list(models or required_models())
     params = param_dir / "params"
@@ -427,7 +431,7 @@ def ensure_weights(param_dir: str | os.PathLike | None = None, url: str | None =
             if not missing_or_damaged(params, needed):
                 continue
             try:
-                install(param_dir, url or source.url(), needed, source)
+                install(param_dir, (url if source is ARCHIVES[0] else None) or source.url(), needed, source)
             except ProvisionError as error:
                 raise ProvisionError(f"cannot provision {source.label} into {params}: {error}") from None
     return param_dir

@@ -24,13 +24,15 @@ OFFICIAL_SHA256: str | None = None
 @dataclasses.dataclass(frozen=True)
 class ParamsArchive:
     """One official parameter archive: what it is, where it is published, the settings that point to a mirror
-    and give its SHA-256, and the parameter names (suffixes after model_N) taken from it."""
+    and give its SHA-256, the parameter names (suffixes after model_N) taken from it, and the name its download
+    resumes under (one per archive: a partial download of one is never continued from another's URL)."""
 
     label: str
     official_url: str
     url_setting: settings.Setting
     sha256_setting: settings.Setting
     suffixes: tuple[str, ...]
+    partial_name: str
     official_sha256: str | None = None
 
     def url(self) -> str:
@@ -42,13 +44,13 @@ class ParamsArchive:
 # older ones hold AlphaFold-Multimer v2 and v1, fetched when a job first asks for them.
 ARCHIVES = (
     ParamsArchive("AlphaFold 2.3's weights", OFFICIAL_URL, settings.PARAMS_URL, settings.PARAMS_SHA256,
-                  ("", "_ptm", "_multimer_v3"), OFFICIAL_SHA256),
+                  ("", "_ptm", "_multimer_v3"), "alphafold_params.tar.partial", OFFICIAL_SHA256),
     ParamsArchive("AlphaFold-Multimer v2's weights", "https://storage.googleapis.com/alphafold/"
                   "alphafold_params_2022-03-02.tar", settings.PARAMS_URL_MULTIMER_V2,
-                  settings.PARAMS_SHA256_MULTIMER_V2, ("_multimer_v2",)),
+                  settings.PARAMS_SHA256_MULTIMER_V2, ("_multimer_v2",), "alphafold_params_2022-03-02.tar.partial"),
     ParamsArchive("AlphaFold-Multimer v1's weights", "https://storage.googleapis.com/alphafold/"
                   "alphafold_params_2021-10-27.tar", settings.PARAMS_URL_MULTIMER_V1,
-                  settings.PARAMS_SHA256_MULTIMER_V1, ("_multimer",)),
+                  settings.PARAMS_SHA256_MULTIMER_V1, ("_multimer",), "alphafold_params_2021-10-27.tar.partial"),
 )
 
 

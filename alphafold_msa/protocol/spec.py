@@ -12,7 +12,14 @@ import dataclasses
 from typing import Any, Mapping
 
 from alphafold_msa.protocol.payload import PayloadError, decode_payload, encode_payload, payload_bytes
-from alphafold_msa.protocol.schema import ALIGNMENT_FIELDS, DEFAULTS, MAX_STRUCTURE_BYTES, JobInputError, validated
+from alphafold_msa.protocol.schema import (
+    ALIGNMENT_FIELDS,
+    DEFAULTS,
+    MAX_PREDICTIONS,
+    MAX_STRUCTURE_BYTES,
+    JobInputError,
+    validated,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +112,16 @@ class JobSpec:
         or with msa_clusters each cluster's and control's); fewer when stop_at_score is reached."""
         return len(self.models) * self.num_seeds
 
+    def check_alignments(self, clusters: int, controls: int) -> None:
+        """Refuse AF-Cluster's `clusters` and `controls` when their samples (each alignment x models x seeds) are
+        more than a job may run (MAX_PREDICTIONS); JobInputError naming msa_clusters."""
+        alignments = clusters + controls
+        if alignments * self.predictions > MAX_PREDICTIONS:
+            raise JobInputError(f"input.msa_clusters: {alignments} alignments (AF-Cluster's {clusters} clusters and "
+                                f"{controls} controls) x {self.predictions} predictions each = "
+                                f"{alignments * self.predictions:,} samples, more than the {MAX_PREDICTIONS:,} a job "
+                                f"may run: ask for fewer models or seeds")
+
     def samples_run(self, alignments: int = 1) -> range:
         """The sample numbers this job runs, of `alignments` x predictions: its sample_slice, else all."""
         total = alignments * self.predictions
@@ -115,11 +132,10 @@ class JobSpec:
         """A sampling run (several seeds, dropout, column masking or AF-Cluster): its kept samples are clustered."""
         return self.num_seeds > 1 or self.dropout or self.msa_mask_fraction > 0 or self.msa_clusters
 
-    @property
-    def kept(self) -> int:
-        """The most predictions kept as ranked structures (with msa_clusters, keep_top: the alignments to run
-        are known only once clustered)."""
-        return self.keep_top if self.msa_clusters else min(self.keep_top, self.predictions)
+    def kept(self, alignments: int = 1) -> int:
+        """How many of the samples it runs (of `alignments` x predictions: AF-Cluster's count once clustered) are
+        kept as ranked structures."""
+        return min(self.keep_top, len(self.samples_run(alignments)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,8 @@ samples are ordered most confident first, and ties merge the lowest indices firs
 
 Cost: n(n-1)/2 pairs of O(N) numpy work each (37 seeds at N = 300, most dropped after two steps): about 1.6 ms a
 pair at N = 300 on one CPU core, 8 s for 100 samples; it grows as n² N, so at most MAX_SAMPLES samples (the most
-confident) are compared and the rest named as left out.
+confident) are compared, fewer for queries longer than 300 residues (compare_limit), and the rest named as left
+out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.results.plots import _figure, _save, _title
 
 TM_THRESHOLD = 0.8
-MAX_SAMPLES = 200  # 19,900 pairs: about 30 s at 300 residues, 2 minutes at 1,000
+MAX_SAMPLES = 200  # 19,900 pairs: about 30 s at 300 residues
+# The comparison's work, pairs x residues, at most MAX_SAMPLES at 300 residues: longer queries compare fewer samples
+# (compare_limit), so the ensemble takes at most about 30 s of the worker's time at any length.
+MAX_PAIR_RESIDUES = MAX_SAMPLES * (MAX_SAMPLES - 1) // 2 * 300
 PLDDT_FLOOR = 50.0  # AlphaFold's "likely disordered" below it
 MIN_COMPARED = 20  # residues: fewer confident ones than this and all residues are compared
 CLUSTERS_JSON, ENSEMBLE_PNG = "clusters.json", "ensemble.png"
@@ -52,6 +56,13 @@ _SUMMARY_STATES = 5  # states named in the summary line; the rest are counted
 # matplotlib's tab10 less its grey: one colour for each of the first nine states, the rest grey.
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
 _OTHER_COLOUR = "#c7c7c7"
+
+
+def compare_limit(length: int) -> int:
+    """The most samples of `length` residues compared: MAX_SAMPLES up to 300 residues, fewer beyond (about 110 at
+    1,000 residues, 70 at 2,500), within MAX_PAIR_RESIDUES."""
+    pairs = MAX_PAIR_RESIDUES // max(length, 1)
+    return max(2, min(MAX_SAMPLES, int((1 + (1 + 8 * pairs) ** 0.5) / 2)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,7 +53,8 @@ class PlotDrawer:
     def models(self, ranked: list[ModelPrediction], covered: Sequence[tuple[int, int]] = ()) -> None:
         """plddt.png (every model, the residues templates cover shaded) and pae.png (a panel for each
         model with PAE, top model first; none without)."""
-        labels = [f"rank {i}: {p.model_name} seed {p.seed}" for i, p in enumerate(ranked)]
+        labels = [f"rank {i}: {p.model_name} seed {p.seed}{'' if p.msa_cluster is None else f' msa {p.msa_cluster}'}"
+                  for i, p in enumerate(ranked)]
         self._pending["plddt"] = self._pool.submit(
             plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries,
             self.caveat, covered)
@@ -115,7 +116,9 @@ def summary_text(data: dict[str, Any]) -> str:
     for m in data["models"]:
         scores = [f"mean pLDDT {m['mean_plddt']:.2f}"]
         scores += [f"{name} {m[key]:.3f}" for key, name in (("ptm", "pTM"), ("iptm", "ipTM")) if m[key] is not None]
-        lines.append(f"  {m['rank']}. {m['model']} seed {m['seed']}: {', '.join(scores)}, {m['recycles']} recycles")
+        alignment = f" alignment {m['msa_cluster']}" if m.get("msa_cluster") is not None else ""
+        lines.append(f"  {m['rank']}. {m['model']} seed {m['seed']}{alignment}: {', '.join(scores)}, "
+                     f"{m['recycles']} recycles")
     relax = data.get("relax")
     if relax:
         lines.append(f"relaxed: no ({relax['error']})" if "error" in relax

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from alphafold_msa import __version__, settings
-from alphafold_msa.errors import AlphafoldMsaError, ConfigError, MsaError, MsaTooLargeError, printable
+from alphafold_msa.errors import AlphafoldMsaError, ConfigError, MsaError, MsaTooLargeError, WeightsError, printable
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.runner import RunnerCache
-from alphafold_msa.model.weights import ARCHIVES, archive_of, default_param_dir
+from alphafold_msa.model.weights import ARCHIVES, archive_of, default_param_dir, params_file
 from alphafold_msa.protocol.archive import key_safe_id, pack, results_prefix, sha256
 from alphafold_msa.protocol.payload import encode_payload
 from alphafold_msa.protocol.schema import (
@@ -183,7 +183,8 @@ def _progress_reporter(job: dict[str, Any]) -> Callable[[str], None]:
 
 def _model_entry(model: RankedModel, spec: JobSpec) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "rank": model.rank, "model": model.model_name, "seed": model.seed, "recycles": model.recycles,
+        "rank": model.rank, "model": model.model_name, "seed": model.seed,
+        **({"msa_cluster": model.msa_cluster} if model.msa_cluster is not None else {}), "recycles": model.recycles,
         "mean_plddt": model.mean_plddt, "ptm": model.ptm, "iptm": model.iptm, "max_pae": model.max_pae,
         "structures": {fmt: encode_payload(model.structures[fmt]) for fmt in spec.formats},
     }
@@ -200,6 +201,7 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
         "structure": best.final_structure(spec.formats[0]),  # relaxed when it was
         "structure_format": spec.formats[0],
         "model": best.model_name,
+        **({"msa_cluster": best.msa_cluster} if best.msa_cluster is not None else {}),
         "mean_plddt": best.mean_plddt,
         "ptm": best.ptm,
         "max_pae": best.max_pae,
@@ -224,28 +226,35 @@ def build_result(result: PredictionResult, spec: JobSpec) -> dict[str, Any]:
 
 def fetch_on_demand(names: list[str], report: Callable[[str], None]) -> None:
     """Parameter sets outside the archive start.sh provisions (AlphaFold-Multimer v1 and v2), fetched into the
-    weights folder the first time a job asks for them: the same verified, locked, resumable path."""
-    from alphafold_msa.model.provision import ensure_weights, missing_or_damaged
+    weights folder the first time a job asks for them (the same verified, locked, resumable path); files already
+    there, provisioned or put there by hand, are used as they are."""
+    from alphafold_msa.model.provision import ensure_weights
 
     param_dir = default_param_dir()
     extra = [name for name in names if archive_of(name) is not ARCHIVES[0]]
-    if missing_or_damaged(param_dir / "params", extra):
-        sources = " and ".join(dict.fromkeys(archive_of(name).label for name in extra))
-        report(f"fetching {sources} into {param_dir / 'params'} (once per volume; several GB)")
-        ensure_weights(param_dir, models=extra)
+    missing = [name for name in extra if not params_file(param_dir, name).is_file()]
+    if not missing:
+        return
+    sources = " and ".join(dict.fromkeys(archive_of(name).label for name in missing))
+    report(f"fetching {sources} into {param_dir / 'params'} (once per volume; several GB)")
+    try:
+        ensure_weights(param_dir, models=missing)
+    except OSError as error:  # the volume cannot be written
+        raise WeightsError(f"{param_dir}: cannot hold {sources} ({error.strerror or error})") from None
 
 
 def check_archive_deliverable(length: int, spec: JobSpec, bucket: Bucket | None, alignments: int = 1) -> None:
     """Before any compute: refuse a job whose results archive could only travel through a bucket
     when none is configured (rather than computing and losing the result). `alignments`: how many the job
     predicts from (AF-Cluster's clusters and controls), each with the spec's predictions."""
-    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), spec.kept))
+    kept = spec.kept(alignments)
+    relaxed = len(configs.relaxed_ranks(configs.resolve_relax(spec.relax), kept))
     # save_all adds every sample's structure, counted as a model's files (an upper estimate)
-    models = spec.kept + (alignments * spec.predictions if spec.save_all else 0)
+    models = kept + (len(spec.samples_run(alignments)) if spec.save_all else 0)
     estimate = estimate_archive_bytes(length, models, len(spec.formats), relaxed)
     if estimate > INLINE_ARCHIVE_BYTES and bucket is None:
         raise ResultTooLargeError(
-            f"the result files of this job ({length} residues, {spec.kept} model(s) kept"
+            f"the result files of this job ({length} residues, {kept} model(s) kept"
             f"{f', {models} structures' if spec.save_all else ''}) would be about "
             f"{estimate / 1e6:.0f} MB, over the {INLINE_ARCHIVE_BYTES / 1e6:.0f} MB a result can carry, and the "
             f"worker has no bucket for larger ones: set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
