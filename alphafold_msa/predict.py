@@ -43,7 +43,7 @@ from alphafold_msa.msa.pairing import pair_complex
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.protocol.schema import COMPLEX_MODES
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
-from alphafold_msa.results.ensemble import Ensemble, compare_limit, write_ensemble
+from alphafold_msa.results.ensemble import compare_limit, write_ensemble
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.job_record import (
     LOG_FILE,
@@ -54,6 +54,7 @@ from alphafold_msa.results.job_record import (
     write_config,
     write_msa_clusters,
 )
+from alphafold_msa.results.merge import write_part
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of, sample_name
@@ -370,17 +371,6 @@ def _runner_for(prepared: PreparedInput, runner: ModelRunner | None, runners: Ru
     return runner
 
 
-def _unsaved_note(ensemble: Ensemble, kept: set[str], save_all: bool) -> str:
-    """'; 4 states' representatives not kept (...)' when some structural state's representative is neither among
-    the kept samples nor saved, else ''."""
-    unsaved = [cluster.representative for cluster in ensemble.clusters if cluster.representative not in kept]
-    if not unsaved or save_all:
-        return ""
-    shown = ", ".join(unsaved[:3]) + (", ..." if len(unsaved) > 3 else "")
-    return (f"; {len(unsaved)} of the states' representatives were not kept ({shown}): --save-all writes every "
-            f"sample's structure, or raise --keep-top")
-
-
 def _relax_ranked(ranked: list, relax: str, timeout_s: float | None,
                   report: Callable[[str], None]) -> dict[int, RelaxOutcome]:
     """Amber relaxation of the ranks `relax` asks for (none, best, all), each within `timeout_s`."""
@@ -514,11 +504,14 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
         plots.models(ranked, covered_ranges(prepared.matches, msa))
         states = None
         compared, passed_over = samples.ensemble()
+        if spec.sample_slice is not None:
+            write_part(output_dir, spec.sample_slice, ranked, samples.kept_numbers(), compared, passed_over,
+                       chain_boundaries(msa), covered_ranges(prepared.matches, msa), spec.is_sampling)
         if spec.is_sampling and len(compared) > 1:
             ensemble = _timed(timings, "ensemble_s", lambda: write_ensemble(
                 compared, output_dir, confidence_label="ranking confidence (0-100)",
                 caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None, left_out=passed_over))
-            states = ensemble.summary() + _unsaved_note(ensemble, {sample_name(p) for p in ranked}, spec.save_all)
+            states = ensemble.summary() + ensemble.unsaved_note({sample_name(p) for p in ranked}, spec.save_all)
             report(f"ensemble of {len(samples.rows)} samples: {states}")
         relaxed = _timed(timings, "relax_s", lambda: _relax_ranked(ranked, *relax, report))
         ranked_models, ranking, ranking_path = _timed(

@@ -137,6 +137,16 @@ class Ensemble:
                      f"samples compared)")
         return line
 
+    def unsaved_note(self, kept: set[str], save_all: bool) -> str:
+        """'; 4 of the states' representatives were not kept (...)' when some state's representative is neither
+        among the `kept` samples (by id) nor saved (`save_all`), else ''."""
+        unsaved = [cluster.representative for cluster in self.clusters if cluster.representative not in kept]
+        if not unsaved or save_all:
+            return ""
+        shown = ", ".join(unsaved[:3]) + (", ..." if len(unsaved) > 3 else "")
+        return (f"; {len(unsaved)} of the states' representatives were not kept ({shown}): --save-all writes every "
+                f"sample's structure, or raise --keep-top")
+
     def to_json(self) -> dict[str, Any]:
         """clusters.json's content."""
         length = len(self.top.ca)

@@ -93,14 +93,19 @@ class SampleLog:
             self._passed_over.append(sample.id)
 
     def kept(self) -> list[ModelPrediction]:
-        """The samples held: the `keep` most confident."""
-        return [prediction for _, prediction in self._held]
+        """The samples held: the `keep` most confident, in the order they were run (so ranking them breaks ties
+        the same way whichever job ran them)."""
+        return [prediction for _, prediction in sorted(self._held, key=lambda entry: -entry[0][2])]
+
+    def kept_numbers(self) -> dict[str, int]:
+        """Each held sample's number (see `add`), by sample name."""
+        return {sample_name(prediction): -key[2] for key, prediction in self._held}
 
     def ensemble(self) -> tuple[list[Sample], list[str]]:
         """What the ensemble compares: the `compare` most confident samples (Cα atoms, pLDDT, confidence; most
-        confident first, ties in the order they finished), and the names of the others."""
+        confident first, ties in the order they finished), and the names of the others (sorted)."""
         return [sample for _, sample in sorted(self._compared, key=lambda entry: entry[0], reverse=True)], \
-            list(self._passed_over)
+            sorted(self._passed_over)
 
     def close(self, stopped_early: str | None = None) -> None:
         """samples.json: every sample's line, the ones kept, and why sampling stopped early (if it did)."""

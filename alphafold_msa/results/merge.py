@@ -1,0 +1,228 @@
+"""One prediction's samples run as parts (jobs of the same fields, each a sample_slice) merged into the files one
+job would have written.
+
+A part writes, besides a prediction's files, PART_JSON (its slice; each kept sample's exact ranking confidence,
+pTM and number; the samples its ensemble left out; the plots' chain boundaries and template ranges) and
+PART_ENSEMBLE (the Cα atoms, pLDDT and confidence of the samples its ensemble compared). `merge_parts` reads the
+parts in sample order and writes: samples.tsv and samples.json over every sample; the `keep_top` most confident
+kept samples of all parts ranked as one job ranks them (ties to the lower sample number), their files renamed to
+their new ranks, relaxed as one job relaxes (the top one for relax=best: the part that ran it relaxed it as its
+own top); ranking.json; the ensemble of every part's compared samples; plddt.png and pae.png; summary.json and
+summary.txt; timings.json (the parts' stages summed, with the fan-out's own numbers); log.txt (each part's, in
+order); and the files every part holds alike (config.json without the slice, msa.a3m, cite.bibtex, coverage.png,
+AF-Cluster's files) from the first. Structure texts and scores files are the parts' own bytes: the merged result
+holds exactly the coordinates and scores one job would have.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from alphafold_msa.files import write_atomic
+from alphafold_msa.model import config as configs
+from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
+from alphafold_msa.results.ensemble import Sample, compare_limit, write_ensemble
+from alphafold_msa.results.job_record import write_config
+from alphafold_msa.results.plots import plot_pae, plot_plddt
+from alphafold_msa.results.report import PLOT_FILES, write_summary
+from alphafold_msa.results.report import summary as report_summary
+from alphafold_msa.results.samples import SAMPLES_JSON, SAMPLES_TSV
+from alphafold_msa.results.structures import ModelPrediction
+from alphafold_msa.results.types import RankedModel, colabfold_tag, msa_suffix
+
+PART_JSON, PART_ENSEMBLE = "part.json", "part_ensemble.npz"
+# Files every part writes alike, taken from the first (AF-Cluster's msa_cluster_*.a3m too).
+SHARED_FILES = ("msa.a3m", "cite.bibtex", "coverage.png", "msa_clusters.json")
+# summary.json's keys that report.summary and the prediction add to the alignment's summary.
+_REPORT_KEYS = {"best_model", "mean_plddt", "ptm", "iptm", "models", "total_s", "kernels", "relax", "demo_weights",
+                "ensemble", "fan_out"}
+
+
+def write_part(folder: Path, sample_slice: Sequence[int], kept: Sequence[ModelPrediction], numbers: dict[str, int],
+               compared: Sequence[Sample], left_out: Sequence[str], boundaries: Sequence[int],
+               covered: Sequence[tuple[int, int]], sampling: bool) -> None:
+    """PART_JSON and PART_ENSEMBLE of a part (see the module's docstring); `kept` in rank order, `numbers` each
+    kept sample's number by name; `sampling`: whether the job is a sampling run (its ensemble is written)."""
+    from alphafold_msa.results.samples import sample_name
+
+    record = {"sample_slice": list(sample_slice), "sampling": sampling, "boundaries": list(boundaries),
+              "covered": [list(pair) for pair in covered], "left_out": list(left_out),
+              "kept": [{"sample": sample_name(p), "rank": rank, "number": numbers[sample_name(p)],
+                        "ranking_confidence": p.ranking_confidence, "ptm": p.ptm} for rank, p in enumerate(kept)]}
+    write_atomic(folder / PART_JSON, json.dumps(record, indent=1))
+    length = len(compared[0].ca) if compared else 0
+    with open(folder / PART_ENSEMBLE, "wb") as handle:
+        np.savez(handle, ids=np.array([s.id for s in compared], dtype=str),
+                 ca=np.array([s.ca for s in compared], dtype=np.float32).reshape(len(compared), length, 3),
+                 plddt=np.array([s.plddt for s in compared], dtype=np.float32).reshape(len(compared), length),
+                 confidence=np.array([s.confidence for s in compared], dtype=np.float64))
+
+
+def merge_parts(parts: Sequence[Path], destination: Path, fan_out: dict[str, Any]) -> None:
+    """Write into `destination` (an existing, empty folder) the files one job would have written for the samples
+    of `parts` (their folders, in sample order); `fan_out` (sub-jobs, wall and worker seconds) goes into
+    summary.json and timings.json."""
+    config = _json(parts[0] / "config.json")
+    records = [_json(part / PART_JSON) for part in parts]
+    _copy_shared(parts[0], destination, config)
+    rows = _merge_samples(parts, destination)
+    chosen = _choose_kept(records, config["keep_top"])
+    ranked = _write_ranked(parts, chosen, destination, config)
+    names = [f"{m.model_name}_seed_{m.seed:03d}{msa_suffix(m.msa_cluster)}" for m in ranked]
+    stopped = next((r for r in (_json(p / SAMPLES_JSON).get("stopped_early") for p in parts) if r), None)
+    write_atomic(destination / SAMPLES_JSON, json.dumps({"columns": rows[0], "samples": rows[1], "kept": sorted(names),
+                                                         "stopped_early": stopped}, indent=1))
+    _write_ranking(parts, chosen, ranked, destination)
+    states = _merge_ensemble(parts, records, destination, set(names), config)
+    demo = bool(config.get("demo_weights"))
+    caveat = DEMO_WEIGHTS_PLOT_NOTE if demo else None
+    _plot(ranked, destination, records[0], caveat)
+    timings = _merge_timings(parts, fan_out)
+    write_atomic(destination / "timings.json", json.dumps(timings, indent=2))
+    alignment = {k: v for k, v in _json(parts[0] / "summary.json").items() if k not in _REPORT_KEYS}
+    summary = report_summary(ranked, alignment, timings, ranked[0].scores.get("relax"), demo)
+    if states is not None:
+        summary["ensemble"] = states
+    summary["fan_out"] = fan_out
+    write_summary(destination, summary)
+    log = "".join(f"# part {index} (samples {record['sample_slice'][0]}-{record['sample_slice'][1] - 1})\n"
+                  + (part / "log.txt").read_text() for index, (part, record) in enumerate(zip(parts, records)))
+    write_atomic(destination / "log.txt", log)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _copy_shared(first: Path, destination: Path, config: dict[str, Any]) -> None:
+    """The files every part writes alike; config.json without the slice."""
+    for path in [*(first / name for name in SHARED_FILES), *sorted(first.glob("msa_cluster_*.a3m"))]:
+        if path.is_file():
+            shutil.copyfile(path, destination / path.name)
+    write_config(destination, {**config, "sample_slice": None})
+
+
+def _merge_samples(parts: Sequence[Path], destination: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """samples.tsv: every part's lines, in order; (the columns, samples.json's rows)."""
+    lines = [(part / SAMPLES_TSV).read_text().splitlines() for part in parts]
+    write_atomic(destination / SAMPLES_TSV, "\n".join([lines[0][0], *(line for part in lines for line in part[1:])])
+                 + "\n")
+    rows = [row for part in parts for row in _json(part / SAMPLES_JSON)["samples"]]
+    return _json(parts[0] / SAMPLES_JSON)["columns"], rows
+
+
+def _choose_kept(records: Sequence[dict[str, Any]], keep_top: int) -> list[tuple[int, dict[str, Any]]]:
+    """(part, kept entry) of the `keep_top` most confident kept samples of all parts, ranked as one job ranks
+    them: ranking confidence, then pTM, ties to the lower sample number."""
+    candidates = [(index, entry) for index, record in enumerate(records) for entry in record["kept"]]
+    candidates.sort(key=lambda item: (-item[1]["ranking_confidence"], -(item[1]["ptm"] or 0.0), item[1]["number"]))
+    return candidates[:keep_top]
+
+
+def _write_ranked(parts: Sequence[Path], chosen: Sequence[tuple[int, dict[str, Any]]], destination: Path,
+                  config: dict[str, Any]) -> list[RankedModel]:
+    """Each chosen sample's structure, scores and relaxed files at its new rank (under both names); relaxed ones
+    only where one job relaxes (configs.relaxed_ranks)."""
+    formats, relaxed_ranks = config["formats"], configs.relaxed_ranks(config["relax"], len(chosen))
+    models = []
+    for rank, (index, entry) in enumerate(chosen):
+        part, old = parts[index], entry["rank"]
+        scores = _json(part / f"scores_rank_{old}.json")
+        relaxed_here = rank in relaxed_ranks and (part / f"relaxed_rank_{old}.pdb").is_file()
+        if rank not in relaxed_ranks:
+            scores.pop("relax", None)
+        tag = colabfold_tag(rank, scores["model"], scores["seed"], scores.get("msa_cluster"))
+        structures = {fmt: (part / f"ranked_{old}.{fmt}").read_text() for fmt in formats}
+        paths = {fmt: destination / f"ranked_{rank}.{fmt}" for fmt in formats}
+        for fmt, text in structures.items():
+            for path in (paths[fmt], destination / f"{tag}.{fmt}"):
+                write_atomic(path, text)
+        relaxed_texts = {}
+        if relaxed_here:
+            for fmt in ("pdb", *(f for f in formats if f != "pdb")):
+                relaxed_texts[fmt] = (part / f"relaxed_rank_{old}.{fmt}").read_text()
+                for path in (destination / f"relaxed_rank_{rank}.{fmt}", destination / f"relaxed_{tag}.{fmt}"):
+                    write_atomic(path, relaxed_texts[fmt])
+        for path in (destination / f"scores_rank_{rank}.json", destination / f"scores_{tag}.json"):
+            write_atomic(path, json.dumps(scores))
+        models.append(RankedModel(
+            rank=rank, model_name=scores["model"], seed=scores["seed"], recycles=scores["recycles"],
+            mean_plddt=scores["mean_plddt"], ptm=scores.get("ptm"), max_pae=scores.get("max_pae"),
+            iptm=scores.get("iptm"), structure_paths=paths, scores_path=destination / f"scores_rank_{rank}.json",
+            relaxed_path=destination / f"relaxed_rank_{rank}.pdb" if relaxed_here else None, structures=structures,
+            scores=scores, relaxed_structures=relaxed_texts, msa_cluster=scores.get("msa_cluster")))
+    return models
+
+
+def _write_ranking(parts: Sequence[Path], chosen: Sequence[tuple[int, dict[str, Any]]], ranked: Sequence[RankedModel],
+                   destination: Path) -> None:
+    """ranking.json as one job writes it: the metric, the order, and each model's exact pTM (and ipTM) from its
+    part's ranking."""
+    rankings = [_json(part / "ranking.json") for part in parts]
+    keys = [model.key for model in ranked]
+    ranking: dict[str, Any] = {"metric": rankings[0]["metric"], "order": keys,
+                               "mean_plddt": {key: model.mean_plddt for key, model in zip(keys, ranked)}}
+    for score in ("ptm", "iptm"):
+        values = {key: rankings[index][score][key] for key, (index, _) in zip(keys, chosen)
+                  if key in rankings[index].get(score, {})}
+        if values or score == "ptm":
+            ranking[score] = values
+    write_atomic(destination / "ranking.json", json.dumps(ranking, indent=2))
+
+
+def _merge_ensemble(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path, kept: set[str],
+                    config: dict[str, Any]) -> str | None:
+    """The structural states of every part's compared samples (as many as one job compares), written as one job
+    writes them; the summary line, None when there are fewer than two samples."""
+    samples = []
+    for part in parts:
+        with np.load(part / PART_ENSEMBLE, allow_pickle=False) as arrays:
+            for index, sample_id in enumerate(arrays["ids"]):
+                samples.append(Sample(str(sample_id), arrays["ca"][index], arrays["plddt"][index],
+                                      float(arrays["confidence"][index])))
+    numbers = {row["sample"]: number for number, row in enumerate(_json_rows(parts))}
+    samples.sort(key=lambda s: (-s.confidence, numbers[s.id]))
+    if len(samples) < 2 or not records[0]["sampling"]:
+        return None
+    limit = compare_limit(len(samples[0].ca))
+    left_out = sorted([*(s.id for s in samples[limit:]), *(name for r in records for name in r["left_out"])])
+    ensemble = write_ensemble(samples[:limit], destination, confidence_label="ranking confidence (0-100)",
+                              caveat=DEMO_WEIGHTS_PLOT_NOTE if config.get("demo_weights") else None,
+                              left_out=left_out)
+    return ensemble.summary() + ensemble.unsaved_note(kept, bool(config.get("save_all")))
+
+
+def _json_rows(parts: Sequence[Path]) -> list[dict[str, Any]]:
+    return [row for part in parts for row in _json(part / SAMPLES_JSON)["samples"]]
+
+
+def _plot(ranked: Sequence[RankedModel], destination: Path, record: dict[str, Any], caveat: str | None) -> None:
+    """plddt.png and pae.png of the ranked models, as one job draws them (from their scores files)."""
+    labels = [f"rank {m.rank}: {m.model_name} seed {m.seed}{'' if m.msa_cluster is None else f' msa {m.msa_cluster}'}"
+              for m in ranked]
+    boundaries, covered = record["boundaries"], [tuple(pair) for pair in record["covered"]]
+    plot_plddt(labels, [np.asarray(m.scores["plddt"], np.float32) for m in ranked], destination / PLOT_FILES["plddt"],
+               boundaries, caveat, covered)
+    with_pae = [(label, np.asarray(m.scores["pae"], np.float32)) for label, m in zip(labels, ranked)
+                if "pae" in m.scores]
+    if with_pae:
+        plot_pae([label for label, _ in with_pae], [pae for _, pae in with_pae], destination / PLOT_FILES["pae"],
+                 boundaries, caveat)
+
+
+def _merge_timings(parts: Sequence[Path], fan_out: dict[str, Any]) -> dict[str, Any]:
+    """The parts' stages summed (the models' seconds by sample), the first part's kernels, and the fan-out."""
+    timings = [_json(part / "timings.json") for part in parts]
+    merged: dict[str, Any] = {key: timings[0][key] for key in ("kernels", "compile_mode", "build_features_s")
+                              if key in timings[0]}
+    for key in ("process_features_s", "relax_s", "write_s"):
+        merged[key] = round(sum(t.get(key, 0.0) for t in timings), 3)
+    merged["models"] = {name: seconds for t in timings for name, seconds in t["models"].items()}
+    merged["total_s"] = fan_out.get("wall_s", round(sum(t["total_s"] for t in timings), 3))
+    merged["fan_out"] = fan_out
+    return merged
