@@ -19,8 +19,10 @@ from endpoint_emulator import JsonRequestHandler, Reply
 
 
 def input_key(job_input: dict) -> str:
-    """The SHA-256 of a job's alignment text: which input a submission carries."""
-    return hashlib.sha256(job_input.get("msa", "").encode()).hexdigest()
+    """The SHA-256 of a job's alignment text (and its sample_slice, for a part of a fanned-out prediction): which
+    input a submission carries."""
+    part = f"{job_input['sample_slice']}" if "sample_slice" in job_input else ""
+    return hashlib.sha256((job_input.get("msa", "") + part).encode()).hexdigest()
 
 
 class BatchEndpoint:

@@ -36,7 +36,10 @@ LOCAL_MODE_EXTRA = {"model", "results", "predict", "testing"}
 # Narrow exceptions, inside a function: --check prints the device-memory and GPU-time estimates from
 # model/memory.py and model/speed.py, which import no jax (the light-client test runs --check without it).
 CLIENT_SAFE = {("alphafold_msa.launcher.inputs", "alphafold_msa.model.memory"),
-               ("alphafold_msa.launcher.inputs", "alphafold_msa.model.speed")}
+               ("alphafold_msa.launcher.inputs", "alphafold_msa.model.speed"),
+               ("alphafold_msa.launcher.fanout", "alphafold_msa.model.speed"),
+               # --fan-out merges its jobs' files with the worker's own writers (numpy and matplotlib, no jax).
+               ("alphafold_msa.launcher.fanout", "alphafold_msa.results.merge")}
 
 
 def module_name(path: Path) -> str:

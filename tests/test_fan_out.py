@@ -4,12 +4,21 @@ files one job writes, with the same samples, ranking, structures, scores and str
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from batch_endpoint import BatchEndpoint
+from conftest import REPO, run_launcher
 
 from alphafold_msa.predict import run_prediction
 from alphafold_msa.protocol.spec import JobSpec
 from alphafold_msa.results.merge import merge_parts
+from alphafold_msa.worker.handler import handle_job
 
 # What differs between any two runs of one job: time.
 TIMED = {"seconds", "total_s", "fan_out", "kernels"}
@@ -59,3 +68,72 @@ def test_merged_parts_are_the_whole_job(testdata, reduced_weights, runners, tmp_
             assert untimed(json.loads((merged / name).read_text())) == untimed(json.loads((one / name).read_text()))
     assert json.loads((merged / "summary.json").read_text())["fan_out"]["sub_jobs"] == len(parts)
     assert [m.key for m in whole.models] == json.loads((merged / "ranking.json").read_text())["order"]
+
+
+def fan_out_args(testdata, out: Path, endpoint, *more: str) -> list[str]:
+    return ["--msa", str(testdata / "colabfold" / "6A5J.a3m"), "--output", str(out / "top.pdb"), "--output-dir",
+            str(out), "--endpointId", "ep1", "--api-key", "k", "--api-url", endpoint.url, "--models", "1,2",
+            "--num-seeds", "3", "--use-dropout", "--num-recycle", "0", "--relax", "none", "--keep-top", "3",
+            "--poll-interval", "0.2", *more]
+
+
+def whole_job(testdata, reduced_weights, runners, folder: Path):
+    spec = JobSpec(models=(1, 2), num_seeds=3, dropout=True, num_recycle=0, relax="none", keep_top=3, files=True)
+    return run_prediction(testdata / "colabfold" / "6A5J.a3m", folder, reduced_weights, spec, model_config="reduced",
+                          runners=runners)
+
+
+def test_a_fanned_out_prediction_is_merged_into_one_job_s_files(testdata, reduced_weights, runners, worker_env,
+                                                                 tmp_path, capsys):
+    """Three jobs of two samples on an endpoint of two workers (with throttling, 503s and dropped connections):
+    the merged folder and the top structure are the whole job's."""
+    from alphafold_msa.launcher.cli import main
+
+    whole = whole_job(testdata, reduced_weights, runners, tmp_path / "whole")
+    out = tmp_path / "out"
+    with BatchEndpoint(handle_job, workers=2, error_rate=0.1, seed=5) as endpoint:
+        code = main(fan_out_args(testdata, out, endpoint, "--fan-out", "3", "--samples-per-job", "2"))
+        slices = sorted(run["input"]["sample_slice"] for run in endpoint.jobs.values())
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert slices == [[0, 2], [2, 4], [4, 6]], "each slice submitted once"
+    assert samples_lines(out) == samples_lines(tmp_path / "whole")
+    for name in ("ranked_0.pdb", "ranked_2.pdb", "scores_rank_1.json", "ranking.json", "config.json"):
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text(), name
+    assert (out / "top.pdb").read_text() == whole.best.structures["pdb"]
+    assert "6 samples in 3 jobs" in err and json.loads((out / "summary.json").read_text())["fan_out"]["sub_jobs"] == 3
+    assert sorted(p.name for p in (out / ".fanout").iterdir()) == [".launcher.lock", "manifest.json", "part-000",
+                                                                  "part-001", "part-002"]
+
+
+def test_a_killed_fan_out_resumes_without_losing_or_repeating_a_job(testdata, reduced_weights, runners, worker_env,
+                                                                     tmp_path):
+    whole_job(testdata, reduced_weights, runners, tmp_path / "whole")
+    out = tmp_path / "out"
+    with BatchEndpoint(handle_job, workers=1) as endpoint:
+        args = fan_out_args(testdata, out, endpoint, "--fan-out", "6", "--samples-per-job", "1", "--concurrency", "2")
+        first = subprocess.Popen([sys.executable, str(REPO / "launch.py"), *args], cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            manifest = out / ".fanout" / "manifest.json"
+            entries = json.loads(manifest.read_text())["entries"] if manifest.is_file() else []
+            if sum(e["status"] == "COMPLETED" for e in entries) >= 2:
+                break
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        at_kill = json.loads((out / ".fanout" / "manifest.json").read_text())["entries"]
+        second = run_launcher(*args, timeout=600)
+        submitted = Counter(tuple(job["input"]["sample_slice"]) for job in endpoint.jobs.values())
+    assert second.returncode == 0, second.stderr
+    entries = json.loads((out / ".fanout" / "manifest.json").read_text())["entries"]
+    assert [e["status"] for e in entries] == ["COMPLETED"] * 6
+    for before, after in zip(at_kill, entries):
+        runs = submitted[(int(before["name"][-3:]), int(before["name"][-3:]) + 1)]
+        assert runs <= after["attempts"], "never submitted without counting the attempt"
+        if before["status"] in ("COMPLETED", "SUBMITTED"):
+            assert runs == 1, f"{before['name']} was {before['status']} at the kill: collected, not resubmitted"
+    assert samples_lines(out) == samples_lines(tmp_path / "whole")
+    assert (out / "ranked_0.pdb").read_text() == (tmp_path / "whole" / "ranked_0.pdb").read_text()

@@ -181,14 +181,18 @@ class Manifest:
     @classmethod
     def open(cls, directory: Path, settings: dict[str, Any], paths: list[Path]) -> Manifest:
         """The manifest in `directory`, with entries for `paths` (known ones keep their state)."""
+        entries = [Entry(name=name, path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+                   for path, name in zip(paths, job_names(paths))]
+        return cls.open_entries(directory, settings, entries)
+
+    @classmethod
+    def open_entries(cls, directory: Path, settings: dict[str, Any], entries: list[Entry]) -> Manifest:
+        """The manifest in `directory` with `entries`, each replaced by the saved one of its name and input
+        (SHA-256) when the manifest knows it: that one keeps its state."""
         known: dict[str, Entry] = {}
         if (directory / MANIFEST).exists():
             known = {e.sha256 + e.name: e for e in _load_entries(directory / MANIFEST, settings)}
-        entries = []
-        for path, name in zip(paths, job_names(paths)):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            entries.append(known.get(digest + name) or Entry(name=name, path=str(path), sha256=digest))
-        manifest = cls(directory, settings, entries)
+        manifest = cls(directory, settings, [known.get(entry.sha256 + entry.name) or entry for entry in entries])
         manifest.save()
         return manifest
 

@@ -127,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder for every file of the job (all ranked models, scores, ranking, plots, "
                               "summary; the top model also as <alignment>.pdb when --output is not given); "
                               "for several alignments, the batch's folder")
+    fan_out = parser.add_argument_group("one prediction on many GPUs (remote, --output-dir)")
+    fan_out.add_argument("--fan-out", metavar="N|auto",
+                         help="split the prediction's samples (models x seeds x alignments) into up to N jobs the "
+                              "endpoint runs at once (within --concurrency), and merge their results into the files "
+                              "one job writes; auto: jobs of --samples-per-job samples")
+    fan_out.add_argument("--samples-per-job", type=whole_number(1), metavar="K",
+                         help="samples per job with --fan-out (default: enough to be worth a worker's start, from "
+                              "the measured GPU speed at this length)")
     batch = parser.add_argument_group("batch (several alignments, --output-dir; remote or --local)")
     batch.add_argument("--concurrency", type=whole_number(1), default=4,
                        help="most jobs in flight at once on the endpoint (default 4; --local runs one at a time)")
@@ -208,6 +216,9 @@ def check_combinations(options: LaunchOptions) -> None:
     if options.local and (options.endpoint_id or options.resume):
         flag = "--endpointId" if options.endpoint_id else "--resume"
         raise UserError(f"--local predicts on this machine; {flag} is for a job on an endpoint: give one of them")
+    if options.fan_out is not None and options.resume:
+        raise UserError("--fan-out is resumed by running the same command again (its manifest is in --output-dir), "
+                        "not with --resume")
     for pattern in options.msa:
         if not glob.has_magic(pattern) and not Path(pattern).exists():
             raise UserError(f"--msa {pattern}: no such file or folder")
@@ -245,6 +256,8 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
             raise UserError("several alignments: add --complex to predict them as one complex (chains in --msa "
                             "order), or give --output-dir (not --output) to predict each as its own job (a batch)")
         check_output_paths(None, options.output_dir, [], job_folder=False)
+        if options.fan_out is not None:
+            raise UserError("--fan-out spreads one prediction over many GPUs: give one alignment (or --complex)")
         if options.local:
             from alphafold_msa.launcher.local import run_local_batch
 
@@ -262,6 +275,10 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
         from alphafold_msa.launcher.local import run_local
 
         return run_local(options, runners)
+    if options.fan_out is not None:
+        from alphafold_msa.launcher.fanout import run_fan_out
+
+        return run_fan_out(options)
     from alphafold_msa.launcher.remote import run_remote
 
     return run_remote(options)

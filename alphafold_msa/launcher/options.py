@@ -67,6 +67,8 @@ class LaunchOptions:
     model_preset: str
     demo_weights: bool
     kernels: str | None
+    fan_out: int | str | None = None  # --fan-out: a number of jobs, or "auto"
+    samples_per_job: int | None = None
     adopt_output: bool = False  # --output was implied inside --output-dir: its files count among the job's
 
     @classmethod
@@ -78,7 +80,7 @@ class LaunchOptions:
         values["structure_formats"] = structure_formats(args.output, formats)
         values.update(msa=args.msa or [], template=args.template or [], paired=args.paired or [],
                       endpoint_id=args.endpointId, models=parse_models(args.models), copies=parse_copies(args.copies),
-                      max_msa=parse_max_msa(args.max_msa))
+                      max_msa=parse_max_msa(args.max_msa), fan_out=parse_fan_out(getattr(args, "fan_out", None)))
         return cls(**values)
 
     @property
@@ -131,6 +133,15 @@ def parse_max_msa(text: str | None) -> list[int] | None:
     if not colon or not clusters.strip().isdigit() or not extra.strip().isdigit():
         raise UserError(f"--max-msa: expected CLUSTERS:EXTRA such as 16:32, got '{text}'")
     return [int(clusters), int(extra)]
+
+
+def parse_fan_out(text: str | None) -> int | str | None:
+    """--fan-out 'N' (a number of jobs, at least 1) or 'auto'."""
+    if text is None or text == "auto":
+        return text
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UserError(f"--fan-out: expected a number of jobs (1 or more) or auto, got '{text}'")
+    return int(text)
 
 
 def parse_copies(text: str | None) -> list[int] | None:

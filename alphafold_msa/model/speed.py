@@ -14,6 +14,9 @@ import math
 # (residues, seconds per model with 3 recycles), warm, fused kernels.
 MEASURED = ((100, 0.36), (300, 1.2), (1000, 7.37))
 MEASURED_RECYCLES = 3
+# A new worker's start before its first sample: the container, the weights loaded, the network from the compilation
+# cache (the H200's first job took 15.5 s with its compilation, docs/benchmarks.md; a cold container adds its own).
+WORKER_START_S = 30.0
 # A new length bucket's first model: compiling the network (measured 12.5-18.8 s on the H200; the persistent
 # compilation cache makes it once per endpoint and bucket).
 COMPILE_S = 20.0

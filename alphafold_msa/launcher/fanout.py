@@ -1,0 +1,151 @@
+"""launch.py --fan-out: one prediction's samples split into jobs the endpoint runs at once, merged into the files
+one job writes.
+
+The samples (each alignment x seed x model, numbered as one job runs them: the job field sample_slice) are split
+into consecutive slices: --samples-per-job each (default: enough to be worth a worker's start at this length,
+model/speed.py), at most --fan-out N jobs. Each slice is a job of the same fields. OUT/.fanout/manifest.json
+records them as a batch's manifest records its alignments (launcher.batch): each submission's attempt is counted
+before it is sent, a job that may have reached the endpoint is never resubmitted blindly, failed ones are retried
+within --max-retries, and the same command again collects what finished and polls what still runs. Each job's
+files stay in OUT/.fanout/part-NNN/. Once every slice has completed, results.merge writes the files one job would
+have written into --output-dir, and the top structure at --output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, UserError, printable
+from alphafold_msa.launcher.batch import (
+    DONE,
+    BatchRun,
+    Entry,
+    Manifest,
+    batch_settings,
+    lock_folder,
+    progress_bar,
+    settings_of,
+)
+from alphafold_msa.launcher.console import result_line
+from alphafold_msa.launcher.inputs import CheckedJob, check_job, clusters_line
+from alphafold_msa.launcher.options import LaunchOptions, flag_message
+from alphafold_msa.launcher.output_folder import adopt, arriving, install
+from alphafold_msa.launcher.output_paths import output_files
+from alphafold_msa.launcher.remote import collect_batch_entry, describe_input, endpoint_client, job_input
+from alphafold_msa.launcher.result_files import job_scores, place_beside, top_structures, write_structures
+from alphafold_msa.protocol.schema import JobInputError, request_body
+
+FAN_OUT_DIR = ".fanout"
+
+
+def sample_count(job: CheckedJob) -> int:
+    """The prediction's samples: models x seeds for each alignment it runs (AF-Cluster's clusters and controls,
+    clustered here as the worker will)."""
+    spec = job.spec
+    if not spec.msa_clusters:
+        return spec.predictions
+    clusters = clusters_line(job.msa, spec.random_seed)
+    try:
+        spec.check_alignments(clusters["num_clusters"], clusters["num_controls"])
+    except JobInputError as error:
+        raise UserError(flag_message(str(error))) from None
+    return (clusters["num_clusters"] + clusters["num_controls"]) * spec.predictions
+
+
+def worth_a_worker(length: int, num_recycle: int) -> int:
+    """The fewest samples for which a job's compute is at least a new worker's start (model/speed.py)."""
+    from alphafold_msa.model.speed import WORKER_START_S, seconds_per_sample
+
+    return max(1, math.ceil(WORKER_START_S / seconds_per_sample(length, num_recycle)))
+
+
+def plan(total: int, fan_out: int | str, samples_per_job: int | None, length: int,
+         num_recycle: int) -> list[tuple[int, int]]:
+    """The slices [first, stop) of `total` samples: `samples_per_job` each (default worth_a_worker), fewer jobs
+    where --fan-out N allows no more than N."""
+    per_job = samples_per_job or worth_a_worker(length, num_recycle)
+    if isinstance(fan_out, int):
+        per_job = max(per_job, math.ceil(total / fan_out))
+    per_job = min(per_job, total)
+    return [(first, min(first + per_job, total)) for first in range(0, total, per_job)]
+
+
+def run_fan_out(options: LaunchOptions) -> int:
+    """Split, submit, collect and merge (see the module's docstring); returns the exit code."""
+    if not options.output_dir:
+        raise UserError("--fan-out keeps each job's files and their manifest in --output-dir: give one")
+    assert options.output is not None and options.fan_out is not None, "checked by cli.dispatch"
+    endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
+    job = check_job(options)
+    print(describe_input(job.msa, options.msa[0]), file=sys.stderr)
+    total = sample_count(job)
+    slices = plan(total, options.fan_out, options.samples_per_job, job.msa.length, job.spec.num_recycle)
+    base = job_input(job.spec, Path(options.msa[0]), job.msa)
+    directory = Path(options.output_dir) / FAN_OUT_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = lock_folder(directory)
+    digest = hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()
+    entries = [Entry(name=f"part-{index:03d}", path=options.msa[0], sha256=digest) for index in range(len(slices))]
+    manifest = Manifest.open_entries(directory, settings_of({**batch_settings(job.spec, options), "slices": slices}),
+                                     entries)
+    manifest.folder_lock = lock
+
+    def request(entry: Entry) -> dict:
+        first, stop = slices[int(entry.name.removeprefix("part-"))]
+        return request_body({**base, "sample_slice": [first, stop]}, execution_timeout_s=options.timeout)
+
+    done = sum(entry.status in DONE for entry in manifest.entries)
+    advance, write, close = progress_bar(len(entries), done)
+    write(f"{total} samples in {len(slices)} jobs of up to {slices[0][1] - slices[0][0]}, up to {options.concurrency} "
+          f"at a time{f'; {done} already finished' if done else ''}; manifest {manifest.path}")
+    started = time.monotonic()
+    run = BatchRun(manifest, lambda: endpoint_client(options), request,
+                   lambda entry, status, folder: collect_batch_entry(options.api_url, entry, status, folder),
+                   max_retries=options.max_retries, timeout=options.timeout, poll_interval=options.poll_interval,
+                   log=write)
+    try:
+        run.run(options.concurrency, advance)
+    except KeyboardInterrupt:
+        close()
+        running = sum(entry.status == "SUBMITTED" for entry in manifest.entries)
+        print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to collect "
+              f"them and merge (nothing is resubmitted)", file=sys.stderr)
+        return EXIT_CANCELLED
+    close()
+    failed = [entry for entry in manifest.entries if entry.status != "COMPLETED"]
+    if failed:
+        for entry in failed:
+            print(f"{entry.name}: {entry.status.lower()}: {printable(entry.error or '')}", file=sys.stderr)
+        print(f"{len(failed)} of {len(entries)} jobs did not complete; run the same command again to retry them "
+              f"(within --max-retries) and merge", file=sys.stderr)
+        return EXIT_REMOTE_FAILED
+    return _merge(options, manifest, total, time.monotonic() - started)
+
+
+def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float) -> int:
+    """Every slice completed: the merged files into --output-dir, the top structure at --output, one line."""
+    from alphafold_msa.results.merge import merge_parts
+
+    assert options.output is not None and options.output_dir is not None, "checked by run_fan_out"
+    worker_s = round(sum(entry.result.get("worker_s") or 0.0 for entry in manifest.entries), 1)
+    fan_out = {"samples": total, "sub_jobs": len(manifest.entries), "wall_s": round(wall_s, 1),
+               "worker_s": worker_s, "speed_up": round(worker_s / wall_s, 1) if wall_s > 0 else None}
+    destination = Path(options.output_dir)
+    with arriving(destination) as arrived:
+        arrived.mkdir()
+        merge_parts([manifest.path.parent / entry.name for entry in manifest.entries], arrived, fan_out)
+        files = install(arrived, destination)
+    formats = options.job_spec().formats
+    scores = job_scores(files)
+    write_structures(Path(options.output), top_structures(files, formats), scores)
+    place_beside(Path(options.output), files)
+    if options.adopt_output:
+        adopt(destination, output_files(Path(options.output), formats))
+    print(printable(result_line(options.output, scores)) + f"; {total} samples in {len(manifest.entries)} jobs: "
+          f"{wall_s:.0f} s here, {worker_s:.0f} s of workers; every file in {destination}", file=sys.stderr)
+    return EXIT_OK
