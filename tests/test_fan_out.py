@@ -137,3 +137,28 @@ def test_a_killed_fan_out_resumes_without_losing_or_repeating_a_job(testdata, re
             assert runs == 1, f"{before['name']} was {before['status']} at the kill: collected, not resubmitted"
     assert samples_lines(out) == samples_lines(tmp_path / "whole")
     assert (out / "ranked_0.pdb").read_text() == (tmp_path / "whole" / "ranked_0.pdb").read_text()
+
+
+def test_stop_at_score_stops_the_other_jobs(testdata, reduced_weights, runners, worker_env, tmp_path, capsys):
+    """The first job's first sample reaches the score: the jobs still queued or running are cancelled, those not
+    yet sent never are, and the merged result holds the samples run."""
+    from alphafold_msa.launcher.cli import main
+
+    out = tmp_path / "out"
+    with BatchEndpoint(handle_job, workers=1) as endpoint:
+        args = fan_out_args(testdata, out, endpoint, "--fan-out", "6", "--samples-per-job", "1", "--concurrency", "2",
+                            "--stop-at-score", "0")
+        code = main(args)
+        statuses = sorted(job["status"] for job in endpoint.jobs.values())
+        again = main(args)
+        runs = len(endpoint.jobs)
+    err = capsys.readouterr().err
+    assert code == 0 and again == 0, err
+    assert "COMPLETED" in statuses and set(statuses) <= {"COMPLETED", "CANCELLED"}, "the others were cancelled"
+    assert len(statuses) <= 3 and runs == len(statuses), "the rerun merges again and sends nothing"
+    entries = json.loads((out / ".fanout" / "manifest.json").read_text())["entries"]
+    assert sum(e["status"] == "STOPPED" for e in entries) >= 3
+    record = json.loads((out / "samples.json").read_text())
+    assert record["stopped_early"].startswith("stopped after 1 of 1 samples")
+    assert len(record["samples"]) == sum(e["status"] == "COMPLETED" for e in entries)
+    assert "stopped once a sample reached --stop-at-score" in err

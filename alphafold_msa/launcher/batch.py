@@ -41,7 +41,9 @@ COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
 MANIFEST = "manifest.json"
 LOCK = ".launcher.lock"
 RESERVED_NAMES = {MANIFEST, "summary.tsv", "summary.json", LOCK}
-DONE = ("COMPLETED", "INVALID")  # never run again; FAILED ones are retried on a rerun while attempts remain
+# Never run again (STOPPED: a fanned-out prediction's job not needed once one reached its stop_at_score); FAILED
+# ones are retried on a rerun while attempts remain.
+DONE = ("COMPLETED", "INVALID", "STOPPED")
 TABLE_COLUMNS = ("name", "length", "depth", "mean_plddt", "ptm", "iptm", "worker_s", "status")
 
 

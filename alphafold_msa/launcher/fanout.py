@@ -19,8 +19,9 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
-from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, UserError, printable
+from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, AlphafoldMsaError, UserError, printable
 from alphafold_msa.launcher.batch import (
     DONE,
     BatchRun,
@@ -39,6 +40,7 @@ from alphafold_msa.launcher.output_paths import output_files
 from alphafold_msa.launcher.remote import collect_batch_entry, describe_input, endpoint_client, job_input
 from alphafold_msa.launcher.result_files import job_scores, place_beside, top_structures, write_structures
 from alphafold_msa.protocol.schema import JobInputError, request_body
+from alphafold_msa.protocol.spec import JobSpec
 
 FAN_OUT_DIR = ".fanout"
 
@@ -88,12 +90,17 @@ def run_fan_out(options: LaunchOptions) -> int:
     base = job_input(job.spec, Path(options.msa[0]), job.msa)
     directory = Path(options.output_dir) / FAN_OUT_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    lock = lock_folder(directory)
+    with lock_folder(directory):
+        return _fan_out(options, directory, base, slices, total, job.spec)
+
+
+def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[tuple[int, int]], total: int,
+             spec: JobSpec) -> int:
+    """Run the slices' jobs (resuming the manifest in `directory`, whose lock the caller holds), then merge."""
     digest = hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()
     entries = [Entry(name=f"part-{index:03d}", path=options.msa[0], sha256=digest) for index in range(len(slices))]
-    manifest = Manifest.open_entries(directory, settings_of({**batch_settings(job.spec, options), "slices": slices}),
+    manifest = Manifest.open_entries(directory, settings_of({**batch_settings(spec, options), "slices": slices}),
                                      entries)
-    manifest.folder_lock = lock
 
     def request(entry: Entry) -> dict:
         first, stop = slices[int(entry.name.removeprefix("part-"))]
@@ -104,41 +111,76 @@ def run_fan_out(options: LaunchOptions) -> int:
     write(f"{total} samples in {len(slices)} jobs of up to {slices[0][1] - slices[0][0]}, up to {options.concurrency} "
           f"at a time{f'; {done} already finished' if done else ''}; manifest {manifest.path}")
     started = time.monotonic()
-    run = BatchRun(manifest, lambda: endpoint_client(options), request,
-                   lambda entry, status, folder: collect_batch_entry(options.api_url, entry, status, folder),
-                   max_retries=options.max_retries, timeout=options.timeout, poll_interval=options.poll_interval,
-                   log=write)
-    try:
-        run.run(options.concurrency, advance)
-    except KeyboardInterrupt:
-        close()
-        running = sum(entry.status == "SUBMITTED" for entry in manifest.entries)
-        print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to collect "
-              f"them and merge (nothing is resubmitted)", file=sys.stderr)
-        return EXIT_CANCELLED
+
+    def collect(entry: Entry, status: dict, folder: Path) -> None:
+        collect_batch_entry(options.api_url, entry, status, folder)
+        if _stopped_early(folder):  # stop_at_score reached: the other jobs are not needed
+            run.stop.set()
+
+    run = BatchRun(manifest, lambda: endpoint_client(options), request, collect, max_retries=options.max_retries,
+                   timeout=options.timeout, poll_interval=options.poll_interval, log=write)
+    if not any(_stopped_early(directory / entry.name) for entry in manifest.entries if entry.status == "COMPLETED"):
+        try:
+            run.run(options.concurrency, advance)
+        except KeyboardInterrupt:
+            close()
+            running = sum(entry.status == "SUBMITTED" for entry in manifest.entries)
+            print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
+                  f"collect them and merge (nothing is resubmitted)", file=sys.stderr)
+            return EXIT_CANCELLED
     close()
-    failed = [entry for entry in manifest.entries if entry.status != "COMPLETED"]
+    stopped = _stop_the_rest(manifest, run, write)
+    failed = [entry for entry in manifest.entries if entry.status not in ("COMPLETED", "STOPPED")]
     if failed:
         for entry in failed:
             print(f"{entry.name}: {entry.status.lower()}: {printable(entry.error or '')}", file=sys.stderr)
         print(f"{len(failed)} of {len(entries)} jobs did not complete; run the same command again to retry them "
               f"(within --max-retries) and merge", file=sys.stderr)
         return EXIT_REMOTE_FAILED
-    return _merge(options, manifest, total, time.monotonic() - started)
+    return _merge(options, manifest, total, time.monotonic() - started, stopped)
 
 
-def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float) -> int:
-    """Every slice completed: the merged files into --output-dir, the top structure at --output, one line."""
+def _stopped_early(folder: Path) -> bool:
+    """Whether the job whose files are in `folder` stopped at its stop_at_score."""
+    samples = folder / "samples.json"
+    return samples.is_file() and bool(json.loads(samples.read_text()).get("stopped_early"))
+
+
+def _stop_the_rest(manifest: Manifest, run: BatchRun, log: Callable[[str], None]) -> int:
+    """Once a job has stopped at its stop_at_score: the jobs not completed are cancelled (POST /cancel, best
+    effort) and marked STOPPED, never run again; how many."""
+    completed = [e for e in manifest.entries if e.status == "COMPLETED"]
+    if not any(_stopped_early(manifest.path.parent / e.name) for e in completed):
+        return 0
+    rest = [e for e in manifest.entries if e.status not in ("COMPLETED", "STOPPED")]
+    for entry in rest:
+        if entry.job_id is not None and entry.status in ("SUBMITTED", "SUBMITTING", "MAYBE_SUBMITTED"):
+            try:
+                run.client.cancel(entry.job_id)
+            except AlphafoldMsaError as error:  # the SDK's local server has no /cancel
+                log(f"{entry.name}: job {entry.job_id} could not be cancelled ({printable(error)})")
+        entry.status = "STOPPED"
+    manifest.save()
+    if rest:
+        log(f"a sample reached --stop-at-score: {len(rest)} job(s) stopped")
+    return len(rest)
+
+
+def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float, stopped: int) -> int:
+    """Every slice completed (or stopped once one reached stop_at_score): the merged files into --output-dir, the
+    top structure at --output, one line."""
     from alphafold_msa.results.merge import merge_parts
 
     assert options.output is not None and options.output_dir is not None, "checked by run_fan_out"
-    worker_s = round(sum(entry.result.get("worker_s") or 0.0 for entry in manifest.entries), 1)
-    fan_out = {"samples": total, "sub_jobs": len(manifest.entries), "wall_s": round(wall_s, 1),
-               "worker_s": worker_s, "speed_up": round(worker_s / wall_s, 1) if wall_s > 0 else None}
+    completed = [entry for entry in manifest.entries if entry.status == "COMPLETED"]
+    worker_s = round(sum(entry.result.get("worker_s") or 0.0 for entry in completed), 1)
+    fan_out = {"samples": total, "sub_jobs": len(manifest.entries), "stopped_sub_jobs": stopped,
+               "wall_s": round(wall_s, 1), "worker_s": worker_s,
+               "speed_up": round(worker_s / wall_s, 1) if wall_s > 0 else None}
     destination = Path(options.output_dir)
     with arriving(destination) as arrived:
         arrived.mkdir()
-        merge_parts([manifest.path.parent / entry.name for entry in manifest.entries], arrived, fan_out)
+        merge_parts([manifest.path.parent / entry.name for entry in completed], arrived, fan_out)
         files = install(arrived, destination)
     formats = options.job_spec().formats
     scores = job_scores(files)
@@ -146,6 +188,7 @@ def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float
     place_beside(Path(options.output), files)
     if options.adopt_output:
         adopt(destination, output_files(Path(options.output), formats))
-    print(printable(result_line(options.output, scores)) + f"; {total} samples in {len(manifest.entries)} jobs: "
+    stop = f" ({stopped} stopped once a sample reached --stop-at-score)" if stopped else ""
+    print(printable(result_line(options.output, scores)) + f"; {total} samples in {len(manifest.entries)} jobs{stop}: "
           f"{wall_s:.0f} s here, {worker_s:.0f} s of workers; every file in {destination}", file=sys.stderr)
     return EXIT_OK
