@@ -268,3 +268,10 @@ def test_check_refuses_more_af_cluster_samples_than_a_job_may_run(testdata, caps
     line = json.loads(capsys.readouterr().out)
     assert line["error"].startswith("--msa-clusters: 14 alignments (AF-Cluster's 4 clusters and 10 controls) x 5000 "
                                     "predictions each = 70,000 samples, more than the 5,000 a job may run")
+
+
+def test_af_cluster_finding_no_cluster_is_refused(testdata, capsys):
+    """Pkinase's 38 rows are too far apart for DBSCAN: no cluster, nothing but random controls to predict."""
+    assert main(["--check", "--msa", str(testdata / "pfam" / "Pkinase.sto"), "--msa-clusters"]) == 2
+    line = json.loads(capsys.readouterr().out)
+    assert line["error"].startswith("--msa-clusters: AF-Cluster found no cluster of 3 or more similar rows")

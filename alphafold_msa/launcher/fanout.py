@@ -190,5 +190,6 @@ def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float
         adopt(destination, output_files(Path(options.output), formats))
     stop = f" ({stopped} stopped once a sample reached --stop-at-score)" if stopped else ""
     print(printable(result_line(options.output, scores)) + f"; {total} samples in {len(manifest.entries)} jobs{stop}: "
-          f"{wall_s:.0f} s here, {worker_s:.0f} s of workers; every file in {destination}", file=sys.stderr)
+          f"{wall_s:.0f} s here, {worker_s:.0f} s of workers (x{fan_out['speed_up']}); every file in {destination}",
+          file=sys.stderr)
     return EXIT_OK

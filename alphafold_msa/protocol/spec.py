@@ -113,8 +113,13 @@ class JobSpec:
         return len(self.models) * self.num_seeds
 
     def check_alignments(self, clusters: int, controls: int) -> None:
-        """Refuse AF-Cluster's `clusters` and `controls` when their samples (each alignment x models x seeds) are
-        more than a job may run (MAX_PREDICTIONS); JobInputError naming msa_clusters."""
+        """Refuse AF-Cluster's `clusters` and `controls` when there is no cluster (nothing but random controls to
+        predict) or when their samples (each alignment x models x seeds) are more than a job may run
+        (MAX_PREDICTIONS); JobInputError naming msa_clusters."""
+        if not clusters:
+            raise JobInputError("input.msa_clusters: AF-Cluster found no cluster of 3 or more similar rows (every "
+                                "row is noise to DBSCAN): the alignment is too diverse or too shallow for AF-Cluster; "
+                                "sample it with shallow crops and seeds instead (max_msa 16:32, num_seeds)")
         alignments = clusters + controls
         if alignments * self.predictions > MAX_PREDICTIONS:
             raise JobInputError(f"input.msa_clusters: {alignments} alignments (AF-Cluster's {clusters} clusters and "
