@@ -4,6 +4,7 @@ files one job writes, with the same samples, ranking, structures, scores and str
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def untimed(value):
 
 
 @pytest.mark.parametrize("fields, slices", [
-    ({"models": (1, 2), "num_seeds": 4, "dropout": True, "keep_top": 3}, [(0, 3), (3, 4), (4, 8)]),
+    ({"models": (1, 2), "num_seeds": 4, "dropout": True, "keep_top": 3, "save_all": True}, [(0, 3), (3, 4), (4, 8)]),
     ({"models": (1,), "msa_clusters": True, "keep_top": 4}, [(0, 5), (5, 14)]),
 ])
 def test_merged_parts_are_the_whole_job(testdata, reduced_weights, runners, tmp_path, fields, slices):
@@ -60,9 +61,9 @@ def test_merged_parts_are_the_whole_job(testdata, reduced_weights, runners, tmp_
     written = sorted(p.name for p in one.iterdir())
     assert sorted(p.name for p in merged.iterdir()) == written
     for name in written:
-        if name.endswith((".pdb", ".cif", ".a3m", "config.json", "cite.bibtex", "ranking.json")) \
+        if name.endswith((".pdb", ".cif", ".a3m", "config.json", "cite.bibtex", "ranking.json", ".png")) \
                 or name.startswith("scores_"):
-            assert (merged / name).read_text() == (one / name).read_text(), name
+            assert (merged / name).read_bytes() == (one / name).read_bytes(), name
     for name in ("samples.json", "clusters.json", "msa_clusters.json", "summary.json"):
         if (one / name).exists():
             assert untimed(json.loads((merged / name).read_text())) == untimed(json.loads((one / name).read_text()))
@@ -103,7 +104,7 @@ def test_a_fanned_out_prediction_is_merged_into_one_job_s_files(testdata, reduce
     assert (out / "top.pdb").read_text() == whole.best.structures["pdb"]
     assert "6 samples in 3 jobs" in err and json.loads((out / "summary.json").read_text())["fan_out"]["sub_jobs"] == 3
     assert sorted(p.name for p in (out / ".fanout").iterdir()) == [".launcher.lock", "manifest.json", "part-000",
-                                                                  "part-001", "part-002"]
+                                                                  "part-001", "part-002", "wall.json"]
 
 
 def test_a_killed_fan_out_resumes_without_losing_or_repeating_a_job(testdata, reduced_weights, runners, worker_env,
@@ -139,11 +140,16 @@ def test_a_killed_fan_out_resumes_without_losing_or_repeating_a_job(testdata, re
     assert (out / "ranked_0.pdb").read_text() == (tmp_path / "whole" / "ranked_0.pdb").read_text()
 
 
-def test_stop_at_score_stops_the_other_jobs(testdata, reduced_weights, runners, worker_env, tmp_path, capsys):
-    """The first job's first sample reaches the score: the jobs still queued or running are cancelled, those not
-    yet sent never are, and the merged result holds the samples run."""
+def test_stop_at_score_stops_the_later_jobs_and_merges_what_one_job_would_have(testdata, reduced_weights, runners,
+                                                                              worker_env, tmp_path, capsys):
+    """Every sample reaches score 0: the job of sample 0 stops after it, the jobs of later samples are cancelled or
+    never sent, and the merged result is the one job's that stopped after one sample."""
     from alphafold_msa.launcher.cli import main
 
+    spec = JobSpec(models=(1, 2), num_seeds=3, dropout=True, num_recycle=0, relax="none", keep_top=3, files=True,
+                   stop_at_score=0)
+    run_prediction(testdata / "colabfold" / "6A5J.a3m", tmp_path / "whole", reduced_weights, spec,
+                   model_config="reduced", runners=runners)
     out = tmp_path / "out"
     with BatchEndpoint(handle_job, workers=1) as endpoint:
         args = fan_out_args(testdata, out, endpoint, "--fan-out", "6", "--samples-per-job", "1", "--concurrency", "2",
@@ -157,8 +163,27 @@ def test_stop_at_score_stops_the_other_jobs(testdata, reduced_weights, runners, 
     assert "COMPLETED" in statuses and set(statuses) <= {"COMPLETED", "CANCELLED"}, "the others were cancelled"
     assert len(statuses) <= 3 and runs == len(statuses), "the rerun merges again and sends nothing"
     entries = json.loads((out / ".fanout" / "manifest.json").read_text())["entries"]
-    assert sum(e["status"] == "STOPPED" for e in entries) >= 3
-    record = json.loads((out / "samples.json").read_text())
-    assert record["stopped_early"].startswith("stopped after 1 of 1 samples")
-    assert len(record["samples"]) == sum(e["status"] == "COMPLETED" for e in entries)
+    assert entries[0]["status"] == "COMPLETED" and [e["status"] for e in entries[1:]] == ["STOPPED"] * 5
+    assert samples_lines(out) == samples_lines(tmp_path / "whole")
+    assert untimed(json.loads((out / "samples.json").read_text())) == \
+        untimed(json.loads((tmp_path / "whole" / "samples.json").read_text()))
+    assert (out / "ranked_0.pdb").read_text() == (tmp_path / "whole" / "ranked_0.pdb").read_text()
     assert "stopped once a sample reached --stop-at-score" in err
+
+
+def test_a_job_whose_files_went_missing_is_run_again(testdata, reduced_weights, runners, worker_env, tmp_path,
+                                                     capsys):
+    from alphafold_msa.launcher.cli import main
+
+    whole_job(testdata, reduced_weights, runners, tmp_path / "whole")
+    out = tmp_path / "out"
+    with BatchEndpoint(handle_job, workers=1) as endpoint:
+        args = fan_out_args(testdata, out, endpoint, "--fan-out", "3", "--samples-per-job", "2")
+        assert main(args) == 0
+        wall = json.loads((out / "summary.json").read_text())["fan_out"]["wall_s"]
+        shutil.rmtree(out / ".fanout" / "part-001")
+        assert main(args) == 0, capsys.readouterr().err
+        slices = Counter(tuple(job["input"]["sample_slice"]) for job in endpoint.jobs.values())
+    assert slices == {(0, 2): 1, (2, 4): 2, (4, 6): 1}, "only the job whose files went missing ran again"
+    assert samples_lines(out) == samples_lines(tmp_path / "whole")
+    assert json.loads((out / "summary.json").read_text())["fan_out"]["wall_s"] >= wall, "the fan-out's whole time"

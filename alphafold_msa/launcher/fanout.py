@@ -21,7 +21,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, AlphafoldMsaError, UserError, printable
+from alphafold_msa.errors import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_REMOTE_FAILED,
+    AlphafoldMsaError,
+    RemoteError,
+    UserError,
+    printable,
+)
+from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher.batch import (
     DONE,
     BatchRun,
@@ -68,13 +77,13 @@ def worth_a_worker(length: int, num_recycle: int) -> int:
 
 def plan(total: int, fan_out: int | str, samples_per_job: int | None, length: int,
          num_recycle: int) -> list[tuple[int, int]]:
-    """The slices [first, stop) of `total` samples: `samples_per_job` each (default worth_a_worker), fewer jobs
-    where --fan-out N allows no more than N."""
-    per_job = samples_per_job or worth_a_worker(length, num_recycle)
+    """The slices [first, stop) of `total` samples: jobs of `samples_per_job` (default worth_a_worker), at most
+    --fan-out N of them, the samples spread evenly over the jobs."""
+    jobs = math.ceil(total / (samples_per_job or worth_a_worker(length, num_recycle)))
     if isinstance(fan_out, int):
-        per_job = max(per_job, math.ceil(total / fan_out))
-    per_job = min(per_job, total)
-    return [(first, min(first + per_job, total)) for first in range(0, total, per_job)]
+        jobs = min(jobs, fan_out)
+    bounds = [round(index * total / jobs) for index in range(jobs + 1)]
+    return list(zip(bounds, bounds[1:]))
 
 
 def run_fan_out(options: LaunchOptions) -> int:
@@ -106,30 +115,22 @@ def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[t
         first, stop = slices[int(entry.name.removeprefix("part-"))]
         return request_body({**base, "sample_slice": [first, stop]}, execution_timeout_s=options.timeout)
 
+    _run_again_if_damaged(manifest)
     done = sum(entry.status in DONE for entry in manifest.entries)
     advance, write, close = progress_bar(len(entries), done)
-    write(f"{total} samples in {len(slices)} jobs of up to {slices[0][1] - slices[0][0]}, up to {options.concurrency} "
-          f"at a time{f'; {done} already finished' if done else ''}; manifest {manifest.path}")
-    started = time.monotonic()
-
-    def collect(entry: Entry, status: dict, folder: Path) -> None:
-        collect_batch_entry(options.api_url, entry, status, folder)
-        if _stopped_early(folder):  # stop_at_score reached: the other jobs are not needed
-            run.stop.set()
-
-    run = BatchRun(manifest, lambda: endpoint_client(options), request, collect, max_retries=options.max_retries,
-                   timeout=options.timeout, poll_interval=options.poll_interval, log=write)
-    if not any(_stopped_early(directory / entry.name) for entry in manifest.entries if entry.status == "COMPLETED"):
-        try:
-            run.run(options.concurrency, advance)
-        except KeyboardInterrupt:
-            close()
-            running = sum(entry.status == "SUBMITTED" for entry in manifest.entries)
-            print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
-                  f"collect them and merge (nothing is resubmitted)", file=sys.stderr)
-            return EXIT_CANCELLED
+    largest = max(stop - first for first, stop in slices)
+    write(f"{total} samples in {len(slices)} jobs of up to {largest}, up to {options.concurrency} at a time"
+          f"{f'; {done} already finished' if done else ''}; manifest {manifest.path}")
+    clock = _Clock(directory / WALL_FILE)
+    try:
+        stopped = _run_until_done(options, manifest, request, slices, advance, write, clock)
+    except KeyboardInterrupt:
+        close()
+        running = sum(entry.status == "SUBMITTED" for entry in manifest.entries)
+        print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
+              f"collect them and merge (nothing is resubmitted)", file=sys.stderr)
+        return EXIT_CANCELLED
     close()
-    stopped = _stop_the_rest(manifest, run, write)
     failed = [entry for entry in manifest.entries if entry.status not in ("COMPLETED", "STOPPED")]
     if failed:
         for entry in failed:
@@ -137,33 +138,105 @@ def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[t
         print(f"{len(failed)} of {len(entries)} jobs did not complete; run the same command again to retry them "
               f"(within --max-retries) and merge", file=sys.stderr)
         return EXIT_REMOTE_FAILED
-    return _merge(options, manifest, total, time.monotonic() - started, stopped)
+    return _merge(options, manifest, total, clock.total(), stopped)
 
 
-def _stopped_early(folder: Path) -> bool:
-    """Whether the job whose files are in `folder` stopped at its stop_at_score."""
-    samples = folder / "samples.json"
-    return samples.is_file() and bool(json.loads(samples.read_text()).get("stopped_early"))
+WALL_FILE = "wall.json"
 
 
-def _stop_the_rest(manifest: Manifest, run: BatchRun, log: Callable[[str], None]) -> int:
-    """Once a job has stopped at its stop_at_score: the jobs not completed are cancelled (POST /cancel, best
-    effort) and marked STOPPED, never run again; how many."""
-    completed = [e for e in manifest.entries if e.status == "COMPLETED"]
-    if not any(_stopped_early(manifest.path.parent / e.name) for e in completed):
-        return 0
-    rest = [e for e in manifest.entries if e.status not in ("COMPLETED", "STOPPED")]
-    for entry in rest:
+class _Clock:
+    """The seconds the launcher has spent running a fan-out's jobs, over every run of the same command (kept in
+    `path`), so a rerun that only merges reports the whole fan-out's time, not its own."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.before = float(json.loads(path.read_text())["wall_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.before = 0.0
+        self.started = time.monotonic()
+
+    def save(self) -> None:
+        write_atomic(self.path, json.dumps({"wall_s": round(self.total(), 3)}))
+
+    def total(self) -> float:
+        return self.before + time.monotonic() - self.started
+
+
+def _run_again_if_damaged(manifest: Manifest) -> None:
+    """A completed job whose files are not all in its folder (they did not all come back, or were removed since)
+    is run again."""
+    from alphafold_msa.results.merge import part_complete
+
+    for entry in manifest.entries:
+        if entry.status == "COMPLETED" and not part_complete(manifest.path.parent / entry.name):
+            entry.status, entry.job_id, entry.error = "PENDING", None, "its files were incomplete: run again"
+    manifest.save()
+
+
+def _run_until_done(options: LaunchOptions, manifest: Manifest, request: Callable[[Entry], dict],
+                    slices: list[tuple[int, int]], advance: Callable[[], None], log: Callable[[str], None],
+                    clock: _Clock) -> int:
+    """Run the jobs not done. Once one stops at its stop_at_score (sample s), the jobs of later samples are
+    cancelled and never sent (STOPPED), and those of earlier samples run on: one of them may stop earlier, as
+    one job would have. Returns how many jobs were stopped."""
+    from alphafold_msa.results.merge import part_complete, stopped_at
+
+    def collect(entry: Entry, status: dict, folder: Path) -> None:
+        collect_batch_entry(options.api_url, entry, status, folder)
+        if not part_complete(folder):
+            raise RemoteError(f"job {entry.job_id} completed without all its files ("
+                              f"{printable(status.get('output', {}).get('files_error', 'files left out'))})")
+        if stopped_at(folder) is not None:  # stop_at_score reached: the jobs of later samples are not needed
+            run.stop.set()
+
+    def cancel(job_id: str) -> None:
+        endpoint_client(options).cancel(job_id)
+
+    stopped = 0
+    try:
+        for _ in range(len(manifest.entries) + 1):
+            last = _stop_number(manifest)
+            if last is not None:
+                stopped += _stop_later(manifest, cancel, slices, last, log)
+            if all(entry.status in DONE for entry in manifest.entries):
+                break
+            run = BatchRun(manifest, lambda: endpoint_client(options), request, collect,
+                           max_retries=options.max_retries, timeout=options.timeout,
+                           poll_interval=options.poll_interval, log=log)
+            run.run(options.concurrency, advance)
+            if not run.stop.is_set():  # everything that could run has: no job stopped it
+                break
+        return stopped
+    finally:
+        clock.save()
+
+
+def _stop_number(manifest: Manifest) -> int | None:
+    """The first sample at which a completed job stopped at its stop_at_score, else None."""
+    from alphafold_msa.results.merge import stopped_at
+
+    stops = [stopped_at(manifest.path.parent / e.name) for e in manifest.entries if e.status == "COMPLETED"]
+    return min((number for number in stops if number is not None), default=None)
+
+
+def _stop_later(manifest: Manifest, cancel: Callable[[str], None], slices: list[tuple[int, int]], last: int,
+                log: Callable[[str], None]) -> int:
+    """The jobs of samples after `last` not completed: cancelled (POST /cancel, best effort) and marked STOPPED,
+    never run again; how many."""
+    later = [e for e in manifest.entries if e.status not in ("COMPLETED", "STOPPED")
+             and slices[int(e.name.removeprefix("part-"))][0] > last]
+    for entry in later:
         if entry.job_id is not None and entry.status in ("SUBMITTED", "SUBMITTING", "MAYBE_SUBMITTED"):
             try:
-                run.client.cancel(entry.job_id)
+                cancel(entry.job_id)
             except AlphafoldMsaError as error:  # the SDK's local server has no /cancel
                 log(f"{entry.name}: job {entry.job_id} could not be cancelled ({printable(error)})")
         entry.status = "STOPPED"
     manifest.save()
-    if rest:
-        log(f"a sample reached --stop-at-score: {len(rest)} job(s) stopped")
-    return len(rest)
+    if later:
+        log(f"sample {last} reached --stop-at-score: {len(later)} job(s) of later samples stopped")
+    return len(later)
 
 
 def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float, stopped: int) -> int:

@@ -63,22 +63,46 @@ def write_part(folder: Path, sample_slice: Sequence[int], kept: Sequence[ModelPr
                  confidence=np.array([s.confidence for s in compared], dtype=np.float64))
 
 
+def part_complete(folder: Path) -> bool:
+    """Whether a part's folder holds what merging reads (a job whose files did not all come back does not)."""
+    return all((folder / name).is_file() for name in (PART_JSON, PART_ENSEMBLE, SAMPLES_JSON, SAMPLES_TSV,
+                                                     "config.json", "summary.json", "ranking.json", "timings.json"))
+
+
+def stopped_at(folder: Path) -> int | None:
+    """The number of the sample at which a part stopped (its stop_at_score reached), else None."""
+    samples = _json(folder / SAMPLES_JSON)
+    if not samples.get("stopped_early"):
+        return None
+    return _json(folder / PART_JSON)["sample_slice"][0] + len(samples["samples"]) - 1
+
+
 def merge_parts(parts: Sequence[Path], destination: Path, fan_out: dict[str, Any]) -> None:
     """Write into `destination` (an existing, empty folder) the files one job would have written for the samples
-    of `parts` (their folders, in sample order); `fan_out` (sub-jobs, wall and worker seconds) goes into
-    summary.json and timings.json."""
+    of `parts` (their folders, in sample order; each `part_complete`); `fan_out` (samples, sub-jobs, wall and
+    worker seconds) goes into summary.json and timings.json. When a part stopped at its stop_at_score, the
+    samples after that one are left out, as one job would not have run them."""
     config = _json(parts[0] / "config.json")
     records = [_json(part / PART_JSON) for part in parts]
+    stops = [number for number in map(stopped_at, parts) if number is not None]
+    last = min(stops) if stops else None
+    if last is not None:
+        keep = [record["sample_slice"][0] <= last for record in records]
+        parts, records = [p for p, k in zip(parts, keep) if k], [r for r, k in zip(records, keep) if k]
     _copy_shared(parts[0], destination, config)
-    rows = _merge_samples(parts, destination)
-    chosen = _choose_kept(records, config["keep_top"])
+    columns, rows = _merge_samples(parts, records, destination, last)
+    chosen = _choose_kept(records, config["keep_top"], last)
     ranked = _write_ranked(parts, chosen, destination, config)
     names = [f"{m.model_name}_seed_{m.seed:03d}{msa_suffix(m.msa_cluster)}" for m in ranked]
-    stopped = next((r for r in (_json(p / SAMPLES_JSON).get("stopped_early") for p in parts) if r), None)
-    write_atomic(destination / SAMPLES_JSON, json.dumps({"columns": rows[0], "samples": rows[1], "kept": sorted(names),
+    stopped = None
+    if last is not None:
+        reason = next(r for r in (_json(p / SAMPLES_JSON).get("stopped_early") for p in parts) if r)
+        stopped = f"stopped after {last + 1} of {fan_out['samples']} samples: {reason.split(': ', 1)[1]}"
+    write_atomic(destination / SAMPLES_JSON, json.dumps({"columns": columns, "samples": rows, "kept": sorted(names),
                                                          "stopped_early": stopped}, indent=1))
     _write_ranking(parts, chosen, ranked, destination)
-    states = _merge_ensemble(parts, records, destination, set(names), config)
+    _copy_saved_samples(parts, records, destination, last)
+    states = _merge_ensemble(parts, records, destination, set(names), config, last)
     demo = bool(config.get("demo_weights"))
     caveat = DEMO_WEIGHTS_PLOT_NOTE if demo else None
     _plot(ranked, destination, records[0], caveat)
@@ -107,19 +131,43 @@ def _copy_shared(first: Path, destination: Path, config: dict[str, Any]) -> None
     write_config(destination, {**config, "sample_slice": None})
 
 
-def _merge_samples(parts: Sequence[Path], destination: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """samples.tsv: every part's lines, in order; (the columns, samples.json's rows)."""
-    lines = [(part / SAMPLES_TSV).read_text().splitlines() for part in parts]
-    write_atomic(destination / SAMPLES_TSV, "\n".join([lines[0][0], *(line for part in lines for line in part[1:])])
-                 + "\n")
-    rows = [row for part in parts for row in _json(part / SAMPLES_JSON)["samples"]]
+def _numbered(parts: Sequence[Path], records: Sequence[dict[str, Any]], last: int | None) -> list[list[int]]:
+    """Each part's sample numbers (its slice's first on), up to `last` when given."""
+    numbered = []
+    for part, record in zip(parts, records):
+        first = record["sample_slice"][0]
+        count = len(_json(part / SAMPLES_JSON)["samples"])
+        numbered.append([n for n in range(first, first + count) if last is None or n <= last])
+    return numbered
+
+
+def _merge_samples(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path,
+                   last: int | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """samples.tsv: every part's lines, in order (up to sample `last`); (the columns, samples.json's rows)."""
+    counts = [len(numbers) for numbers in _numbered(parts, records, last)]
+    lines = [(part / SAMPLES_TSV).read_text().splitlines()[1:count + 1] for part, count in zip(parts, counts)]
+    header = (parts[0] / SAMPLES_TSV).read_text().splitlines()[0]
+    write_atomic(destination / SAMPLES_TSV, "\n".join([header, *(line for part in lines for line in part)]) + "\n")
+    rows = [row for part, count in zip(parts, counts) for row in _json(part / SAMPLES_JSON)["samples"][:count]]
     return _json(parts[0] / SAMPLES_JSON)["columns"], rows
 
 
-def _choose_kept(records: Sequence[dict[str, Any]], keep_top: int) -> list[tuple[int, dict[str, Any]]]:
-    """(part, kept entry) of the `keep_top` most confident kept samples of all parts, ranked as one job ranks
-    them: ranking confidence, then pTM, ties to the lower sample number."""
-    candidates = [(index, entry) for index, record in enumerate(records) for entry in record["kept"]]
+def _copy_saved_samples(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path,
+                        last: int | None) -> None:
+    """With save_all: every sample's structure files (sample_<name>.<format>), up to sample `last`."""
+    for part, numbers in zip(parts, _numbered(parts, records, last)):
+        rows = _json(part / SAMPLES_JSON)["samples"][:len(numbers)]
+        for row in rows:
+            for path in sorted(part.glob(f"sample_{row['sample']}.*")):
+                shutil.copyfile(path, destination / path.name)
+
+
+def _choose_kept(records: Sequence[dict[str, Any]], keep_top: int,
+                 last: int | None) -> list[tuple[int, dict[str, Any]]]:
+    """(part, kept entry) of the `keep_top` most confident kept samples of all parts (up to sample `last`), ranked
+    as one job ranks them: ranking confidence, then pTM, ties to the lower sample number."""
+    candidates = [(index, entry) for index, record in enumerate(records) for entry in record["kept"]
+                  if last is None or entry["number"] <= last]
     candidates.sort(key=lambda item: (-item[1]["ranking_confidence"], -(item[1]["ptm"] or 0.0), item[1]["number"]))
     return candidates[:keep_top]
 
@@ -176,29 +224,28 @@ def _write_ranking(parts: Sequence[Path], chosen: Sequence[tuple[int, dict[str, 
 
 
 def _merge_ensemble(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path, kept: set[str],
-                    config: dict[str, Any]) -> str | None:
-    """The structural states of every part's compared samples (as many as one job compares), written as one job
-    writes them; the summary line, None when there are fewer than two samples."""
+                    config: dict[str, Any], last: int | None) -> str | None:
+    """The structural states of every part's compared samples (as many as one job compares; up to sample `last`),
+    written as one job writes them; the summary line, None when there are fewer than two samples."""
+    numbers = {row["sample"]: number for part, part_numbers in zip(parts, _numbered(parts, records, last))
+               for row, number in zip(_json(part / SAMPLES_JSON)["samples"], part_numbers)}
     samples = []
     for part in parts:
         with np.load(part / PART_ENSEMBLE, allow_pickle=False) as arrays:
             for index, sample_id in enumerate(arrays["ids"]):
-                samples.append(Sample(str(sample_id), arrays["ca"][index], arrays["plddt"][index],
-                                      float(arrays["confidence"][index])))
-    numbers = {row["sample"]: number for number, row in enumerate(_json_rows(parts))}
+                if str(sample_id) in numbers:
+                    samples.append(Sample(str(sample_id), arrays["ca"][index], arrays["plddt"][index],
+                                          float(arrays["confidence"][index])))
     samples.sort(key=lambda s: (-s.confidence, numbers[s.id]))
     if len(samples) < 2 or not records[0]["sampling"]:
         return None
     limit = compare_limit(len(samples[0].ca))
-    left_out = sorted([*(s.id for s in samples[limit:]), *(name for r in records for name in r["left_out"])])
+    left_out = sorted([*(s.id for s in samples[limit:]),
+                       *(name for r in records for name in r["left_out"] if name in numbers)])
     ensemble = write_ensemble(samples[:limit], destination, confidence_label="ranking confidence (0-100)",
                               caveat=DEMO_WEIGHTS_PLOT_NOTE if config.get("demo_weights") else None,
                               left_out=left_out)
     return ensemble.summary() + ensemble.unsaved_note(kept, bool(config.get("save_all")))
-
-
-def _json_rows(parts: Sequence[Path]) -> list[dict[str, Any]]:
-    return [row for part in parts for row in _json(part / SAMPLES_JSON)["samples"]]
 
 
 def _plot(ranked: Sequence[RankedModel], destination: Path, record: dict[str, Any], caveat: str | None) -> None:
@@ -206,10 +253,9 @@ def _plot(ranked: Sequence[RankedModel], destination: Path, record: dict[str, An
     labels = [f"rank {m.rank}: {m.model_name} seed {m.seed}{'' if m.msa_cluster is None else f' msa {m.msa_cluster}'}"
               for m in ranked]
     boundaries, covered = record["boundaries"], [tuple(pair) for pair in record["covered"]]
-    plot_plddt(labels, [np.asarray(m.scores["plddt"], np.float32) for m in ranked], destination / PLOT_FILES["plddt"],
+    plot_plddt(labels, [np.asarray(m.scores["plddt"], float) for m in ranked], destination / PLOT_FILES["plddt"],
                boundaries, caveat, covered)
-    with_pae = [(label, np.asarray(m.scores["pae"], np.float32)) for label, m in zip(labels, ranked)
-                if "pae" in m.scores]
+    with_pae = [(label, np.asarray(m.scores["pae"], float)) for label, m in zip(labels, ranked) if "pae" in m.scores]
     if with_pae:
         plot_pae([label for label, _ in with_pae], [pae for _, pae in with_pae], destination / PLOT_FILES["pae"],
                  boundaries, caveat)

@@ -55,10 +55,11 @@ class PlotDrawer:
         model with PAE, top model first; none without)."""
         labels = [f"rank {i}: {p.model_name} seed {p.seed}{'' if p.msa_cluster is None else f' msa {p.msa_cluster}'}"
                   for i, p in enumerate(ranked)]
+        # The values the scores files hold (two decimals): a fanned-out prediction's merge draws the same plots.
+        plddts = [np.round(p.plddt.astype(float), 2) for p in ranked]
         self._pending["plddt"] = self._pool.submit(
-            plot_plddt, labels, [p.plddt for p in ranked], self.output_dir / PLOT_FILES["plddt"], self.boundaries,
-            self.caveat, covered)
-        with_pae = [(label, p.pae) for label, p in zip(labels, ranked) if p.pae is not None]
+            plot_plddt, labels, plddts, self.output_dir / PLOT_FILES["plddt"], self.boundaries, self.caveat, covered)
+        with_pae = [(label, np.round(p.pae.astype(float), 2)) for label, p in zip(labels, ranked) if p.pae is not None]
         if with_pae:
             self._pending["pae"] = self._pool.submit(
                 plot_pae, [label for label, _ in with_pae], [pae for _, pae in with_pae],
