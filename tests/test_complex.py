@@ -173,6 +173,12 @@ def test_unpaired_complex_is_noted(testdata, reduced_weights, runners, tmp_path)
     result = run_prediction(assemble_complex(chains, copies=[1, 2]), tmp_path, reduced_weights,
                             model_config="reduced", models=[1], num_recycle=0, runners=runners)
     assert result.msa_summary["note"].startswith("chains unpaired: block-diagonal MSA")
+    interface = result.best.scores["interface"]  # ipSAE, pDockQ, pDockQ2 ... of every ordered chain pair
+    assert set(interface["pairs"]) == {"A-B", "A-C", "B-A", "B-C", "C-A", "C-B"}
+    assert 0 <= interface["ipsae"] <= 1 and interface["ipsae"] == max(p["ipsae"] for p in interface["pairs"].values())
+    assert interface["pairs"]["A-B"]["ipsae"] == interface["pairs"]["B-A"]["ipsae"]
+    assert result.summary["interface"] == interface and "interface of the top model: ipSAE" in \
+        (tmp_path / "summary.txt").read_text()
     assert "note: chains unpaired: block-diagonal MSA" in result.summary_path.with_suffix(".txt").read_text()
     text = result.best.structure_path.read_text()
     assert {line[21] for line in text.splitlines() if line.startswith("ATOM")} == {"A", "B", "C"}

@@ -31,7 +31,7 @@ _ARCHIVE_RELAXED_BYTES_PER_RESIDUE = 400
 _ARCHIVE_FIXED_BYTES = 200_000
 
 # Scores of the top model that a complex's result carries besides the monomer ones.
-COMPLEX_SCORES = ("iptm", "ranking_confidence", "chain_mean_plddt", "chain_pair_pae")
+COMPLEX_SCORES = ("iptm", "ranking_confidence", "chain_mean_plddt", "chain_pair_pae", "interface")
 
 
 class JobInputError(UserError):

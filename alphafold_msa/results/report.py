@@ -87,6 +87,8 @@ def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dic
         "total_s": timings["total_s"],
         "kernels": timings["kernels"],
     }
+    if "interface" in best.scores:  # a complex's interface scores (results/interface.py), the top model's
+        out["interface"] = best.scores["interface"]
     if relax is not None:
         out["relax"] = relax
     if demo_weights:
@@ -120,6 +122,11 @@ def summary_text(data: dict[str, Any]) -> str:
         alignment = f" alignment {m['msa_cluster']}" if m.get("msa_cluster") is not None else ""
         lines.append(f"  {m['rank']}. {m['model']} seed {m['seed']}{alignment}: {', '.join(scores)}, "
                      f"{m['recycles']} recycles")
+    interface = data.get("interface")
+    if interface:
+        lines.append(f"interface of the top model: ipSAE {interface['ipsae']:.3f}, pDockQ {interface['pdockq']:.3f}, "
+                     f"pDockQ2 {interface['pdockq2']:.3f}, {interface['contacts']} residue contacts (C-beta within "
+                     f"{interface['contact_distance']:g} A)")
     relax = data.get("relax")
     if relax:
         lines.append(f"relaxed: no ({relax['error']})" if "error" in relax

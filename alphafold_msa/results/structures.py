@@ -64,6 +64,22 @@ class ModelPrediction:
             return 0.8 * self.iptm + 0.2 * self.ptm
         return self.mean_plddt
 
+    def interface_scores(self) -> dict[str, Any]:
+        """ipSAE, pDockQ, pDockQ2, LIS, interface pLDDT and contacts per ordered chain pair and for the complex
+        (results/interface.py), rounded to 4 decimals."""
+        from alphafold.common import residue_constants
+        from alphafold.common.protein import PDB_CHAIN_IDS
+
+        from alphafold_msa.results.interface import interface_scores
+
+        assert self.pae is not None, "a complex's model with PAE (scores)"
+        positions = np.asarray(self.structure.atom_positions, float)
+        glycine = np.asarray(self.structure.aatype) == residue_constants.restype_order["G"]
+        atom = np.where(glycine, residue_constants.atom_order["CA"], residue_constants.atom_order["CB"])
+        cb = positions[np.arange(len(positions)), atom]
+        scores = interface_scores(self.pae, self.plddt, cb, self.chain_index, list(PDB_CHAIN_IDS))
+        return _rounded(scores)
+
     def chain_scores(self) -> dict[str, Any]:
         """Per-chain mean pLDDT and the mean PAE of every ordered chain pair (rows: aligned chain)."""
         from alphafold.common.protein import PDB_CHAIN_IDS
@@ -100,6 +116,8 @@ class ModelPrediction:
                 out["iptm"] = round(self.iptm, 4)
                 out["ranking_confidence"] = round(self.ranking_confidence, 4)
             out.update(self.chain_scores())
+            if self.pae is not None:
+                out["interface"] = self.interface_scores()
         return out
 
 
@@ -237,3 +255,12 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
     return models, ranking, ranking_path
+
+
+def _rounded(value: Any) -> Any:
+    """Floats rounded to 4 decimals, in nested dicts and lists."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return [_rounded(item) for item in value] if isinstance(value, list) else value
