@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, AlphafoldMsaError, UserError, printable
 from alphafold_msa.files import write_atomic
@@ -214,15 +214,15 @@ def table_text(value: Any) -> str:
     return printable("" if value is None else value)
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def format_table(rows: list[dict[str, Any]], columns: Sequence[str] = TABLE_COLUMNS) -> str:
     """The final table, aligned in columns; '-' where a value does not apply."""
     def cell(value: Any) -> str:
         if value is None:
             return "-"
         return f"{value:.2f}" if isinstance(value, float) else table_text(value)
 
-    cells = [list(TABLE_COLUMNS)] + [[cell(row[c]) for c in TABLE_COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(TABLE_COLUMNS))]
+    cells = [list(columns)] + [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in cells)
 
 
@@ -239,7 +239,15 @@ def result_numbers(output: dict[str, Any], status: dict[str, Any]) -> dict[str, 
     return {"length": _number(msa.get("query_length")), "depth": _number(msa.get("num_sequences")),
             "mean_plddt": _number(output.get("mean_plddt")), "ptm": _number(output.get("ptm")),
             "iptm": _number(output.get("iptm")),
+            **interface_numbers(output.get("interface")),
             "worker_s": round(seconds / 1000, 1) if seconds is not None else _number(timings.get("total_s"))}
+
+
+def interface_numbers(interface: Any) -> dict[str, Any]:
+    """A complex's interface scores (ipSAE, pDockQ, pDockQ2), numbers only; none for one chain."""
+    if not isinstance(interface, dict):
+        return {}
+    return {key: _number(interface.get(key)) for key in ("ipsae", "pdockq", "pdockq2")}
 
 
 class BatchRun:
@@ -399,16 +407,19 @@ def progress_bar(total: int, done: int):
     return (lambda: bar.update(1)), (lambda text: bar.write(printable(text), file=sys.stderr)), bar.close
 
 
-def open_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable[[Path], Any]) -> Manifest:
-    """Discover the alignments, open (or resume) the manifest and check every new alignment
-    locally: a bad one is marked INVALID and never run. (Alignments are read again when their job
-    starts, so a batch of hundreds never holds them all in memory.)"""
+def open_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable[[Path], Any],
+               entries: list[Entry] | None = None) -> Manifest:
+    """Discover the alignments (or take the `entries` given: an interaction screen's complexes), open (or resume)
+    the manifest and check every new entry locally: a bad one is marked INVALID and never run. (Alignments are
+    read again when their job starts, so a batch of hundreds never holds them all in memory.)"""
     assert options.output_dir is not None, "a batch needs --output-dir (checked by cli.dispatch)"
-    paths = discover(options.msa)
     directory = Path(options.output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     lock = lock_folder(directory)
-    manifest = Manifest.open(directory, settings_of(settings), paths)
+    if entries is None:
+        manifest = Manifest.open(directory, settings_of(settings), discover(options.msa))
+    else:
+        manifest = Manifest.open_entries(directory, settings_of(settings), entries)
     manifest.folder_lock = lock
     for entry in manifest.entries:
         if entry.status == "PENDING":
@@ -420,11 +431,12 @@ def open_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable
     return manifest
 
 
-def start_line(entries: list[Entry], where: str) -> str:
+def start_line(entries: list[Entry], where: str, what: str = "alignment") -> str:
     """'3 alignments, each its own job; 1 invalid, not submitted; 1 already finished; <where>'."""
     invalid = sum(e.status == "INVALID" for e in entries)
     finished = sum(e.status == "COMPLETED" for e in entries)
-    parts = [f"{len(entries)} alignments, each its own job" if len(entries) != 1 else "1 alignment, one job"]
+    plural = what + ("es" if what.endswith("x") else "s")
+    parts = [f"{len(entries)} {plural}, each its own job" if len(entries) != 1 else f"1 {what}, one job"]
     if invalid:
         parts.append(f"{invalid} invalid, not submitted")
     if finished:
@@ -432,12 +444,12 @@ def start_line(entries: list[Entry], where: str) -> str:
     return "; ".join([*parts, where])
 
 
-def _start_progress(manifest: Manifest, where: str):
+def _start_progress(manifest: Manifest, where: str, what: str = "alignment"):
     advance, write, close = progress_bar(len(manifest.entries), sum(e.status in DONE for e in manifest.entries))
     for entry in manifest.entries:
         if entry.status == "INVALID":
             write(f"{entry.name}: not submitted: {entry.error}")
-    write(f"{start_line(manifest.entries, where)}; manifest {manifest.path}")
+    write(f"{start_line(manifest.entries, where, what)}; manifest {manifest.path}")
     return advance, write, close
 
 
@@ -456,13 +468,15 @@ def finish_batch(manifest: Manifest) -> int:
 
 def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient], settings: dict[str, Any],
               check: Callable[[Path], Any], job_input: Callable[[Path, Any], dict],
-              collect: Callable[[Entry, dict, Path], None]) -> int:
+              collect: Callable[[Entry, dict, Path], None], entries: list[Entry] | None = None,
+              what: str = "alignment") -> int:
     """Batch mode on an endpoint (`make_client` gives each worker thread its client), resumable while
     `settings` stay the same: `check` reads and validates one alignment, `job_input` turns it into its
-    job's input, `collect` writes a completed job's files. Returns the exit code: EXIT_OK when every alignment
+    job's input, `collect` writes a completed job's files. `entries` (each a `what`: an interaction screen's
+    complexes) instead of the --msa alignments. Returns the exit code: EXIT_OK when every alignment
     completed, EXIT_REMOTE_FAILED when any failed or was invalid, EXIT_CANCELLED when interrupted."""
-    manifest = open_batch(options, settings, check)
-    advance, write, close = _start_progress(manifest, f"up to {options.concurrency} jobs at a time")
+    manifest = open_batch(options, settings, check, entries)
+    advance, write, close = _start_progress(manifest, f"up to {options.concurrency} jobs at a time", what)
 
     def request(entry: Entry) -> dict:
         return request_body(job_input(Path(entry.path), check(Path(entry.path))), execution_timeout_s=options.timeout)
@@ -482,11 +496,12 @@ def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient],
 
 
 def run_local_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable[[Path], Any],
-                    predict: Callable[[Any, Path], dict[str, Any]]) -> int:
-    """Batch mode on this machine, one alignment after another: `predict(msa, folder)` writes one
+                    predict: Callable[[Any, Path], dict[str, Any]], entries: list[Entry] | None = None,
+                    what: str = "alignment") -> int:
+    """Batch mode on this machine, one alignment (or entry) after another: `predict(msa, folder)` writes one
     prediction's files and returns the table's numbers. Resumable the same way."""
-    manifest = open_batch(options, settings, check)
-    advance, write, close = _start_progress(manifest, "predicting here, one at a time")
+    manifest = open_batch(options, settings, check, entries)
+    advance, write, close = _start_progress(manifest, "predicting here, one at a time", what)
     try:
         for entry in manifest.entries:
             if entry.status in DONE or entry.attempts > options.max_retries:

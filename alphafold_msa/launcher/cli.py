@@ -36,6 +36,8 @@ EXAMPLES = """examples:
     python launch.py --msa alignments/ --output-dir results/ --endpointId ID
   check alignments without predicting (one JSON line each):
     python launch.py --check --msa alignments/
+  an interaction screen: the bait with each prey, ranked by ipSAE (screen.tsv):
+    python launch.py --screen pulldown --bait BAIT.sto --msa preys/ --output-dir screen/ --endpointId ID
 """
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
     fan_out.add_argument("--samples-per-job", type=whole_number(1), metavar="K",
                          help="samples per job with --fan-out (default: enough to be worth a worker's start, from "
                               "the measured GPU speed at this length)")
+    screen = parser.add_argument_group("interaction screens (--output-dir; remote or --local)")
+    screen.add_argument("--screen", choices=("pulldown", "all-vs-all", "pairs"),
+                        help="pulldown: each --msa alignment with --bait; all-vs-all: every pair of the --msa "
+                             "alignments; pairs: the complexes of --pairs FILE. Each complex is paired by species "
+                             "and runs as one job of a batch; screen.tsv ranks them")
+    screen.add_argument("--bait", metavar="FILE", help="the bait's alignment (--screen pulldown)")
+    screen.add_argument("--pairs", metavar="FILE",
+                        help="one complex per line: alignment files, comma-separated, each optionally :COPIES "
+                             "(e.g. A.sto:2,B.a3m), relative to the file's folder")
+    screen.add_argument("--include-homomers", action="store_true", help="--screen all-vs-all: also each homodimer")
+    screen.add_argument("--rank-by", choices=("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence",
+                                              "mean_plddt"), default="ipsae",
+                        help="the score screen.tsv ranks by (default ipsae: docs in the README)")
+    screen.add_argument("--max-complexes", type=whole_number(1), default=10_000,
+                        help="the most complexes a screen may hold (default 10000)")
     batch = parser.add_argument_group("batch (several alignments, --output-dir; remote or --local)")
     batch.add_argument("--concurrency", type=whole_number(1), default=4,
                        help="most jobs in flight at once on the endpoint (default 4; --local runs one at a time)")
@@ -239,6 +256,9 @@ def with_implied_output(options: LaunchOptions) -> LaunchOptions:
 
 def dispatch(options: LaunchOptions, runners=None) -> int:
     """Run what the options ask for; returns the exit code (errors of the package's tree propagate)."""
+    if options.screen is not None:
+        check_combinations(options)
+        return _screen(options, runners)
     if not options.msa and not options.resume:
         raise UserError("--msa is required: the alignment file to predict from")
     check_combinations(options)
@@ -284,6 +304,19 @@ def dispatch(options: LaunchOptions, runners=None) -> int:
     return run_remote(options)
 
 
+def _screen(options: LaunchOptions, runners) -> int:
+    """--screen: check its plan, or run it (launcher/screen.py)."""
+    from alphafold_msa.launcher import screen
+
+    if options.check:
+        return EXIT_OK if screen.run_check(options) else EXIT_BAD_INPUT
+    if options.output or not options.output_dir or options.resume or options.fan_out is not None:
+        raise UserError("--screen writes each complex's folder and screen.tsv into --output-dir: give it (and not "
+                        "--output, --resume or --fan-out)")
+    check_output_paths(None, options.output_dir, [], job_folder=False)
+    return screen.run_screen(options, runners)
+
+
 def quiet_known_warnings() -> None:
     """Dependencies' warnings that say nothing to a user (jax truncating int64 to int32 by design)."""
     warnings.filterwarnings("ignore", message=r"Explicitly requested dtype .*int64", category=UserWarning)
@@ -302,7 +335,7 @@ def main(argv: Sequence[str] | None = None, *, runners=None) -> int:
         options.job_spec()  # every option, with the job schema's rules, before anything is read or fetched
         return dispatch(options, runners)
     except AlphafoldMsaError as error:  # each branch of the tree has its exit code (alphafold_msa.errors)
-        if not args.msa and not args.resume:
+        if not args.msa and not args.resume and not args.screen:
             print(parser.format_usage().rstrip() + "\n\n" + EXAMPLES.rstrip() + "\n\nall options: --help",
                   file=sys.stderr)
         print(f"error: {printable(error)}", file=sys.stderr)

@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from alphafold_msa.errors import EXIT_OK, WeightsError, printable
 from alphafold_msa.launcher.console import ProgressLog, result_line
@@ -144,15 +144,22 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
     settings = batch_settings(spec, options, model_config=options.model_config, model_preset=options.model_preset,
                               demo_weights=options.demo_weights)
     warn_demo_weights(options)
-    runners = runners if runners is not None else RunnerCache()
+    predict = batch_predictor(options, spec, runners if runners is not None else RunnerCache())
+    return run(options, settings, functools.partial(check_batch_file, options=options, templates=templates), predict)
+
+
+def batch_predictor(options: LaunchOptions, spec: JobSpec, runners) -> Callable[[Any, Path], dict[str, Any]]:
+    """predict(msa, folder) for a local batch or screen: one prediction's files into `folder` (moved in as a
+    remote job's are), the table's numbers returned (a complex's interface scores too)."""
+    from alphafold_msa.launcher.batch import interface_numbers
 
     def predict(msa, folder: Path) -> dict[str, Any]:
-        with arriving(folder) as arrived:  # moved in as a remote job's files are
+        with arriving(folder) as arrived:
             result = predict_here(options, spec, msa, arrived, runners)
             install(arrived, folder)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],
                 "mean_plddt": best.mean_plddt, "ptm": best.ptm, "iptm": best.iptm,
-                "worker_s": result.timings["total_s"]}
+                **interface_numbers(best.scores.get("interface")), "worker_s": result.timings["total_s"]}
 
-    return run(options, settings, functools.partial(check_batch_file, options=options, templates=templates), predict)
+    return predict

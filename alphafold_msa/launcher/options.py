@@ -69,6 +69,12 @@ class LaunchOptions:
     kernels: str | None
     fan_out: int | str | None = None  # --fan-out: a number of jobs, or "auto"
     samples_per_job: int | None = None
+    screen: str | None = None  # --screen pulldown|all-vs-all|pairs (launcher/screen.py)
+    bait: str | None = None
+    pairs: str | None = None
+    include_homomers: bool = False
+    rank_by: str = "ipsae"
+    max_complexes: int = 10_000
     adopt_output: bool = False  # --output was implied inside --output-dir: its files count among the job's
 
     @classmethod

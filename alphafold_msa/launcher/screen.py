@@ -1,0 +1,268 @@
+"""launch.py --screen: an interaction screen, one complex per job of a batch, ranked by interface scores.
+
+    --screen pulldown --bait BAIT.sto --msa preys/     each prey with the bait
+    --screen all-vs-all --msa proteins/                every unordered pair (homodimers with --include-homomers)
+    --screen pairs --pairs FILE                        one complex per line: FILE[:COPIES],FILE[:COPIES],...
+
+Each complex is read from its chains' alignments, paired as --complex pairs them (--pairing), and runs as one
+job of a batch (launcher.batch: the manifest in --output-dir, resume, retries, concurrency; remote or --local),
+its files in OUT/<name>/. screen.tsv and screen.json rank the complexes by --rank-by (default ipSAE), one line
+each with its top model's scores, rewritten as complexes finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from alphafold_msa.errors import UserError
+from alphafold_msa.files import write_atomic
+from alphafold_msa.launcher.batch import Entry, discover, format_table, table_text
+from alphafold_msa.launcher.options import LaunchOptions
+
+SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
+# What a screen may be ranked by: the top model's scores, higher is better.
+RANK_BY = ("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence", "mean_plddt")
+SCREEN_COLUMNS = ("rank", "name", "chains", "ipsae", "iptm", "pdockq", "pdockq2", "mean_plddt", "length", "status")
+SCREEN_TSV, SCREEN_JSON = "screen.tsv", "screen.json"
+_MEMBER = re.compile(r"(?P<path>[^:]+?)(?::(?P<copies>\d+))?")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One chain of a complex: its alignment file and how many copies."""
+
+    path: Path
+    copies: int = 1
+
+    def text(self) -> str:
+        return f"{self.path}" + (f":{self.copies}" if self.copies != 1 else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScreenComplex:
+    """One complex of a screen: its name (its folder) and its chains."""
+
+    name: str
+    members: tuple[Member, ...]
+
+    @property
+    def spec(self) -> str:
+        """'A.sto:2,B.a3m': how the manifest records it (parse_members reads it back)."""
+        return ",".join(member.text() for member in self.members)
+
+    def entry(self) -> Entry:
+        digest = hashlib.sha256()
+        for member in self.members:
+            digest.update(member.path.read_bytes() + f"\0{member.copies}\0".encode())
+        return Entry(name=self.name, path=self.spec, sha256=digest.hexdigest())
+
+
+def parse_members(text: str, base: Path, where: str) -> tuple[Member, ...]:
+    """'A.sto:2,B.a3m' (relative to `base`) as members; UserError naming `where` (a file and line)."""
+    members = []
+    for part in (piece.strip() for piece in text.split(",")):
+        match = _MEMBER.fullmatch(part)
+        if not part or match is None:
+            raise UserError(f"{where}: '{part}': expected FILE or FILE:COPIES, comma-separated (e.g. A.sto:2,B.a3m)")
+        path = Path(match["path"])
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise UserError(f"{where}: {match['path']}: no such file")
+        copies = int(match["copies"] or 1)
+        if copies < 1:
+            raise UserError(f"{where}: '{part}': copies must be at least 1")
+        members.append(Member(path, copies))
+    return tuple(members)
+
+
+def _stem(path: Path) -> str:
+    from alphafold_msa.launcher.batch import _alignment_stem
+
+    return _alignment_stem(path) or path.stem
+
+
+def _named(members: tuple[Member, ...]) -> str:
+    return "__".join(_stem(m.path) + (f"x{m.copies}" if m.copies != 1 else "") for m in members)
+
+
+def plan(options: LaunchOptions) -> list[ScreenComplex]:
+    """The screen's complexes, in order, named uniquely; UserError for a screen of none or more than
+    --max-complexes, a bait missing, or a pairs file's bad line."""
+    groups: list[tuple[Member, ...]]
+    if options.screen == "pulldown":
+        if not options.bait:
+            raise UserError("--screen pulldown needs --bait BAIT: the alignment every prey is paired with")
+        bait = Member(Path(options.bait))
+        if not bait.path.is_file():
+            raise UserError(f"--bait {options.bait}: no such file")
+        groups = [(bait, Member(prey)) for prey in discover(options.msa) if prey.resolve() != bait.path.resolve()]
+    elif options.screen == "all-vs-all":
+        proteins = discover(options.msa)
+        groups = [(Member(a), Member(b)) for i, a in enumerate(proteins) for b in proteins[i + 1:]]
+        if options.include_homomers:
+            groups += [(Member(p, 2),) for p in proteins]
+    else:
+        if not options.pairs:
+            raise UserError("--screen pairs needs --pairs FILE: one complex per line, FILE[:COPIES],FILE[:COPIES]")
+        groups = _read_pairs(Path(options.pairs), options.max_complexes)
+    if not groups:
+        raise UserError(f"--screen {options.screen}: no complexes to predict")
+    if len(groups) > options.max_complexes:
+        raise UserError(f"--screen {options.screen}: {len(groups):,} complexes, more than --max-complexes "
+                        f"{options.max_complexes:,}")
+    names: list[str] = []
+    complexes = []
+    for members in groups:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", _named(tuple(members))).lstrip(".") or "complex"
+        name, number = stem, 2
+        while name.lower() in (n.lower() for n in names):
+            name, number = f"{stem}_{number}", number + 1
+        names.append(name)
+        complexes.append(ScreenComplex(name, tuple(members)))
+    return complexes
+
+
+def _read_pairs(path: Path, most: int) -> list[tuple[Member, ...]]:
+    """A pairs file's complexes ('#' comments and blank lines skipped), at most `most` + 1 read."""
+    if not path.is_file():
+        raise UserError(f"--pairs {path}: no such file")
+    groups = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.split("#", 1)[0].strip()
+            if text:
+                groups.append(parse_members(text, path.parent, f"{path} line {number}"))
+            if len(groups) > most:
+                break
+    return groups
+
+
+def read_complex(spec: str, options: LaunchOptions):
+    """A screen complex's chains read and paired as --complex pairs them, its length checked."""
+    from alphafold_msa import settings
+    from alphafold_msa.launcher.inputs import paired_as_asked
+    from alphafold_msa.msa import assemble_complex, read_msa
+    from alphafold_msa.msa.filter import check_length
+
+    members = parse_members(spec, Path.cwd(), "screen complex")
+    chains = [read_msa(member.path, format=options.msa_format) for member in members]
+    msa = paired_as_asked(assemble_complex(chains, [member.copies for member in members]), options)
+    check_length(msa, settings.max_query_length())
+    return msa
+
+
+def ranked_rows(entries: Sequence[Entry], rank_by: str) -> list[dict[str, Any]]:
+    """The screen's table: completed complexes by `rank_by` (best first), then the others."""
+    def score(entry: Entry) -> float:
+        value = entry.result.get(rank_by)
+        return value if isinstance(value, (int, float)) else float("-inf")
+
+    done = sorted((e for e in entries if e.status == "COMPLETED"), key=lambda e: -score(e))
+    rest = [e for e in entries if e.status != "COMPLETED"]
+    rows = []
+    for rank, entry in enumerate([*done, *rest], start=1):
+        rows.append({"rank": rank if entry.status == "COMPLETED" else None, "name": entry.name,
+                     "chains": entry.path, **{k: entry.result.get(k) for k in SCREEN_COLUMNS[3:-1]},
+                     "status": entry.status})
+    return rows
+
+
+def write_screen(directory: Path, entries: Sequence[Entry], rank_by: str) -> str:
+    """screen.tsv and screen.json in the screen's folder; the table as text."""
+    rows = ranked_rows(entries, rank_by)
+    write_atomic(directory / SCREEN_JSON, json.dumps({"rank_by": rank_by, "complexes": rows}, indent=1))
+    lines = ["\t".join(SCREEN_COLUMNS)] + ["\t".join(table_text(row[c]) for c in SCREEN_COLUMNS) for row in rows]
+    write_atomic(directory / SCREEN_TSV, "\n".join(lines) + "\n")
+    return format_table(rows, SCREEN_COLUMNS)
+
+
+def run_check(options: LaunchOptions) -> bool:
+    """--check --screen: one JSON line per complex (its chains, residues, paired rows, samples and estimated GPU
+    seconds, or why it cannot run); whether all can."""
+    from alphafold_msa.errors import AlphafoldMsaError, printable
+    from alphafold_msa.model.speed import estimate_seconds
+
+    spec = options.job_spec()
+    good = True
+    for complex_ in plan(options):
+        line: dict[str, Any] = {"name": complex_.name, "chains": complex_.spec}
+        try:
+            msa = read_complex(complex_.spec, options)
+            line.update(residues=msa.length, chain_lengths=msa.chain_lengths, paired_rows=msa.paired_rows,
+                        samples=spec.predictions,
+                        estimated_gpu_s=round(estimate_seconds(msa.length, spec.predictions, spec.num_recycle)))
+        except AlphafoldMsaError as error:
+            good = False
+            line["error"] = printable(error)
+        print(json.dumps(line), flush=True)
+    return good
+
+
+def run_screen(options: LaunchOptions, runners=None) -> int:
+    """The screen on the endpoint or, with --local, here; the ranked table rewritten as complexes finish and
+    printed at the end."""
+    import functools
+
+    from alphafold_msa.launcher.batch import batch_settings, run_batch, run_local_batch
+
+    assert options.output_dir is not None, "checked by cli.dispatch"
+    directory = Path(options.output_dir)
+    entries = [complex_.entry() for complex_ in plan(options)]
+    check = functools.partial(_check_entry, options=options)
+
+    def finished(name: str, numbers: dict[str, Any]) -> None:
+        """A complex just completed (before the manifest says so): the table with it."""
+        saved = _saved_entries(directory)
+        write_screen(directory, [dataclasses.replace(e, status="COMPLETED", result=numbers) if e.name == name else e
+                                 for e in saved], options.rank_by)
+
+    if options.local:
+        from alphafold_msa.launcher.local import batch_predictor, local_spec
+        from alphafold_msa.model.runner import RunnerCache
+
+        spec = local_spec(options, options.job_spec())
+        settings = batch_settings(spec, options, model_config=options.model_config, demo_weights=options.demo_weights,
+                                  screen=options.screen)
+        predictor = batch_predictor(options, spec, runners if runners is not None else RunnerCache())
+
+        def predict(msa, folder: Path) -> dict[str, Any]:
+            numbers = predictor(msa, folder)
+            finished(folder.name, numbers)
+            return numbers
+
+        code = run_local_batch(options, settings, check, predict, entries, what="complex")
+    else:
+        from alphafold_msa.launcher.remote import collect_batch_entry, endpoint_client, job_input
+
+        spec = options.job_spec()
+        endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
+
+        def collect(entry: Entry, status: dict, folder: Path) -> None:
+            collect_batch_entry(options.api_url, entry, status, folder)
+            finished(entry.name, entry.result)
+
+        settings = batch_settings(spec, options, screen=options.screen)
+        code = run_batch(options, lambda: endpoint_client(options), settings, check,
+                         lambda path, msa: job_input(spec, path, msa), collect, entries, what="complex")
+    print(write_screen(directory, _saved_entries(directory), options.rank_by))
+    print(f"ranked by {options.rank_by}: {directory / SCREEN_TSV}", file=sys.stderr)
+    return code
+
+
+def _check_entry(path: Path, options: LaunchOptions):
+    """A batch entry's input: the screen complex its recorded spec names."""
+    return read_complex(str(path), options)
+
+
+def _saved_entries(directory: Path) -> list[Entry]:
+    """The manifest's entries as last saved (none before it exists)."""
+    try:
+        return [Entry(**entry) for entry in json.loads((directory / "manifest.json").read_text())["entries"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []

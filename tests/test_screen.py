@@ -1,0 +1,101 @@
+"""Interaction screens (launcher/screen.py): a pulldown of a Pfam bait against preys from the test data, run here
+with the reduced network, ranked by interface score; the plan; bad input in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from alphafold_msa.launcher.cli import main
+
+PREYS = ("pfam/RRM_1.sto", "pfam/globins4.sto", "colabfold/6A5J.a3m", "pfam/20aa-alitest.afa")
+
+
+@pytest.fixture
+def preys(testdata, tmp_path):
+    folder = tmp_path / "preys"
+    folder.mkdir()
+    for name in PREYS:
+        shutil.copy(testdata / name, folder)
+    return folder
+
+
+@pytest.fixture
+def small_preys(testdata, tmp_path):
+    """Three short preys (two of one length: one compiled network for both), to run here."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder)
+    shutil.copy(testdata / "colabfold" / "6A5J.a3m", folder / "6A5J_copy.a3m")
+    shutil.copy(testdata / "pfam" / "20aa-alitest.afa", folder)
+    return folder
+
+
+def local(reduced_weights) -> list[str]:
+    return ["--local", "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1",
+            "--num-recycle", "0", "--relax", "none"]
+
+
+def test_a_pulldown_runs_each_prey_with_the_bait_ranked_by_ipsae(testdata, small_preys, reduced_weights, runners,
+                                                                  tmp_path, capsys):
+    out = tmp_path / "screen"
+    args = ["--screen", "pulldown", "--bait", str(testdata / "pfam" / "fn3.sto"), "--msa", str(small_preys),
+            "--output-dir", str(out), *local(reduced_weights)]
+    assert main(args, runners=runners) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((out / "screen.tsv").open(), delimiter="\t"))
+    assert sorted(row["name"] for row in rows) == ["fn3__20aa-alitest", "fn3__6A5J", "fn3__6A5J_copy"]
+    assert [row["rank"] for row in rows] == ["1", "2", "3"] and {row["status"] for row in rows} == {"COMPLETED"}
+    ipsae = [float(row["ipsae"]) for row in rows]
+    assert ipsae == sorted(ipsae, reverse=True), "ranked by ipSAE, best first"
+    for row in rows:  # each complex's own folder, its top model's interface scores as the table says
+        scores = json.loads((out / row["name"] / "scores_rank_0.json").read_text())
+        assert scores["interface"]["ipsae"] == pytest.approx(float(row["ipsae"]))
+        assert set(scores["interface"]["pairs"]) == {"A-B", "B-A"}
+    table = json.loads((out / "screen.json").read_text())
+    assert table["rank_by"] == "ipsae" and len(table["complexes"]) == 3
+    err = capsys.readouterr()
+    assert "3 complexes, each its own job" in err.err and "fn3__6A5J_copy" in err.out
+    # the same command again: nothing is predicted again, the table is the same
+    assert main(args, runners=runners) == 0
+    assert list(csv.DictReader((out / "screen.tsv").open(), delimiter="\t")) == rows
+    # ranked by another score: the same predictions, ranked again
+    assert main([*args, "--rank-by", "pdockq2"], runners=runners) == 0
+    again = json.loads((out / "screen.json").read_text())
+    pdockq2 = [row["pdockq2"] for row in again["complexes"]]
+    assert again["rank_by"] == "pdockq2" and pdockq2 == sorted(pdockq2, reverse=True)
+
+
+def test_the_plan_is_one_line_per_complex_before_any_gpu_time(testdata, preys, capsys):
+    args = ["--check", "--screen", "all-vs-all", "--msa", str(preys), "--include-homomers", "--models", "1,2"]
+    assert main(args) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 6 + 4, "every unordered pair of four, and each homodimer"
+    pair = next(line for line in lines if line["name"] == "RRM_1__globins4")
+    assert pair["chain_lengths"] == [71, 146] and pair["residues"] == 217 and pair["samples"] == 2
+    assert pair["paired_rows"] >= 0 and pair["estimated_gpu_s"] > 0
+    assert next(line for line in lines if line["name"] == "RRM_1x2")["chain_lengths"] == [71, 71]
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ("fn3.sto,RRM_1.sto\n\nmissing.sto:2\n", "pairs.txt line 3: missing.sto: no such file"),
+    ("fn3.sto:two,RRM_1.sto\n", "pairs.txt line 1: 'fn3.sto:two': expected FILE or FILE:COPIES"),
+    ("# nothing\n", "--screen pairs: no complexes to predict"),
+])
+def test_a_bad_pairs_file_is_one_line_and_nothing_runs(testdata, tmp_path, capsys, pairs, message):
+    for name in ("fn3.sto", "RRM_1.sto"):
+        shutil.copy(testdata / "pfam" / name, tmp_path)
+    (tmp_path / "pairs.txt").write_text(pairs)
+    code = main(["--screen", "pairs", "--pairs", str(tmp_path / "pairs.txt"), "--output-dir", str(tmp_path / "out"),
+                 "--endpointId", "e", "--api-key", "k", "--api-url", "http://127.0.0.1:9"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith("error: ") and message in error and "\n" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_complexes_than_allowed_are_refused(preys, tmp_path, capsys):
+    code = main(["--screen", "all-vs-all", "--msa", str(preys), "--max-complexes", "5", "--output-dir",
+                 str(tmp_path / "out"), "--local"])
+    assert code == 2 and "6 complexes, more than --max-complexes 5" in capsys.readouterr().err
