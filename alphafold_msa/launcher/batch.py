@@ -487,12 +487,18 @@ def run_batch(options: LaunchOptions, make_client: Callable[[], EndpointClient],
         batch.run(options.concurrency, advance)
     except KeyboardInterrupt:
         close()
-        running = sum(e.status == "SUBMITTED" for e in manifest.entries)
-        print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
-              f"collect them (nothing is resubmitted)", file=sys.stderr)
-        return EXIT_CANCELLED
+        return interrupted(manifest, "collect them")
     close()
     return finish_batch(manifest)
+
+
+def interrupted(manifest: Manifest, then: str) -> int:
+    """Ctrl-C while jobs run on the endpoint: say they keep running and what the same command does next
+    (`then`); EXIT_CANCELLED."""
+    running = sum(e.status == "SUBMITTED" for e in manifest.entries)
+    print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to {then} "
+          f"(nothing is resubmitted)", file=sys.stderr)
+    return EXIT_CANCELLED
 
 
 def run_local_batch(options: LaunchOptions, settings: dict[str, Any], check: Callable[[Path], Any],

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 from alphafold_msa.errors import (
-    EXIT_CANCELLED,
     EXIT_OK,
     EXIT_REMOTE_FAILED,
     AlphafoldMsaError,
@@ -37,6 +36,7 @@ from alphafold_msa.launcher.batch import (
     Entry,
     Manifest,
     batch_settings,
+    interrupted,
     lock_folder,
     progress_bar,
     settings_of,
@@ -126,10 +126,7 @@ def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[t
         stopped = _run_until_done(options, manifest, request, slices, advance, write, clock)
     except KeyboardInterrupt:
         close()
-        running = sum(entry.status == "SUBMITTED" for entry in manifest.entries)
-        print(f"interrupted: {running} job(s) keep running on the endpoint; run the same command again to "
-              f"collect them and merge (nothing is resubmitted)", file=sys.stderr)
-        return EXIT_CANCELLED
+        return interrupted(manifest, "collect them and merge")
     close()
     failed = [entry for entry in manifest.entries if entry.status not in ("COMPLETED", "STOPPED")]
     if failed:
