@@ -137,21 +137,24 @@ def run_local_batch(options: LaunchOptions, runners=None) -> int:
     alignment; returns the exit code."""
     from alphafold_msa.launcher.batch import batch_settings
     from alphafold_msa.launcher.batch import run_local_batch as run
-    from alphafold_msa.model.runner import RunnerCache
 
     templates = read_templates(options.template)
     spec = local_spec(options, options.job_spec(templates))
     settings = batch_settings(spec, options, model_config=options.model_config, model_preset=options.model_preset,
                               demo_weights=options.demo_weights)
     warn_demo_weights(options)
-    predict = batch_predictor(options, spec, runners if runners is not None else RunnerCache())
+    predict = batch_predictor(options, spec, runners)
     return run(options, settings, functools.partial(check_batch_file, options=options, templates=templates), predict)
 
 
-def batch_predictor(options: LaunchOptions, spec: JobSpec, runners) -> Callable[[Any, Path], dict[str, Any]]:
+def batch_predictor(options: LaunchOptions, spec: JobSpec, runners=None) -> Callable[[Any, Path], dict[str, Any]]:
     """predict(msa, folder) for a local batch or screen: one prediction's files into `folder` (moved in as a
-    remote job's are), the table's numbers returned (a complex's interface scores too)."""
+    remote job's are), the table's numbers returned (a complex's interface scores too); `runners` (a RunnerCache,
+    else a new one) carries compiled networks from one prediction to the next."""
     from alphafold_msa.launcher.batch import interface_numbers
+    from alphafold_msa.model.runner import RunnerCache
+
+    runners = runners if runners is not None else RunnerCache()
 
     def predict(msa, folder: Path) -> dict[str, Any]:
         with arriving(folder) as arrived:

@@ -186,6 +186,7 @@ def run_check(options: LaunchOptions) -> bool:
     """--check --screen: one JSON line per complex (its chains, residues, paired rows, samples and estimated GPU
     seconds, or why it cannot run); whether all can."""
     from alphafold_msa.errors import AlphafoldMsaError, printable
+    from alphafold_msa.model.memory import GB, estimate_peak_bytes
     from alphafold_msa.model.speed import estimate_seconds
 
     spec = options.job_spec()
@@ -195,6 +196,7 @@ def run_check(options: LaunchOptions) -> bool:
         try:
             msa = read_complex(complex_.spec, options)
             line.update(residues=msa.length, chain_lengths=msa.chain_lengths, paired_rows=msa.paired_rows,
+                        estimated_device_memory_gb=round(estimate_peak_bytes(msa.length) / GB, 1),
                         samples=spec.predictions,
                         estimated_gpu_s=round(estimate_seconds(msa.length, spec.predictions, spec.num_recycle)))
         except AlphafoldMsaError as error:
@@ -224,12 +226,11 @@ def run_screen(options: LaunchOptions, runners=None) -> int:
 
     if options.local:
         from alphafold_msa.launcher.local import batch_predictor, local_spec
-        from alphafold_msa.model.runner import RunnerCache
 
         spec = local_spec(options, options.job_spec())
         settings = batch_settings(spec, options, model_config=options.model_config, demo_weights=options.demo_weights,
                                   screen=options.screen)
-        predictor = batch_predictor(options, spec, runners if runners is not None else RunnerCache())
+        predictor = batch_predictor(options, spec, runners)
 
         def predict(msa, folder: Path) -> dict[str, Any]:
             numbers = predictor(msa, folder)
