@@ -163,7 +163,9 @@ def test_stop_at_score_stops_the_later_jobs_and_merges_what_one_job_would_have(t
     assert "COMPLETED" in statuses and set(statuses) <= {"COMPLETED", "CANCELLED"}, "the others were cancelled"
     assert len(statuses) <= 3 and runs == len(statuses), "the rerun merges again and sends nothing"
     entries = json.loads((out / ".fanout" / "manifest.json").read_text())["entries"]
-    assert entries[0]["status"] == "COMPLETED" and [e["status"] for e in entries[1:]] == ["STOPPED"] * 5
+    # the second job, sent with the first, may have finished before the stop: its samples are left out all the same
+    assert entries[0]["status"] == "COMPLETED" and entries[1]["status"] in ("COMPLETED", "STOPPED")
+    assert [e["status"] for e in entries[2:]] == ["STOPPED"] * 4
     assert samples_lines(out) == samples_lines(tmp_path / "whole")
     assert untimed(json.loads((out / "samples.json").read_text())) == \
         untimed(json.loads((tmp_path / "whole" / "samples.json").read_text()))
