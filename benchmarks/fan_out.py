@@ -8,7 +8,7 @@ from measured numbers: a sample's seconds on an H200 with the fused kernels (alp
 docs/benchmarks.md), a new worker's start (WORKER_START_S: container, weights, the network from the compilation
 cache) and the launcher's split (launcher/fanout.py: jobs of at least the samples that are worth a worker's
 start). Each worker used pays one start; the samples run back to back. Cost is billed worker seconds x
---price-per-s (RunPod's per-second price of the GPU: pass the current one). "efficiency" is the samples' GPU time
+--price-per-s (an assumed per-second GPU price by default: pass your endpoint's). "efficiency" is the samples' GPU time
 over the billed time: where it falls, fan-out stops paying.
 
 measure: this machine, the reduced network: an emulated endpoint (tests/batch_endpoint.py: RunPod's /run,
