@@ -99,3 +99,52 @@ def test_more_complexes_than_allowed_are_refused(preys, tmp_path, capsys):
     code = main(["--screen", "all-vs-all", "--msa", str(preys), "--max-complexes", "5", "--output-dir",
                  str(tmp_path / "out"), "--local"])
     assert code == 2 and "6 complexes, more than --max-complexes 5" in capsys.readouterr().err
+
+
+def test_a_killed_remote_screen_resumes_without_losing_or_repeating_a_complex(testdata, worker_env, tmp_path):
+    """All-vs-all of three short proteins on the emulated endpoint (the real worker): the launcher is killed once
+    a complex has completed; the same command again polls the submitted ones, runs the rest, and ranks all."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from batch_endpoint import BatchEndpoint
+    from conftest import REPO, run_launcher
+
+    from alphafold_msa.worker.handler import handle_job
+
+    folder = tmp_path / "proteins"
+    folder.mkdir()
+    for name in ("colabfold/6A5J.a3m", "colabfold/5AWL1.a3m", "pfam/20aa-alitest.afa"):
+        shutil.copy(testdata / name, folder)
+    out = tmp_path / "screen"
+    with BatchEndpoint(handle_job, workers=1) as endpoint:
+        args = ["--screen", "all-vs-all", "--msa", str(folder), "--output-dir", str(out), "--endpointId", "ep1",
+                "--api-key", "k", "--api-url", endpoint.url, "--models", "1", "--num-recycle", "0", "--relax", "none",
+                "--concurrency", "2", "--poll-interval", "0.2"]
+        first = subprocess.Popen([sys.executable, str(REPO / "launch.py"), *args], cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            manifest = out / "manifest.json"
+            entries = json.loads(manifest.read_text())["entries"] if manifest.is_file() else []
+            if any(e["status"] == "COMPLETED" for e in entries):
+                break
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        at_kill = {e["name"]: e for e in json.loads((out / "manifest.json").read_text())["entries"]}
+        second = run_launcher(*args, timeout=600)
+        runs = sorted(endpoint.submissions.values())
+    assert second.returncode == 0, second.stderr
+    entries = json.loads((out / "manifest.json").read_text())["entries"]
+    assert [e["status"] for e in entries] == ["COMPLETED"] * 3
+    # Each complex submitted once: those in flight at the kill were polled, not resent. Only a submission the kill
+    # interrupted (SUBMITTING: it may or may not have reached the endpoint) is sent again, its attempt counted.
+    uncertain = sum(e["status"] == "SUBMITTING" for e in at_kill.values())
+    assert len(runs) == 3 and sum(runs) <= 3 + uncertain and sum(runs) <= sum(e["attempts"] for e in entries)
+    assert any(e["status"] == "COMPLETED" for e in at_kill.values())
+    rows = list(csv.DictReader((out / "screen.tsv").open(), delimiter="\t"))
+    assert [row["rank"] for row in rows] == ["1", "2", "3"] and all(row["ipsae"] for row in rows)
