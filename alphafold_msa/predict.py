@@ -501,13 +501,14 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
             raise
         samples.close(stopped_early)
         ranked = rank(samples.kept())
-        plots.models(ranked, covered_ranges(prepared.matches, msa))
+        covered = covered_ranges(prepared.matches, msa)
+        plots.models(ranked, covered)
         states = None
         compared, passed_over = samples.ensemble()
-        if spec.sample_slice is not None:
+        if spec.sample_slice is not None:  # a part of a fanned-out prediction: the merge compares all parts'
             write_part(output_dir, spec.sample_slice, ranked, samples.kept_numbers(), compared, passed_over,
-                       chain_boundaries(msa), covered_ranges(prepared.matches, msa), spec.is_sampling)
-        if spec.is_sampling and len(compared) > 1:
+                       chain_boundaries(msa), covered, spec.is_sampling)
+        elif spec.is_sampling and len(compared) > 1:
             ensemble = _timed(timings, "ensemble_s", lambda: write_ensemble(
                 compared, output_dir, confidence_label="ranking confidence (0-100)",
                 caveat=DEMO_WEIGHTS_PLOT_NOTE if demo_weights else None, left_out=passed_over))

@@ -38,8 +38,6 @@ LOCAL_MODE_EXTRA = {"model", "results", "predict", "testing"}
 CLIENT_SAFE = {("alphafold_msa.launcher.inputs", "alphafold_msa.model.memory"),
                ("alphafold_msa.launcher.inputs", "alphafold_msa.model.speed"),
                ("alphafold_msa.launcher.fanout", "alphafold_msa.model.speed"),
-               ("alphafold_msa.launcher.screen", "alphafold_msa.model.memory"),
-               ("alphafold_msa.launcher.screen", "alphafold_msa.model.speed"),
                # --fan-out merges its jobs' files with the worker's own writers (numpy and matplotlib, no jax).
                ("alphafold_msa.launcher.fanout", "alphafold_msa.results.merge")}
 

@@ -43,12 +43,12 @@ from alphafold_msa.launcher.batch import (
 )
 from alphafold_msa.launcher.console import result_line
 from alphafold_msa.launcher.inputs import CheckedJob, check_job, clusters_line
-from alphafold_msa.launcher.options import LaunchOptions, flag_message
+from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.output_folder import adopt, arriving, install
 from alphafold_msa.launcher.output_paths import output_files
 from alphafold_msa.launcher.remote import collect_batch_entry, describe_input, endpoint_client, job_input
 from alphafold_msa.launcher.result_files import job_scores, place_beside, top_structures, write_structures
-from alphafold_msa.protocol.schema import JobInputError, request_body
+from alphafold_msa.protocol.schema import request_body
 from alphafold_msa.protocol.spec import JobSpec
 
 FAN_OUT_DIR = ".fanout"
@@ -60,11 +60,7 @@ def sample_count(job: CheckedJob) -> int:
     spec = job.spec
     if not spec.msa_clusters:
         return spec.predictions
-    clusters = clusters_line(job.msa, spec.random_seed)
-    try:
-        spec.check_alignments(clusters["num_clusters"], clusters["num_controls"])
-    except JobInputError as error:
-        raise UserError(flag_message(str(error))) from None
+    clusters = clusters_line(job.msa, spec)
     return (clusters["num_clusters"] + clusters["num_controls"]) * spec.predictions
 
 

@@ -115,11 +115,10 @@ def summarise(msa, spec: JobSpec) -> dict[str, Any]:
     """What a prediction would use: format, query, depth before and after filtering, the device memory five
     full-size models need for it, with --msa-clusters AF-Cluster's clusters, and the samples the job runs with
     their estimated GPU time."""
-    from alphafold_msa.model.memory import GB, estimate_peak_bytes
     from alphafold_msa.msa import Msa
     from alphafold_msa.msa.filter import filter_msa
 
-    memory = {"estimated_device_memory_gb": round(estimate_peak_bytes(msa.length) / GB, 1)}
+    memory = device_memory(msa.length)
     if not isinstance(msa, Msa):
         return {"format": "complex", "query_name": msa.query_name, "query_length": msa.length,
                 "num_sequences": msa.depth, "chain_ids": msa.chain_ids, "chain_lengths": msa.chain_lengths,
@@ -131,32 +130,37 @@ def summarise(msa, spec: JobSpec) -> dict[str, Any]:
             "gap_fraction": round(msa.gap_fraction(), 4), **memory}
     samples = spec.predictions
     if spec.msa_clusters:
-        clusters = clusters_line(msa, spec.random_seed)
-        try:
-            spec.check_alignments(clusters["num_clusters"], clusters["num_controls"])
-        except JobInputError as error:
-            raise UserError(flag_message(str(error))) from None
+        line["msa_clusters"] = clusters = clusters_line(msa, spec)
         samples *= clusters["num_clusters"] + clusters["num_controls"]
-        line["msa_clusters"] = clusters
     return {**line, **sampling_estimate(msa.length, samples, spec)}
 
 
-def clusters_line(msa, seed: int) -> dict[str, Any]:
-    """AF-Cluster's clusters of `msa` as --check prints them: count, sizes, identity to the query (each cluster's
-    and their mean, weighted by size), eps, rows unclustered, controls; MsaError (--msa-clusters: ...) when the
-    alignment cannot be clustered."""
+def clusters_line(msa, spec: JobSpec) -> dict[str, Any]:
+    """AF-Cluster's clusters of `msa` (seeded by the spec's random_seed) as --check prints them: count, sizes,
+    identity to the query (each cluster's and their mean, weighted by size), eps, rows unclustered, controls;
+    MsaError or UserError (--msa-clusters: ...) when the alignment cannot be clustered or its samples would be
+    more than a job may run."""
     from alphafold_msa.msa.clusters import cluster_msa, clustering_summary
 
     try:
-        clustering = cluster_msa(msa, seed=seed)
+        clustering = cluster_msa(msa, seed=spec.random_seed)
     except MsaError as error:
         raise type(error)(f"--msa-clusters: {error}") from None
-    clusters = clustering.clusters
-    rows = sum(cluster.size for cluster in clusters)
-    mean = sum(cluster.query_identity * cluster.size for cluster in clusters) / rows if rows else None
+    try:
+        spec.check_alignments(len(clustering.clusters), len(clustering.controls))
+    except JobInputError as error:
+        raise UserError(flag_message(str(error))) from None
+    mean = clustering.mean_query_identity
     return {**clustering_summary(clustering),
-            "query_identity": [round(cluster.query_identity, 3) for cluster in clusters],
+            "query_identity": [round(cluster.query_identity, 3) for cluster in clustering.clusters],
             "mean_query_identity": None if mean is None else round(mean, 3)}
+
+
+def device_memory(length: int) -> dict[str, float]:
+    """The device memory five full-size models need for a query of `length` residues (model/memory.py)."""
+    from alphafold_msa.model.memory import GB, estimate_peak_bytes
+
+    return {"estimated_device_memory_gb": round(estimate_peak_bytes(length) / GB, 1)}
 
 
 def sampling_estimate(length: int, samples: int, spec: JobSpec) -> dict[str, Any]:

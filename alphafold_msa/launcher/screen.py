@@ -186,8 +186,7 @@ def run_check(options: LaunchOptions) -> bool:
     """--check --screen: one JSON line per complex (its chains, residues, paired rows, samples and estimated GPU
     seconds, or why it cannot run); whether all can."""
     from alphafold_msa.errors import AlphafoldMsaError, printable
-    from alphafold_msa.model.memory import GB, estimate_peak_bytes
-    from alphafold_msa.model.speed import estimate_seconds
+    from alphafold_msa.launcher.inputs import device_memory, sampling_estimate
 
     spec = options.job_spec()
     good = True
@@ -196,9 +195,7 @@ def run_check(options: LaunchOptions) -> bool:
         try:
             msa = read_complex(complex_.spec, options)
             line.update(residues=msa.length, chain_lengths=msa.chain_lengths, paired_rows=msa.paired_rows,
-                        estimated_device_memory_gb=round(estimate_peak_bytes(msa.length) / GB, 1),
-                        samples=spec.predictions,
-                        estimated_gpu_s=round(estimate_seconds(msa.length, spec.predictions, spec.num_recycle)))
+                        **device_memory(msa.length), **sampling_estimate(msa.length, spec.predictions, spec))
         except AlphafoldMsaError as error:
             good = False
             line["error"] = printable(error)

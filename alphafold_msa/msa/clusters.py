@@ -129,6 +129,12 @@ class MsaClustering:
     unclustered: int  # clustered_rows that DBSCAN left as noise
     controls: tuple[Control, ...]
 
+    @property
+    def mean_query_identity(self) -> float | None:
+        """The clusters' identity to the query, weighted by their sizes; None without clusters."""
+        rows = sum(cluster.size for cluster in self.clusters)
+        return sum(c.query_identity * c.size for c in self.clusters) / rows if rows else None
+
 
 def min_rows(min_samples: int = MIN_SAMPLES) -> int:
     """The fewest rows to cluster: the eps scan's quarter must hold two clusters of `min_samples` rows, or every
@@ -308,8 +314,8 @@ def overview(clustering: MsaClustering) -> str:
     150 rows unclustered, 20 controls'."""
     clusters = clustering.clusters
     sizes = ", ".join(str(c.size) for c in clusters[:8]) + (", ..." if len(clusters) > 8 else "")
-    identity = (sum(c.query_identity * c.size for c in clusters) / max(1, sum(c.size for c in clusters)))
-    described = f" (sizes {sizes}; mean identity to the query {identity:.2f})" if clusters else ""
+    identity = clustering.mean_query_identity
+    described = f" (sizes {sizes}; mean identity to the query {identity:.2f})" if identity is not None else ""
     return (f"AF-Cluster: {len(clusters)} cluster{'s' if len(clusters) != 1 else ''} at eps {clustering.eps:g}"
             f"{described}, {clustering.unclustered:,} of {clustering.clustered_rows:,} rows unclustered, "
             f"{len(clustering.controls)} controls")

@@ -28,12 +28,11 @@ from alphafold_msa.model import config as configs
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.results.ensemble import Sample, compare_limit, write_ensemble
 from alphafold_msa.results.job_record import write_config
-from alphafold_msa.results.plots import plot_pae, plot_plddt
-from alphafold_msa.results.report import PLOT_FILES, write_summary
+from alphafold_msa.results.report import draw_model_plots, model_label, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.samples import SAMPLES_JSON, SAMPLES_TSV
-from alphafold_msa.results.structures import ModelPrediction
-from alphafold_msa.results.types import RankedModel, colabfold_tag, msa_suffix
+from alphafold_msa.results.structures import ModelPrediction, relaxed_formats, write_rank, write_ranking
+from alphafold_msa.results.types import RankedModel
 
 PART_JSON, PART_ENSEMBLE = "part.json", "part_ensemble.npz"
 # Files every part writes alike, taken from the first (AF-Cluster's msa_cluster_*.a3m too).
@@ -71,10 +70,12 @@ def part_complete(folder: Path) -> bool:
 
 def stopped_at(folder: Path) -> int | None:
     """The number of the sample at which a part stopped (its stop_at_score reached), else None."""
-    samples = _json(folder / SAMPLES_JSON)
-    if not samples.get("stopped_early"):
-        return None
-    return _json(folder / PART_JSON)["sample_slice"][0] + len(samples["samples"]) - 1
+    return _stop(_json(folder / PART_JSON), _json(folder / SAMPLES_JSON))
+
+
+def _stop(record: dict[str, Any], samples: dict[str, Any]) -> int | None:
+    """stopped_at, from a part's part.json and samples.json."""
+    return record["sample_slice"][0] + len(samples["samples"]) - 1 if samples.get("stopped_early") else None
 
 
 def merge_parts(parts: Sequence[Path], destination: Path, fan_out: dict[str, Any]) -> None:
@@ -84,25 +85,32 @@ def merge_parts(parts: Sequence[Path], destination: Path, fan_out: dict[str, Any
     samples after that one are left out, as one job would not have run them."""
     config = _json(parts[0] / "config.json")
     records = [_json(part / PART_JSON) for part in parts]
-    stops = [number for number in map(stopped_at, parts) if number is not None]
+    samples = [_json(part / SAMPLES_JSON) for part in parts]
+    stops = [number for number in map(_stop, records, samples) if number is not None]
     last = min(stops) if stops else None
     if last is not None:
         keep = [record["sample_slice"][0] <= last for record in records]
-        parts, records = [p for p, k in zip(parts, keep) if k], [r for r, k in zip(records, keep) if k]
+        parts = [part for part, k in zip(parts, keep) if k]
+        records, samples = [r for r, k in zip(records, keep) if k], [s for s, k in zip(samples, keep) if k]
+    # Each part's samples (up to `last`) with their numbers in the job.
+    rows = [part_samples["samples"][:len(_numbers(record, part_samples, last))]
+            for record, part_samples in zip(records, samples)]
+    numbers = {row["sample"]: number for record, part_samples, part_rows in zip(records, samples, rows)
+               for row, number in zip(part_rows, _numbers(record, part_samples, last))}
     _copy_shared(parts[0], destination, config)
-    columns, rows = _merge_samples(parts, records, destination, last)
+    _merge_samples(parts, rows, destination)
     chosen = _choose_kept(records, config["keep_top"], last)
     ranked = _write_ranked(parts, chosen, destination, config)
-    names = [f"{m.model_name}_seed_{m.seed:03d}{msa_suffix(m.msa_cluster)}" for m in ranked]
+    names = [model.sample for model in ranked]
     stopped = None
     if last is not None:
-        reason = next(r for r in (_json(p / SAMPLES_JSON).get("stopped_early") for p in parts) if r)
+        reason = next(r for r in (part_samples.get("stopped_early") for part_samples in samples) if r)
         stopped = f"stopped after {last + 1} of {fan_out['samples']} samples: {reason.split(': ', 1)[1]}"
-    write_atomic(destination / SAMPLES_JSON, json.dumps({"columns": columns, "samples": rows, "kept": sorted(names),
-                                                         "stopped_early": stopped}, indent=1))
-    _write_ranking(parts, chosen, ranked, destination)
-    _copy_saved_samples(parts, records, destination, last)
-    states = _merge_ensemble(parts, records, destination, set(names), config, last)
+    write_atomic(destination / SAMPLES_JSON, json.dumps({"columns": samples[0]["columns"],
+                                                         "samples": [row for part in rows for row in part],
+                                                         "kept": sorted(names), "stopped_early": stopped}, indent=1))
+    _copy_saved_samples(parts, rows, destination)
+    states = _merge_ensemble(parts, records, numbers, destination, set(names), config)
     demo = bool(config.get("demo_weights"))
     caveat = DEMO_WEIGHTS_PLOT_NOTE if demo else None
     _plot(ranked, destination, records[0], caveat)
@@ -131,33 +139,25 @@ def _copy_shared(first: Path, destination: Path, config: dict[str, Any]) -> None
     write_config(destination, {**config, "sample_slice": None})
 
 
-def _numbered(parts: Sequence[Path], records: Sequence[dict[str, Any]], last: int | None) -> list[list[int]]:
-    """Each part's sample numbers (its slice's first on), up to `last` when given."""
-    numbered = []
-    for part, record in zip(parts, records):
-        first = record["sample_slice"][0]
-        count = len(_json(part / SAMPLES_JSON)["samples"])
-        numbered.append([n for n in range(first, first + count) if last is None or n <= last])
-    return numbered
+def _numbers(record: dict[str, Any], samples: dict[str, Any], last: int | None) -> range:
+    """A part's sample numbers in the job (its slice's first on), up to `last` when given."""
+    first = record["sample_slice"][0]
+    stop = first + len(samples["samples"])
+    return range(first, stop if last is None else min(stop, last + 1))
 
 
-def _merge_samples(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path,
-                   last: int | None) -> tuple[list[str], list[dict[str, Any]]]:
-    """samples.tsv: every part's lines, in order (up to sample `last`); (the columns, samples.json's rows)."""
-    counts = [len(numbers) for numbers in _numbered(parts, records, last)]
-    lines = [(part / SAMPLES_TSV).read_text().splitlines()[1:count + 1] for part, count in zip(parts, counts)]
-    header = (parts[0] / SAMPLES_TSV).read_text().splitlines()[0]
-    write_atomic(destination / SAMPLES_TSV, "\n".join([header, *(line for part in lines for line in part)]) + "\n")
-    rows = [row for part, count in zip(parts, counts) for row in _json(part / SAMPLES_JSON)["samples"][:count]]
-    return _json(parts[0] / SAMPLES_JSON)["columns"], rows
+def _merge_samples(parts: Sequence[Path], rows: Sequence[list[dict[str, Any]]], destination: Path) -> None:
+    """samples.tsv: each part's lines of its `rows`, in order."""
+    tables = [(part / SAMPLES_TSV).read_text().splitlines() for part in parts]
+    lines = [table[1:len(part_rows) + 1] for table, part_rows in zip(tables, rows)]
+    write_atomic(destination / SAMPLES_TSV, "\n".join([tables[0][0], *(line for part in lines for line in part)])
+                 + "\n")
 
 
-def _copy_saved_samples(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path,
-                        last: int | None) -> None:
-    """With save_all: every sample's structure files (sample_<name>.<format>), up to sample `last`."""
-    for part, numbers in zip(parts, _numbered(parts, records, last)):
-        rows = _json(part / SAMPLES_JSON)["samples"][:len(numbers)]
-        for row in rows:
+def _copy_saved_samples(parts: Sequence[Path], rows: Sequence[list[dict[str, Any]]], destination: Path) -> None:
+    """With save_all: the structure files (sample_<name>.<format>) of each part's `rows`."""
+    for part, part_rows in zip(parts, rows):
+        for row in part_rows:
             for path in sorted(part.glob(f"sample_{row['sample']}.*")):
                 shutil.copyfile(path, destination / path.name)
 
@@ -174,61 +174,34 @@ def _choose_kept(records: Sequence[dict[str, Any]], keep_top: int,
 
 def _write_ranked(parts: Sequence[Path], chosen: Sequence[tuple[int, dict[str, Any]]], destination: Path,
                   config: dict[str, Any]) -> list[RankedModel]:
-    """Each chosen sample's structure, scores and relaxed files at its new rank (under both names); relaxed ones
-    only where one job relaxes (configs.relaxed_ranks)."""
-    formats, relaxed_ranks = config["formats"], configs.relaxed_ranks(config["relax"], len(chosen))
-    models = []
+    """Each chosen sample's files at its new rank, written as one job writes them (structures.write_rank), relaxed
+    only where one job relaxes (configs.relaxed_ranks); ranking.json with each model's exact pTM (and ipTM) from
+    its part's ranking."""
+    relaxed_ranks = configs.relaxed_ranks(config["relax"], len(chosen))
+    models, exact = [], []
+    rankings = [_json(part / "ranking.json") for part in parts]
     for rank, (index, entry) in enumerate(chosen):
         part, old = parts[index], entry["rank"]
         scores = _json(part / f"scores_rank_{old}.json")
-        relaxed_here = rank in relaxed_ranks and (part / f"relaxed_rank_{old}.pdb").is_file()
+        relaxed_texts = {}
         if rank not in relaxed_ranks:
             scores.pop("relax", None)
-        tag = colabfold_tag(rank, scores["model"], scores["seed"], scores.get("msa_cluster"))
-        structures = {fmt: (part / f"ranked_{old}.{fmt}").read_text() for fmt in formats}
-        paths = {fmt: destination / f"ranked_{rank}.{fmt}" for fmt in formats}
-        for fmt, text in structures.items():
-            for path in (paths[fmt], destination / f"{tag}.{fmt}"):
-                write_atomic(path, text)
-        relaxed_texts = {}
-        if relaxed_here:
-            for fmt in ("pdb", *(f for f in formats if f != "pdb")):
-                relaxed_texts[fmt] = (part / f"relaxed_rank_{old}.{fmt}").read_text()
-                for path in (destination / f"relaxed_rank_{rank}.{fmt}", destination / f"relaxed_{tag}.{fmt}"):
-                    write_atomic(path, relaxed_texts[fmt])
-        for path in (destination / f"scores_rank_{rank}.json", destination / f"scores_{tag}.json"):
-            write_atomic(path, json.dumps(scores))
-        models.append(RankedModel(
-            rank=rank, model_name=scores["model"], seed=scores["seed"], recycles=scores["recycles"],
-            mean_plddt=scores["mean_plddt"], ptm=scores.get("ptm"), max_pae=scores.get("max_pae"),
-            iptm=scores.get("iptm"), structure_paths=paths, scores_path=destination / f"scores_rank_{rank}.json",
-            relaxed_path=destination / f"relaxed_rank_{rank}.pdb" if relaxed_here else None, structures=structures,
-            scores=scores, relaxed_structures=relaxed_texts, msa_cluster=scores.get("msa_cluster")))
+        elif (part / f"relaxed_rank_{old}.pdb").is_file():
+            relaxed_texts = {fmt: (part / f"relaxed_rank_{old}.{fmt}").read_text()
+                             for fmt in relaxed_formats(config["formats"])}
+        structures = {fmt: (part / f"ranked_{old}.{fmt}").read_text() for fmt in config["formats"]}
+        models.append(write_rank(destination, rank, structures, scores, relaxed_texts))
+        key = models[-1].key
+        exact.append((key, rankings[index].get("ptm", {}).get(key), rankings[index].get("iptm", {}).get(key)))
+    write_ranking(destination, exact, models, "iptm" in rankings[0])
     return models
 
 
-def _write_ranking(parts: Sequence[Path], chosen: Sequence[tuple[int, dict[str, Any]]], ranked: Sequence[RankedModel],
-                   destination: Path) -> None:
-    """ranking.json as one job writes it: the metric, the order, and each model's exact pTM (and ipTM) from its
-    part's ranking."""
-    rankings = [_json(part / "ranking.json") for part in parts]
-    keys = [model.key for model in ranked]
-    ranking: dict[str, Any] = {"metric": rankings[0]["metric"], "order": keys,
-                               "mean_plddt": {key: model.mean_plddt for key, model in zip(keys, ranked)}}
-    for score in ("ptm", "iptm"):
-        values = {key: rankings[index][score][key] for key, (index, _) in zip(keys, chosen)
-                  if key in rankings[index].get(score, {})}
-        if values or score == "ptm":
-            ranking[score] = values
-    write_atomic(destination / "ranking.json", json.dumps(ranking, indent=2))
-
-
-def _merge_ensemble(parts: Sequence[Path], records: Sequence[dict[str, Any]], destination: Path, kept: set[str],
-                    config: dict[str, Any], last: int | None) -> str | None:
-    """The structural states of every part's compared samples (as many as one job compares; up to sample `last`),
-    written as one job writes them; the summary line, None when there are fewer than two samples."""
-    numbers = {row["sample"]: number for part, part_numbers in zip(parts, _numbered(parts, records, last))
-               for row, number in zip(_json(part / SAMPLES_JSON)["samples"], part_numbers)}
+def _merge_ensemble(parts: Sequence[Path], records: Sequence[dict[str, Any]], numbers: dict[str, int],
+                    destination: Path, kept: set[str], config: dict[str, Any]) -> str | None:
+    """The structural states of every part's compared samples among those merged (`numbers`: each one's number in
+    the job), as many as one job compares, written as one job writes them; the summary line, None when there are
+    fewer than two samples."""
     samples = []
     for part in parts:
         with np.load(part / PART_ENSEMBLE, allow_pickle=False) as arrays:
@@ -250,15 +223,10 @@ def _merge_ensemble(parts: Sequence[Path], records: Sequence[dict[str, Any]], de
 
 def _plot(ranked: Sequence[RankedModel], destination: Path, record: dict[str, Any], caveat: str | None) -> None:
     """plddt.png and pae.png of the ranked models, as one job draws them (from their scores files)."""
-    labels = [f"rank {m.rank}: {m.model_name} seed {m.seed}{'' if m.msa_cluster is None else f' msa {m.msa_cluster}'}"
-              for m in ranked]
-    boundaries, covered = record["boundaries"], [tuple(pair) for pair in record["covered"]]
-    plot_plddt(labels, [np.asarray(m.scores["plddt"], float) for m in ranked], destination / PLOT_FILES["plddt"],
-               boundaries, caveat, covered)
-    with_pae = [(label, np.asarray(m.scores["pae"], float)) for label, m in zip(labels, ranked) if "pae" in m.scores]
-    if with_pae:
-        plot_pae([label for label, _ in with_pae], [pae for _, pae in with_pae], destination / PLOT_FILES["pae"],
-                 boundaries, caveat)
+    draw_model_plots(destination, [model_label(m.rank, m.model_name, m.seed, m.msa_cluster) for m in ranked],
+                     [np.asarray(m.scores["plddt"], float) for m in ranked],
+                     [np.asarray(m.scores["pae"], float) if "pae" in m.scores else None for m in ranked],
+                     record["boundaries"], caveat, [tuple(pair) for pair in record["covered"]])
 
 
 def _merge_timings(parts: Sequence[Path], fan_out: dict[str, Any]) -> dict[str, Any]:

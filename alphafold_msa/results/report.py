@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -52,22 +52,36 @@ class PlotDrawer:
 
     def models(self, ranked: list[ModelPrediction], covered: Sequence[tuple[int, int]] = ()) -> None:
         """plddt.png (every model, the residues templates cover shaded) and pae.png (a panel for each
-        model with PAE, top model first; none without)."""
-        labels = [f"rank {i}: {p.model_name} seed {p.seed}{'' if p.msa_cluster is None else f' msa {p.msa_cluster}'}"
-                  for i, p in enumerate(ranked)]
-        # The values the scores files hold (two decimals): a fanned-out prediction's merge draws the same plots.
-        plddts = [np.round(p.plddt.astype(float), 2) for p in ranked]
-        self._pending["plddt"] = self._pool.submit(
-            plot_plddt, labels, plddts, self.output_dir / PLOT_FILES["plddt"], self.boundaries, self.caveat, covered)
-        with_pae = [(label, np.round(p.pae.astype(float), 2)) for label, p in zip(labels, ranked) if p.pae is not None]
-        if with_pae:
-            self._pending["pae"] = self._pool.submit(
-                plot_pae, [label for label, _ in with_pae], [pae for _, pae in with_pae],
-                self.output_dir / PLOT_FILES["pae"], self.boundaries, self.caveat)
+        model with PAE, top model first; none without), drawn from the values the scores files hold (two
+        decimals): a fanned-out prediction's merge draws the same plots."""
+        self._pending.update(draw_model_plots(
+            self.output_dir, [model_label(i, p.model_name, p.seed, p.msa_cluster) for i, p in enumerate(ranked)],
+            [np.round(p.plddt.astype(float), 2) for p in ranked],
+            [None if p.pae is None else np.round(p.pae.astype(float), 2) for p in ranked],
+            self.boundaries, self.caveat, covered, run=self._pool.submit))
 
     def result(self) -> dict[str, Path]:
         """Every plot's path, once drawn (a drawing error is raised here)."""
         return {name: self._pending[name].result() for name in ("plddt", "pae", "coverage") if name in self._pending}
+
+
+def model_label(rank: int, model_name: str, seed: int, msa_cluster: str | None) -> str:
+    """A model's title in the plots: 'rank 0: model_1_ptm seed 3' (and its AF-Cluster alignment)."""
+    return f"rank {rank}: {model_name} seed {seed}{'' if msa_cluster is None else f' msa {msa_cluster}'}"
+
+
+def draw_model_plots(folder: Path, labels: Sequence[str], plddts: Sequence[np.ndarray],
+                     paes: Sequence[np.ndarray | None], boundaries: Sequence[int], caveat: str | None,
+                     covered: Sequence[tuple[int, int]] = (), run: Callable[..., Any] = lambda f, *a: f(*a)
+                     ) -> dict[str, Any]:
+    """plddt.png and pae.png (the models with PAE) in `folder`, each drawn through `run` (called at once by
+    default; a pool's submit draws in the background); what `run` returned, by plot."""
+    drawn = {"plddt": run(plot_plddt, labels, plddts, folder / PLOT_FILES["plddt"], boundaries, caveat, covered)}
+    with_pae = [(label, pae) for label, pae in zip(labels, paes) if pae is not None]
+    if with_pae:
+        drawn["pae"] = run(plot_pae, [label for label, _ in with_pae], [pae for _, pae in with_pae],
+                           folder / PLOT_FILES["pae"], boundaries, caveat)
+    return drawn
 
 
 def summary(models: list[RankedModel], msa_summary: dict[str, Any], timings: dict[str, Any],

@@ -17,7 +17,7 @@ import numpy as np
 from alphafold_msa.files import write_atomic
 from alphafold_msa.results.ensemble import MAX_SAMPLES, Sample
 from alphafold_msa.results.structures import ModelPrediction
-from alphafold_msa.results.types import msa_suffix
+from alphafold_msa.results.types import sample_label
 
 SAMPLES_TSV, SAMPLES_JSON = "samples.tsv", "samples.json"
 COLUMNS = ("sample", "model", "seed", "max_msa", "dropout", "msa_mask_fraction", "msa_cluster", "mean_plddt", "ptm",
@@ -33,7 +33,7 @@ def confidence_score(prediction: ModelPrediction) -> float:
 
 def sample_name(prediction: ModelPrediction) -> str:
     """'model_1_ptm_seed_003': the sample's model and seed (and AF-Cluster alignment: ..._seed_003_msa_012)."""
-    return f"{prediction.model_name}_seed_{prediction.seed:03d}{msa_suffix(prediction.msa_cluster)}"
+    return sample_label(prediction.model_name, prediction.seed, prediction.msa_cluster)
 
 
 def ensemble_sample(prediction: ModelPrediction) -> Sample:
@@ -78,19 +78,11 @@ class SampleLog:
                 write_atomic(self.folder / f"sample_{row['sample']}.{fmt}", text)
         # Ties keep the earlier sample (rank's order: confidence, then pTM); the keys are unique.
         order = -(next(self._order) if number is None else number)
-        entry = ((prediction.ranking_confidence, prediction.ptm or 0.0, order), prediction)
-        if len(self._held) < self.keep:
-            heapq.heappush(self._held, entry)
-        elif entry[0] > self._held[0][0]:
-            heapq.heapreplace(self._held, entry)
+        _keep_best(self._held, ((prediction.ranking_confidence, prediction.ptm or 0.0, order), prediction), self.keep)
         sample = ensemble_sample(prediction)
-        compared = ((sample.confidence, order), sample)
-        if len(self._compared) < self.compare:
-            heapq.heappush(self._compared, compared)
-        elif compared[0] > self._compared[0][0]:
-            self._passed_over.append(heapq.heapreplace(self._compared, compared)[1].id)
-        else:
-            self._passed_over.append(sample.id)
+        left_out = _keep_best(self._compared, ((sample.confidence, order), sample), self.compare)
+        if left_out is not None:
+            self._passed_over.append(left_out[1].id)
 
     def kept(self) -> list[ModelPrediction]:
         """The samples held: the `keep` most confident, in the order they were run (so ranking them breaks ties
@@ -113,6 +105,16 @@ class SampleLog:
         kept = sorted(sample_name(p) for p in self.kept())
         record = {"columns": list(COLUMNS), "samples": self.rows, "kept": kept, "stopped_early": stopped_early}
         write_atomic(self.folder / SAMPLES_JSON, json.dumps(record, indent=1))
+
+
+def _keep_best(heap: list, entry: tuple, most: int) -> tuple | None:
+    """Add `entry` (key, item) to the min-heap `heap` of the `most` best; the entry left out, if any."""
+    if len(heap) < most:
+        heapq.heappush(heap, entry)
+        return None
+    if entry[0] > heap[0][0]:
+        return heapq.heapreplace(heap, entry)
+    return entry
 
 
 def _rounded(value: float | None) -> float | None:

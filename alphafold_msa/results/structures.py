@@ -206,55 +206,65 @@ def write_ranked(ranked: list[ModelPrediction], output_dir: Path, formats: Seque
     label = demo_labelled if demo_weights else (lambda text, fmt: text)
     models = []
     for index, prediction in enumerate(ranked):
-        tag = colabfold_tag(index, prediction.model_name, prediction.seed, prediction.msa_cluster)
-        structures = structure_texts(prediction, formats, demo_weights)
-        structure_paths = {fmt: output_dir / f"ranked_{index}.{fmt}" for fmt in formats}
-        for fmt, path in structure_paths.items():
-            _write_copies(structures[fmt], path, output_dir / f"{tag}.{fmt}")
         scores = prediction.scores()
         if demo_weights:
             scores["demo_weights"] = True
-        relaxed_path, relaxed_texts = None, {}
+        relaxed_texts = {}
         if index in relaxed:
             outcome = relaxed[index]
             scores["relax"] = outcome.info
             if outcome.pdb is not None:
-                relaxed_path = output_dir / f"relaxed_rank_{index}.pdb"
                 relaxed_texts = {fmt: label(relaxed_text(outcome.pdb, prediction, fmt), fmt)
-                                 for fmt in ("pdb", *(f for f in formats if f != "pdb"))}
-                for fmt, text in relaxed_texts.items():
-                    _write_copies(text, relaxed_path.with_suffix(f".{fmt}"), output_dir / f"relaxed_{tag}.{fmt}")
-        scores_path = output_dir / f"scores_rank_{index}.json"
-        _write_copies(json.dumps(scores), scores_path, output_dir / f"scores_{tag}.json")
-        models.append(RankedModel(
-            rank=index,
-            model_name=prediction.model_name,
-            seed=prediction.seed,
-            recycles=prediction.recycles,
-            mean_plddt=round(prediction.mean_plddt, 2),
-            ptm=None if prediction.ptm is None else round(prediction.ptm, 4),
-            max_pae=None if prediction.max_pae is None else round(prediction.max_pae, 2),
-            iptm=None if prediction.iptm is None else round(prediction.iptm, 4),
-            structure_paths=structure_paths,
-            scores_path=scores_path,
-            relaxed_path=relaxed_path,
-            structures=structures,
-            scores=scores,
-            msa_cluster=prediction.msa_cluster,
-            relaxed_structures=relaxed_texts,
-        ))
+                                 for fmt in relaxed_formats(formats)}
+        models.append(write_rank(output_dir, index, structure_texts(prediction, formats, demo_weights), scores,
+                                 relaxed_texts))
     complex_ranking = any(p.iptm is not None for p in ranked)
+    ranking, ranking_path = write_ranking(output_dir, [(p.key, p.ptm, p.iptm) for p in ranked], models,
+                                          complex_ranking)
+    return models, ranking, ranking_path
+
+
+def relaxed_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    """The formats a relaxed structure is written in: PDB always, then the job's others."""
+    return ("pdb", *(fmt for fmt in formats if fmt != "pdb"))
+
+
+def write_rank(output_dir: Path, rank: int, structures: Mapping[str, str], scores: dict[str, Any],
+               relaxed_texts: Mapping[str, str]) -> RankedModel:
+    """One ranked model's files: ranked_{rank}.<format> (`structures`), relaxed_rank_{rank}.<format> (when
+    relaxed) and scores_rank_{rank}.json, each also under ColabFold's name; the RankedModel holding what they
+    hold, its numbers as `scores` has them."""
+    tag = colabfold_tag(rank, scores["model"], scores["seed"], scores.get("msa_cluster"))
+    structure_paths = {fmt: output_dir / f"ranked_{rank}.{fmt}" for fmt in structures}
+    for fmt, path in structure_paths.items():
+        _write_copies(structures[fmt], path, output_dir / f"{tag}.{fmt}")
+    relaxed_path = output_dir / f"relaxed_rank_{rank}.pdb" if relaxed_texts else None
+    for fmt, text in relaxed_texts.items():
+        _write_copies(text, output_dir / f"relaxed_rank_{rank}.{fmt}", output_dir / f"relaxed_{tag}.{fmt}")
+    scores_path = output_dir / f"scores_rank_{rank}.json"
+    _write_copies(json.dumps(scores), scores_path, output_dir / f"scores_{tag}.json")
+    return RankedModel(rank=rank, model_name=scores["model"], seed=scores["seed"], recycles=scores["recycles"],
+                       mean_plddt=scores["mean_plddt"], ptm=scores.get("ptm"), max_pae=scores.get("max_pae"),
+                       iptm=scores.get("iptm"), structure_paths=structure_paths, scores_path=scores_path,
+                       relaxed_path=relaxed_path, structures=dict(structures), scores=scores,
+                       msa_cluster=scores.get("msa_cluster"), relaxed_structures=dict(relaxed_texts))
+
+
+def write_ranking(output_dir: Path, exact: Sequence[tuple[str, float | None, float | None]],
+                  models: Sequence[RankedModel], complex_ranking: bool) -> tuple[dict[str, Any], Path]:
+    """ranking.json: the metric, the models in rank order (`exact`: each one's key, pTM and ipTM unrounded), their
+    mean pLDDT, pTM and (a complex's) ipTM; the ranking and its file."""
     ranking: dict[str, Any] = {
         "metric": "0.8*iptm+0.2*ptm" if complex_ranking else "mean_plddt",
-        "order": [p.key for p in ranked],
-        "mean_plddt": {p.key: round(p.mean_plddt, 2) for p in ranked},
-        "ptm": {p.key: p.ptm for p in ranked if p.ptm is not None},
+        "order": [key for key, _, _ in exact],
+        "mean_plddt": {key: model.mean_plddt for (key, _, _), model in zip(exact, models)},
+        "ptm": {key: ptm for key, ptm, _ in exact if ptm is not None},
     }
     if complex_ranking:
-        ranking["iptm"] = {p.key: p.iptm for p in ranked}
+        ranking["iptm"] = {key: iptm for key, _, iptm in exact}
     ranking_path = output_dir / "ranking.json"
     write_atomic(ranking_path, json.dumps(ranking, indent=2))
-    return models, ranking, ranking_path
+    return ranking, ranking_path
 
 
 def _rounded(value: Any) -> Any:

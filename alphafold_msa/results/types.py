@@ -17,6 +17,11 @@ def colabfold_tag(rank: int, model_name: str, seed: int, msa_cluster: str | None
     return f"rank_{rank + 1:03d}_{model_name}_seed_{seed:03d}{msa_suffix(msa_cluster)}"
 
 
+def sample_label(model_name: str, seed: int, msa_cluster: str | None) -> str:
+    """'model_1_ptm_seed_003' (and its AF-Cluster alignment: ..._seed_003_msa_012): a sample's name."""
+    return f"{model_name}_seed_{seed:03d}{msa_suffix(msa_cluster)}"
+
+
 def msa_suffix(msa_cluster: str | None) -> str:
     """'_msa_003' for a sample of AF-Cluster's cluster 003 (or control U10-000), '' for the alignment given."""
     return "" if msa_cluster is None else f"_msa_{msa_cluster}"
@@ -52,6 +57,11 @@ class RankedModel:
     def final_structure(self, fmt: str) -> str:
         """The model as it should be used, in `fmt`: relaxed when it was, else as predicted."""
         return self.relaxed_structures.get(fmt) or self.structures[fmt]
+
+    @property
+    def sample(self) -> str:
+        """Its sample's name, as samples.tsv gives it (samples.sample_name)."""
+        return sample_label(self.model_name, self.seed, self.msa_cluster)
 
     @property
     def key(self) -> str:
