@@ -27,6 +27,7 @@ from alphafold_msa.model.templates import monomer_templates, multimer_templates,
 from alphafold_msa.model.weights import default_param_dir
 from alphafold_msa.msa import ComplexMsa, Msa, read_input
 from alphafold_msa.msa.clusters import (
+    N_CONTROLS,
     Cluster,
     Control,
     MsaClustering,
@@ -335,6 +336,7 @@ def _cluster(msa: Msa | ComplexMsa, spec: JobSpec, report: Callable[[str], None]
     if not isinstance(msa, Msa):
         raise ConfigError(f"input.msa_clusters: AF-Cluster clusters a single chain's alignment; this input is a "
                           f"complex of {msa.num_chains} chains")
+    spec.check_alignments(1, N_CONTROLS, at_least=True)
     report(f"clustering the alignment's {msa.depth - 1:,} rows as AF-Cluster does (DBSCAN)")
     try:
         clustering = cluster_msa(msa, seed=spec.random_seed)

@@ -264,10 +264,19 @@ def test_a_slice_past_the_job_s_samples_is_refused(testdata, reduced_weights, tm
 
 def test_check_refuses_more_af_cluster_samples_than_a_job_may_run(testdata, capsys):
     path = testdata / "pfam" / "fn3.sto"
+    assert main(["--check", "--msa", str(path), "--msa-clusters", "--models", "1", "--num-seeds", "400"]) == 2
+    line = json.loads(capsys.readouterr().out)
+    assert line["error"].startswith("--msa-clusters: 14 alignments (AF-Cluster's 4 clusters and 10 controls) x 400 "
+                                    "predictions each = 5,600 samples, more than the 5,000 a job may run")
+
+
+def test_samples_no_clustering_could_fit_are_refused_before_clustering(testdata, capsys):
+    """Any clustering gives a cluster and ten controls: 11 x 5,000 samples are refused without clustering."""
+    path = testdata / "colabfold" / "3G5O_A.a3m"
     assert main(["--check", "--msa", str(path), "--msa-clusters", "--num-seeds", "1000"]) == 2
     line = json.loads(capsys.readouterr().out)
-    assert line["error"].startswith("--msa-clusters: 14 alignments (AF-Cluster's 4 clusters and 10 controls) x 5000 "
-                                    "predictions each = 70,000 samples, more than the 5,000 a job may run")
+    assert line["error"].startswith("--msa-clusters: at least 11 alignments (a cluster and AF-Cluster's 10 controls) "
+                                    "x 5000 predictions each = 55,000 samples, more than the 5,000 a job may run")
 
 
 def test_af_cluster_finding_no_cluster_is_refused(testdata, capsys):

@@ -148,3 +148,11 @@ def test_a_killed_remote_screen_resumes_without_losing_or_repeating_a_complex(te
     assert any(e["status"] == "COMPLETED" for e in at_kill.values())
     rows = list(csv.DictReader((out / "screen.tsv").open(), delimiter="\t"))
     assert [row["rank"] for row in rows] == ["1", "2", "3"] and all(row["ipsae"] for row in rows)
+
+
+def test_a_pairs_file_too_large_is_refused_before_it_is_read(tmp_path, capsys):
+    pairs = tmp_path / "pairs.txt"
+    with open(pairs, "wb") as handle:
+        handle.truncate(10_000_001)
+    assert main(["--check", "--screen", "pairs", "--pairs", str(pairs)]) == 2
+    assert "10,000,001 bytes, more than the 10,000,000 a pairs file may hold" in capsys.readouterr().err

@@ -69,6 +69,9 @@ def check_clusterable_input(msa, options: LaunchOptions) -> None:
 
     if not options.msa_clusters:
         return
+    from alphafold_msa.msa.clusters import N_CONTROLS
+
+    check_alignments(options.job_spec(), 1, N_CONTROLS, at_least=True)
     if not isinstance(msa, Msa):
         raise UserError(f"--msa-clusters: AF-Cluster clusters a single chain's alignment; {msa.source} is a complex "
                         f"of {msa.num_chains} chains")
@@ -140,20 +143,26 @@ def clusters_line(msa, spec: JobSpec) -> dict[str, Any]:
     identity to the query (each cluster's and their mean, weighted by size), eps, rows unclustered, controls;
     MsaError or UserError (--msa-clusters: ...) when the alignment cannot be clustered or its samples would be
     more than a job may run."""
-    from alphafold_msa.msa.clusters import cluster_msa, clustering_summary
+    from alphafold_msa.msa.clusters import N_CONTROLS, cluster_msa, clustering_summary
 
+    check_alignments(spec, 1, N_CONTROLS, at_least=True)
     try:
         clustering = cluster_msa(msa, seed=spec.random_seed)
     except MsaError as error:
         raise type(error)(f"--msa-clusters: {error}") from None
-    try:
-        spec.check_alignments(len(clustering.clusters), len(clustering.controls))
-    except JobInputError as error:
-        raise UserError(flag_message(str(error))) from None
+    check_alignments(spec, len(clustering.clusters), len(clustering.controls))
     mean = clustering.mean_query_identity
     return {**clustering_summary(clustering),
             "query_identity": [round(cluster.query_identity, 3) for cluster in clustering.clusters],
             "mean_query_identity": None if mean is None else round(mean, 3)}
+
+
+def check_alignments(spec: JobSpec, clusters: int, controls: int, at_least: bool = False) -> None:
+    """JobSpec.check_alignments, its refusal naming the flag (--msa-clusters)."""
+    try:
+        spec.check_alignments(clusters, controls, at_least)
+    except JobInputError as error:
+        raise UserError(flag_message(str(error))) from None
 
 
 def device_memory(length: int) -> dict[str, float]:

@@ -30,6 +30,8 @@ SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
 RANK_BY = ("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence", "mean_plddt")
 SCREEN_COLUMNS = ("rank", "name", "chains", "ipsae", "iptm", "pdockq", "pdockq2", "mean_plddt", "length", "status")
 SCREEN_TSV, SCREEN_JSON = "screen.tsv", "screen.json"
+# A pairs file: ample for --max-complexes' default of 10,000 lines of a few file names each.
+MAX_PAIRS_FILE_BYTES = 10_000_000
 _MEMBER = re.compile(r"(?P<path>[^:]+?)(?::(?P<copies>\d+))?")
 
 
@@ -132,6 +134,9 @@ def _read_pairs(path: Path, most: int) -> list[tuple[Member, ...]]:
     """A pairs file's complexes ('#' comments and blank lines skipped), at most `most` + 1 read."""
     if not path.is_file():
         raise UserError(f"--pairs {path}: no such file")
+    if path.stat().st_size > MAX_PAIRS_FILE_BYTES:
+        raise UserError(f"--pairs {path}: {path.stat().st_size:,} bytes, more than the {MAX_PAIRS_FILE_BYTES:,} a "
+                        f"pairs file may hold")
     groups = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):

@@ -112,10 +112,16 @@ class JobSpec:
         or with msa_clusters each cluster's and control's); fewer when stop_at_score is reached."""
         return len(self.models) * self.num_seeds
 
-    def check_alignments(self, clusters: int, controls: int) -> None:
+    def check_alignments(self, clusters: int, controls: int, at_least: bool = False) -> None:
         """Refuse AF-Cluster's `clusters` and `controls` when there is no cluster (nothing but random controls to
         predict) or when their samples (each alignment x models x seeds) are more than a job may run
-        (MAX_PREDICTIONS); JobInputError naming msa_clusters."""
+        (MAX_PREDICTIONS); JobInputError naming msa_clusters. With `at_least`, before clustering: the fewest any
+        clustering gives, so a job that no clustering could fit is refused before the work."""
+        if at_least and (clusters + controls) * self.predictions > MAX_PREDICTIONS:
+            raise JobInputError(f"input.msa_clusters: at least {clusters + controls} alignments (a cluster and "
+                                f"AF-Cluster's {controls} controls) x {self.predictions} predictions each = "
+                                f"{(clusters + controls) * self.predictions:,} samples, more than the "
+                                f"{MAX_PREDICTIONS:,} a job may run: ask for fewer models or seeds")
         if not clusters:
             raise JobInputError("input.msa_clusters: AF-Cluster found no cluster of 3 or more similar rows (every "
                                 "row is noise to DBSCAN): the alignment is too diverse or too shallow for AF-Cluster; "
