@@ -156,3 +156,47 @@ def test_a_pairs_file_too_large_is_refused_before_it_is_read(tmp_path, capsys):
         handle.truncate(10_000_001)
     assert main(["--check", "--screen", "pairs", "--pairs", str(pairs)]) == 2
     assert "10,000,001 bytes, more than the 10,000,000 a pairs file may hold" in capsys.readouterr().err
+
+
+def test_a_fanned_out_screen_merges_each_complex_as_one_job(testdata, worker_env, runners, tmp_path, capsys):
+    """--screen with --fan-out on the emulated endpoint (the real worker): each complex's four samples run as two
+    jobs of two, merged into its folder: the same files and ranking as the screen run without --fan-out."""
+    from batch_endpoint import BatchEndpoint
+
+    from alphafold_msa.worker.handler import handle_job
+
+    folder = tmp_path / "preys"
+    folder.mkdir()
+    for name in ("colabfold/5AWL1.a3m", "pfam/20aa-alitest.afa"):
+        shutil.copy(testdata / name, folder)
+    with BatchEndpoint(handle_job, workers=2) as endpoint:
+        def screen(out, *more):
+            return main(["--screen", "pulldown", "--bait", str(testdata / "colabfold" / "6A5J.a3m"), "--msa",
+                         str(folder), "--output-dir", str(out), "--endpointId", "ep1", "--api-key", "k", "--api-url",
+                         endpoint.url, "--models", "1,2", "--num-seeds", "2", "--num-recycle", "0", "--relax", "none",
+                         "--poll-interval", "0.2", *more])
+
+        assert screen(tmp_path / "fanned", "--fan-out", "2", "--samples-per-job", "2") == 0, capsys.readouterr().err
+        slices = sorted(run["input"]["sample_slice"] for run in endpoint.jobs.values())
+        assert screen(tmp_path / "whole") == 0, capsys.readouterr().err
+    assert slices == [[0, 2], [0, 2], [2, 4], [2, 4]], "each complex: two jobs of two samples, each sent once"
+    fanned, whole = (list(csv.DictReader((tmp_path / name / "screen.tsv").open(), delimiter="\t"))
+                     for name in ("fanned", "whole"))
+    assert [row["status"] for row in fanned] == ["COMPLETED"] * 2
+    columns = ("rank", "name", "chains", "ipsae", "iptm", "pdockq", "pdockq2", "mean_plddt", "length")
+    assert [[row[c] for c in columns] for row in fanned] == [[row[c] for c in columns] for row in whole]
+    for row in fanned:
+        merged, one = tmp_path / "fanned" / row["name"], tmp_path / "whole" / row["name"]
+        assert (merged / "ranked_0.pdb").read_text() == (one / "ranked_0.pdb").read_text()
+        assert (merged / "ranking.json").read_text() == (one / "ranking.json").read_text()
+        assert json.loads((merged / "summary.json").read_text())["fan_out"]["sub_jobs"] == 2
+        assert sorted(p.name for p in (merged / ".fanout").iterdir() if p.name.startswith("part-")) == [
+            "part-000", "part-001"]
+
+
+def test_fan_out_is_for_an_endpoint(testdata, tmp_path, capsys):
+    code = main(["--screen", "pulldown", "--bait", str(testdata / "colabfold" / "6A5J.a3m"), "--msa",
+                 str(testdata / "colabfold" / "5AWL1.a3m"), "--output-dir", str(tmp_path / "out"), "--local",
+                 "--fan-out", "2"])
+    assert code == 2 and "--fan-out spreads a prediction over an endpoint's workers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -233,6 +233,9 @@ def check_combinations(options: LaunchOptions) -> None:
     if options.local and (options.endpoint_id or options.resume):
         flag = "--endpointId" if options.endpoint_id else "--resume"
         raise UserError(f"--local predicts on this machine; {flag} is for a job on an endpoint: give one of them")
+    if options.local and options.fan_out is not None:
+        raise UserError("--fan-out spreads a prediction over an endpoint's workers; --local predicts on this machine: "
+                        "give one of them")
     if options.fan_out is not None and options.resume:
         raise UserError("--fan-out is resumed by running the same command again (its manifest is in --output-dir), "
                         "not with --resume")
@@ -310,9 +313,9 @@ def _screen(options: LaunchOptions, runners) -> int:
 
     if options.check:
         return EXIT_OK if screen.run_check(options) else EXIT_BAD_INPUT
-    if options.output or not options.output_dir or options.resume or options.fan_out is not None:
+    if options.output or not options.output_dir or options.resume:
         raise UserError("--screen writes each complex's folder and screen.tsv into --output-dir: give it (and not "
-                        "--output, --resume or --fan-out)")
+                        "--output or --resume)")
     check_output_paths(None, options.output_dir, [], job_folder=False)
     return screen.run_screen(options, runners)
 

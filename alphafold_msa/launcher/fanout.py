@@ -42,7 +42,7 @@ from alphafold_msa.launcher.batch import (
     settings_of,
 )
 from alphafold_msa.launcher.console import result_line
-from alphafold_msa.launcher.inputs import CheckedJob, check_job, clusters_line
+from alphafold_msa.launcher.inputs import check_job, clusters_line
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.output_folder import adopt, arriving, install
 from alphafold_msa.launcher.output_paths import output_files
@@ -54,13 +54,12 @@ from alphafold_msa.protocol.spec import JobSpec
 FAN_OUT_DIR = ".fanout"
 
 
-def sample_count(job: CheckedJob) -> int:
+def sample_count(msa, spec: JobSpec) -> int:
     """The prediction's samples: models x seeds for each alignment it runs (AF-Cluster's clusters and controls,
     clustered here as the worker will)."""
-    spec = job.spec
     if not spec.msa_clusters:
         return spec.predictions
-    clusters = clusters_line(job.msa, spec)
+    clusters = clusters_line(msa, spec)
     return (clusters["num_clusters"] + clusters["num_controls"]) * spec.predictions
 
 
@@ -90,20 +89,28 @@ def run_fan_out(options: LaunchOptions) -> int:
     endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
     job = check_job(options)
     print(describe_input(job.msa, options.msa[0]), file=sys.stderr)
-    total = sample_count(job)
-    slices = plan(total, options.fan_out, options.samples_per_job, job.msa.length, job.spec.num_recycle)
-    base = job_input(job.spec, Path(options.msa[0]), job.msa)
-    directory = Path(options.output_dir) / FAN_OUT_DIR
+    return fan_out(options, job.msa, job.spec, options.msa[0], Path(options.output_dir))
+
+
+def fan_out(options: LaunchOptions, msa, spec: JobSpec, source: str, destination: Path) -> int:
+    """One prediction (`msa`, read from `source`: a file, or a screen's complex) fanned out, its parts and their
+    manifest in destination/.fanout, merged into `destination` (and the top structure at --output when given);
+    the exit code."""
+    assert options.fan_out is not None, "checked by the caller"
+    total = sample_count(msa, spec)
+    slices = plan(total, options.fan_out, options.samples_per_job, msa.length, spec.num_recycle)
+    base = job_input(spec, Path(source), msa)
+    directory = destination / FAN_OUT_DIR
     directory.mkdir(parents=True, exist_ok=True)
     with lock_folder(directory):
-        return _fan_out(options, directory, base, slices, total, job.spec)
+        return _fan_out(options, directory, base, slices, total, spec, source)
 
 
 def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[tuple[int, int]], total: int,
-             spec: JobSpec) -> int:
+             spec: JobSpec, source: str) -> int:
     """Run the slices' jobs (resuming the manifest in `directory`, whose lock the caller holds), then merge."""
     digest = hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()
-    entries = [Entry(name=f"part-{index:03d}", path=options.msa[0], sha256=digest) for index in range(len(slices))]
+    entries = [Entry(name=f"part-{index:03d}", path=source, sha256=digest) for index in range(len(slices))]
     manifest = Manifest.open_entries(directory, settings_of({**batch_settings(spec, options), "slices": slices}),
                                      entries)
 
@@ -115,7 +122,7 @@ def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[t
     done = sum(entry.status in DONE for entry in manifest.entries)
     advance, write, close = progress_bar(len(entries), done)
     largest = max(stop - first for first, stop in slices)
-    write(f"{total} samples in {len(slices)} jobs of up to {largest}, up to {options.concurrency} at a time"
+    write(f"{total} samples in {_jobs(len(slices))} of up to {largest}, up to {options.concurrency} at a time"
           f"{f'; {done} already finished' if done else ''}; manifest {manifest.path}")
     clock = _Clock(directory / WALL_FILE)
     try:
@@ -131,7 +138,11 @@ def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[t
         print(f"{len(failed)} of {len(entries)} jobs did not complete; run the same command again to retry them "
               f"(within --max-retries) and merge", file=sys.stderr)
         return EXIT_REMOTE_FAILED
-    return _merge(options, manifest, total, clock.total(), stopped)
+    return _merge(options, manifest, total, clock.total(), stopped, directory.parent)
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" + ("s" if count != 1 else "")
 
 
 WALL_FILE = "wall.json"
@@ -232,30 +243,32 @@ def _stop_later(manifest: Manifest, cancel: Callable[[str], None], slices: list[
     return len(later)
 
 
-def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float, stopped: int) -> int:
-    """Every slice completed (or stopped once one reached stop_at_score): the merged files into --output-dir, the
-    top structure at --output, one line."""
+def _merge(options: LaunchOptions, manifest: Manifest, total: int, wall_s: float, stopped: int,
+           destination: Path) -> int:
+    """Every slice completed (or stopped once one reached stop_at_score): the merged files into `destination`, the
+    top structure at --output when given, one line."""
     from alphafold_msa.results.merge import merge_parts
 
-    assert options.output is not None and options.output_dir is not None, "checked by run_fan_out"
     completed = [entry for entry in manifest.entries if entry.status == "COMPLETED"]
     worker_s = round(sum(entry.result.get("worker_s") or 0.0 for entry in completed), 1)
     fan_out = {"samples": total, "sub_jobs": len(manifest.entries), "stopped_sub_jobs": stopped,
                "wall_s": round(wall_s, 1), "worker_s": worker_s,
                "speed_up": round(worker_s / wall_s, 1) if wall_s > 0 else None}
-    destination = Path(options.output_dir)
     with arriving(destination) as arrived:
         arrived.mkdir()
         merge_parts([manifest.path.parent / entry.name for entry in completed], arrived, fan_out)
         files = install(arrived, destination)
     formats = options.job_spec().formats
     scores = job_scores(files)
-    write_structures(Path(options.output), top_structures(files, formats), scores)
-    place_beside(Path(options.output), files)
-    if options.adopt_output:
-        adopt(destination, output_files(Path(options.output), formats))
+    top = destination / f"ranked_0.{formats[0]}"
+    if options.output:
+        top = Path(options.output)
+        write_structures(top, top_structures(files, formats), scores)
+        place_beside(top, files)
+        if options.adopt_output:
+            adopt(destination, output_files(top, formats))
     stop = f" ({stopped} stopped once a sample reached --stop-at-score)" if stopped else ""
-    print(printable(result_line(options.output, scores)) + f"; {total} samples in {len(manifest.entries)} jobs{stop}: "
+    print(printable(result_line(str(top), scores)) + f"; {total} samples in {_jobs(len(manifest.entries))}{stop}: "
           f"{wall_s:.0f} s here, {worker_s:.0f} s of workers (x{fan_out['speed_up']}); every file in {destination}",
           file=sys.stderr)
     return EXIT_OK

@@ -13,17 +13,28 @@ each with its top model's scores, rewritten as complexes finish.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from alphafold_msa.errors import UserError
+from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, UserError
 from alphafold_msa.files import write_atomic
-from alphafold_msa.launcher.batch import Entry, discover, format_table, table_text
+from alphafold_msa.launcher.batch import (
+    DONE,
+    Entry,
+    discover,
+    finish_batch,
+    format_table,
+    open_batch,
+    result_numbers,
+    table_text,
+)
 from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.result_files import job_scores
 
 SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
 # What a screen may be ranked by: the top model's scores, higher is better.
@@ -190,7 +201,7 @@ def write_screen(directory: Path, entries: Sequence[Entry], rank_by: str) -> str
 def run_check(options: LaunchOptions) -> bool:
     """--check --screen: one JSON line per complex (its chains, residues, paired rows, samples and estimated GPU
     seconds, or why it cannot run); whether all can."""
-    from alphafold_msa.errors import AlphafoldMsaError, printable
+    from alphafold_msa.errors import printable
     from alphafold_msa.launcher.inputs import device_memory, sampling_estimate
 
     spec = options.job_spec()
@@ -211,8 +222,6 @@ def run_check(options: LaunchOptions) -> bool:
 def run_screen(options: LaunchOptions, runners=None) -> int:
     """The screen on the endpoint or, with --local, here; the ranked table rewritten as complexes finish and
     printed at the end."""
-    import functools
-
     from alphafold_msa.launcher.batch import batch_settings, run_batch, run_local_batch
 
     assert options.output_dir is not None, "checked by cli.dispatch"
@@ -251,11 +260,58 @@ def run_screen(options: LaunchOptions, runners=None) -> int:
             finished(entry.name, entry.result)
 
         settings = batch_settings(spec, options, screen=options.screen)
-        code = run_batch(options, lambda: endpoint_client(options), settings, check,
-                         lambda path, msa: job_input(spec, path, msa), collect, entries, what="complex")
+        if options.fan_out is not None:
+            settings.update(fan_out=options.fan_out, samples_per_job=options.samples_per_job)
+            code = _run_fanned_out(options, settings, spec, check, entries, finished)
+        else:
+            code = run_batch(options, lambda: endpoint_client(options), settings, check,
+                             lambda path, msa: job_input(spec, path, msa), collect, entries, what="complex")
     print(write_screen(directory, _saved_entries(directory), options.rank_by))
     print(f"ranked by {options.rank_by}: {directory / SCREEN_TSV}", file=sys.stderr)
     return code
+
+
+def _run_fanned_out(options: LaunchOptions, settings: dict[str, Any], spec, check: Callable[[Path], Any],
+                    entries: list[Entry], finished: Callable[[str, dict[str, Any]], None]) -> int:
+    """--screen with --fan-out: one complex after another, each one's samples spread over up to --fan-out jobs run
+    --concurrency at a time and merged into its folder (launcher.fanout; its parts in OUT/<name>/.fanout). Resumed
+    by the same command: finished complexes are kept, the one in progress picks up its parts."""
+    from alphafold_msa.launcher.fanout import fan_out
+
+    manifest = open_batch(options, settings, check, entries)
+    to_run = [entry for entry in manifest.entries if entry.status not in DONE]
+    print(f"{len(manifest.entries)} complexes, each fanned out over up to {options.fan_out} jobs, one complex after "
+          f"another; {len(manifest.entries) - len(to_run)} done or invalid; manifest {manifest.path}", file=sys.stderr)
+    for number, entry in enumerate(to_run, start=1):
+        try:
+            msa = read_complex(entry.path, options)
+        except AlphafoldMsaError as error:  # a chain's file changed or went away since the screen started
+            entry.status, entry.error = "INVALID", str(error)
+            manifest.save()
+            continue
+        entry.status = "RUNNING"
+        manifest.save()
+        print(f"complex {number} of {len(to_run)}: {entry.name}", file=sys.stderr)
+        folder = manifest.path.parent / entry.name
+        code = fan_out(options, msa, spec, entry.path, folder)
+        if code == EXIT_OK:
+            entry.status, entry.error, entry.result = "COMPLETED", None, merged_numbers(folder)
+            finished(entry.name, entry.result)
+        elif code == EXIT_CANCELLED:
+            manifest.save()
+            return code
+        else:
+            entry.status = "FAILED"
+            entry.error = f"some of its jobs did not complete (see {folder / '.fanout' / 'manifest.json'})"
+        manifest.save()
+    return finish_batch(manifest)
+
+
+def merged_numbers(folder: Path) -> dict[str, Any]:
+    """A fanned-out complex's numbers for the table, from its merged files; worker_s: its jobs' seconds."""
+    scores = job_scores(sorted(path for path in folder.iterdir() if path.is_file()))
+    fan_out = scores.get("timings", {}).get("fan_out", {})
+    return {**result_numbers(scores, {}), "worker_s": fan_out.get("worker_s")}
 
 
 def _check_entry(path: Path, options: LaunchOptions):
