@@ -116,62 +116,128 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, max_msa_depth: int, seed:
     return features, summary, alignment, kept_complex
 
 
+# Features of the next seed are processed while the current seed's models run when one seed's processed features
+# hold at most this much (two sets are then held at once); larger ones are processed after, as they are needed.
+PREFETCH_MAX_BYTES = 256 * 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class _SeedWork:
+    """One seed of one alignment: its AF-Cluster name (or None), its raw features, the seed and its first
+    sample's number."""
+
+    msa_cluster: str | None
+    raw: Callable[[], FeatureDict]
+    seed: int
+    first: int
+
+
+def _seed_work(alignments: Iterator[tuple[str | None, Callable[[], FeatureDict]]], run: range,
+               spec: JobSpec) -> Iterator[_SeedWork]:
+    """The seeds with samples in `run`, in sample order (each alignment's raw features made once, when first
+    needed)."""
+    number_of_first = 0
+    for msa_cluster, features in alignments:
+        if not _overlaps(run, number_of_first, spec.predictions):
+            number_of_first += spec.predictions
+            continue
+        raw = functools.cache(features)
+        for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
+            first = number_of_first
+            number_of_first += len(spec.models)
+            if _overlaps(run, first, len(spec.models)):
+                yield _SeedWork(msa_cluster, raw, seed, first)
+
+
 def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Callable[[], FeatureDict]]],
                  run: range, spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
                  templates: bool = False) -> str | None:
     """Every model for every seed of each alignment (`alignments`: its AF-Cluster name or None, and what makes its
     raw features), of the samples numbered in `run` (spec.samples_run: in this order, from 0), features processed
     once per seed and network, masked as the spec asks, each sample handed to `samples` as it finishes; with
-    `templates`, the template-aware models run through the template-aware network. Times go into `timings`.
-    Returns why sampling stopped early (stop_at_score), if it did.
+    `templates`, the template-aware models run through the template-aware network. The next seed's features are
+    processed in a background thread while this seed's models run (PREFETCH_MAX_BYTES). Times go into `timings`
+    (features_wait_s: how long the models waited for features). Returns why sampling stopped early
+    (stop_at_score), if it did.
     A network compiled for this length is announced first: it is the long silent step (a job with
     templates says which of its two networks, with or without templates)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    uses = {number: templates and runner.uses_templates(number) for number in spec.models}
+
+    def process(work: _SeedWork) -> tuple[dict[bool, FeatureDict], float]:
+        stage = time.perf_counter()
+        sample_raw = mask_msa_columns(work.raw(), spec.msa_mask_fraction, work.seed)
+        processed = {flag: runner.process(sample_raw, spec.num_recycle, work.seed, flag, spec.max_msa)
+                     for flag in set(uses.values())}
+        return processed, time.perf_counter() - stage
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features")
+    try:
+        seeds = _seed_work(alignments, run, spec)
+        work = next(seeds, None)
+        upcoming = pool.submit(process, work) if work is not None else None
+        done = 0
+        while work is not None and upcoming is not None:
+            stage = time.perf_counter()
+            processed, seconds = upcoming.result()
+            timings["features_wait_s"] += round(time.perf_counter() - stage, 3)
+            timings["process_features_s"] += round(seconds, 3)
+            following = next(seeds, None)
+            upcoming = None
+            if following is not None and _nbytes(processed) <= PREFETCH_MAX_BYTES:
+                upcoming = pool.submit(process, following)  # processed while this seed's models run
+            stopped = _predict_seed(runner, work, processed, uses, run, spec, samples, timings, report, templates,
+                                    done)
+            if stopped is not None:
+                return stopped
+            done += sum(number in run for number in range(work.first, work.first + len(spec.models)))
+            if following is not None and upcoming is None:
+                upcoming = pool.submit(process, following)
+            work = following
+        return None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _nbytes(processed: dict[bool, FeatureDict]) -> int:
+    return sum(np.asarray(value).nbytes for features in processed.values() for value in features.values())
+
+
+def _predict_seed(runner: ModelRunner, work: _SeedWork, processed: dict[bool, FeatureDict], uses: dict[int, bool],
+                  run: range, spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
+                  templates: bool, done: int) -> str | None:
+    """The models of one seed (those of its samples in `run`; `done` samples before it); why sampling stopped
+    early, if it did."""
+    of = "" if work.msa_cluster is None else f" of alignment {work.msa_cluster}"
+
     def compiling(with_templates: bool) -> Callable[[int], None]:
         which = (" with templates" if with_templates else " without templates") if templates else ""
         return lambda length: report(f"compiling the network{which} for {length} residues (once per length "
                                      f"bucket; later jobs reuse it)")
 
-    uses = {number: templates and runner.uses_templates(number) for number in spec.models}
-    done, total, number_of_first = 0, len(run), 0
-    for msa_cluster, features in alignments:
-        of = "" if msa_cluster is None else f" of alignment {msa_cluster}"
-        if not _overlaps(run, number_of_first, spec.predictions):
-            number_of_first += spec.predictions
+    for sample_number, number in enumerate(spec.models, start=work.first):
+        if sample_number not in run:
             continue
-        raw = features()
-        for seed in range(spec.random_seed, spec.random_seed + spec.num_seeds):
-            first = number_of_first
-            number_of_first += len(spec.models)
-            if not _overlaps(run, first, len(spec.models)):
-                continue
-            stage = time.perf_counter()
-            sample_raw = mask_msa_columns(raw, spec.msa_mask_fraction, seed)
-            processed = {flag: runner.process(sample_raw, spec.num_recycle, seed, flag, spec.max_msa)
-                         for flag in set(uses.values())}
-            timings["process_features_s"] += round(time.perf_counter() - stage, 3)
-            for sample_number, number in enumerate(spec.models, start=first):
-                if sample_number not in run:
-                    continue
-                name = configs.model_name(number, runner.preset)
-                stage = time.perf_counter()
-                result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, seed,
-                                                  spec.recycle_early_stop_tolerance,
-                                                  on_compile=compiling(uses[number]), templates=uses[number],
-                                                  max_msa=spec.max_msa, dropout=spec.dropout)
-                seconds = time.perf_counter() - stage
-                prediction = to_prediction(name, seed, recycles, processed[uses[number]], result, seconds,
-                                           msa_cluster)
-                samples.add(prediction, sample_number)
-                done += 1
-                timings["models"][prediction.key] = round(seconds, 3)
-                report(f"model {done}/{total} done: {name} seed {seed}{of}, "
-                       f"mean pLDDT {prediction.mean_plddt:.2f}, {seconds:.1f} s")
-                score = confidence_score(prediction)
-                if spec.stop_at_score is not None and score >= spec.stop_at_score:
-                    reason = (f"stopped after {done} of {total} samples: {name} seed {seed}{of} reached ranking "
-                              f"confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
-                    report(reason)
-                    return reason
+        name = configs.model_name(number, runner.preset)
+        stage = time.perf_counter()
+        result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, work.seed,
+                                          spec.recycle_early_stop_tolerance, on_compile=compiling(uses[number]),
+                                          templates=uses[number], max_msa=spec.max_msa, dropout=spec.dropout)
+        seconds = time.perf_counter() - stage
+        prediction = to_prediction(name, work.seed, recycles, processed[uses[number]], result, seconds,
+                                   work.msa_cluster)
+        samples.add(prediction, sample_number)
+        done += 1
+        timings["models"][prediction.key] = round(seconds, 3)
+        report(f"model {done}/{len(run)} done: {name} seed {work.seed}{of}, "
+               f"mean pLDDT {prediction.mean_plddt:.2f}, {seconds:.1f} s")
+        score = confidence_score(prediction)
+        if spec.stop_at_score is not None and score >= spec.stop_at_score:
+            reason = (f"stopped after {done} of {len(run)} samples: {name} seed {work.seed}{of} reached ranking "
+                      f"confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
+            report(reason)
+            return reason
     return None
 
 
@@ -480,8 +546,9 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
     """Run the models on the prepared input, rank, relax (`relax`: what, and each one's time limit), and
     write the structures, scores, plots, timings, summary and citations into `output_dir`."""
     counters_before = runner.counter_snapshot()
-    timings: dict = {"process_features_s": 0.0, "models": {}, "build_features_s": prepared.build_seconds,
-                     "kernels": runner.kernels, "compile_mode": runner.compile_mode}
+    timings: dict = {"process_features_s": 0.0, "features_wait_s": 0.0, "models": {},
+                     "build_features_s": prepared.build_seconds, "kernels": runner.kernels,
+                     "compile_mode": runner.compile_mode}
     msa = prepared.msa
     with PlotDrawer(output_dir, chain_boundaries(msa), demo_weights) as plots:
         plots.coverage(prepared.alignment, prepared.summary["num_sequences_filtered"],

@@ -1,12 +1,13 @@
 """The GPU benchmark, most important measurement first, each written to OUT as soon as it exists.
 
     python benchmarks/gpu_suite.py --out DIR [--budget-s 330] [--config full|reduced]
-                                   [--lengths 100,300,1000,500] [--depth 6000] [--job-models 1] [--cpu]
+                                   [--lengths 100,300,1000,500] [--depth 6000] [--job-models 1] [--job-seeds 4] [--cpu]
 
 Files: env.json (card, driver, versions), kernel_check.json (the self-check's verdict, time and
 differences), model_speed.json (per length and kernel path: compile + first model, warm model,
 peak device memory next to memory.py's estimate), warm_job.json (two whole jobs with --job-models models
-at the first length through run_prediction: where the time outside the network goes) and relax.json (Amber on
+at the first length through run_prediction: where the time outside the network goes; then one of model 1 over
+--job-seeds seeds: how much of the features' processing the network's runs hide) and relax.json (Amber on
 the GPU at 300 residues, when OpenMM is installed). Full-size random weights are generated on the
 spot (as many models as --job-models). A measurement that would not fit in the remaining budget is skipped and says so.
 `--cpu` runs the same steps with the reduced network and small lengths to prove the script.
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="reduced network, small lengths: prove the script")
     parser.add_argument("--job-models", type=int, default=1, choices=range(1, 6),
                         help="models per whole job (step 3): 5 shows the per-job time outside the network")
+    parser.add_argument("--job-seeds", type=int, default=4,
+                        help="seeds of model 1 in step 3's last job: the features of one overlap the next's network")
     args = parser.parse_args()
     config = args.config or ("reduced" if args.cpu else "full")
     lengths = [int(x) for x in (args.lengths or ("24,40" if args.cpu else "100,300,1000,500")).split(",")]
@@ -181,6 +184,15 @@ def main() -> None:
                                         models=list(range(1, args.job_models + 1)), num_recycle=args.num_recycle,
                                         recycle_early_stop_tolerance=0.0, relax="none")
                 jobs.append({"wall_s": round(time.perf_counter() - start, 2), "timings": result.timings})
+        # One model over several seeds: the next seed's features are processed while this seed's model runs
+        # (features_wait_s against process_features_s).
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            result = run_prediction(generated_msa(lengths[0], 2000 if not args.cpu else 100, seed=2), out,
+                                    runner=next(iter(runners.values())), models=[1], num_seeds=args.job_seeds,
+                                    num_recycle=args.num_recycle, recycle_early_stop_tolerance=0.0, relax="none")
+            jobs.append({"seeds": args.job_seeds, "wall_s": round(time.perf_counter() - start, 2),
+                         "timings": result.timings})
         suite.write("warm_job", {"length": lengths[0], "kernels": paths[0], "models": args.job_models, "jobs": jobs})
 
     # 4. Amber relaxation on the GPU at 300 residues (40 with --cpu).

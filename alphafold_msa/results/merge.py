@@ -234,7 +234,7 @@ def _merge_timings(parts: Sequence[Path], fan_out: dict[str, Any]) -> dict[str, 
     timings = [_json(part / "timings.json") for part in parts]
     merged: dict[str, Any] = {key: timings[0][key] for key in ("kernels", "compile_mode", "build_features_s")
                               if key in timings[0]}
-    for key in ("process_features_s", "relax_s", "write_s"):
+    for key in ("process_features_s", "features_wait_s", "relax_s", "write_s"):
         merged[key] = round(sum(t.get(key, 0.0) for t in timings), 3)
     merged["models"] = {name: seconds for t in timings for name, seconds in t["models"].items()}
     merged["total_s"] = fan_out.get("wall_s", round(sum(t["total_s"] for t in timings), 3))
