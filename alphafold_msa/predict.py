@@ -192,6 +192,7 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Cal
             if stopped is not None:
                 return stopped
             done += sum(number in run for number in range(work.first, work.first + len(spec.models)))
+            processed = {}  # this seed's features let go before the next seed's are made
             if following is not None and upcoming is None:
                 upcoming = pool.submit(process, following)
             work = following
@@ -201,6 +202,7 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Cal
 
 
 def _nbytes(processed: dict[bool, FeatureDict]) -> int:
+    """The bytes of one seed's processed features (each network's)."""
     return sum(np.asarray(value).nbytes for features in processed.values() for value in features.values())
 
 

@@ -176,7 +176,18 @@ def test_a_fanned_out_screen_merges_each_complex_as_one_job(testdata, worker_env
                          endpoint.url, "--models", "1,2", "--num-seeds", "2", "--num-recycle", "0", "--relax", "none",
                          "--poll-interval", "0.2", *more])
 
-        assert screen(tmp_path / "fanned", "--fan-out", "2", "--samples-per-job", "2") == 0, capsys.readouterr().err
+        in_the_way = tmp_path / "fanned" / "6A5J__20aa-alitest" / "ranking.json"  # a file of the user's own
+        in_the_way.parent.mkdir(parents=True)
+        in_the_way.write_text("mine")
+        fanned = ("--fan-out", "2", "--samples-per-job", "2")
+        assert screen(tmp_path / "fanned", *fanned) == 3
+        err = capsys.readouterr().err
+        assert "6A5J__20aa-alitest: failed: " in err and "ranking.json" in err
+        entries = json.loads((tmp_path / "fanned" / "manifest.json").read_text())["entries"]
+        assert [(e["name"], e["status"]) for e in entries] == [("6A5J__20aa-alitest", "FAILED"),
+                                                               ("6A5J__5AWL1", "COMPLETED")], "the rest ran"
+        in_the_way.unlink()
+        assert screen(tmp_path / "fanned", *fanned) == 0, capsys.readouterr().err  # its parts merged, not re-run
         slices = sorted(run["input"]["sample_slice"] for run in endpoint.jobs.values())
         assert screen(tmp_path / "whole") == 0, capsys.readouterr().err
     assert slices == [[0, 2], [0, 2], [2, 4], [2, 4]], "each complex: two jobs of two samples, each sent once"
@@ -194,9 +205,14 @@ def test_a_fanned_out_screen_merges_each_complex_as_one_job(testdata, worker_env
             "part-000", "part-001"]
 
 
-def test_fan_out_is_for_an_endpoint(testdata, tmp_path, capsys):
+@pytest.mark.parametrize("more, message", [
+    (["--local", "--fan-out", "2"], "--fan-out spreads a prediction over an endpoint's workers"),
+    (["--msa-clusters", "--fan-out", "2", "--endpointId", "e", "--api-key", "k", "--api-url", "http://127.0.0.1:9"],
+     "--msa-clusters: AF-Cluster clusters a single chain's alignment"),
+])
+def test_what_a_screen_cannot_do_is_refused_before_anything_runs(testdata, tmp_path, capsys, more, message):
     code = main(["--screen", "pulldown", "--bait", str(testdata / "colabfold" / "6A5J.a3m"), "--msa",
-                 str(testdata / "colabfold" / "5AWL1.a3m"), "--output-dir", str(tmp_path / "out"), "--local",
-                 "--fan-out", "2"])
-    assert code == 2 and "--fan-out spreads a prediction over an endpoint's workers" in capsys.readouterr().err
+                 str(testdata / "colabfold" / "5AWL1.a3m"), "--output-dir", str(tmp_path / "out"), *more])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and "\n" not in error.strip()
     assert not (tmp_path / "out").exists()

@@ -236,6 +236,9 @@ def check_combinations(options: LaunchOptions) -> None:
     if options.local and options.fan_out is not None:
         raise UserError("--fan-out spreads a prediction over an endpoint's workers; --local predicts on this machine: "
                         "give one of them")
+    if options.screen is not None and options.msa_clusters:
+        raise UserError("--msa-clusters: AF-Cluster clusters a single chain's alignment; a screen's complexes have "
+                        "several chains")
     if options.fan_out is not None and options.resume:
         raise UserError("--fan-out is resumed by running the same command again (its manifest is in --output-dir), "
                         "not with --resume")

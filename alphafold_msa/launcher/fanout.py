@@ -48,13 +48,14 @@ from alphafold_msa.launcher.output_folder import adopt, arriving, install
 from alphafold_msa.launcher.output_paths import output_files
 from alphafold_msa.launcher.remote import collect_batch_entry, describe_input, endpoint_client, job_input
 from alphafold_msa.launcher.result_files import job_scores, place_beside, top_structures, write_structures
+from alphafold_msa.msa import ComplexMsa, Msa
 from alphafold_msa.protocol.schema import request_body
 from alphafold_msa.protocol.spec import JobSpec
 
 FAN_OUT_DIR = ".fanout"
 
 
-def sample_count(msa, spec: JobSpec) -> int:
+def sample_count(msa: Msa | ComplexMsa, spec: JobSpec) -> int:
     """The prediction's samples: models x seeds for each alignment it runs (AF-Cluster's clusters and controls,
     clustered here as the worker will)."""
     if not spec.msa_clusters:
@@ -92,13 +93,17 @@ def run_fan_out(options: LaunchOptions) -> int:
     return fan_out(options, job.msa, job.spec, options.msa[0], Path(options.output_dir))
 
 
-def fan_out(options: LaunchOptions, msa, spec: JobSpec, source: str, destination: Path) -> int:
+def fan_out(options: LaunchOptions, msa: Msa | ComplexMsa, spec: JobSpec, source: str, destination: Path) -> int:
     """One prediction (`msa`, read from `source`: a file, or a screen's complex) fanned out, its parts and their
     manifest in destination/.fanout, merged into `destination` (and the top structure at --output when given);
     the exit code."""
     assert options.fan_out is not None, "checked by the caller"
     total = sample_count(msa, spec)
     slices = plan(total, options.fan_out, options.samples_per_job, msa.length, spec.num_recycle)
+    if len(slices) == 1 and options.samples_per_job is None:
+        print(f"note: {total} samples run as one job: at {msa.length} residues a job needs "
+              f"{worth_a_worker(msa.length, spec.num_recycle)} samples to be worth a worker's start; "
+              f"--samples-per-job K splits them anyway", file=sys.stderr)
     base = job_input(spec, Path(source), msa)
     directory = destination / FAN_OUT_DIR
     directory.mkdir(parents=True, exist_ok=True)
@@ -142,6 +147,7 @@ def _fan_out(options: LaunchOptions, directory: Path, base: dict, slices: list[t
 
 
 def _jobs(count: int) -> str:
+    """'1 job', '3 jobs'."""
     return f"{count} job" + ("s" if count != 1 else "")
 
 

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, UserError
+from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, UserError, printable
 from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher.batch import (
     DONE,
@@ -35,6 +35,7 @@ from alphafold_msa.launcher.batch import (
 )
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.result_files import job_scores
+from alphafold_msa.protocol.spec import JobSpec
 
 SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
 # What a screen may be ranked by: the top model's scores, higher is better.
@@ -201,7 +202,6 @@ def write_screen(directory: Path, entries: Sequence[Entry], rank_by: str) -> str
 def run_check(options: LaunchOptions) -> bool:
     """--check --screen: one JSON line per complex (its chains, residues, paired rows, samples and estimated GPU
     seconds, or why it cannot run); whether all can."""
-    from alphafold_msa.errors import printable
     from alphafold_msa.launcher.inputs import device_memory, sampling_estimate
 
     spec = options.job_spec()
@@ -254,16 +254,15 @@ def run_screen(options: LaunchOptions, runners=None) -> int:
 
         spec = options.job_spec()
         endpoint_client(options)  # a missing endpoint id or API key fails before anything is read
-
-        def collect(entry: Entry, status: dict, folder: Path) -> None:
-            collect_batch_entry(options.api_url, entry, status, folder)
-            finished(entry.name, entry.result)
-
         settings = batch_settings(spec, options, screen=options.screen)
         if options.fan_out is not None:
             settings.update(fan_out=options.fan_out, samples_per_job=options.samples_per_job)
             code = _run_fanned_out(options, settings, spec, check, entries, finished)
         else:
+            def collect(entry: Entry, status: dict, folder: Path) -> None:
+                collect_batch_entry(options.api_url, entry, status, folder)
+                finished(entry.name, entry.result)
+
             code = run_batch(options, lambda: endpoint_client(options), settings, check,
                              lambda path, msa: job_input(spec, path, msa), collect, entries, what="complex")
     print(write_screen(directory, _saved_entries(directory), options.rank_by))
@@ -271,18 +270,25 @@ def run_screen(options: LaunchOptions, runners=None) -> int:
     return code
 
 
-def _run_fanned_out(options: LaunchOptions, settings: dict[str, Any], spec, check: Callable[[Path], Any],
+def _run_fanned_out(options: LaunchOptions, settings: dict[str, Any], spec: JobSpec, check: Callable[[Path], Any],
                     entries: list[Entry], finished: Callable[[str, dict[str, Any]], None]) -> int:
     """--screen with --fan-out: one complex after another, each one's samples spread over up to --fan-out jobs run
-    --concurrency at a time and merged into its folder (launcher.fanout; its parts in OUT/<name>/.fanout). Resumed
-    by the same command: finished complexes are kept, the one in progress picks up its parts."""
+    --concurrency at a time and merged into its folder (launcher.fanout; its parts in OUT/<name>/.fanout). A
+    complex that fails (its jobs, its folder, its files) is marked FAILED and the rest run. Resumed by the same
+    command: finished complexes are kept, the one in progress picks up its parts."""
     from alphafold_msa.launcher.fanout import fan_out
 
     manifest = open_batch(options, settings, check, entries)
+    for entry in manifest.entries:
+        if entry.status == "INVALID":
+            print(f"{entry.name}: not submitted: {printable(entry.error or '')}", file=sys.stderr)
     to_run = [entry for entry in manifest.entries if entry.status not in DONE]
-    print(f"{len(manifest.entries)} complexes, each fanned out over up to {options.fan_out} jobs, one complex after "
-          f"another; {len(manifest.entries) - len(to_run)} done or invalid; manifest {manifest.path}", file=sys.stderr)
+    invalid = sum(entry.status == "INVALID" for entry in manifest.entries)
+    finished_before = sum(entry.status == "COMPLETED" for entry in manifest.entries)
+    print(f"{len(manifest.entries)} complex(es), each fanned out over up to {options.fan_out} jobs, one after "
+          f"another; {invalid} invalid, {finished_before} already finished; manifest {manifest.path}", file=sys.stderr)
     for number, entry in enumerate(to_run, start=1):
+        folder = manifest.path.parent / entry.name
         try:
             msa = read_complex(entry.path, options)
         except AlphafoldMsaError as error:  # a chain's file changed or went away since the screen started
@@ -292,22 +298,25 @@ def _run_fanned_out(options: LaunchOptions, settings: dict[str, Any], spec, chec
         entry.status = "RUNNING"
         manifest.save()
         print(f"complex {number} of {len(to_run)}: {entry.name}", file=sys.stderr)
-        folder = manifest.path.parent / entry.name
-        code = fan_out(options, msa, spec, entry.path, folder)
-        if code == EXIT_OK:
-            entry.status, entry.error, entry.result = "COMPLETED", None, merged_numbers(folder)
-            finished(entry.name, entry.result)
-        elif code == EXIT_CANCELLED:
-            manifest.save()
-            return code
-        else:
-            entry.status = "FAILED"
-            entry.error = f"some of its jobs did not complete (see {folder / '.fanout' / 'manifest.json'})"
+        try:
+            code = fan_out(options, msa, spec, entry.path, folder)
+            if code == EXIT_OK:
+                entry.status, entry.error, entry.result = "COMPLETED", None, _merged_numbers(folder)
+                finished(entry.name, entry.result)
+            elif code == EXIT_CANCELLED:
+                manifest.save()
+                return code
+            else:
+                entry.status = "FAILED"
+                entry.error = f"some of its jobs did not complete (see {folder / '.fanout' / 'manifest.json'})"
+        except AlphafoldMsaError as error:
+            entry.status, entry.error = "FAILED", str(error)
+            print(f"{entry.name}: failed: {printable(error)}", file=sys.stderr)
         manifest.save()
     return finish_batch(manifest)
 
 
-def merged_numbers(folder: Path) -> dict[str, Any]:
+def _merged_numbers(folder: Path) -> dict[str, Any]:
     """A fanned-out complex's numbers for the table, from its merged files; worker_s: its jobs' seconds."""
     scores = job_scores(sorted(path for path in folder.iterdir() if path.is_file()))
     fan_out = scores.get("timings", {}).get("fan_out", {})
