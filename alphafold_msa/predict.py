@@ -45,6 +45,7 @@ from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.protocol.schema import COMPLEX_MODES
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 from alphafold_msa.results.ensemble import compare_limit, write_ensemble
+from alphafold_msa.results.html_report import write_report
 from alphafold_msa.results.input_summary import complex_summary, covered_ranges, msa_summary, template_summary
 from alphafold_msa.results.job_record import (
     LOG_FILE,
@@ -599,6 +600,8 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
     if states is not None:
         summary["ensemble"] = states
     summary_path, _ = write_summary(output_dir, summary)
+    if spec.report and spec.sample_slice is None:  # a fanned-out part's report is the merge's
+        write_report(output_dir)
     return PredictionResult(output_dir=output_dir, models=ranked_models, msa_summary=prepared.summary,
                             timings=timings, ranking_path=ranking_path, timings_path=timings_path,
                             plots=plot_paths, summary_path=summary_path, summary=summary, ranking=ranking)

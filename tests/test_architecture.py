@@ -39,7 +39,9 @@ CLIENT_SAFE = {("alphafold_msa.launcher.inputs", "alphafold_msa.model.memory"),
                ("alphafold_msa.launcher.inputs", "alphafold_msa.model.speed"),
                ("alphafold_msa.launcher.fanout", "alphafold_msa.model.speed"),
                # --fan-out merges its jobs' files with the worker's own writers (numpy and matplotlib, no jax).
-               ("alphafold_msa.launcher.fanout", "alphafold_msa.results.merge")}
+               ("alphafold_msa.launcher.fanout", "alphafold_msa.results.merge"),
+               # A screen's report.html is written with the prediction pages' writer (numpy, no jax).
+               ("alphafold_msa.launcher.screen", "alphafold_msa.results.html_report")}
 
 
 def module_name(path: Path) -> str:

@@ -56,6 +56,9 @@ def test_a_pulldown_runs_each_prey_with_the_bait_ranked_by_ipsae(testdata, small
         assert set(scores["interface"]["pairs"]) == {"A-B", "B-A"}
     table = json.loads((out / "screen.json").read_text())
     assert table["rank_by"] == "ipsae" and len(table["complexes"]) == 3
+    page = (out / "report.html").read_text()  # the screen's page links each complex's own
+    assert all(f'href="{row["name"]}/report.html"' in page and (out / row["name"] / "report.html").is_file()
+               for row in rows)
     err = capsys.readouterr()
     assert "3 complexes, each its own job" in err.err and "fn3__6A5J_copy" in err.out
     # the same command again: nothing is predicted again, the table is the same

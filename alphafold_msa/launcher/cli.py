@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     outputs.add_argument("--output", help="where to write the top-ranked structure: model.pdb, or model.cif for "
                                           "mmCIF (with --format pdb,cif both, beside each other); scores go to "
                                           "<output>.scores.json, plots and summary beside it")
+    outputs.add_argument("--no-report", action="store_true",
+                         help="do not write report.html (one offline page: the models in 3D, PAE, pLDDT, scores)")
     outputs.add_argument("--output-dir",
                          help="folder for every file of the job (all ranked models, scores, ranking, plots, "
                               "summary; the top model also as <alignment>.pdb when --output is not given); "

@@ -50,6 +50,7 @@ class LaunchOptions:
     msa_clusters: bool
     keep_top: int | None
     save_all: bool
+    no_report: bool
     stop_at_score: float | None
     relax: str | None
     check: bool
@@ -109,6 +110,7 @@ class LaunchOptions:
                  "relax": self.relax, "dropout": self.dropout or None, "msa_mask_fraction": self.msa_mask_fraction,
                  "msa_clusters": self.msa_clusters or None, "multimer_version": self.multimer_version,
                  "keep_top": self.keep_top, "save_all": self.save_all or None, "stop_at_score": self.stop_at_score,
+                 "report": False if self.no_report else None,
                  "formats": self.structure_formats, "recycle_early_stop_tolerance": self.recycle_early_stop_tolerance,
                  "format": self.msa_format, "query": self.query, "complex_mode": self.complex_mode,
                  "pairing": self.pairing}

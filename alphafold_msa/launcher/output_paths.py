@@ -16,7 +16,7 @@ from alphafold_msa.protocol.archive import FIXED_RESULT_FILES
 # --output's suffix names its structure format.
 STRUCTURE_SUFFIXES = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif"}
 # The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
-BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png")
+BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png", "report.html")
 SUMMARIES = ("summary.json", "summary.txt")
 
 

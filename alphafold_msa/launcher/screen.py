@@ -191,11 +191,15 @@ def ranked_rows(entries: Sequence[Entry], rank_by: str) -> list[dict[str, Any]]:
 
 
 def write_screen(directory: Path, entries: Sequence[Entry], rank_by: str) -> str:
-    """screen.tsv and screen.json in the screen's folder; the table as text."""
+    """screen.tsv, screen.json and report.html (the table sortable, each complex linking to its page) in the screen's
+    folder; the table as text."""
     rows = ranked_rows(entries, rank_by)
     write_atomic(directory / SCREEN_JSON, json.dumps({"rank_by": rank_by, "complexes": rows}, indent=1))
     lines = ["\t".join(SCREEN_COLUMNS)] + ["\t".join(table_text(row[c]) for c in SCREEN_COLUMNS) for row in rows]
     write_atomic(directory / SCREEN_TSV, "\n".join(lines) + "\n")
+    from alphafold_msa.results.html_report import screen_report
+
+    screen_report(directory, rows, SCREEN_COLUMNS, rank_by)
     return format_table(rows, SCREEN_COLUMNS)
 
 

@@ -59,6 +59,7 @@ class JobSpec:
     num_seeds: int = DEFAULTS["num_seeds"]
     keep_top: int = DEFAULTS["keep_top"]
     save_all: bool = DEFAULTS["save_all"]
+    report: bool = DEFAULTS["report"]
     stop_at_score: float | None = DEFAULTS["stop_at_score"]
     sample_slice: tuple[int, int] | None = DEFAULTS["sample_slice"]
     dropout: bool = DEFAULTS["dropout"]

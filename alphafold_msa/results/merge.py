@@ -27,6 +27,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_PLOT_NOTE
 from alphafold_msa.results.ensemble import Sample, compare_limit, write_ensemble
+from alphafold_msa.results.html_report import write_report
 from alphafold_msa.results.job_record import write_config
 from alphafold_msa.results.report import draw_model_plots, model_label, write_summary
 from alphafold_msa.results.report import summary as report_summary
@@ -125,6 +126,8 @@ def merge_parts(parts: Sequence[Path], destination: Path, fan_out: dict[str, Any
     log = "".join(f"# part {index} (samples {record['sample_slice'][0]}-{record['sample_slice'][1] - 1})\n"
                   + (part / "log.txt").read_text() for index, (part, record) in enumerate(zip(parts, records)))
     write_atomic(destination / "log.txt", log)
+    if _json(parts[0] / "config.json").get("report", True):
+        write_report(destination)
 
 
 def _json(path: Path) -> dict[str, Any]:
