@@ -82,3 +82,12 @@ def test_no_report_when_asked_and_none_without_models(small_msa_path, reduced_we
                             num_recycle=0, relax="none", runners=runners, report=False)
     assert not (result.output_dir / REPORT_FILE).exists()
     assert write_report(tmp_path) is None
+
+
+@browser
+def test_a_sampling_run_s_page_links_each_state_s_representative(small_msa_path, reduced_weights, runners, tmp_path):
+    result = run_prediction(small_msa_path, tmp_path / "job", reduced_weights, model_config="reduced", models=[1],
+                            num_seeds=3, dropout=True, num_recycle=0, relax="none", runners=runners)
+    outcome = open_page(result.output_dir / REPORT_FILE, tmp_path)
+    check_clean(outcome)
+    assert "Structural states of the samples" in outcome["dom"] and 'class="show-model"' in outcome["dom"]

@@ -156,6 +156,8 @@ def screen_report(directory: Path, rows: Sequence[dict[str, Any]], columns: Sequ
     def cell(row: dict[str, Any], column: str) -> str:
         value = row.get(column)
         text = "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+        if column == "chains" and value:  # the alignment files' names, not where they lie
+            text = ",".join(Path(member).name for member in str(value).split(","))
         if column == "name" and (directory / str(value) / REPORT_FILE).is_file():
             return f'<a href="{html.escape(str(value))}/{REPORT_FILE}">{html.escape(text)}</a>'
         return html.escape(text)

@@ -181,9 +181,24 @@ function build(data) {
   main.append(element("h2", {}, "Models"), scoresTable(data));
   if (data.chains.length > 1) main.append(element("h2", {}, "Interfaces (shown model)"), element("div", { id: "interfaces" }));
   if (data.ensemble) {
-    main.append(element("h2", {}, "Structural states of the samples"), table(
-      [["state", "state"], ["size", "samples"], ["representative", "representative"], ["mean_tm", "mean TM-score"]],
-      data.ensemble.map((s) => ({ ...s, mean_tm: number(s.mean_tm, 3) }))));
+    // A state's representative among the ranked models is a link that shows it in the 3D view.
+    const key = (m) => `${m.name}_seed_${String(m.seed).padStart(3, "0")}`;
+    const states = table(
+      [["state", "state"], ["size", "samples"], ["representative", "representative"],
+        ["mean_tm", "mean TM-score within"]],
+      data.ensemble.map((s) => ({ ...s, mean_tm: number(s.mean_tm, 3) })));
+    for (const [row, state] of [...states.tBodies[0].rows].map((r, k) => [r, data.ensemble[k]])) {
+      const index = data.models.findIndex((m) => key(m) === state.representative);
+      if (index < 0) continue;
+      const link = element("a", { href: "#", class: "show-model" }, state.representative);
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        select.value = String(index);
+        select.dispatchEvent(new Event("change"));
+      });
+      row.cells[2].replaceChildren(link);
+    }
+    main.append(element("h2", {}, "Structural states of the samples"), states);
   }
   if (data.coverage_png) {
     main.append(element("h2", {}, "Alignment coverage"),
