@@ -8,8 +8,10 @@
 # Installs the carried wheels (if any) into a private folder, checks a GPU is visible, then runs
 # benchmarks/gpu_suite.py: the kernel self-check, seconds per model at 100/300/1000/500 residues
 # with the fused kernels and with plain XLA (compile time, warm time, peak memory against the
-# estimate), two whole jobs, Amber relaxation on CUDA. Each file is written as soon as it exists,
-# so a run cut short still returns what it measured. OUT defaults to $OUT, else ./gpu-bench.
+# estimate), whole jobs, Amber relaxation on CUDA; then ColabFold 1.6.3 beside us on the same card
+# (benchmarks/gpu_vs_colabfold.py, PEER_BUDGET_S seconds, default 180; from .whl/peer there, or PEER_PYTHON's
+# environment elsewhere). Each file is written as soon as it exists, so a run cut short still returns what it
+# measured. OUT defaults to $OUT, else ./gpu-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-bench}"
@@ -25,4 +27,22 @@ export PYTHONUNBUFFERED=1
 if [[ " $* " != *" --cpu "* ]]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
-exec "$python" benchmarks/gpu_suite.py --out "$out" "$@"
+status=0
+"$python" benchmarks/gpu_suite.py --out "$out" "$@" || status=$?
+# Then ColabFold beside us on the same card, from its own packages (.whl/peer, or PEER_PYTHON's environment).
+peer_args=()
+if ls .whl/peer/*.whl >/dev/null 2>&1 && [[ " $* " != *" --cpu "* ]]; then
+    peer_site="${TMPDIR:-/tmp}/colabfold-peer-site"
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$peer_site" \
+        .whl/peer/*.whl
+    peer_args=(--peer-python "$python" --peer-site "$peer_site")
+elif [ -n "${PEER_PYTHON:-}" ]; then
+    peer_args=(--peer-python "$PEER_PYTHON")
+fi
+if [ ${#peer_args[@]} -gt 0 ]; then
+    cpu=()
+    [[ " $* " == *" --cpu "* ]] && cpu=(--cpu)
+    "$python" benchmarks/gpu_vs_colabfold.py --out "$out/vs_colabfold" --budget-s "${PEER_BUDGET_S:-180}" \
+        "${peer_args[@]}" "${cpu[@]}" || status=$?
+fi
+exit "$status"

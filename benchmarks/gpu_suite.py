@@ -7,8 +7,9 @@ Files: env.json (card, driver, versions), kernel_check.json (the self-check's ve
 differences), model_speed.json (per length and kernel path: compile + first model, warm model,
 peak device memory next to memory.py's estimate), warm_job.json (two whole jobs with --job-models models
 at the first length through run_prediction: where the time outside the network goes; then one of model 1 over
---job-seeds seeds: how much of the features' processing the network's runs hide) and relax.json (Amber on
-the GPU at 300 residues, when OpenMM is installed). Full-size random weights are generated on the
+--job-seeds seeds: how much of the features' processing the network's runs hide), multimer.json (a 2 x 300
+heterodimer through AlphaFold-Multimer v3, --job-models models: seconds per model, peak memory) and relax.json
+(Amber on the GPU at 300 residues, when OpenMM is installed). Full-size random weights are generated on the
 spot (as many models as --job-models). A measurement that would not fit in the remaining budget is skipped and says so.
 `--cpu` runs the same steps with the reduced network and small lengths to prove the script.
 """
@@ -76,6 +77,36 @@ def time_model(runner, processed, num_recycle: int) -> tuple[float, dict]:
     result, _ = runner.predict(processed, 1, num_recycle, 0, recycle_early_stop_tolerance=0.0)
     np.asarray(result["plddt"])  # wait for the device
     return time.perf_counter() - start, result
+
+
+def multimer_job(param_dir: Path, config: str, chain_length: int, args: argparse.Namespace) -> dict:
+    """A heterodimer of two generated chains through AlphaFold-Multimer v3: one job, --job-models models (each
+    model's weights the first model's, under its name: timing does not depend on the values); seconds per model,
+    the job's wall time, peak device memory."""
+    from alphafold_msa.msa import assemble_complex
+    from alphafold_msa.predict import run_prediction
+    from alphafold_msa.testing.make_weights import make_weights
+
+    row: dict = {"chains": [chain_length, chain_length], "models": args.job_models}
+    try:
+        make_weights(param_dir, config, seed=0, presets=["multimer"], numbers=[1])
+        params = param_dir / "params"
+        for number in range(2, args.job_models + 1):
+            target = params / f"params_model_{number}_multimer_v3.npz"
+            if not target.exists():
+                target.symlink_to("params_model_1_multimer_v3.npz")
+        msa = assemble_complex([generated_msa(chain_length, 200 if args.cpu else 2000, seed=seed) for seed in (7, 8)])
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            result = run_prediction(msa, out, param_dir, models=list(range(1, args.job_models + 1)),
+                                    num_recycle=args.num_recycle, recycle_early_stop_tolerance=0.0, relax="none",
+                                    model_config=config)
+        row.update(wall_s=round(time.perf_counter() - start, 1), models_s=result.timings["models"],
+                   peak_bytes=peak_bytes(), peak_note="the process's peak so far", iptm=result.best.iptm)
+    except Exception as error:  # keep measuring the rest
+        row["error"] = f"{type(error).__name__}: {error}"[:1500]
+        traceback.print_exc()
+    return row
 
 
 def main() -> None:
@@ -202,7 +233,11 @@ def main() -> None:
             suite.write("warm_job", {"length": lengths[0], "kernels": paths[0], "models": args.job_models,
                                      "jobs": jobs})
 
-    # 4. Amber relaxation on the GPU at 300 residues (40 with --cpu).
+    # 4. AlphaFold-Multimer on a two-chain complex (2 x 300 residues; 2 x 20 with --cpu), --job-models models.
+    if suite.left() > (120 if not args.cpu else -1):
+        suite.write("multimer", multimer_job(param_dir, config, 20 if args.cpu else 300, args))
+
+    # 5. Amber relaxation on the GPU at 300 residues (40 with --cpu).
     try:
         import openmm  # noqa: F401
     except ImportError:
