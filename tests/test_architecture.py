@@ -41,7 +41,8 @@ CLIENT_SAFE = {("alphafold_msa.launcher.inputs", "alphafold_msa.model.memory"),
                # --fan-out merges its jobs' files with the worker's own writers (numpy and matplotlib, no jax).
                ("alphafold_msa.launcher.fanout", "alphafold_msa.results.merge"),
                # A screen's report.html is written with the prediction pages' writer (numpy, no jax).
-               ("alphafold_msa.launcher.screen", "alphafold_msa.results.html_report")}
+               ("alphafold_msa.launcher.screen", "alphafold_msa.results.html_report"),
+               ("alphafold_msa.launcher.remote", "alphafold_msa.results.html_report")}
 
 
 def module_name(path: Path) -> str:

@@ -190,20 +190,25 @@ def test_a_multimer_complex_writes_its_complex_a3m_and_cites_alphafold_multimer(
 
 def test_without_a_bucket_a_large_archive_leaves_out_the_spare_files(templated, monkeypatch, tmp_path):
     """Past the inline limit, a worker without a bucket sends the archive without the copies under
-    ColabFold's names and msa.a3m (its estimate before the job counts only the other files)."""
+    ColabFold's names, msa.a3m and report.html (its estimate before the job counts only the other files); the
+    launcher writes report.html again from the files that came."""
     import base64
 
+    from alphafold_msa.launcher.remote import receive
+    from alphafold_msa.launcher.result_files import ResultOrigin
     from alphafold_msa.worker import handler as worker
 
     folder = templated[0].output_dir
-    spare = sorted(p.name for p in folder.iterdir()
-                   if p.name == "msa.a3m" or re.match(r"(scores_)?rank_\d{3}_model_\d_ptm_seed_003\.", p.name))
-    assert len(spare) == 1 + 2 * 3, "msa.a3m; each model's pdb, cif and scores"
+    spare = sorted(p.name for p in folder.iterdir() if p.name in ("msa.a3m", "report.html")
+                   or re.match(r"(scores_)?rank_\d{3}_model_\d_ptm_seed_003\.", p.name))
+    assert len(spare) == 2 + 2 * 3, "msa.a3m, report.html; each model's pdb, cif and scores"
     monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", len(base64.b64encode(pack(folder, spare))))
     files = worker.deliver_archive("job-lean", folder, bucket=None)
     assert files["left_out"] == spare
     unpacked = unpack(base64.b64decode(files["data"]), tmp_path / "lean", files["sha256"])
     assert sorted(p.name for p in unpacked) == sorted(p.name for p in folder.iterdir() if p.name not in spare)
+    received = receive({"files": files}, tmp_path / "received", ResultOrigin("job-lean", "http://127.0.0.1:9"))
+    assert "report.html" in [p.name for p in received] and (tmp_path / "received" / "report.html").stat().st_size
     monkeypatch.setattr(worker, "INLINE_ARCHIVE_BYTES", len(base64.b64encode(pack(folder))))
     assert "left_out" not in worker.deliver_archive("job-full", folder, bucket=None)
 

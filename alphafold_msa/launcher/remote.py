@@ -97,12 +97,16 @@ def write_output_files(output: dict, destination: Path) -> list[Path]:
 
 
 def receive(output: dict, destination: Path, origin: ResultOrigin) -> list[Path]:
-    """The job's files in `destination`: its results archive unpacked, or what the output itself
-    carries when it has no archive; never in place of a file the launcher did not write there
-    (launcher.output_folder)."""
+    """The job's files in `destination`: its results archive unpacked (report.html written here when the worker
+    left it out), or what the output itself carries when it has no archive; never in place of a file the launcher
+    did not write there (launcher.output_folder)."""
     with arriving(destination) as arrived:
         if "files" in output:
             receive_files(output["files"], arrived, origin)
+            if "report.html" in output["files"].get("left_out", []):  # left out to keep the archive small
+                from alphafold_msa.results.html_report import write_report
+
+                write_report(arrived)
         else:
             write_output_files(output, arrived)
         return install(arrived, destination)

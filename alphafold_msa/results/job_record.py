@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
 from alphafold_msa.files import write_atomic
+from alphafold_msa.results.html_report import REPORT_FILE
 from alphafold_msa.results.types import COLABFOLD_NAME
 
 CONFIG_FILE, LOG_FILE, ALIGNMENT_FILE, CITATIONS_FILE = "config.json", "log.txt", "msa.a3m", "cite.bibtex"
@@ -188,7 +189,7 @@ def write_msa_clusters(output_dir: Path, description: dict[str, Any], alignments
 def spare_files(names: Iterable[str]) -> list[str]:
     """Of a job folder's file `names`, those its results archive can do without when it must stay small
     (sorted): the copies of the ranked files under ColabFold's names, msa.a3m (the job's own input,
-    filtered; the largest file for a deep alignment) and AF-Cluster's alignments (msa_clusters.json names their
-    rows)."""
-    return sorted(name for name in names
-                  if name == ALIGNMENT_FILE or COLABFOLD_NAME.fullmatch(name) or CLUSTER_A3M.fullmatch(name))
+    filtered; the largest file for a deep alignment), AF-Cluster's alignments (msa_clusters.json names their
+    rows) and report.html (the launcher writes it again from the files that came)."""
+    return sorted(name for name in names if name in (ALIGNMENT_FILE, REPORT_FILE) or COLABFOLD_NAME.fullmatch(name)
+                  or CLUSTER_A3M.fullmatch(name))
