@@ -91,3 +91,30 @@ def test_a_sampling_run_s_page_links_each_state_s_representative(small_msa_path,
     outcome = open_page(result.output_dir / REPORT_FILE, tmp_path)
     check_clean(outcome)
     assert "Structural states of the samples" in outcome["dom"] and 'class="show-model"' in outcome["dom"]
+
+
+@browser
+def test_a_batch_s_pages_share_one_viewer(testdata, reduced_weights, runners, tmp_path):
+    """A local batch: each alignment's page loads out/report-viewer.js instead of holding its own copy; a page
+    moved out of the batch folder still shows everything but the 3D view."""
+    from alphafold_msa.launcher.cli import main
+
+    folder = tmp_path / "alignments"
+    folder.mkdir()
+    for name in ("6A5J.a3m", "5AWL1.a3m"):
+        shutil.copy(testdata / "colabfold" / name, folder)
+    out = tmp_path / "out"
+    assert main(["--local", "--param-dir", str(reduced_weights), "--model-config", "reduced", "--models", "1",
+                 "--num-recycle", "0", "--relax", "none", "--msa", str(folder), "--output-dir", str(out)],
+                runners=runners) == 0
+    assert (out / "report-viewer.js").stat().st_size > 100_000
+    page_path = out / "6A5J" / REPORT_FILE
+    assert page_path.stat().st_size < 200_000, "the page holds its data, not the viewer"
+    outcome = open_page(page_path, tmp_path)
+    check_clean(outcome)
+    assert outcome["viewer"] is True
+    moved = tmp_path / "moved" / "6A5J"
+    shutil.copytree(out / "6A5J", moved)
+    alone = open_page(moved / REPORT_FILE, tmp_path)
+    assert alone["viewer"] is False and alone["errors"] == [] and "PAE" in alone["pae_hover"]
+    assert "report-viewer.js in the batch" in alone["dom"]

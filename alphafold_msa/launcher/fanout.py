@@ -193,7 +193,7 @@ def _run_until_done(options: LaunchOptions, manifest: Manifest, request: Callabl
     from alphafold_msa.results.merge import part_complete, stopped_at
 
     def collect(entry: Entry, status: dict, folder: Path) -> None:
-        collect_batch_entry(options.api_url, entry, status, folder)
+        collect_batch_entry(options.api_url, entry, status, folder, shared_viewer=False)  # a part: no page
         if not part_complete(folder):
             raise RemoteError(f"job {entry.job_id} completed without all its files ("
                               f"{printable(status.get('output', {}).get('files_error', 'files left out'))})")

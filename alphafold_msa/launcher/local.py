@@ -153,12 +153,16 @@ def batch_predictor(options: LaunchOptions, spec: JobSpec, runners=None) -> Call
     else a new one) carries compiled networks from one prediction to the next."""
     from alphafold_msa.launcher.batch import interface_numbers
     from alphafold_msa.model.runner import RunnerCache
+    from alphafold_msa.results.html_report import write_report, write_shared_viewer
 
     runners = runners if runners is not None else RunnerCache()
 
     def predict(msa, folder: Path) -> dict[str, Any]:
         with arriving(folder) as arrived:
             result = predict_here(options, spec, msa, arrived, runners)
+            if spec.report:  # the batch's pages share one viewer, in the batch folder
+                write_shared_viewer(folder.parent)
+                write_report(arrived, shared_viewer=True)
             install(arrived, folder)
         best = result.best
         return {"length": result.msa_summary["query_length"], "depth": result.msa_summary["num_sequences"],

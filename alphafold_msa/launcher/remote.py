@@ -96,26 +96,33 @@ def write_output_files(output: dict, destination: Path) -> list[Path]:
     return [structure, scores]
 
 
-def receive(output: dict, destination: Path, origin: ResultOrigin) -> list[Path]:
+def receive(output: dict, destination: Path, origin: ResultOrigin, shared_viewer: bool = False) -> list[Path]:
     """The job's files in `destination`: its results archive unpacked (report.html written here when the worker
-    left it out), or what the output itself carries when it has no archive; never in place of a file the launcher
-    did not write there (launcher.output_folder)."""
+    left it out, or with `shared_viewer` to load the batch folder's viewer), or what the output itself carries
+    when it has no archive; never in place of a file the launcher did not write there (launcher.output_folder)."""
     with arriving(destination) as arrived:
         if "files" in output:
             receive_files(output["files"], arrived, origin)
-            if "report.html" in output["files"].get("left_out", []):  # left out to keep the archive small
+            # Left out to keep the archive small, or to share the batch folder's viewer: written here.
+            left_out = "report.html" in output["files"].get("left_out", [])
+            if left_out or (shared_viewer and (arrived / "report.html").is_file()):
                 from alphafold_msa.results.html_report import write_report
 
-                write_report(arrived)
+                write_report(arrived, shared_viewer=shared_viewer)
         else:
             write_output_files(output, arrived)
         return install(arrived, destination)
 
 
-def collect_batch_entry(api_url: str, entry, status: dict, destination: Path) -> None:
-    """Batch mode: a completed job's files into out/<name>/ and its numbers into the manifest entry."""
+def collect_batch_entry(api_url: str, entry, status: dict, destination: Path, shared_viewer: bool = True) -> None:
+    """Batch mode: a completed job's files into out/<name>/ (with `shared_viewer`, its page loading the viewer from
+    out/report-viewer.js) and its numbers into the manifest entry."""
     output = decode_output(status.get("output"), api_url)
-    receive(output, destination, ResultOrigin(entry.job_id, api_url))
+    files = receive(output, destination, ResultOrigin(entry.job_id, api_url), shared_viewer=shared_viewer)
+    if shared_viewer and any(path.name == "report.html" for path in files):
+        from alphafold_msa.results.html_report import write_shared_viewer
+
+        write_shared_viewer(destination.parent)
     entry.result = result_numbers(output, status)
 
 

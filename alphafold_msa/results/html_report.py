@@ -5,7 +5,8 @@ switcher for the ranked models, the PAE matrix (hover: the residue pair and its 
 pLDDT per residue, the scores table, a complex's interface scores, a sampling run's structural states, the
 alignment's coverage and the demo-weights warning. Everything is in the one file: the viewer (assets/3Dmol-min.js,
 vendored by web/build.sh, its licence in assets/), the page's script (assets/report.js) and the data (gzip,
-base64; each PAE as one byte per residue pair, 1/8 Å steps up to 31.875 Å). Its Content-Security-Policy allows no
+base64; each PAE as one byte per residue pair, 1/8 Å steps up to 31.875 Å); the pages of a batch or screen share
+one viewer, report-viewer.js in the batch folder. Its Content-Security-Policy allows no
 request: the page works offline and cannot fetch anything. screen_report writes a screen's page: its complexes'
 table, sortable, each linking to the complex's own report.html.
 """
@@ -26,10 +27,13 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE
 
 REPORT_FILE = "report.html"
+# A batch's or screen's pages share the viewer in the batch folder (each page is in its own folder below it).
+VIEWER_FILE = "report-viewer.js"
 PAE_STEP = 8  # bytes per Å: PAE 0..31.875 Å in one byte
-# No request of any kind; inline scripts and styles, and the page's own images as data: URIs.
-POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
-          "worker-src blob:")
+# No request of any kind: inline scripts and styles, the page's own images as data: URIs, and (a batch's pages) the
+# viewer script from a file beside them.
+POLICY = ("default-src 'none'; script-src 'self' file: 'unsafe-inline'; style-src 'unsafe-inline'; "
+          "img-src data: blob:; worker-src blob:")
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }
 .warning { background: #fff3cd; border: 1px solid #e0b000; padding: .6em; }
@@ -112,24 +116,40 @@ def report_data(folder: Path) -> dict[str, Any] | None:
     return data
 
 
-def page(title: str, body: str, scripts: Sequence[str], data: dict[str, Any] | None = None) -> str:
-    """A whole offline page: the policy, the style, `body`, the data (packed) and `scripts` inline."""
+def page(title: str, body: str, scripts: Sequence[str], data: dict[str, Any] | None = None,
+         files: Sequence[str] = ()) -> str:
+    """A whole offline page: the policy, the style, `body`, the data (packed), the script `files` (relative paths)
+    and `scripts` inline."""
     packed = f'<script id="report-data" type="application/octet-stream">{_packed(data)}</script>\n' if data else ""
-    inline = "".join(f"<script>{script}</script>\n" for script in scripts)
+    inline = "".join(f'<script src="{html.escape(name)}"></script>\n' for name in files)
+    inline += "".join(f"<script>{script}</script>\n" for script in scripts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">\n'
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n"
             f'<pre id="selftest" hidden></pre>\n{packed}{inline}</body></html>\n')
 
 
-def write_report(folder: Path) -> Path | None:
-    """report.html in a prediction's `folder`, from its files; None when it has no ranked model."""
+def write_report(folder: Path, shared_viewer: bool = False) -> Path | None:
+    """report.html in a prediction's `folder`, from its files; None when it has no ranked model. With
+    `shared_viewer` (a batch's or screen's folder below the batch's), the page loads the viewer from
+    ../report-viewer.js (write_shared_viewer) instead of holding its own copy."""
     data = report_data(folder)
     if data is None:
         return None
-    text = page(data["title"], '<main id="report"></main>', [_asset("3Dmol-min.js"), _asset("report.js")], data)
+    scripts = [_asset("report.js")] if shared_viewer else [_asset("3Dmol-min.js"), _asset("report.js")]
+    text = page(data["title"], '<main id="report"></main>', scripts, data,
+                files=[f"../{VIEWER_FILE}"] if shared_viewer else [])
     path = folder / REPORT_FILE
     write_atomic(path, text)
+    return path
+
+
+def write_shared_viewer(directory: Path) -> Path:
+    """The viewer a batch's pages share, in the batch folder (written when missing or not this version's)."""
+    path = directory / VIEWER_FILE
+    viewer = _asset("3Dmol-min.js")
+    if not path.is_file() or path.read_text(encoding="utf-8", errors="replace") != viewer:
+        write_atomic(path, viewer)
     return path
 
 

@@ -135,6 +135,18 @@ function showModel(state, index) {
   const { data, viewer } = state;
   const model = data.models[index];
   state.model = model;
+  if (viewer) drawModel(viewer, data, model);
+  document.getElementById("model-label").textContent =
+    `rank ${model.rank}: ${model.name}, seed ${model.seed}, mean pLDDT ${number(model.mean_plddt)}`;
+  const pae = document.getElementById("pae-canvas");
+  if (model.pae) drawPae(pae, data, model);
+  pae.hidden = !model.pae;
+  document.getElementById("plddt").replaceChildren(plddtChart(data, model));
+  const interfaces = document.getElementById("interfaces");
+  if (interfaces) interfaces.replaceChildren(interfaceTable(model));
+}
+
+function drawModel(viewer, data, model) {
   viewer.clear();
   viewer.addModel(model.structure, model.format);
   const byChain = document.getElementById("color-by").value === "chain";
@@ -146,14 +158,6 @@ function showModel(state, index) {
   }
   viewer.zoomTo();
   viewer.render();
-  document.getElementById("model-label").textContent =
-    `rank ${model.rank}: ${model.name}, seed ${model.seed}, mean pLDDT ${number(model.mean_plddt)}`;
-  const pae = document.getElementById("pae-canvas");
-  if (model.pae) drawPae(pae, data, model);
-  pae.hidden = !model.pae;
-  document.getElementById("plddt").replaceChildren(plddtChart(data, model));
-  const interfaces = document.getElementById("interfaces");
-  if (interfaces) interfaces.replaceChildren(interfaceTable(model));
 }
 
 function build(data) {
@@ -204,7 +208,14 @@ function build(data) {
     main.append(element("h2", {}, "Alignment coverage"),
       element("img", { src: `data:image/png;base64,${data.coverage_png}`, alt: "MSA coverage", class: "coverage" }));
   }
-  const viewer = $3Dmol.createViewer(document.getElementById("viewer"), { backgroundColor: "white" });
+  // A batch's pages share ../report-viewer.js: a page moved out of its batch folder shows the rest without it.
+  const viewer = typeof $3Dmol === "undefined" ? null
+    : $3Dmol.createViewer(document.getElementById("viewer"), { backgroundColor: "white" });
+  if (!viewer) {
+    document.getElementById("viewer").append(element("p", { class: "warning" },
+      "The 3D viewer, report-viewer.js in the batch's folder, is not beside this page's folder: open the page " +
+      "inside its batch folder."));
+  }
   const state = { data, viewer, model: null };
   select.addEventListener("change", () => showModel(state, Number(select.value)));
   colorBy.addEventListener("change", () => showModel(state, Number(select.value)));
@@ -234,14 +245,14 @@ async function renderedPixels(viewer) {
 }
 
 async function selftest(state) {
-  const outcome = { models: state.data.models.length };
-  const before = await renderedPixels(state.viewer);
+  const outcome = { models: state.data.models.length, viewer: Boolean(state.viewer) };
+  const before = state.viewer ? await renderedPixels(state.viewer) : { coloured: 0, uri: "" };
   outcome.coloured_pixels = before.coloured;
   const select = document.getElementById("model");
   if (select.options.length > 1) {
     select.value = "1";
     select.dispatchEvent(new Event("change"));
-    const after = await renderedPixels(state.viewer);
+    const after = state.viewer ? await renderedPixels(state.viewer) : before;
     outcome.switched = after.uri !== before.uri;
     outcome.label = document.getElementById("model-label").textContent;
   }
