@@ -118,3 +118,13 @@ def test_a_batch_s_pages_share_one_viewer(testdata, reduced_weights, runners, tm
     alone = open_page(moved / REPORT_FILE, tmp_path)
     assert alone["viewer"] is False and alone["errors"] == [] and "PAE" in alone["pae_hover"]
     assert "report-viewer.js in the batch" in alone["dom"]
+
+
+def test_a_page_holds_at_most_the_top_models(small_msa_path, reduced_weights, runners, tmp_path, monkeypatch):
+    from alphafold_msa.results import html_report
+
+    result = run_prediction(small_msa_path, tmp_path / "job", reduced_weights, model_config="reduced", models=[1],
+                            num_seeds=3, num_recycle=0, relax="none", runners=runners, report=False)
+    monkeypatch.setattr(html_report, "MAX_MODELS", 2)
+    data = html_report.report_data(result.output_dir)
+    assert data is not None and [m["rank"] for m in data["models"]] == [0, 1] and data["ranked"] == 3

@@ -30,6 +30,9 @@ REPORT_FILE = "report.html"
 # A batch's or screen's pages share the viewer in the batch folder (each page is in its own folder below it).
 VIEWER_FILE = "report-viewer.js"
 PAE_STEP = 8  # bytes per Å: PAE 0..31.875 Å in one byte
+# The most ranked models a page holds (the top ones; --keep-top may keep up to 1,000): 25 at 500 residues is
+# about 13 MB of page.
+MAX_MODELS = 25
 # No request of any kind: inline scripts and styles, the page's own images as data: URIs, and (a batch's pages) the
 # viewer script from a file beside them.
 POLICY = ("default-src 'none'; script-src 'self' file: 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -88,7 +91,7 @@ def report_data(folder: Path) -> dict[str, Any] | None:
     """What the page shows, read from the prediction's files in `folder`; None without a ranked model."""
     summary = _json(folder / "summary.json") or {}
     models = []
-    for entry in summary.get("models", []):
+    for entry in summary.get("models", [])[:MAX_MODELS]:
         rank = entry["rank"]
         path = next((folder / f"ranked_{rank}.{fmt}" for fmt in ("pdb", "cif")
                      if (folder / f"ranked_{rank}.{fmt}").is_file()), None)
@@ -106,6 +109,7 @@ def report_data(folder: Path) -> dict[str, Any] | None:
     data: dict[str, Any] = {"title": summary.get("query_name") or folder.name, "length": length,
                             "chains": _chains(summary, length), "models": models,
                             "summary": {k: summary.get(k) for k in ("num_sequences", "num_sequences_filtered", "note")},
+                            "ranked": len(summary.get("models", [])),
                             "demo_weights": DEMO_WEIGHTS_NOTE if summary.get("demo_weights") else None}
     clusters = _json(folder / "clusters.json")
     if clusters and clusters.get("clusters"):

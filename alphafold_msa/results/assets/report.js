@@ -183,6 +183,10 @@ function build(data) {
       "predicted aligned error: hover for a residue pair")));
   main.append(views, legend, element("h2", {}, "pLDDT per residue"), element("div", { id: "plddt" }));
   main.append(element("h2", {}, "Models"), scoresTable(data));
+  if (data.ranked > data.models.length) {
+    main.append(element("p", {}, `the top ${data.models.length} of ${data.ranked} ranked models; every one is in ` +
+      "the folder (ranked_*.pdb, scores_rank_*.json)"));
+  }
   if (data.chains.length > 1) main.append(element("h2", {}, "Interfaces (shown model)"), element("div", { id: "interfaces" }));
   if (data.ensemble) {
     // A state's representative among the ranked models is a link that shows it in the 3D view.
