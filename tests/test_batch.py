@@ -323,9 +323,10 @@ def test_job_names_never_leave_the_output_folder(testdata, tmp_path):
     from test_remote import COMPLETED
 
     odd = [Path("...a3m"), Path("..a3m"), Path(".hidden.a3m"), Path("manifest.json.a3m"), Path("a b\\..\\c.a3m"),
-           Path("Fam.a3m"), Path("fam.a3m")]
+           Path("Fam.a3m"), Path("fam.a3m"), Path("report-viewer.js.a3m"), Path("screen.tsv.a3m")]
     names = job_names(odd)
-    assert names == ["alignment", "alignment_2", "hidden", "manifest.json_", "a_b_.._c", "Fam", "fam_2"]
+    assert names == ["alignment", "alignment_2", "hidden", "manifest.json_", "a_b_.._c", "Fam", "fam_2",
+                     "report-viewer.js_", "screen.tsv_"], "never the batch folder's own files"
     out = (tmp_path / "out").resolve()
     assert all((out / name).resolve().parent == out for name in names)
     with EndpointEmulator() as emulator:

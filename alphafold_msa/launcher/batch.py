@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, EXIT_REMOTE_FAILED, AlphafoldMsaError, UserError, printable
 from alphafold_msa.files import write_atomic
@@ -40,7 +40,9 @@ ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".sth", ".stk", ".stockholm", ".se
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
 MANIFEST = "manifest.json"
 LOCK = ".launcher.lock"
-RESERVED_NAMES = {MANIFEST, "summary.tsv", "summary.json", LOCK}
+# The batch folder's own files (a screen's table and page, the viewer its entries' pages share): no entry's folder.
+RESERVED_NAMES = {MANIFEST, "summary.tsv", "summary.json", LOCK, "screen.tsv", "screen.json", "report.html",
+                  "report-viewer.js"}
 # Never run again (STOPPED: a fanned-out prediction's job not needed once one reached its stop_at_score); FAILED
 # ones are retried on a rerun while attempts remain.
 DONE = ("COMPLETED", "INVALID", "STOPPED")
@@ -89,24 +91,31 @@ def discover(patterns: list[str]) -> list[Path]:
     return list(unique.values())
 
 
-def _folder_name(stem: str) -> str:
+def _folder_name(stem: str, fallback: str) -> str:
     """`stem` as a plain folder name inside --output-dir: letters, digits, '.', '_' and '-' only, not
-    starting with a dot (so never '..'), and none of the batch's own files."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or "alignment"
+    starting with a dot (so never '..'; `fallback` when nothing is left), and none of the batch's own files."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".") or fallback
     return f"{name}_" if name in RESERVED_NAMES else name
 
 
-def job_names(paths: list[Path]) -> list[str]:
-    """A folder name per alignment: its stem made safe, and unique (also where case does not
-    count) with _2, _3... in order."""
+def folder_names(stems: Iterable[str], fallback: str = "alignment") -> list[str]:
+    """A folder name per stem: made safe (_folder_name), and unique (also where case does not count) with _2,
+    _3... in order."""
     names: list[str] = []
-    for path in paths:
-        stem = _folder_name(_alignment_stem(path) or path.stem)
-        name, number = stem, 2
-        while name.lower() in (n.lower() for n in names):
-            name, number = f"{stem}_{number}", number + 1
+    taken: set[str] = set()
+    for stem in stems:
+        safe = _folder_name(stem, fallback)
+        name, number = safe, 2
+        while name.lower() in taken:
+            name, number = f"{safe}_{number}", number + 1
         names.append(name)
+        taken.add(name.lower())
     return names
+
+
+def job_names(paths: list[Path]) -> list[str]:
+    """A folder name per alignment, from its stem (folder_names)."""
+    return folder_names(_alignment_stem(path) or path.stem for path in paths)
 
 
 def lock_folder(directory: Path):
@@ -390,12 +399,17 @@ def settings_of(settings: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(settings))
 
 
+def tsv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """`rows` as a TSV file's text: a header of `columns`, then one line per row (cells as table_text)."""
+    lines = ["\t".join(columns)] + ["\t".join(table_text(row[c]) for c in columns) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def write_tables(directory: Path, entries: list[Entry]) -> str:
     """summary.tsv and summary.json in the batch folder; returns the table as text."""
     rows = [table_row(e) for e in entries]
     write_atomic(directory / "summary.json", json.dumps(rows, indent=1))
-    tsv = ["\t".join(TABLE_COLUMNS)] + ["\t".join(table_text(r[c]) for c in TABLE_COLUMNS) for r in rows]
-    write_atomic(directory / "summary.tsv", "\n".join(tsv) + "\n")
+    write_atomic(directory / "summary.tsv", tsv_text(rows, TABLE_COLUMNS))
     return format_table(rows)
 
 

@@ -15,7 +15,7 @@ from typing import Sequence
 from alphafold_msa import settings
 from alphafold_msa.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, UserError, printable
 from alphafold_msa.launcher.client import DEFAULT_API_URL
-from alphafold_msa.launcher.options import LaunchOptions
+from alphafold_msa.launcher.options import RANK_BY, SCREEN_MODES, LaunchOptions
 from alphafold_msa.launcher.output_paths import check_output_paths
 from alphafold_msa.protocol.schema import (
     COMPLEX_MODES,
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="samples per job with --fan-out (default: enough to be worth a worker's start, from "
                               "the measured GPU speed at this length)")
     screen = parser.add_argument_group("interaction screens (--output-dir; remote or --local)")
-    screen.add_argument("--screen", choices=("pulldown", "all-vs-all", "pairs"),
+    screen.add_argument("--screen", choices=SCREEN_MODES,
                         help="pulldown: each --msa alignment with --bait; all-vs-all: every pair of the --msa "
                              "alignments; pairs: the complexes of --pairs FILE. Each complex is paired by species "
                              "and runs as one job of a batch; screen.tsv ranks them")
@@ -149,8 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one complex per line: alignment files, comma-separated, each optionally :COPIES "
                              "(e.g. A.sto:2,B.a3m), relative to the file's folder")
     screen.add_argument("--include-homomers", action="store_true", help="--screen all-vs-all: also each homodimer")
-    screen.add_argument("--rank-by", choices=("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence",
-                                              "mean_plddt"), default="ipsae",
+    screen.add_argument("--rank-by", choices=RANK_BY, default=RANK_BY[0],
                         help="the score screen.tsv ranks by (default ipsae: docs in the README)")
     screen.add_argument("--max-complexes", type=whole_number(1), default=10_000,
                         help="the most complexes a screen may hold (default 10000)")

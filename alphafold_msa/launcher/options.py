@@ -17,6 +17,9 @@ from alphafold_msa.protocol.schema import JobInputError
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 
 # Job fields whose flag is not the field's name with '-' for '_'.
+# --screen's kinds, and what a screen may be ranked by (--rank-by: the top model's scores, higher is better).
+SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
+RANK_BY = ("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence", "mean_plddt")
 FLAG_OF_FIELD = {"formats": "--format", "format": "--format", "dropout": "--use-dropout"}
 
 
@@ -70,11 +73,11 @@ class LaunchOptions:
     kernels: str | None
     fan_out: int | str | None = None  # --fan-out: a number of jobs, or "auto"
     samples_per_job: int | None = None
-    screen: str | None = None  # --screen pulldown|all-vs-all|pairs (launcher/screen.py)
+    screen: str | None = None  # --screen: one of SCREEN_MODES (launcher/screen.py)
     bait: str | None = None
     pairs: str | None = None
     include_homomers: bool = False
-    rank_by: str = "ipsae"
+    rank_by: str = RANK_BY[0]
     max_complexes: int = 10_000
     adopt_output: bool = False  # --output was implied inside --output-dir: its files count among the job's
 

@@ -26,20 +26,22 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher.batch import (
     DONE,
     Entry,
+    _alignment_stem,
+    batch_settings,
     discover,
     finish_batch,
+    folder_names,
     format_table,
     open_batch,
     result_numbers,
-    table_text,
+    run_batch,
+    run_local_batch,
+    tsv_text,
 )
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.result_files import job_scores
 from alphafold_msa.protocol.spec import JobSpec
 
-SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
-# What a screen may be ranked by: the top model's scores, higher is better.
-RANK_BY = ("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence", "mean_plddt")
 SCREEN_COLUMNS = ("rank", "name", "chains", "ipsae", "iptm", "pdockq", "pdockq2", "mean_plddt", "length", "status")
 SCREEN_TSV, SCREEN_JSON = "screen.tsv", "screen.json"
 # A pairs file: ample for --max-complexes' default of 10,000 lines of a few file names each.
@@ -95,14 +97,10 @@ def parse_members(text: str, base: Path, where: str) -> tuple[Member, ...]:
     return tuple(members)
 
 
-def _stem(path: Path) -> str:
-    from alphafold_msa.launcher.batch import _alignment_stem
-
-    return _alignment_stem(path) or path.stem
-
-
 def _named(members: tuple[Member, ...]) -> str:
-    return "__".join(_stem(m.path) + (f"x{m.copies}" if m.copies != 1 else "") for m in members)
+    """'bait__prey', 'Ax2': the complex's stem, from its chains' alignment stems and copies."""
+    return "__".join((_alignment_stem(m.path) or m.path.stem) + (f"x{m.copies}" if m.copies != 1 else "")
+                     for m in members)
 
 
 def plan(options: LaunchOptions) -> list[ScreenComplex]:
@@ -130,16 +128,8 @@ def plan(options: LaunchOptions) -> list[ScreenComplex]:
     if len(groups) > options.max_complexes:
         raise UserError(f"--screen {options.screen}: {len(groups):,} complexes, more than --max-complexes "
                         f"{options.max_complexes:,}")
-    names: list[str] = []
-    complexes = []
-    for members in groups:
-        stem = re.sub(r"[^A-Za-z0-9._-]", "_", _named(tuple(members))).lstrip(".") or "complex"
-        name, number = stem, 2
-        while name.lower() in (n.lower() for n in names):
-            name, number = f"{stem}_{number}", number + 1
-        names.append(name)
-        complexes.append(ScreenComplex(name, tuple(members)))
-    return complexes
+    names = folder_names((_named(members) for members in groups), fallback="complex")
+    return [ScreenComplex(name, tuple(members)) for name, members in zip(names, groups)]
 
 
 def _read_pairs(path: Path, most: int) -> list[tuple[Member, ...]]:
@@ -195,8 +185,7 @@ def write_screen(directory: Path, entries: Sequence[Entry], rank_by: str) -> str
     folder; the table as text."""
     rows = ranked_rows(entries, rank_by)
     write_atomic(directory / SCREEN_JSON, json.dumps({"rank_by": rank_by, "complexes": rows}, indent=1))
-    lines = ["\t".join(SCREEN_COLUMNS)] + ["\t".join(table_text(row[c]) for c in SCREEN_COLUMNS) for row in rows]
-    write_atomic(directory / SCREEN_TSV, "\n".join(lines) + "\n")
+    write_atomic(directory / SCREEN_TSV, tsv_text(rows, SCREEN_COLUMNS))
     from alphafold_msa.results.html_report import screen_report
 
     screen_report(directory, rows, SCREEN_COLUMNS, rank_by)
@@ -226,8 +215,6 @@ def run_check(options: LaunchOptions) -> bool:
 def run_screen(options: LaunchOptions, runners=None) -> int:
     """The screen on the endpoint or, with --local, here; the ranked table rewritten as complexes finish and
     printed at the end."""
-    from alphafold_msa.launcher.batch import batch_settings, run_batch, run_local_batch
-
     assert options.output_dir is not None, "checked by cli.dispatch"
     directory = Path(options.output_dir)
     entries = [complex_.entry() for complex_ in plan(options)]
