@@ -6,8 +6,8 @@ the page writer (results/html_report.py), against the 3 MB target.
 The folder is made from a deposited structure (shared/testdata/structures/2rbg.pdb, its two chains of 124
 residues with every atom, repeated --copies times side by side: 496 residues), each model's PAE drawn from the Cβ
 distances with noise (smooth as a real one, which matters to its compression) and pLDDT from 40 to 95. Prints
-one JSON object: residues, models, the page's bytes, its parts (viewer, script, data) and whether it is under
-3 MB.
+one JSON object: residues, models (and how many the page holds: html_report.PAE_BUDGET_BYTES), the page's bytes,
+its parts (viewer, script, data) and whether it is under 3 MB.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def atoms(copies: int) -> tuple[list[str], np.ndarray]:
     for copy in range(copies):
         for line in lines:
             x = float(line[30:38]) + 60.0 * copy
-            chain = "ABCDEFGH"[2 * copy + "AB".index(line[21])]
+            chain = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[2 * copy + "AB".index(line[21])]
             out.append(f"{line[:21]}{chain}{line[22:30]}{x:8.3f}{line[38:]}")
             if line[12:16] == " CB " or (line[12:16] == " CA " and line[17:20] == "GLY"):
                 cb.append([x, float(line[38:46]), float(line[46:54])])
@@ -55,7 +55,7 @@ def folder_of(path: Path, models: int, copies: int) -> int:
                                                                    "ptm": 0.8}))
         summary_models.append({"rank": rank, "model": f"model_{rank + 1}_ptm", "seed": 0,
                                "mean_plddt": float(plddt.mean()), "ptm": 0.8})
-    (path / "summary.json").write_text(json.dumps({"query_name": "2rbg", "num_sequences": 1000,
+    (path / "summary.json").write_text(json.dumps({"query_name": "2rbg", "query_length": n, "num_sequences": 1000,
                                                    "num_sequences_filtered": 900, "models": summary_models}))
     return n
 
@@ -63,7 +63,7 @@ def folder_of(path: Path, models: int, copies: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=5)
-    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=2, choices=range(1, 14))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -75,7 +75,8 @@ def main() -> None:
         assert data is not None
     viewer = len(html_report._asset("3Dmol-min.js").encode())
     script = len(html_report._asset("report.js").encode())
-    print(json.dumps({"benchmark": "report_size", "residues": residues, "models": args.models, "bytes": size,
+    print(json.dumps({"benchmark": "report_size", "residues": residues, "models": args.models,
+                      "models_in_page": len(data["models"]), "bytes": size,
                       "viewer_bytes": viewer, "script_bytes": script, "data_bytes": len(html_report._packed(data)),
                       "under_target": size < TARGET_BYTES}, indent=2))
 

@@ -128,3 +128,10 @@ def test_a_page_holds_at_most_the_top_models(small_msa_path, reduced_weights, ru
     monkeypatch.setattr(html_report, "MAX_MODELS", 2)
     data = html_report.report_data(result.output_dir)
     assert data is not None and [m["rank"] for m in data["models"]] == [0, 1] and data["ranked"] == 3
+    monkeypatch.setattr(html_report, "MAX_MODELS", 25)
+    monkeypatch.setattr(html_report, "PAE_BUDGET_BYTES", 13 * 13 * 2)  # two 13-residue PAE matrices
+    data = html_report.report_data(result.output_dir)
+    assert data is not None and len(data["models"]) == 2
+    monkeypatch.setattr(html_report, "PAE_BUDGET_BYTES", 1)  # the top model's, always
+    data = html_report.report_data(result.output_dir)
+    assert data is not None and len(data["models"]) == 1

@@ -31,8 +31,10 @@ REPORT_FILE = "report.html"
 VIEWER_FILE = "report-viewer.js"
 PAE_STEP = 8  # bytes per Å: PAE 0..31.875 Å in one byte
 # The most ranked models a page holds (the top ones; --keep-top may keep up to 1,000): 25 at 500 residues is
-# about 13 MB of page.
+# about 13 MB of page. Fewer for long queries: their PAE matrices (one byte per residue pair) stay within
+# PAE_BUDGET_BYTES, at least the top model's.
 MAX_MODELS = 25
+PAE_BUDGET_BYTES = 25_000_000
 # No request of any kind: inline scripts and styles, the page's own images as data: URIs, and (a batch's pages) the
 # viewer script from a file beside them.
 POLICY = ("default-src 'none'; script-src 'self' file: 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -90,8 +92,10 @@ def _chains(summary: dict[str, Any], length: int) -> list[dict[str, Any]]:
 def report_data(folder: Path) -> dict[str, Any] | None:
     """What the page shows, read from the prediction's files in `folder`; None without a ranked model."""
     summary = _json(folder / "summary.json") or {}
+    length = summary.get("query_length")
+    most = min(MAX_MODELS, max(1, PAE_BUDGET_BYTES // length**2)) if isinstance(length, int) and length else 1
     models = []
-    for entry in summary.get("models", [])[:MAX_MODELS]:
+    for entry in summary.get("models", [])[:most]:
         rank = entry["rank"]
         path = next((folder / f"ranked_{rank}.{fmt}" for fmt in ("pdb", "cif")
                      if (folder / f"ranked_{rank}.{fmt}").is_file()), None)
@@ -105,7 +109,7 @@ def report_data(folder: Path) -> dict[str, Any] | None:
                        "interface": scores.get("interface"), "chain_pair_pae": scores.get("chain_pair_pae")})
     if not models:
         return None
-    length = len(models[0]["plddt"])
+    length = len(models[0]["plddt"])  # the structure's residues: every copy of a complex's chains
     data: dict[str, Any] = {"title": summary.get("query_name") or folder.name, "length": length,
                             "chains": _chains(summary, length), "models": models,
                             "summary": {k: summary.get(k) for k in ("num_sequences", "num_sequences_filtered", "note")},
