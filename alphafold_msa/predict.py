@@ -60,7 +60,7 @@ from alphafold_msa.results.merge import write_part
 from alphafold_msa.results.report import PlotDrawer, chain_boundaries, write_summary
 from alphafold_msa.results.report import summary as report_summary
 from alphafold_msa.results.samples import SampleLog, confidence_score, recipe_of, sample_name
-from alphafold_msa.results.structures import rank, structure_texts, to_prediction, write_ranked
+from alphafold_msa.results.structures import ModelPrediction, rank, structure_texts, to_prediction, write_ranked
 from alphafold_msa.results.types import PredictionResult
 from alphafold_msa.structures.match import TemplateMatch, match_templates, query_targets
 
@@ -150,15 +150,28 @@ def _seed_work(alignments: Iterator[tuple[str | None, Callable[[], FeatureDict]]
                 yield _SeedWork(msa_cluster, raw, seed, first)
 
 
+def _seed_groups(seeds: Iterator[_SeedWork], size: int) -> Iterator[list[_SeedWork]]:
+    """Consecutive seeds of one alignment, `size` at a time (the samples of one model run together)."""
+    group: list[_SeedWork] = []
+    for work in seeds:
+        if group and (len(group) == size or work.raw is not group[0].raw):
+            yield group
+            group = []
+        group.append(work)
+    if group:
+        yield group
+
+
 def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Callable[[], FeatureDict]]],
                  run: range, spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
-                 templates: bool = False) -> str | None:
+                 templates: bool = False, samples_per_call: int = 1) -> str | None:
     """Every model for every seed of each alignment (`alignments`: its AF-Cluster name or None, and what makes its
     raw features), of the samples numbered in `run` (spec.samples_run: in this order, from 0), features processed
-    once per seed and network, masked as the spec asks, each sample handed to `samples` as it finishes; with
-    `templates`, the template-aware models run through the template-aware network. The next seed's features are
-    processed in a background thread while this seed's models run (PREFETCH_MAX_BYTES). Times go into `timings`
-    (features_wait_s: how long the models waited for features). Returns why sampling stopped early
+    once per seed and network, masked as the spec asks, each sample handed to `samples` in that order as it
+    finishes; with `templates`, the template-aware models run through the template-aware network. Seeds run in
+    groups of up to `samples_per_call`, each model's samples of a group in one network call. The next group's
+    features are processed in a background thread while this group's models run (PREFETCH_MAX_BYTES). Times go
+    into `timings` (features_wait_s: how long the models waited for features). Returns why sampling stopped early
     (stop_at_score), if it did.
     A network compiled for this length is announced first: it is the long silent step (a job with
     templates says which of its two networks, with or without templates)."""
@@ -166,81 +179,102 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Cal
 
     uses = {number: templates and runner.uses_templates(number) for number in spec.models}
 
-    def process(work: _SeedWork) -> tuple[dict[bool, FeatureDict], float]:
+    def process(group: list[_SeedWork]) -> tuple[list[dict[bool, FeatureDict]], float]:
         stage = time.perf_counter()
-        sample_raw = mask_msa_columns(work.raw(), spec.msa_mask_fraction, work.seed)
-        processed = {flag: runner.process(sample_raw, spec.num_recycle, work.seed, flag, spec.max_msa)
-                     for flag in set(uses.values())}
+        processed = []
+        for work in group:
+            sample_raw = mask_msa_columns(work.raw(), spec.msa_mask_fraction, work.seed)
+            processed.append({flag: runner.process(sample_raw, spec.num_recycle, work.seed, flag, spec.max_msa)
+                              for flag in set(uses.values())})
         return processed, time.perf_counter() - stage
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="features")
     try:
-        seeds = _seed_work(alignments, run, spec)
-        work = next(seeds, None)
-        upcoming = pool.submit(process, work) if work is not None else None
+        groups_ = _seed_groups(_seed_work(alignments, run, spec), samples_per_call)
+        group = next(groups_, None)
+        upcoming = pool.submit(process, group) if group is not None else None
         done = 0
-        while work is not None and upcoming is not None:
+        while group is not None and upcoming is not None:
             stage = time.perf_counter()
             processed, seconds = upcoming.result()
             timings["features_wait_s"] += round(time.perf_counter() - stage, 3)
             timings["process_features_s"] += round(seconds, 3)
-            following = next(seeds, None)
+            following = next(groups_, None)
             upcoming = None
             if following is not None and _nbytes(processed) <= PREFETCH_MAX_BYTES:
-                upcoming = pool.submit(process, following)  # processed while this seed's models run
-            stopped = _predict_seed(runner, work, processed, uses, run, spec, samples, timings, report, templates,
-                                    done)
+                upcoming = pool.submit(process, following)  # processed while this group's models run
+            stopped, done = _predict_group(runner, group, processed, uses, run, spec, samples, timings, report,
+                                           templates, done)
             if stopped is not None:
                 return stopped
-            done += sum(number in run for number in range(work.first, work.first + len(spec.models)))
-            processed = {}  # this seed's features let go before the next seed's are made
+            processed = []  # this group's features let go before the next group's are made
             if following is not None and upcoming is None:
                 upcoming = pool.submit(process, following)
-            work = following
+            group = following
         return None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _nbytes(processed: dict[bool, FeatureDict]) -> int:
-    """The bytes of one seed's processed features (each network's)."""
-    return sum(np.asarray(value).nbytes for features in processed.values() for value in features.values())
+def _nbytes(processed: list[dict[bool, FeatureDict]]) -> int:
+    """The bytes of a group's processed features (each seed's, each network's)."""
+    return sum(np.asarray(value).nbytes for seed in processed for features in seed.values()
+               for value in features.values())
 
 
-def _predict_seed(runner: ModelRunner, work: _SeedWork, processed: dict[bool, FeatureDict], uses: dict[int, bool],
-                  run: range, spec: JobSpec, samples: SampleLog, timings: dict, report: Callable[[str], None],
-                  templates: bool, done: int) -> str | None:
-    """The models of one seed (those of its samples in `run`; `done` samples before it); why sampling stopped
-    early, if it did."""
-    of = "" if work.msa_cluster is None else f" of alignment {work.msa_cluster}"
-
+def _predict_group(runner: ModelRunner, group: list[_SeedWork], processed: list[dict[bool, FeatureDict]],
+                   uses: dict[int, bool], run: range, spec: JobSpec, samples: SampleLog, timings: dict,
+                   report: Callable[[str], None], templates: bool, done: int) -> tuple[str | None, int]:
+    """The models of a group of seeds of one alignment (their samples in `run`; `done` samples before it), each
+    model's samples of the group in one network call; each sample recorded once every sample numbered before it
+    is. Returns why sampling stopped early, if it did, and the samples done."""
     def compiling(with_templates: bool) -> Callable[[int], None]:
         which = (" with templates" if with_templates else " without templates") if templates else ""
         return lambda length: report(f"compiling the network{which} for {length} residues (once per length "
                                      f"bucket; later jobs reuse it)")
 
-    for sample_number, number in enumerate(spec.models, start=work.first):
-        if sample_number not in run:
+    order = sorted(work.first + index for work in group for index in range(len(spec.models))
+                   if work.first + index in run)
+    finished: dict[int, ModelPrediction] = {}
+    for index, number in enumerate(spec.models):
+        members = [(work, features[uses[number]]) for work, features in zip(group, processed)
+                   if work.first + index in run]
+        if not members:
             continue
         name = configs.model_name(number, runner.preset)
         stage = time.perf_counter()
-        result, recycles = runner.predict(processed[uses[number]], number, spec.num_recycle, work.seed,
-                                          spec.recycle_early_stop_tolerance, on_compile=compiling(uses[number]),
-                                          templates=uses[number], max_msa=spec.max_msa, dropout=spec.dropout)
-        seconds = time.perf_counter() - stage
-        prediction = to_prediction(name, work.seed, recycles, processed[uses[number]], result, seconds,
-                                   work.msa_cluster)
-        samples.add(prediction, sample_number)
-        done += 1
-        timings["models"][prediction.key] = round(seconds, 3)
-        report(f"model {done}/{len(run)} done: {name} seed {work.seed}{of}, "
-               f"mean pLDDT {prediction.mean_plddt:.2f}, {seconds:.1f} s")
-        score = confidence_score(prediction)
-        if spec.stop_at_score is not None and score >= spec.stop_at_score:
-            reason = (f"stopped after {done} of {len(run)} samples: {name} seed {work.seed}{of} reached ranking "
-                      f"confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
-            report(reason)
-            return reason
+        outputs = runner.predict_batch([features for _, features in members], number, spec.num_recycle,
+                                       [work.seed for work, _ in members], spec.recycle_early_stop_tolerance,
+                                       on_compile=compiling(uses[number]), templates=uses[number],
+                                       max_msa=spec.max_msa, dropout=spec.dropout)
+        seconds = (time.perf_counter() - stage) / len(members)  # each sample's share of the call
+        for (work, features), (result, recycles) in zip(members, outputs):
+            finished[work.first + index] = to_prediction(name, work.seed, recycles, features, result, seconds,
+                                                         work.msa_cluster)
+        while order and order[0] in finished:
+            number_done = order.pop(0)
+            done += 1
+            stopped = _record(finished.pop(number_done), number_done, done, run, spec, samples, timings, report)
+            if stopped is not None:
+                return stopped, done
+    return None, done
+
+
+def _record(prediction: ModelPrediction, number: int, done: int, run: range, spec: JobSpec, samples: SampleLog,
+            timings: dict, report: Callable[[str], None]) -> str | None:
+    """Hand sample `number`, the `done`-th (from 1) of `run`, to `samples` and say so; why sampling stops here,
+    if it does."""
+    of = "" if prediction.msa_cluster is None else f" of alignment {prediction.msa_cluster}"
+    samples.add(prediction, number)
+    timings["models"][prediction.key] = round(prediction.predict_seconds, 3)
+    report(f"model {done}/{len(run)} done: {prediction.model_name} seed {prediction.seed}{of}, "
+           f"mean pLDDT {prediction.mean_plddt:.2f}, {prediction.predict_seconds:.1f} s")
+    score = confidence_score(prediction)
+    if spec.stop_at_score is not None and score >= spec.stop_at_score:
+        reason = (f"stopped after {done} of {len(run)} samples: {prediction.model_name} seed {prediction.seed}"
+                  f"{of} reached ranking confidence {score:.2f} (stop_at_score {spec.stop_at_score:g})")
+        report(reason)
+        return reason
     return None
 
 
@@ -565,9 +599,11 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
                                ((group.name, cluster_alignment(msa, group).to_a3m())
                                 for group in groups(prepared.clustering)))
         try:
+            timings["samples_per_call"] = runner.samples_per_call(msa.length, spec.models)
             stopped_early = _predict_all(runner, _alignments(prepared, spec.random_seed),
                                          spec.samples_run(prepared.num_alignments), spec, samples, timings, report,
-                                         templates=bool(prepared.matches))
+                                         templates=bool(prepared.matches),
+                                         samples_per_call=timings["samples_per_call"])
         except BaseException as error:  # the samples finished so far stay recorded
             samples.close(f"interrupted: {type(error).__name__}")
             raise

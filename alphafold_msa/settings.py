@@ -77,6 +77,8 @@ RELAX_TIMEOUT = _define("ALPHAFOLD_MSA_RELAX_TIMEOUT", "600", "seconds one model
 MAX_LENGTH = _define("ALPHAFOLD_MSA_MAX_LENGTH", "2500", "the longest query accepted, in residues")
 KERNELS = _define("ALPHAFOLD_MSA_KERNELS", "auto", "GPU kernels", ("auto", "pallas", "cuda_legacy", "xla"))
 COMPILE_MODE = _define("ALPHAFOLD_MSA_COMPILE_MODE", "tuned", "XLA GPU compilation", ("fast", "tuned", "full"))
+SAMPLES_PER_CALL = _define("ALPHAFOLD_MSA_SAMPLES_PER_CALL", "auto",
+                           "samples of one model run together in one network call: auto or 1-16")
 DEVICE_MEMORY_GB = _define("ALPHAFOLD_MSA_DEVICE_MEMORY_GB", None, "device memory to plan with, in GB")
 # Weights.
 PARAM_DIR = _define("PARAM_DIR", None, "the weights folder (default: /runpod-volume when mounted, else /data)")
@@ -246,6 +248,22 @@ def device_memory_gb() -> float | None:
     """$ALPHAFOLD_MSA_DEVICE_MEMORY_GB (at most 10,000; a worker also refuses more than its device has at
     start), or None when unset."""
     return positive_float(DEVICE_MEMORY_GB, "gigabytes", maximum=10_000) if text(DEVICE_MEMORY_GB) else None
+
+
+MAX_SAMPLES_PER_CALL = 16
+
+
+@_reads(SAMPLES_PER_CALL)
+def samples_per_call() -> int | None:
+    """$ALPHAFOLD_MSA_SAMPLES_PER_CALL as a number from 1 to MAX_SAMPLES_PER_CALL, or None for `auto` (the
+    runner chooses by device, length and memory)."""
+    if (text(SAMPLES_PER_CALL) or "auto") == "auto":
+        return None
+    value = text(SAMPLES_PER_CALL) or ""
+    if not _WHOLE.fullmatch(value) or not 1 <= int(value) <= MAX_SAMPLES_PER_CALL:
+        raise ConfigError(f"{SAMPLES_PER_CALL.name} must be auto or a whole number from 1 to "
+                          f"{MAX_SAMPLES_PER_CALL}, got '{_shown(value)}'")
+    return int(value)
 
 
 @_reads(ASSUME_FREE_BYTES)

@@ -14,7 +14,7 @@ import pytest
 
 from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
-from alphafold_msa.model import kernel_check, kernels
+from alphafold_msa.model import kernel_cases, kernel_check, kernels
 from alphafold_msa.model.kernels import Device
 
 CPU = Device("cpu", "cpu")
@@ -274,11 +274,43 @@ def test_the_self_check_runs_the_real_network_on_a_cpu(reduced_weights):
 
     runner = ModelRunner(reduced_weights, "reduced", kernels="xla")
     outputs = runner.self_check("xla")
-    assert set(outputs) == {"fused", "xla", "reference"}
-    assert all(len(out["plddt"]) == kernel_check.CHECK_LENGTH for out in outputs.values())
+    assert set(outputs) == {"fused", "xla", "reference", "modules", "batched"}
+    assert all(len(outputs[label]["plddt"]) == kernel_check.CHECK_LENGTH for label in ("fused", "xla", "batched"))
     distances, problems = kernel_check.judge(outputs)
     assert problems == [] and distances["xla"]["plddt_mean_abs"] > 0, "bfloat16 differs from float32"
     assert not any(key.endswith("-float32") for key in runner._networks), "the float32 network is dropped"
+    verdict = kernel_check.run_and_judge("xla", lambda path: outputs)
+    assert verdict["passed"] and verdict["batched"]["passed"], verdict
+    assert set(verdict["modules_relative_to_float32"]) == set(kernel_cases.CASES)
+    assert runner.counters["predictions"] == 0, "the check's runs are not the jobs' predictions"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case, constant, value", [("template_pointwise_attention", "_TEMPLATE_MASK", (1.0,) * 4),
+                                                   ("extra_msa_row_attention", "_PADDED_RESIDUES", 0)])
+def test_a_module_case_finds_a_kernel_that_reads_a_mask_wrong(monkeypatch, case, constant, value):
+    """Each module case fails an output computed as if the masked keys (absent templates, padded residues) were
+    there: what ColabFold 1.6.2's fused kernels did."""
+    from alphafold_msa.model import config as configs
+
+    module_config = configs.network_config("monomer_ptm", "reduced", templates=True).model
+    plain = {"use_pallas": False}
+
+    def run() -> dict:
+        return kernel_cases.run_cases(module_config.global_config, module_config.embeddings_and_evoformer,
+                                      {"fused": {**plain, "bfloat16": True}, "xla": {**plain, "bfloat16": True},
+                                       "reference": {**plain, "bfloat16": False}})
+
+    right = run()
+    distances, problems = kernel_cases.judge_cases(right)
+    assert problems == [] and distances[case]["xla"]["mean_rel"] > 0, "bfloat16 differs from float32"
+    monkeypatch.setattr(kernel_cases, constant, value)
+    unmasked = run()[case]["reference"]
+    wrong = {**right, case: {**right[case], "fused": unmasked}}
+    _, problems = kernel_cases.judge_cases(wrong)
+    assert problems and all(problem.startswith(f"{case}: ") for problem in problems), problems
+    broken = {**right, case: {**right[case], "fused": {"error": "RuntimeError: no kernel"}}}
+    assert kernel_cases.judge_cases(broken)[1] == [f"{case}: RuntimeError: no kernel"]
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@ reference. The fused path passes when, for pLDDT, PAE and the Cα positions, it 
 the reference than NOISE_FACTOR times plain bfloat16's own distance plus a small absolute SLACK:
 bfloat16 noise is what every fast path carries, and it depends on the weights (small with the real
 parameters, large with random ones), so the bar is measured on the spot (docs/kernels.md). Non-finite
-outputs or an error fail the check. The verdict is kept as
+outputs or an error fail the check. Beside the network, module-level cases (kernel_cases: the extra-MSA row
+attention at head dimension 8, the template pointwise attention with absent templates) must pass the same way,
+and a batch of two samples through the fused network must give what each gives alone, or samples run one per
+call. The verdict is kept as
 `<param dir>/kernel-check/<key>.json`, so later workers of the same kind skip the check. A check
 that fails, or cannot run, leaves the worker on the XLA path with a one-line warning.
 
@@ -35,7 +38,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from alphafold_msa.model import kernels
+from alphafold_msa.model import kernel_cases, kernels
 from alphafold_msa.model.kernels import Device
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ CHECK_LENGTH = 40
 CHECK_DEPTH = 64
 CHECK_RECYCLES = 1
 CHECK_FOLDER = "kernel-check"
+# What the check runs; a verdict of an earlier version is checked again.
+CHECK_VERSION = 2
+# 2: a batch of two samples, and the module-level cases (kernel_cases) beside the network.
 # The fused path may be this many times further from float32 than plain bfloat16 is, plus SLACK.
 NOISE_FACTOR = 2.0
 SLACK = {"plddt_mean_abs": 0.5, "plddt_max_abs": 2.0, "pae_mean_abs": 0.25, "ca_rmsd": 0.25}
@@ -87,7 +93,7 @@ def check_identity(device: Device, path: str, driver: str, versions: Mapping[str
     """What a verdict holds for: the GPU, its driver, the package versions, the fused path and the
     network checked (a monomer and a multimer network each run their own check)."""
     return {"gpu": device.name, "compute_capability": device.compute_capability, "driver": driver,
-            "path": path, "network": network, "versions": dict(sorted(versions.items()))}
+            "path": path, "network": network, "versions": dict(sorted(versions.items())), "check": CHECK_VERSION}
 
 
 def check_key(identity: Mapping[str, Any]) -> str:
@@ -136,8 +142,11 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
     """Run the check for fused path `path` and judge it: a verdict with `passed`, the distances and time.
 
     `run(path)` returns {'fused': output, 'xla': output, 'reference': output} for the fixed input,
-    where a fused run that raised is {'error': 'Type: message'} (a failure of the fused kernels);
-    an exception out of `run` itself means the check could not run and is raised here.
+    where a fused run that raised is {'error': 'Type: message'} (a failure of the fused kernels); with
+    'modules', kernel_cases.run_cases' outputs (each must pass too), with 'batched' the fused output of the same
+    input run as the second of a batch of two (its verdict is kept apart: a batch that fails leaves the fused
+    kernels in use, one sample per call). An exception out of `run` itself means the check could not run and is
+    raised here.
     """
     start = time.perf_counter()
     outputs = run(path)  # an exception here, or from judging the plain-XLA outputs, means no verdict
@@ -146,9 +155,30 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
         distances, problems = {}, [str(outputs["fused"]["error"])]
     else:
         distances, problems = judge(outputs)
-    return {"passed": not problems, "problems": problems, "distances_to_float32": distances,
-            "noise_factor": NOISE_FACTOR, "slack": SLACK, "seconds": round(time.perf_counter() - start, 2),
-            "checked_at": _now()}
+    module_distances: dict[str, dict] = {}
+    if "modules" in outputs:
+        module_distances, module_problems = kernel_cases.judge_cases(outputs["modules"])
+        problems += module_problems
+    verdict = {"passed": not problems, "problems": problems, "distances_to_float32": distances,
+               "modules_relative_to_float32": module_distances, "noise_factor": NOISE_FACTOR, "slack": SLACK,
+               "seconds": round(time.perf_counter() - start, 2), "checked_at": _now()}
+    if "batched" in outputs and not problems:
+        verdict["batched"] = judge_batch(outputs["batched"], outputs["fused"])
+    return verdict
+
+
+def judge_batch(batched: Mapping[str, Any], alone: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether a sample run in a batch through the fused kernels gives what it gives alone: `passed`, the
+    problems and the distances (each within SLACK; one batch of the same kernels differs only in summation
+    order)."""
+    if "error" in batched:
+        return {"passed": False, "problems": [str(batched["error"])]}
+    if not _finite(batched):
+        return {"passed": False, "problems": ["batched output is not finite"]}
+    distances = compare(batched, alone)
+    problems = [f"{name}={distances[name]} > {slack}" for name, slack in SLACK.items()
+                if name in distances and not distances[name] <= slack]
+    return {"passed": not problems, "problems": problems, "distances_to_alone": distances}
 
 
 def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, network: str = "monomer_ptm",

@@ -72,6 +72,15 @@ def longest_fitting_length(available_bytes: int, model_config: str = "full", num
     return low
 
 
+def samples_fitting(length: int, model_config: str, num_models: int, available_bytes: int, most: int) -> int:
+    """How many samples (at most `most`, at least 1) of a `length`-residue query one network call can hold in
+    `available_bytes` with `num_models` models loaded: each sample has its own working memory, the parameters
+    are shared."""
+    working = HEADROOM * working_bytes(bucket_length(length), model_config)
+    room = available_bytes - num_models * PARAM_BYTES_PER_MODEL[model_config]
+    return max(1, min(most, int(room // working)))
+
+
 def device_memory() -> tuple[int, str]:
     """(bytes the computation may use, what they belong to) on this process's first jax device.
 

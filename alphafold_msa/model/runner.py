@@ -13,14 +13,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError
 from alphafold_msa.model import config as configs
-from alphafold_msa.model import kernel_check, memory, weights
+from alphafold_msa.model import kernel_cases, kernel_check, memory, weights
 from alphafold_msa.model import kernels as _kernels
 from alphafold_msa.model.features import FeatureDict, build_features, pad_residues, process_features
 from alphafold_msa.protocol.schema import MODEL_NUMBERS
 
 logger = logging.getLogger(__name__)
+
+# With ALPHAFOLD_MSA_SAMPLES_PER_CALL=auto on a GPU, one network call holds samples up to this many residues in all
+# (a 128-residue length bucket: 8 samples; 384: 2; from 513 residues: one), as many as fit in device memory.
+BATCH_RESIDUES = 1024
 
 
 class ModelRunner:
@@ -203,6 +208,20 @@ class ModelRunner:
             outputs["fused"] = run(self.network(fused_path))
         except Exception as error:  # a fused kernel that fails to compile or run fails the check
             outputs["fused"] = {"error": f"{type(error).__name__}: {error}"}
+            return outputs
+        device = _kernels.current_device()
+        module_config = configs.network_config("monomer_ptm", self.model_config, templates=True).model
+        plain = _kernels.global_config_settings("xla", device)
+        outputs["modules"] = kernel_cases.run_cases(
+            module_config.global_config, module_config.embeddings_and_evoformer,
+            {"fused": {**_kernels.global_config_settings(fused_path, device), "bfloat16": True},
+             "xla": {**plain, "bfloat16": True}, "reference": {**plain, "bfloat16": False}})
+        if not self.multimer:  # two samples in one call, each as it runs alone
+            try:
+                outputs["batched"] = self._run_batch(self.network(fused_path), [processed, processed], number,
+                                                     kernel_check.CHECK_RECYCLES, [0, 0], 0.0, count=False)[1][0]
+            except Exception as error:  # a batch that fails leaves the worker on one sample per call
+                outputs["batched"] = {"error": f"{type(error).__name__}: {error}"}
         return outputs
 
     def predict(
@@ -230,6 +249,99 @@ class ModelRunner:
         network = self.network(self.kernels, templates=templates, max_msa=max_msa, dropout=dropout)
         return self._run(network, processed, number, num_recycle, random_seed, recycle_early_stop_tolerance,
                          count=True, on_compile=on_compile, templates=templates, max_msa=max_msa, dropout=dropout)
+
+    def predict_batch(
+        self,
+        processed: Sequence[FeatureDict],
+        number: int,
+        num_recycle: int,
+        random_seeds: Sequence[int],
+        recycle_early_stop_tolerance: float | None = None,
+        on_compile: Callable[[int], None] | None = None,
+        templates: bool = False,
+        max_msa: tuple[int, int] | None = None,
+        dropout: bool = False,
+    ) -> list[tuple[dict, int]]:
+        """Model `number` on several samples in one network call per recycle: `processed[i]` (features of one
+        query, processed for seed `random_seeds[i]`, all of one shape) with `random_seeds[i]` (`max_msa`: for
+        AlphaFold-Multimer, which runs them one at a time). Returns, for each,
+        what `predict` returns for it alone: the network runs once over the batch (jax.vmap), each sample keeps the
+        output of the recycle where it alone would have stopped. A monomer network only (AlphaFold-Multimer
+        samples its MSA inside the model's loop); one sample is `predict`."""
+        if len(processed) != len(random_seeds):
+            raise ValueError(f"{len(processed)} feature sets for {len(random_seeds)} seeds")
+        if len(processed) == 1 or self.multimer:
+            return [self.predict(features, number, num_recycle, seed, recycle_early_stop_tolerance, on_compile,
+                                 templates, max_msa, dropout) for features, seed in zip(processed, random_seeds)]
+        if templates and not self.uses_templates(number):
+            raise ConfigError(f"model {number} of the {self.preset} set was trained without templates")
+        network = self.network(self.kernels, templates=templates, dropout=dropout)
+        return self._run_batch(network, processed, number, num_recycle, random_seeds, recycle_early_stop_tolerance,
+                               on_compile, templates, dropout)
+
+    def samples_per_call(self, length: int, numbers: Sequence[int]) -> int:
+        """How many samples of one model run in one network call at `length` (with models `numbers` loaded):
+        $ALPHAFOLD_MSA_SAMPLES_PER_CALL, else (`auto`) on a GPU up to BATCH_RESIDUES residues per call, one on a
+        CPU (one sample keeps its cores busy); either way no more than fit in device memory. One for
+        AlphaFold-Multimer, for the CUDA legacy kernels, and for the fused kernels unless their self-check
+        found a batch to give what each sample gives alone."""
+        if self.multimer:
+            return 1
+        most = settings.samples_per_call()
+        if most is None:
+            record = self.kernel_record
+            batch_checked = record.get("check", {}).get("batched", {}).get("passed", False)
+            if _kernels.current_device().platform != "gpu" or record["path"] == "cuda_legacy" or (
+                    record["path"] != "xla" and not batch_checked):
+                return 1
+            most = max(1, BATCH_RESIDUES // configs.bucket_length(length))
+        if most == 1:
+            return 1
+        kept_loaded = len(set(self._params) | set(self.names(numbers)))
+        available, _ = memory.device_memory()
+        return memory.samples_fitting(length, self.model_config, kept_loaded, available, most)
+
+    def _run_batch(self, network: Any, processed: Sequence[FeatureDict], number: int, num_recycle: int,
+                   random_seeds: Sequence[int], recycle_early_stop_tolerance: float | None,
+                   on_compile: Callable[[int], None] | None = None, templates: bool = False,
+                   dropout: bool = False, count: bool = True) -> list[tuple[dict, int]]:
+        length = processed[0]["aatype"].shape[1]
+        padded_length = configs.bucket_length(length) if self.bucketing else length
+        shapes = {tuple(sorted((k, v.shape) for k, v in features.items())) for features in processed}
+        if len(shapes) != 1:
+            raise ValueError("a batch's samples must have features of one shape (one query, one MSA crop)")
+        padded = [pad_residues(features, self.config(templates), padded_length) if padded_length != length
+                  else features for features in processed]
+        stacked = {name: np.stack([features[name] for features in padded]) for name in padded[0]}
+        signature = (dropout, len(padded), *sorted((k, v.shape[2:]) for k, v in stacked.items()))
+        with self._lock:
+            network.params = self.params(number, templates)
+            tolerance = (self._default_early_stop if recycle_early_stop_tolerance is None
+                         else recycle_early_stop_tolerance)
+            if count and signature not in self._shapes_seen:
+                self._shapes_seen.add(signature)
+                self.counters["compilations"] += 1
+                logger.info("compiling for %d samples of %d residues (bucket of %d)", len(padded), length,
+                            padded_length)
+                if on_compile is not None:
+                    on_compile(length)
+            elif count:
+                self.counters["compile_cache_hits"] += 1
+            outputs = _run_batched(self._batched_apply(network), network.params, stacked, random_seeds, num_recycle,
+                                   int(network.config.data.eval.num_ensemble), tolerance,
+                                   float(network.config.model.stop_at_score))
+            self.counters["predictions"] += len(padded) if count else 0
+        return [(unpad_result(result, length), recycles) for result, recycles in outputs]
+
+    def _batched_apply(self, network: Any) -> Callable:
+        """`network`'s compiled step mapped over a batch of samples (keys and features; parameters shared)."""
+        import jax
+
+        batched = getattr(network, "_alphafold_msa_batched", None)
+        if batched is None:
+            batched = jax.jit(jax.vmap(network.apply, in_axes=(None, 0, 0)))
+            network._alphafold_msa_batched = batched
+        return batched
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
              recycle_early_stop_tolerance: float | None, count: bool = False,
@@ -264,6 +376,39 @@ class ModelRunner:
             if count:
                 self.counters["predictions"] += 1
         return unpad_result(result, length), int(recycles)
+
+
+def _run_batched(apply: Callable, params: Any, stacked: FeatureDict, random_seeds: Sequence[int], num_recycle: int,
+                 num_ensemble: int, tolerance: float, stop_at_score: float) -> list[tuple[dict, int]]:
+    """The monomer network's recycling loop (alphafold's RunModel.predict) over a batch: `stacked` holds each
+    sample's features on a leading axis, `apply(params, keys, batch)` runs one recycle of all of them. Each sample
+    draws the keys its seed draws alone and stops where it alone stops (ranking confidence above
+    `stop_at_score`, or, after the first recycle, a change below `tolerance`); its output is that recycle's."""
+    import jax
+    import jax.numpy as jnp
+
+    count, length = len(random_seeds), stacked["aatype"].shape[2]
+    prev = {"prev_msa_first_row": jnp.zeros((count, length, 256), jnp.float16),
+            "prev_pair": jnp.zeros((count, length, length, 128), jnp.float16),
+            "prev_pos": jnp.zeros((count, length, 37, 3), jnp.float16)}
+    features = jax.device_put(stacked)
+    keys = jnp.stack([jax.random.PRNGKey(seed) for seed in random_seeds])
+    kept: list[tuple[Any, int] | None] = [None] * count
+    for recycle in range(num_recycle + 1):
+        split = jax.vmap(jax.random.split)(keys)
+        keys, step_keys = split[:, 0], split[:, 1]
+        step = {name: value[:, recycle * num_ensemble:(recycle + 1) * num_ensemble] for name, value in features.items()}
+        result = apply(params, step_keys, {**step, "prev": prev})
+        prev = result.pop("prev")
+        confidence, change = jax.device_get((result["ranking_confidence"], result["tol"]))
+        for index in range(count):
+            last = recycle == num_recycle or confidence[index] > stop_at_score or (
+                recycle > 0 and change[index] < tolerance)
+            if kept[index] is None and last:
+                kept[index] = (jax.tree_util.tree_map(lambda value, i=index: value[i], result), recycle)
+        if all(entry is not None for entry in kept):
+            break
+    return [(jax.device_get(result), recycles) for result, recycles in kept]  # type: ignore[misc]
 
 
 def check_features(multimer: bool) -> FeatureDict:
