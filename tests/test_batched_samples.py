@@ -11,6 +11,7 @@ from alphafold_msa.model.features import build_features
 from alphafold_msa.msa import read_msa
 from alphafold_msa.predict import run_prediction
 
+
 def assert_same_sample(batched: dict, alone: dict) -> None:
     """pLDDT, PAE and pTM as stored are equal; coordinates agree to float32 summation order (1e-3 Å)."""
     for name in ("plddt", "predicted_aligned_error", "ptm"):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from alphafold_msa import settings
+from alphafold_msa.errors import ResourceError
 from alphafold_msa.model import memory
 from alphafold_msa.model.config import network_config
 from alphafold_msa.testing.memory_probe import measure_working_bytes
@@ -16,6 +19,32 @@ def test_estimate_matches_the_compiled_network_between_table_lengths():
     measured, param_bytes = measure_working_bytes(network_config("monomer_ptm", "reduced"), 224)
     assert param_bytes == memory.PARAM_BYTES_PER_MODEL["reduced"]
     assert memory.working_bytes(224, "reduced") == pytest.approx(measured, rel=0.15)
+
+
+@pytest.mark.slow
+def test_a_gpu_worker_plans_with_the_gpu_table_of_its_network(tmp_path):
+    """The GPU table (as benchmarks/memory_model.py --table-out writes it) is what a GPU plans with, for the
+    kind of network measured (AlphaFold-Multimer on a heterodimer of the length); a CPU, or a GPU without that
+    table, plans with the CPU compiler's."""
+    measured = {kind: measure_working_bytes(network_config(preset, "reduced"), 64)
+                for kind, preset in (("monomer", "monomer_ptm"), ("multimer", "multimer"))}
+    gpu_file = tmp_path / "gpu_memory.json"
+    assert memory.table_for("gpu", "reduced", gpu_file=gpu_file) is memory.CPU_TABLE
+    document = memory.gpu_table_document("reduced", "NVIDIA H100 80GB HBM3", "pallas",
+                                         {kind: [(64, working // 2), (128, working)]
+                                          for kind, (working, _) in measured.items()},
+                                         {kind: params for kind, (_, params) in measured.items()}, {"jax": "0.10.2"})
+    gpu_file.write_text(json.dumps(document))
+    for kind, (working, params) in measured.items():
+        table = memory.table_for("gpu", "reduced", kind, gpu_file)
+        assert memory.working_bytes(128, "reduced", table) == working and table.param_bytes["reduced"] == params
+        assert memory.estimate_peak_bytes(100, "reduced", 1, table) < memory.estimate_peak_bytes(100, "reduced", 1)
+        with pytest.raises(ResourceError, match=f"XLA's GPU compiler on NVIDIA H100 80GB HBM3 .pallas kernels. "
+                                                f".{kind} network.'s buffer assignment"):
+            memory.check_fits(2000, "reduced", 1, int(memory.GB), "this worker's H100", table)
+    assert memory.table_for("cpu", "reduced", "multimer", gpu_file) is memory.CPU_TABLE
+    assert memory.table_for("gpu", "full", "monomer", gpu_file) is memory.CPU_TABLE, "no full-size table there"
+    assert 0 < measured["multimer"][0] and measured["multimer"][1] > 0.9 * measured["monomer"][1]
 
 
 @pytest.mark.parametrize("card_gb", [24, 48, 80])

@@ -166,10 +166,11 @@ def check_alignments(spec: JobSpec, clusters: int, controls: int, at_least: bool
 
 
 def device_memory(length: int) -> dict[str, float]:
-    """The device memory five full-size models need for a query of `length` residues (model/memory.py)."""
-    from alphafold_msa.model.memory import GB, estimate_peak_bytes
+    """The device memory five full-size models need for a query of `length` residues on an endpoint's GPU
+    (model/memory.py)."""
+    from alphafold_msa.model.memory import GB, estimate_peak_bytes, table_for
 
-    return {"estimated_device_memory_gb": round(estimate_peak_bytes(length) / GB, 1)}
+    return {"estimated_device_memory_gb": round(estimate_peak_bytes(length, table=table_for("gpu", "full")) / GB, 1)}
 
 
 def sampling_estimate(length: int, samples: int, spec: JobSpec) -> dict[str, Any]:

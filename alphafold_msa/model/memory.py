@@ -3,14 +3,20 @@
 The estimate is read from a table of XLA's buffer assignment for the network at each padded
 length (working memory of one recycle with the config's largest MSA crops, so it is an upper
 bound for shallower alignments) plus the parameters of every model kept on the device.
-`benchmarks/memory_model.py` measures the table (one entry: `testing.memory_probe`).
+`benchmarks/memory_model.py` measures the tables (one entry: `testing.memory_probe`): the CPU compiler's
+below, and the GPU compiler's with the fused kernels in `gpu_memory.json` beside this module, which a
+GPU worker (and `launch.py --check`, for an endpoint's GPUs) reads when it is there, with an AlphaFold-Multimer
+table of its own.
 Importing this module does not import jax, so the launcher can estimate without it.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import json
 import os
+from pathlib import Path
 
 from alphafold_msa import settings
 from alphafold_msa.errors import ConfigError, ResourceError
@@ -20,9 +26,9 @@ from alphafold_msa.model.config import bucket_length
 HEADROOM = 1.10
 GB = 1e9
 
-# Padded length -> working bytes (benchmarks/memory_model.py, bfloat16 network). Measured with XLA's CPU
-# compiler: no GPU table exists yet. On an H100 the fused kernels' peak was below it (7.0 GB against
-# 10.6 GB at 1,000 residues) and plain XLA's within its headroom (docs/benchmarks.md).
+# Padded length -> working bytes (benchmarks/memory_model.py, bfloat16 network), measured with XLA's CPU
+# compiler. On an H100 the fused kernels' peak was below it (7.0 GB against 10.6 GB at 1,000 residues) and
+# plain XLA's within its headroom (docs/benchmarks.md).
 TABLE_SOURCE = "XLA's CPU compiler"
 WORKING_BYTES: dict[str, tuple[tuple[int, int], ...]] = {
     "full": (
@@ -36,48 +42,92 @@ WORKING_BYTES: dict[str, tuple[tuple[int, int], ...]] = {
     ),
 }
 PARAM_BYTES_PER_MODEL = {"full": 371_518_072, "reduced": 26_391_160}
+# The GPU compiler's tables, as benchmarks/memory_model.py --table-out writes them.
+GPU_TABLE_FILE = Path(__file__).with_name("gpu_memory.json")
+KINDS = ("monomer", "multimer")
 
 
-def working_bytes(padded_length: int, model_config: str) -> int:
+@dataclasses.dataclass(frozen=True)
+class MemoryTable:
+    """Working bytes by model config (padded length -> bytes, ascending), parameter bytes of one model by model
+    config, and where the figures come from."""
+
+    working: dict[str, tuple[tuple[int, int], ...]]
+    param_bytes: dict[str, int]
+    source: str
+
+
+CPU_TABLE = MemoryTable(WORKING_BYTES, PARAM_BYTES_PER_MODEL, TABLE_SOURCE)
+
+
+def table_for(platform: str, model_config: str, kind: str = "monomer", gpu_file: Path = GPU_TABLE_FILE) -> MemoryTable:
+    """The table to plan `model_config`'s `kind` of network ('monomer', 'multimer') with on `platform` ('cpu',
+    'gpu'): the GPU compiler's from `gpu_file` on a GPU when it holds them, else the CPU compiler's."""
+    if platform != "gpu" or not gpu_file.is_file():
+        return CPU_TABLE
+    data = json.loads(gpu_file.read_text())
+    entries = data["working_bytes"].get(model_config, {}).get(kind)
+    if not entries:
+        return CPU_TABLE
+    return MemoryTable({model_config: tuple((int(length), int(size)) for length, size in entries)},
+                       {model_config: int(data["param_bytes_per_model"][model_config][kind])},
+                       f"{data['source']} ({kind} network)")
+
+
+def gpu_table_document(model_config: str, device: str, kernels: str, working: dict[str, list[tuple[int, int]]],
+                       param_bytes: dict[str, int], versions: dict[str, str], backend: str = "gpu") -> dict:
+    """GPU_TABLE_FILE's content: for `model_config` and each kind of network, (padded length, working bytes) as
+    measured by XLA's `backend` compiler on `device` with kernel path `kernels`, and one model's parameter bytes;
+    `versions` of the packages measured."""
+    return {"source": f"XLA's {backend.upper()} compiler on {device} ({kernels} kernels)", "versions": versions,
+            "working_bytes": {model_config: {kind: [[int(length), int(size)] for length, size in sorted(rows)]
+                                             for kind, rows in working.items()}},
+            "param_bytes_per_model": {model_config: {kind: int(size) for kind, size in param_bytes.items()}}}
+
+
+def working_bytes(padded_length: int, model_config: str, table: MemoryTable = CPU_TABLE) -> int:
     """Working memory of one recycle at `padded_length`: interpolated in the table, quadratic beyond it."""
-    table = WORKING_BYTES[model_config]
-    lengths = [length for length, _ in table]
+    entries = table.working[model_config]
+    lengths = [length for length, _ in entries]
     index = bisect.bisect_left(lengths, padded_length)
-    if index < len(table) and lengths[index] == padded_length:
-        return table[index][1]
+    if index < len(entries) and lengths[index] == padded_length:
+        return entries[index][1]
     if index == 0:
-        return table[0][1]
-    if index == len(table):
-        top_length, top_bytes = table[-1]
+        return entries[0][1]
+    if index == len(entries):
+        top_length, top_bytes = entries[-1]
         return int(top_bytes * (padded_length / top_length) ** 2)
-    (low, low_bytes), (high, high_bytes) = table[index - 1], table[index]
+    (low, low_bytes), (high, high_bytes) = entries[index - 1], entries[index]
     return int(low_bytes + (high_bytes - low_bytes) * (padded_length - low) / (high - low))
 
 
-def estimate_peak_bytes(length: int, model_config: str = "full", num_models: int = 5) -> int:
+def estimate_peak_bytes(length: int, model_config: str = "full", num_models: int = 5,
+                        table: MemoryTable = CPU_TABLE) -> int:
     """Peak device bytes to predict a `length`-residue query with `num_models` models kept loaded."""
-    return int(HEADROOM * working_bytes(bucket_length(length), model_config)
-               + num_models * PARAM_BYTES_PER_MODEL[model_config])
+    return int(HEADROOM * working_bytes(bucket_length(length), model_config, table)
+               + num_models * table.param_bytes[model_config])
 
 
-def longest_fitting_length(available_bytes: int, model_config: str = "full", num_models: int = 5) -> int:
+def longest_fitting_length(available_bytes: int, model_config: str = "full", num_models: int = 5,
+                           table: MemoryTable = CPU_TABLE) -> int:
     """The longest query whose estimate fits in `available_bytes` (0 if none does)."""
     low, high = 0, 20_000
     while low < high:
         middle = (low + high + 1) // 2
-        if estimate_peak_bytes(middle, model_config, num_models) <= available_bytes:
+        if estimate_peak_bytes(middle, model_config, num_models, table) <= available_bytes:
             low = middle
         else:
             high = middle - 1
     return low
 
 
-def samples_fitting(length: int, model_config: str, num_models: int, available_bytes: int, most: int) -> int:
+def samples_fitting(length: int, model_config: str, num_models: int, available_bytes: int, most: int,
+                    table: MemoryTable = CPU_TABLE) -> int:
     """How many samples (at most `most`, at least 1) of a `length`-residue query one network call can hold in
     `available_bytes` with `num_models` models loaded: each sample has its own working memory, the parameters
     are shared."""
-    working = HEADROOM * working_bytes(bucket_length(length), model_config)
-    room = available_bytes - num_models * PARAM_BYTES_PER_MODEL[model_config]
+    working = HEADROOM * working_bytes(bucket_length(length), model_config, table)
+    room = available_bytes - num_models * table.param_bytes[model_config]
     return max(1, min(most, int(room // working)))
 
 
@@ -104,14 +154,15 @@ def device_memory() -> tuple[int, str]:
     return int(override * GB), f"{settings.DEVICE_MEMORY_GB.name}={settings.text(settings.DEVICE_MEMORY_GB)}"
 
 
-def check_fits(length: int, model_config: str, num_models: int, available_bytes: int, where: str) -> None:
+def check_fits(length: int, model_config: str, num_models: int, available_bytes: int, where: str,
+               table: MemoryTable = CPU_TABLE) -> None:
     """Raise ResourceError, naming the estimate and the longest query that fits, if a job cannot fit."""
-    needed = estimate_peak_bytes(length, model_config, num_models)
+    needed = estimate_peak_bytes(length, model_config, num_models, table)
     if needed <= available_bytes:
         return
-    longest = longest_fitting_length(available_bytes, model_config, num_models)
+    longest = longest_fitting_length(available_bytes, model_config, num_models, table)
     raise ResourceError(
         f"a {length}-residue query needs about {needed / GB:.2f} GB of device memory (estimated from "
-        f"{TABLE_SOURCE}'s buffer assignment) with {num_models} "
+        f"{table.source}'s buffer assignment) with {num_models} "
         f"model(s) loaded, more than the {available_bytes / GB:.2f} GB of {where}; the longest query that "
         f"fits is about {longest} residues (fewer models, or a card with more memory, raise it)")

@@ -73,7 +73,12 @@ class ModelRunner:
         """Refuse, before any compute, a query whose estimated peak memory does not fit the device."""
         kept_loaded = len(set(self._params) | set(self.names(numbers)))
         available, where = memory.device_memory()
-        memory.check_fits(length, self.model_config, kept_loaded, available, where)
+        memory.check_fits(length, self.model_config, kept_loaded, available, where, self.memory_table())
+
+    def memory_table(self) -> memory.MemoryTable:
+        """The table of device memory by length to plan this runner's jobs with: its device's, its network's."""
+        return memory.table_for(_kernels.current_device().platform, self.model_config,
+                                "multimer" if self.multimer else "monomer")
 
     def uses_templates(self, number: int) -> bool:
         """Whether model `number` of this preset reads templates (see config.template_models)."""
@@ -299,7 +304,7 @@ class ModelRunner:
             return 1
         kept_loaded = len(set(self._params) | set(self.names(numbers)))
         available, _ = memory.device_memory()
-        return memory.samples_fitting(length, self.model_config, kept_loaded, available, most)
+        return memory.samples_fitting(length, self.model_config, kept_loaded, available, most, self.memory_table())
 
     def _run_batch(self, network: Any, processed: Sequence[FeatureDict], number: int, num_recycle: int,
                    random_seeds: Sequence[int], recycle_early_stop_tolerance: float | None,
