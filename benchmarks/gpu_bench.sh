@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # The GPU benchmark, one command on a GPU machine without network, writing JSON files into OUT:
 #
-#     bash benchmarks/gpu_wheels.sh                   # here, with network: the wheels that machine lacks
-#     bash benchmarks/gpu_bench.sh [--budget-s 330]   # there, with .whl/ carried beside the checkout
-#     bash benchmarks/gpu_bench.sh --cpu              # anywhere: the same steps, reduced network, small lengths
+#     bash benchmarks/gpu_wheels.sh                      # here, with network: the wheels that machine lacks
+#     bash benchmarks/gpu_bench.sh [--budget-s 450] [--steps ...]   # there, with .whl/ carried beside the checkout
+#     bash benchmarks/gpu_bench.sh --cpu                 # anywhere: the same steps, reduced network, small lengths
 #
-# Installs the carried wheels (if any) into a private folder, checks a GPU is visible, then runs
-# benchmarks/gpu_suite.py: the kernel self-check, seconds per model at 100/300/1000/500 residues
-# with the fused kernels and with plain XLA (compile time, warm time, peak memory against the
-# estimate), whole jobs, Amber relaxation on CUDA; then ColabFold 1.6.3 beside us on the same card
-# (benchmarks/gpu_vs_colabfold.py, PEER_BUDGET_S seconds, default 180; from .whl/peer there, or PEER_PYTHON's
-# environment elsewhere). Each file is written as soon as it exists, so a run cut short still returns what it
-# measured. OUT defaults to $OUT, else ./gpu-bench.
+# Installs the carried wheels (if any) into a private folder, and ColabFold 1.6.3's (.whl/peer) into another,
+# checks a GPU is visible, then runs benchmarks/gpu_suite.py: its steps in order of importance (the kernel
+# self-check with the module-level cases, ColabFold beside us on the same card, batched samples, a warm job's
+# overhead, the GPU memory table, seconds per model, multimer, cold start, relaxation), each skipped with the
+# reason when the budget left would not finish it. Elsewhere PEER_PYTHON names an interpreter with ColabFold.
+# Each file is written as soon as it exists, so a run cut short still returns what it measured. OUT defaults
+# to $OUT, else ./gpu-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-gpu-bench}"
@@ -24,12 +24,6 @@ if ls .whl/*.whl >/dev/null 2>&1 && "$python" -c 'import sys; sys.exit(sys.versi
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
-if [[ " $* " != *" --cpu "* ]]; then
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-fi
-status=0
-"$python" benchmarks/gpu_suite.py --out "$out" "$@" || status=$?
-# Then ColabFold beside us on the same card, from its own packages (.whl/peer, or PEER_PYTHON's environment).
 peer_args=()
 if ls .whl/peer/*.whl >/dev/null 2>&1 && [[ " $* " != *" --cpu "* ]]; then
     peer_site="${TMPDIR:-/tmp}/colabfold-peer-site"
@@ -39,10 +33,7 @@ if ls .whl/peer/*.whl >/dev/null 2>&1 && [[ " $* " != *" --cpu "* ]]; then
 elif [ -n "${PEER_PYTHON:-}" ]; then
     peer_args=(--peer-python "$PEER_PYTHON")
 fi
-if [ ${#peer_args[@]} -gt 0 ]; then
-    cpu=()
-    [[ " $* " == *" --cpu "* ]] && cpu=(--cpu)
-    "$python" benchmarks/gpu_vs_colabfold.py --out "$out/vs_colabfold" --budget-s "${PEER_BUDGET_S:-180}" \
-        "${peer_args[@]}" "${cpu[@]}" || status=$?
+if [[ " $* " != *" --cpu "* ]]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
-exit "$status"
+exec "$python" benchmarks/gpu_suite.py --out "$out" "${peer_args[@]}" "$@"

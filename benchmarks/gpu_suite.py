@@ -1,17 +1,29 @@
-"""The GPU benchmark, most important measurement first, each written to OUT as soon as it exists.
+"""The GPU benchmark: its steps in order of importance, each written to OUT as soon as it is measured.
 
-    python benchmarks/gpu_suite.py --out DIR [--budget-s 330] [--config full|reduced]
-                                   [--lengths 100,300,1000,500] [--depth 6000] [--job-models 1] [--job-seeds 4] [--cpu]
+    python benchmarks/gpu_suite.py --out DIR [--budget-s 450] [--steps kernel_check,vs_colabfold,...] [--cpu]
+                                   [--peer-python PY] [--peer-site DIR] [--config full|reduced] [--depth 6000]
 
-Files: env.json (card, driver, versions), kernel_check.json (the self-check's verdict, time and
-differences), model_speed.json (per length and kernel path: compile + first model, warm model,
-peak device memory next to memory.py's estimate), warm_job.json (two whole jobs with --job-models models
-at the first length through run_prediction: where the time outside the network goes; then one of model 1 over
---job-seeds seeds: how much of the features' processing the network's runs hide), multimer.json (a 2 x 300
-heterodimer through AlphaFold-Multimer v3, --job-models models: seconds per model, peak memory) and relax.json
-(Amber on the GPU at 300 residues, when OpenMM is installed). Full-size random weights are generated on the
-spot (as many models as --job-models). A measurement that would not fit in the remaining budget is skipped and says so.
-`--cpu` runs the same steps with the reduced network and small lengths to prove the script.
+Steps (files), skipped with the reason when the budget left would not finish them:
+- kernel_check (kernel_check.json): the self-check's verdict on the fused kernels: the whole network, the
+  module-level cases of ColabFold 1.6.2's two fused-path bugs (kernel_cases) and a batch of two samples;
+- vs_colabfold (vs_colabfold/vs_colabfold.json): ColabFold 1.6.3 beside us on the same card, 5 models, 3
+  recycles, at --peer-lengths (benchmarks/gpu_vs_colabfold.py, from --peer-site or --peer-python);
+- batched (batched.json): samples per second at --batch-lengths with --batch-sizes samples per network call, each
+  batched sample against its run alone, and the size `auto` picks;
+- warm_job (warm_job.json): two whole --job-models jobs at 100 residues through run_prediction (the second warm:
+  where the time outside the network goes), then one of model 1 over --job-seeds seeds (samples per call: auto);
+- memory_table (memory_model.json, memory_table.json): XLA's buffer assignment with the fused kernels at
+  --memory-lengths, monomer and AlphaFold-Multimer: memory_table.json is the table a GPU worker plans with
+  (copy it to alphafold_msa/model/gpu_memory.json);
+- model_speed (model_speed.json): seconds per model at --lengths per kernel path in --paths, compile time, peak
+  device memory against the estimate;
+- multimer (multimer.json): a 2 x 300 heterodimer through AlphaFold-Multimer v3, --job-models models;
+- cold_start (cold_start.json): a fresh process to its first model with the weights on disk, with an empty and
+  with a warm compilation cache (benchmarks/cold_start.py);
+- relax (relax.json): Amber on the GPU at 300 residues, when OpenMM is installed.
+Full-size random weights are generated on the spot (models 1 and 3; 2, 4 and 5 are their files under their
+names: timing does not depend on the values). `--cpu` runs every step with the reduced network and small
+lengths to prove the script.
 """
 
 from __future__ import annotations
@@ -20,18 +32,26 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 from model_speed import PUBLISHED, generated_msa  # noqa: E402
 
-# Rough seconds a (length, path) measurement takes on an H100 (compile + 2 models), to skip what cannot finish.
+STEPS = ("kernel_check", "vs_colabfold", "batched", "warm_job", "memory_table", "model_speed", "multimer",
+         "cold_start", "relax")
+# Rough seconds each step takes on an H100, to skip what cannot finish.
+STEP_S = {"kernel_check": 80, "vs_colabfold": 120, "batched": 120, "warm_job": 40, "memory_table": 90,
+          "model_speed": 90, "multimer": 90, "cold_start": 90, "relax": 40}
+# Rough seconds a (length, path) measurement of model_speed takes on an H100 (compile + 2 models).
 EXPECTED_S = {100: 20, 300: 25, 500: 35, 1000: 50}
 
 
@@ -53,6 +73,32 @@ class Suite:
         print(f"[{name}] {json.dumps(data, default=str)[:2000]}", flush=True)
 
 
+class Context:
+    """What the steps share: the arguments, the suite, the weights and the runners (one per kernel path)."""
+
+    def __init__(self, args: argparse.Namespace, suite: Suite, param_dir: Path, config: str):
+        self.args, self.suite, self.param_dir, self.config = args, suite, param_dir, config
+        self.runners: dict[str, object] = {}
+        self.env: dict = {}
+
+    def runner(self, path: str):
+        """The warm runner of kernel path `path` ('auto' for the worker's own choice)."""
+        from alphafold_msa.model.runner import ModelRunner
+
+        if path not in self.runners:
+            self.runners[path] = ModelRunner(self.param_dir, self.config, "monomer_ptm", kernels=path)
+        return self.runners[path]
+
+    @property
+    def fused(self) -> str:
+        from alphafold_msa.model import kernels
+
+        return kernels.fused_path_for(kernels.current_device()) or "xla"
+
+    def msa(self, length: int, seed: int = 0, depth: int | None = None):
+        return generated_msa(length, depth or self.args.depth, seed=seed)
+
+
 def environment(device_name: str) -> dict:
     import jax
 
@@ -72,188 +118,310 @@ def peak_bytes() -> int | None:
     return stats.get("peak_bytes_in_use")
 
 
-def time_model(runner, processed, num_recycle: int) -> tuple[float, dict]:
+def weights(folder: Path, config: str) -> Path:
+    """Random pTM weights of `config`: models 1 and 3 generated, 2, 4 and 5 the same files under their names."""
+    from alphafold_msa.testing.make_weights import make_weights
+
+    make_weights(folder, config, seed=0, presets=["monomer_ptm"], numbers=[1, 3])
+    params = folder / "params"
+    for copy, source in ((2, 1), (4, 3), (5, 3)):
+        target = params / f"params_model_{copy}_ptm.npz"
+        if not target.exists():
+            target.symlink_to(f"params_model_{source}_ptm.npz")
+    (params / "download_finished.txt").touch()
+    return folder
+
+
+def step_kernel_check(ctx: Context) -> dict:
+    """The worker's own choice (`auto`): on a GPU the self-check runs and its verdict is the record."""
+    from alphafold_msa.model import kernel_check
+
     start = time.perf_counter()
-    result, _ = runner.predict(processed, 1, num_recycle, 0, recycle_early_stop_tolerance=0.0)
-    np.asarray(result["plddt"])  # wait for the device
-    return time.perf_counter() - start, result
+    auto = ctx.runner("auto")
+    record = dict(auto.kernel_record)
+    if ctx.args.cpu:  # no fused kernels on a CPU: run the check's XLA-against-XLA form to prove the code path
+        record["cpu_proof"] = kernel_check.run_and_judge("xla", auto.self_check)
+    elif "check" not in record:
+        record["note"] = "no check ran"
+    return {"record": record, "wall_s": round(time.perf_counter() - start, 1)}
 
 
-def multimer_job(param_dir: Path, config: str, chain_length: int, args: argparse.Namespace) -> dict:
+def step_vs_colabfold(ctx: Context) -> dict:
+    """benchmarks/gpu_vs_colabfold.py in its own process, within the time left."""
+    args = ctx.args
+    if not (args.peer_site or args.peer_python):
+        return {"skipped": "no ColabFold packages (--peer-site or --peer-python)"}
+    command = [sys.executable, str(HERE / "gpu_vs_colabfold.py"), "--out", str(ctx.suite.out / "vs_colabfold"),
+               "--budget-s", str(int(min(ctx.suite.left() - 5, args.peer_budget_s))), "--lengths", args.peer_lengths,
+               "--peer-python", args.peer_python or sys.executable]
+    if args.peer_site:
+        command += ["--peer-site", str(args.peer_site)]
+    command += ["--cpu"] if args.cpu else ["--weights", str(ctx.param_dir)]
+    start = time.perf_counter()
+    completed = subprocess.run(command, text=True, capture_output=True, timeout=max(ctx.suite.left(), 10))
+    sys.stdout.write(completed.stdout[-6000:])
+    row = {"returncode": completed.returncode, "wall_s": round(time.perf_counter() - start, 1),
+           "file": "vs_colabfold/vs_colabfold.json"}
+    if completed.returncode:
+        row["stderr"] = completed.stderr[-1500:]
+    return row
+
+
+def step_batched(ctx: Context) -> dict:
+    """Samples per second with 1, 2, 4, 8 samples per network call (fused kernels, all recycles); sample 0 of each
+    batch against its run alone; the size `auto` picks and the most that fit."""
+    from alphafold_msa import settings
+    from alphafold_msa.model import kernel_check
+    from alphafold_msa.model.features import build_features
+
+    runner = ctx.runner(ctx.fused)
+    recycles = ctx.args.num_recycle
+    report: dict = {"kernels": runner.kernels, "num_recycle": recycles, "rows": []}
+    os.environ.pop(settings.SAMPLES_PER_CALL.name, None)
+    for length in ctx.args.batch_lengths:
+        sizes = ctx.args.batch_sizes
+        raw = build_features(ctx.msa(length, seed=length))
+        processed = [runner.process(raw, recycles, seed) for seed in range(max(sizes))]
+        row: dict = {"length": length, "auto": runner.samples_per_call(length, [1]), "sizes": []}
+        report["rows"].append(row)
+        alone = None
+        for size in sizes:
+            if ctx.suite.left() < 25 and not ctx.args.cpu:
+                row["sizes"].append({"size": size, "skipped": f"{ctx.suite.left():.0f} s left"})
+                continue
+            try:
+                batch, seeds = processed[:size], list(range(size))
+                times = []
+                for _ in range(2):  # the first compiles
+                    start = time.perf_counter()
+                    outputs = runner.predict_batch(batch, 1, recycles, seeds, 0.0)
+                    np.asarray(outputs[-1][0]["plddt"])
+                    times.append(time.perf_counter() - start)
+                entry = {"size": size, "first_s": round(times[0], 2), "warm_s": round(times[1], 3),
+                         "samples_per_s": round(size / times[1], 2), "peak_bytes": peak_bytes()}
+                if alone is None:
+                    alone = outputs[0][0]
+                else:
+                    entry["sample_0_against_alone"] = kernel_check.compare(outputs[0][0], alone)
+                row["sizes"].append(entry)
+            except Exception as error:  # keep measuring the rest
+                row["sizes"].append({"size": size, "error": f"{type(error).__name__}: {error}"[:1500]})
+                traceback.print_exc()
+            ctx.suite.write("batched", report)
+    return report
+
+
+def step_warm_job(ctx: Context) -> dict:
+    """Two whole jobs at the first batch length (the second warm), then one model over several seeds."""
+    from alphafold_msa.predict import run_prediction
+
+    length, jobs = ctx.args.batch_lengths[0], []
+    runner = ctx.runner("auto")
+    fields = {"runner": runner, "num_recycle": ctx.args.num_recycle, "recycle_early_stop_tolerance": 0.0,
+              "relax": "none"}
+    depth = 100 if ctx.args.cpu else 2000
+    for index in range(2):
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            result = run_prediction(ctx.msa(length, index, depth), out, models=list(range(1, ctx.args.job_models + 1)),
+                                    **fields)
+            jobs.append({"wall_s": round(time.perf_counter() - start, 2), "timings": result.timings})
+    report = {"length": length, "kernels": runner.kernels, "models": ctx.args.job_models, "jobs": jobs}
+    ctx.suite.write("warm_job", report)
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = run_prediction(ctx.msa(length, 2, depth), out, models=[1], num_seeds=ctx.args.job_seeds, **fields)
+        jobs.append({"seeds": ctx.args.job_seeds, "wall_s": round(time.perf_counter() - start, 2),
+                     "timings": result.timings})
+    return report
+
+
+def step_memory_table(ctx: Context) -> dict:
+    """memory_model's measurement with this device's fused kernels, and the table a GPU worker would read."""
+    import memory_model
+
+    from alphafold_msa.model import kernel_check, memory
+
+    report = memory_model.measure(ctx.config, ["monomer", "multimer"], ctx.args.memory_lengths, "fused",
+                                  ctx.suite.left, 5 if ctx.args.cpu else 30)
+    ctx.suite.write("memory_model", report)
+    document = memory_model.table(report, kernel_check.package_versions())
+    ctx.suite.write("memory_table", document)
+    cpu = {str(length): memory.working_bytes(length, ctx.config) for length in ctx.args.memory_lengths}
+    return {**report, "cpu_table_working_bytes": cpu}
+
+
+def step_model_speed(ctx: Context) -> dict:
+    """Seconds per model by length and kernel path; compile time; peak memory against the estimate."""
+    from alphafold_msa.model import memory
+    from alphafold_msa.model.features import build_features
+
+    paths = [ctx.fused if name == "fused" else name for name in ctx.args.paths.split(",")]
+    rows: list[dict] = []
+    speed = {"benchmark": "gpu_model_speed", "config": ctx.config, "depth": ctx.args.depth,
+             "num_recycle": ctx.args.num_recycle, "rows": rows, "published_per_model_s": PUBLISHED,
+             "memory_note": "peak_bytes is the process's peak so far (lengths run in the order listed)"}
+    table = memory.table_for("gpu", ctx.config)
+    for length in ctx.args.lengths:
+        features = None
+        for path in dict.fromkeys(paths):
+            runner = ctx.runner(path)
+            expected = EXPECTED_S.get(length, 120) * (3 if path == "xla" else 1)
+            row: dict = {"length": length, "kernels": path}
+            if ctx.suite.left() < expected and not ctx.args.cpu:
+                rows.append({**row, "skipped": f"{ctx.suite.left():.0f} s left, about {expected} s needed"})
+                continue
+            try:
+                if features is None:
+                    stage = time.perf_counter()
+                    features = runner.process(build_features(ctx.msa(length)), ctx.args.num_recycle, 0)
+                    speed.setdefault("features_s", {})[length] = round(time.perf_counter() - stage, 2)
+                times = []
+                for _ in range(2):
+                    start = time.perf_counter()
+                    result, _ = runner.predict(features, 1, ctx.args.num_recycle, 0, recycle_early_stop_tolerance=0.0)
+                    np.asarray(result["plddt"])
+                    times.append(time.perf_counter() - start)
+                row.update(first_model_s=round(times[0], 2), warm_model_s=round(times[1], 2),
+                           compile_s=round(times[0] - times[1], 1), peak_bytes=peak_bytes(),
+                           estimate_bytes=memory.estimate_peak_bytes(length, ctx.config, 1, table),
+                           mean_plddt=round(float(np.mean(result["plddt"])), 2))
+            except Exception as error:  # keep measuring the rest
+                row["error"] = f"{type(error).__name__}: {error}"[:1500]
+                traceback.print_exc()
+            rows.append(row)
+            ctx.suite.write("model_speed", speed)
+    return speed
+
+
+def step_multimer(ctx: Context) -> dict:
     """A heterodimer of two generated chains through AlphaFold-Multimer v3: one job, --job-models models (each
-    model's weights the first model's, under its name: timing does not depend on the values); seconds per model,
-    the job's wall time, peak device memory."""
+    model's weights the first model's, under its name); seconds per model, the job's wall time, peak memory."""
     from alphafold_msa.msa import assemble_complex
     from alphafold_msa.predict import run_prediction
     from alphafold_msa.testing.make_weights import make_weights
 
-    row: dict = {"chains": [chain_length, chain_length], "models": args.job_models}
+    chain = 20 if ctx.args.cpu else 300
+    make_weights(ctx.param_dir, ctx.config, seed=0, presets=["multimer"], numbers=[1])
+    params = ctx.param_dir / "params"
+    for number in range(2, ctx.args.job_models + 1):
+        target = params / f"params_model_{number}_multimer_v3.npz"
+        if not target.exists():
+            target.symlink_to("params_model_1_multimer_v3.npz")
+    depth = 200 if ctx.args.cpu else 2000
+    msa = assemble_complex([ctx.msa(chain, seed, depth) for seed in (7, 8)])
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = run_prediction(msa, out, ctx.param_dir, models=list(range(1, ctx.args.job_models + 1)),
+                                num_recycle=ctx.args.num_recycle, recycle_early_stop_tolerance=0.0, relax="none",
+                                model_config=ctx.config)
+    return {"chains": [chain, chain], "models": ctx.args.job_models, "wall_s": round(time.perf_counter() - start, 1),
+            "models_s": result.timings["models"], "peak_bytes": peak_bytes(), "iptm": result.best.iptm,
+            "peak_note": "the process's peak so far"}
+
+
+def step_cold_start(ctx: Context) -> dict:
+    """benchmarks/cold_start.py with these weights: fresh processes, empty then warm compilation cache."""
+    msa = ctx.suite.out / "cold_start_query.a3m"
+    msa.write_text(ctx.msa(ctx.args.batch_lengths[0], seed=5, depth=200 if ctx.args.cpu else 2000).to_a3m())
+    completed = subprocess.run([sys.executable, str(HERE / "cold_start.py"), "--params", str(ctx.param_dir),
+                                "--config", ctx.config, "--msa", str(msa), "--cases", "empty_cache,warm_cache"],
+                               text=True, capture_output=True, timeout=max(ctx.suite.left(), 10))
+    if completed.returncode:
+        return {"returncode": completed.returncode, "stderr": completed.stderr[-1500:]}
+    return json.loads(completed.stdout)
+
+
+def step_relax(ctx: Context) -> dict:
+    """Amber relaxation on this device of a fused-kernel prediction at 300 residues (40 with --cpu)."""
     try:
-        make_weights(param_dir, config, seed=0, presets=["multimer"], numbers=[1])
-        params = param_dir / "params"
-        for number in range(2, args.job_models + 1):
-            target = params / f"params_model_{number}_multimer_v3.npz"
-            if not target.exists():
-                target.symlink_to("params_model_1_multimer_v3.npz")
-        msa = assemble_complex([generated_msa(chain_length, 200 if args.cpu else 2000, seed=seed) for seed in (7, 8)])
-        with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
-            result = run_prediction(msa, out, param_dir, models=list(range(1, args.job_models + 1)),
-                                    num_recycle=args.num_recycle, recycle_early_stop_tolerance=0.0, relax="none",
-                                    model_config=config)
-        row.update(wall_s=round(time.perf_counter() - start, 1), models_s=result.timings["models"],
-                   peak_bytes=peak_bytes(), peak_note="the process's peak so far", iptm=result.best.iptm)
-    except Exception as error:  # keep measuring the rest
-        row["error"] = f"{type(error).__name__}: {error}"[:1500]
-        traceback.print_exc()
-    return row
+        import openmm  # noqa: F401
+    except ImportError:
+        return {"skipped": "OpenMM is not installed"}
+    from alphafold_msa.model.features import build_features
+    from alphafold_msa.model.relax import relax
+    from alphafold_msa.results.structures import to_prediction
+
+    length = 40 if ctx.args.cpu else 300
+    runner = ctx.runner(ctx.fused)
+    features = runner.process(build_features(ctx.msa(length)), ctx.args.num_recycle, 0)
+    result, recycles = runner.predict(features, 1, ctx.args.num_recycle, 0, recycle_early_stop_tolerance=0.0)
+    prediction = to_prediction("model_1_ptm", 0, recycles, features, result, 0.0)
+    start = time.perf_counter()
+    outcome = relax(prediction.structure, timeout_s=max(20.0, ctx.suite.left() - 10))
+    return {"length": length, "wall_s": round(time.perf_counter() - start, 1), "info": outcome.info}
+
+
+STEP_FUNCTIONS: dict[str, Callable[[Context], dict]] = {
+    "kernel_check": step_kernel_check, "vs_colabfold": step_vs_colabfold, "batched": step_batched,
+    "warm_job": step_warm_job, "memory_table": step_memory_table, "model_speed": step_model_speed,
+    "multimer": step_multimer, "cold_start": step_cold_start, "relax": step_relax,
+}
+
+
+def numbers(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--budget-s", type=float, default=330)
+    parser.add_argument("--budget-s", type=float, default=450)
+    parser.add_argument("--steps", default=",".join(STEPS), help="steps to run, in this order")
     parser.add_argument("--config", choices=("full", "reduced"))
-    parser.add_argument("--lengths")
     parser.add_argument("--depth", type=int)
     parser.add_argument("--num-recycle", type=int, default=3)
-    parser.add_argument("--paths", default="fused,xla", help="kernel paths to time, in order (fused: the GPU's)")
-    parser.add_argument("--no-check", action="store_true", help="skip the self-check (already measured)")
     parser.add_argument("--cpu", action="store_true", help="reduced network, small lengths: prove the script")
-    parser.add_argument("--job-models", type=int, default=1, choices=range(1, 6),
-                        help="models per whole job (step 3): 5 shows the per-job time outside the network")
-    parser.add_argument("--job-seeds", type=int, default=4,
-                        help="seeds of model 1 in step 3's last job: the features of one overlap the next's network")
+    parser.add_argument("--peer-python", help="the interpreter that runs ColabFold (default: this one)")
+    parser.add_argument("--peer-site", type=Path, help="a folder of ColabFold's packages")
+    parser.add_argument("--peer-lengths", help="vs_colabfold's lengths (default 100,300,1000)")
+    parser.add_argument("--peer-budget-s", type=float, default=200)
+    parser.add_argument("--batch-lengths", type=numbers)
+    parser.add_argument("--batch-sizes", type=numbers)
+    parser.add_argument("--job-models", type=int, default=5, choices=range(1, 6))
+    parser.add_argument("--job-seeds", type=int, default=8)
+    parser.add_argument("--memory-lengths", type=numbers)
+    parser.add_argument("--lengths", type=numbers, help="model_speed's lengths (default 100,300,1000)")
+    parser.add_argument("--paths", default="fused", help="model_speed's kernel paths, in order (fused,xla)")
     args = parser.parse_args()
-    config = args.config or ("reduced" if args.cpu else "full")
-    lengths = [int(x) for x in (args.lengths or ("24,40" if args.cpu else "100,300,1000,500")).split(",")]
-    depth = args.depth or (200 if args.cpu else 6000)
-    relax_length = 40 if args.cpu else 300
+    cpu = args.cpu
+    config = args.config or ("reduced" if cpu else "full")
+    args.depth = args.depth or (200 if cpu else 6000)
+    args.peer_lengths = args.peer_lengths or ("24" if cpu else "100,300,1000")
+    args.batch_lengths = args.batch_lengths or ([24, 40] if cpu else [100, 300])
+    args.batch_sizes = args.batch_sizes or ([1, 2, 4] if cpu else [1, 2, 4, 8])
+    args.memory_lengths = args.memory_lengths or ([64, 128] if cpu else [256, 1024, 2048])
+    args.lengths = args.lengths or ([24, 40] if cpu else [100, 300, 1000])
+    steps = args.steps.split(",")
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        sys.exit(f"gpu_suite: unknown steps {', '.join(unknown)}; expected some of {', '.join(STEPS)}")
     suite = Suite(args.out, args.budget_s)
 
     import jax
 
-    from alphafold_msa.model import kernels, memory
-    from alphafold_msa.model.features import build_features
-    from alphafold_msa.model.runner import ModelRunner
-    from alphafold_msa.testing.make_weights import make_weights
-
     device = jax.devices()[0]
-    if not args.cpu and device.platform != "gpu":
+    if not cpu and device.platform != "gpu":
         sys.exit(f"gpu_suite: no GPU visible to jax (devices: {jax.devices()}); use --cpu to prove the script")
-    env = environment(device.device_kind)
-    env.update(config=config, num_recycle=args.num_recycle, depth=depth, lengths=lengths)
-    suite.write("env", env)
-
     start = time.perf_counter()
-    param_dir = Path(tempfile.mkdtemp(prefix="bench-weights-"))
-    make_weights(param_dir, config, seed=0, presets=["monomer_ptm"], numbers=list(range(1, args.job_models + 1)))
-    env["weights_generated_s"] = round(time.perf_counter() - start, 1)
-    suite.write("env", env)
-
-    # 1. The self-check: its verdict decides what users get; its distances show bfloat16's noise.
-    if not args.no_check:
-        auto = ModelRunner(param_dir, config, "monomer_ptm", kernels="auto")
+    param_dir = weights(Path(tempfile.mkdtemp(prefix="bench-weights-")), config)
+    ctx = Context(args, suite, param_dir, config)
+    ctx.env = {**environment(device.device_kind), "config": config, "num_recycle": args.num_recycle,
+               "depth": args.depth, "steps": steps, "weights_generated_s": round(time.perf_counter() - start, 1)}
+    suite.write("env", ctx.env)
+    status = 0
+    for name in steps:
+        if suite.left() < STEP_S[name] and not cpu:
+            suite.write(name, {"skipped": f"{suite.left():.0f} s left, about {STEP_S[name]} s needed"})
+            continue
         start = time.perf_counter()
-        record = auto.kernel_record
-        if "check" not in record and not args.cpu:
-            record["note"] = "no check ran"
-        if args.cpu:  # no fused kernels on a CPU: run the check's XLA-against-XLA form to prove the code path
-            from alphafold_msa.model import kernel_check
-
-            record["cpu_proof"] = kernel_check.run_and_judge("xla", auto.self_check)
-        suite.write("kernel_check", {"record": record, "wall_s": round(time.perf_counter() - start, 1)})
-    fused = kernels.fused_path_for(kernels.current_device()) or "xla"
-
-    # 2. Seconds per model by length, fused against XLA; compile time; peak memory against the estimate.
-    paths = [fused if name == "fused" else name for name in args.paths.split(",")]
-    runners = {path: ModelRunner(param_dir, config, "monomer_ptm", kernels=path) for path in dict.fromkeys(paths)}
-    rows: list[dict] = []
-    speed = {"benchmark": "gpu_model_speed", "device": env["device"], "config": config, "depth": depth,
-             "num_recycle": args.num_recycle, "rows": rows, "published_per_model_s": PUBLISHED,
-             "memory_note": "peak_bytes is the process's peak so far (lengths run in the order listed)"}
-    structure_300 = None
-    for length in lengths:
-        features = None
-        for path, runner in runners.items():
-            expected = EXPECTED_S.get(length, 120) * (3 if path == "xla" else 1)
-            row = {"length": length, "kernels": path}
-            if suite.left() < expected and not args.cpu:
-                rows.append({**row, "skipped": f"{suite.left():.0f} s left, about {expected} s needed"})
-                suite.write("model_speed", speed)
-                continue
-            try:
-                if features is None:
-                    stage = time.perf_counter()
-                    raw = build_features(generated_msa(length, depth))
-                    features = runner.process(raw, args.num_recycle, 0)
-                    speed.setdefault("features_s", {})[length] = round(time.perf_counter() - stage, 2)
-                first, _ = time_model(runner, features, args.num_recycle)
-                warm, result = time_model(runner, features, args.num_recycle)
-                row.update(first_model_s=round(first, 2), warm_model_s=round(warm, 2),
-                           compile_s=round(first - warm, 1), peak_bytes=peak_bytes(),
-                           estimate_bytes=memory.estimate_peak_bytes(length, config, 1),
-                           mean_plddt=round(float(np.mean(result["plddt"])), 2))
-                if length == relax_length and path == fused:
-                    structure_300 = (features, result)
-            except Exception as error:  # keep measuring the rest
-                row["error"] = f"{type(error).__name__}: {error}"[:1500]
-                traceback.print_exc()
-            rows.append(row)
-            suite.write("model_speed", speed)
-
-    # 3. Whole jobs through run_prediction: the second is warm; where the time outside the network goes.
-    if suite.left() > (60 if not args.cpu else -1):
-        from alphafold_msa.predict import run_prediction
-
-        jobs = []
-        for index in range(2):
-            with tempfile.TemporaryDirectory() as out:
-                start = time.perf_counter()
-                result = run_prediction(generated_msa(lengths[0], 2000 if not args.cpu else 100, seed=index),
-                                        out, runner=next(iter(runners.values())),
-                                        models=list(range(1, args.job_models + 1)), num_recycle=args.num_recycle,
-                                        recycle_early_stop_tolerance=0.0, relax="none")
-                jobs.append({"wall_s": round(time.perf_counter() - start, 2), "timings": result.timings})
-        suite.write("warm_job", {"length": lengths[0], "kernels": paths[0], "models": args.job_models, "jobs": jobs})
-        # One model over several seeds: the next seed's features are processed while this seed's model runs
-        # (features_wait_s against process_features_s).
-        if suite.left() > (30 if not args.cpu else -1):
-            try:
-                with tempfile.TemporaryDirectory() as out:
-                    start = time.perf_counter()
-                    result = run_prediction(generated_msa(lengths[0], 2000 if not args.cpu else 100, seed=2), out,
-                                            runner=next(iter(runners.values())), models=[1],
-                                            num_seeds=args.job_seeds, num_recycle=args.num_recycle,
-                                            recycle_early_stop_tolerance=0.0, relax="none")
-                    jobs.append({"seeds": args.job_seeds, "wall_s": round(time.perf_counter() - start, 2),
-                                 "timings": result.timings})
-            except Exception as error:  # keep what was measured
-                jobs.append({"seeds": args.job_seeds, "error": f"{type(error).__name__}: {error}"[:1500]})
-            suite.write("warm_job", {"length": lengths[0], "kernels": paths[0], "models": args.job_models,
-                                     "jobs": jobs})
-
-    # 4. AlphaFold-Multimer on a two-chain complex (2 x 300 residues; 2 x 20 with --cpu), --job-models models.
-    if suite.left() > (120 if not args.cpu else -1):
-        suite.write("multimer", multimer_job(param_dir, config, 20 if args.cpu else 300, args))
-
-    # 5. Amber relaxation on the GPU at 300 residues (40 with --cpu).
-    try:
-        import openmm  # noqa: F401
-    except ImportError:
-        suite.write("relax", {"skipped": "OpenMM is not installed"})
-        return
-    if structure_300 is None or suite.left() < 30:
-        suite.write("relax", {"skipped": f"no {relax_length}-residue structure, or no time left"})
-        return
-    from alphafold_msa.model.relax import relax
-    from alphafold_msa.results.structures import to_prediction
-
-    prediction = to_prediction("model_1_ptm", 0, args.num_recycle, structure_300[0], structure_300[1], 0.0)
-    start = time.perf_counter()
-    outcome = relax(prediction.structure, timeout_s=max(20.0, suite.left() - 10))
-    suite.write("relax", {"length": relax_length, "wall_s": round(time.perf_counter() - start, 1),
-                          "info": outcome.info})
+        try:
+            data = STEP_FUNCTIONS[name](ctx)
+        except Exception as error:  # keep measuring the rest
+            traceback.print_exc()
+            data, status = {"error": f"{type(error).__name__}: {error}"[:1500]}, 1
+        suite.write(name, {**data, "step_s": round(time.perf_counter() - start, 1)})
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ bfloat16 noise is what every fast path carries, and it depends on the weights (s
 parameters, large with random ones), so the bar is measured on the spot (docs/kernels.md). Non-finite
 outputs or an error fail the check. Beside the network, module-level cases (kernel_cases: the extra-MSA row
 attention at head dimension 8, the template pointwise attention with absent templates) must pass the same way,
-and a batch of two samples through the fused network must give what each gives alone, or samples run one per
-call. The verdict is kept as
+and the input run as one of a batch through the fused network must be as close to float32 as the fused path must,
+or samples run one per call. The verdict is kept as
 `<param dir>/kernel-check/<key>.json`, so later workers of the same kind skip the check. A check
 that fails, or cannot run, leaves the worker on the XLA path with a one-line warning.
 
@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 CHECK_LENGTH = 40
 CHECK_DEPTH = 64
 CHECK_RECYCLES = 1
+CHECK_BATCH = 4  # copies of the check's input in one network call
 CHECK_FOLDER = "kernel-check"
 # What the check runs; a verdict of an earlier version is checked again.
 CHECK_VERSION = 2
@@ -144,7 +145,7 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
     `run(path)` returns {'fused': output, 'xla': output, 'reference': output} for the fixed input,
     where a fused run that raised is {'error': 'Type: message'} (a failure of the fused kernels); with
     'modules', kernel_cases.run_cases' outputs (each must pass too), with 'batched' the fused output of the same
-    input run as the second of a batch of two (its verdict is kept apart: a batch that fails leaves the fused
+    input run as the last of a batch of CHECK_BATCH (its verdict is kept apart: a batch that fails leaves the fused
     kernels in use, one sample per call). An exception out of `run` itself means the check could not run and is
     raised here.
     """
@@ -163,22 +164,20 @@ def run_and_judge(path: str, run: CheckRun) -> dict[str, Any]:
                "modules_relative_to_float32": module_distances, "noise_factor": NOISE_FACTOR, "slack": SLACK,
                "seconds": round(time.perf_counter() - start, 2), "checked_at": _now()}
     if "batched" in outputs and not problems:
-        verdict["batched"] = judge_batch(outputs["batched"], outputs["fused"])
+        verdict["batched"] = judge_batch(outputs)
     return verdict
 
 
-def judge_batch(batched: Mapping[str, Any], alone: Mapping[str, Any]) -> dict[str, Any]:
-    """Whether a sample run in a batch through the fused kernels gives what it gives alone: `passed`, the
-    problems and the distances (each within SLACK; one batch of the same kernels differs only in summation
-    order)."""
+def judge_batch(outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Whether the check's input, run as one of a batch (`outputs['batched']`), is within bfloat16's noise of the
+    float32 reference as the fused path must be: `passed`, the problems and its distances. A batch computes the
+    same sums in another order, which bfloat16 rounds differently (and random weights amplify, as they do plain
+    bfloat16's own distance)."""
+    batched = outputs["batched"]
     if "error" in batched:
         return {"passed": False, "problems": [str(batched["error"])]}
-    if not _finite(batched):
-        return {"passed": False, "problems": ["batched output is not finite"]}
-    distances = compare(batched, alone)
-    problems = [f"{name}={distances[name]} > {slack}" for name, slack in SLACK.items()
-                if name in distances and not distances[name] <= slack]
-    return {"passed": not problems, "problems": problems, "distances_to_alone": distances}
+    distances, problems = judge({**outputs, "fused": batched})
+    return {"passed": not problems, "problems": problems, "distances_to_float32": distances["fused"]}
 
 
 def select(requested: str, device: Device, cache_dir: Path, run: CheckRun, network: str = "monomer_ptm",

@@ -18,7 +18,13 @@ from alphafold_msa.errors import ConfigError
 from alphafold_msa.model import config as configs
 from alphafold_msa.model import kernel_cases, kernel_check, memory, weights
 from alphafold_msa.model import kernels as _kernels
-from alphafold_msa.model.features import FeatureDict, build_features, pad_residues, process_features
+from alphafold_msa.model.features import (
+    FeatureDict,
+    build_features,
+    pad_residues,
+    process_features,
+    zero_recycling_inputs,
+)
 from alphafold_msa.protocol.schema import MODEL_NUMBERS
 
 logger = logging.getLogger(__name__)
@@ -221,10 +227,11 @@ class ModelRunner:
             module_config.global_config, module_config.embeddings_and_evoformer,
             {"fused": {**_kernels.global_config_settings(fused_path, device), "bfloat16": True},
              "xla": {**plain, "bfloat16": True}, "reference": {**plain, "bfloat16": False}})
-        if not self.multimer:  # two samples in one call, each as it runs alone
+        if not self.multimer:  # the input as one of a batch
             try:
-                outputs["batched"] = self._run_batch(self.network(fused_path), [processed, processed], number,
-                                                     kernel_check.CHECK_RECYCLES, [0, 0], 0.0, count=False)[1][0]
+                outputs["batched"] = self._run_batch(
+                    self.network(fused_path), [processed] * kernel_check.CHECK_BATCH, number,
+                    kernel_check.CHECK_RECYCLES, [0] * kernel_check.CHECK_BATCH, 0.0, count=False)[-1][0]
             except Exception as error:  # a batch that fails leaves the worker on one sample per call
                 outputs["batched"] = {"error": f"{type(error).__name__}: {error}"}
         return outputs
@@ -269,10 +276,11 @@ class ModelRunner:
     ) -> list[tuple[dict, int]]:
         """Model `number` on several samples in one network call per recycle: `processed[i]` (features of one
         query, processed for seed `random_seeds[i]`, all of one shape) with `random_seeds[i]` (`max_msa`: for
-        AlphaFold-Multimer, which runs them one at a time). Returns, for each,
-        what `predict` returns for it alone: the network runs once over the batch (jax.vmap), each sample keeps the
-        output of the recycle where it alone would have stopped. A monomer network only (AlphaFold-Multimer
-        samples its MSA inside the model's loop); one sample is `predict`."""
+        AlphaFold-Multimer, which runs them one at a time). The network runs once over the batch (jax.vmap) and
+        each sample keeps the output of the recycle where it alone would have stopped: for each, the computation
+        `predict` does for it alone, its sums in an order XLA may choose otherwise for a batch (bfloat16 rounds
+        them differently: within bfloat16's noise, identical where XLA keeps the order). A monomer network only;
+        one sample is `predict`."""
         if len(processed) != len(random_seeds):
             raise ValueError(f"{len(processed)} feature sets for {len(random_seeds)} seeds")
         if len(processed) == 1 or self.multimer:
@@ -289,7 +297,7 @@ class ModelRunner:
         $ALPHAFOLD_MSA_SAMPLES_PER_CALL, else (`auto`) on a GPU up to BATCH_RESIDUES residues per call, one on a
         CPU (one sample keeps its cores busy); either way no more than fit in device memory. One for
         AlphaFold-Multimer, for the CUDA legacy kernels, and for the fused kernels unless their self-check
-        found a batch to give what each sample gives alone."""
+        found a sample run in a batch as close to float32 as the fused path itself must be."""
         if self.multimer:
             return 1
         most = settings.samples_per_call()
@@ -393,9 +401,7 @@ def _run_batched(apply: Callable, params: Any, stacked: FeatureDict, random_seed
     import jax.numpy as jnp
 
     count, length = len(random_seeds), stacked["aatype"].shape[2]
-    prev = {"prev_msa_first_row": jnp.zeros((count, length, 256), jnp.float16),
-            "prev_pair": jnp.zeros((count, length, length, 128), jnp.float16),
-            "prev_pos": jnp.zeros((count, length, 37, 3), jnp.float16)}
+    prev = zero_recycling_inputs(length, lambda shape, dtype: jnp.zeros((count, *shape), dtype))
     features = jax.device_put(stacked)
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed in random_seeds])
     kept: list[tuple[Any, int] | None] = [None] * count
