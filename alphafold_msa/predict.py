@@ -19,7 +19,7 @@ from alphafold_msa.files import write_atomic
 from alphafold_msa.model import config as configs
 from alphafold_msa.model.complex_features import build_multimer_features, build_ptm_complex_features, concatenated_msa
 from alphafold_msa.model.feature_memory import feature_depth, held_bytes
-from alphafold_msa.model.features import FeatureDict, build_features, mask_msa_columns
+from alphafold_msa.model.features import FeatureDict, build_features, mask_msa_columns, processed_bytes
 from alphafold_msa.model.relax import RelaxOutcome
 from alphafold_msa.model.relax import relax as relax_structure
 from alphafold_msa.model.runner import ModelRunner, RunnerCache
@@ -117,8 +117,10 @@ def _prepare(msa: Msa | ComplexMsa, complex_mode: str, max_msa_depth: int, seed:
     return features, summary, alignment, kept_complex
 
 
-# Features of the next seed are processed while the current seed's models run when one seed's processed features
-# hold at most this much (two sets are then held at once); larger ones are processed after, as they are needed.
+# Features of the next group of seeds are processed while the current group's models run when one seed's processed
+# features hold at most this much; larger ones are processed after, as they are needed. A group's features hold
+# at most a third of the job memory (samples_per_call), so the group running, its batch copy and the next group
+# fit in it.
 PREFETCH_MAX_BYTES = 256 * 2**20
 
 
@@ -170,7 +172,7 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Cal
     once per seed and network, masked as the spec asks, each sample handed to `samples` in that order as it
     finishes; with `templates`, the template-aware models run through the template-aware network. Seeds run in
     groups of up to `samples_per_call`, each model's samples of a group in one network call. The next group's
-    features are processed in a background thread while this group's models run (PREFETCH_MAX_BYTES). Times go
+    features are processed in a background thread while this group's models run (PREFETCH_MAX_BYTES a seed). Times go
     into `timings` (features_wait_s: how long the models waited for features). Returns why sampling stopped early
     (stop_at_score), if it did.
     A network compiled for this length is announced first: it is the long silent step (a job with
@@ -201,7 +203,7 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Cal
             timings["process_features_s"] += round(seconds, 3)
             following = next(groups_, None)
             upcoming = None
-            if following is not None and _nbytes(processed) <= PREFETCH_MAX_BYTES:
+            if following is not None and _nbytes(processed) <= PREFETCH_MAX_BYTES * len(group):
                 upcoming = pool.submit(process, following)  # processed while this group's models run
             stopped, done = _predict_group(runner, group, processed, uses, run, spec, samples, timings, report,
                                            templates, done)
@@ -214,6 +216,21 @@ def _predict_all(runner: ModelRunner, alignments: Iterator[tuple[str | None, Cal
         return None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def samples_per_call(runner: ModelRunner, prepared: PreparedInput, spec: JobSpec) -> int:
+    """Samples of one model per network call for this job: the runner's choice at its length (each sample's
+    features of one recycle on the device beside it), as many as keep a group's processed features within a third
+    of the job memory, the seeds of an alignment spread evenly over their calls (one compilation for all)."""
+    if runner.multimer:
+        return 1
+    length = prepared.msa.length
+    crops = runner.msa_crops(len(prepared.raw["msa"]), spec.max_msa)
+    per_seed = processed_bytes(configs.bucket_length(length), crops, spec.num_recycle, bool(prepared.matches))
+    most = runner.samples_per_call(length, spec.models, per_seed // (spec.num_recycle + 1))
+    most = max(1, min(most, job_memory_bytes() // 3 // per_seed, spec.num_seeds))
+    calls = -(-spec.num_seeds // most)
+    return -(-spec.num_seeds // calls)
 
 
 def _nbytes(processed: list[dict[bool, FeatureDict]]) -> int:
@@ -599,7 +616,7 @@ def _predict_into(output_dir: Path, prepared: PreparedInput, runner: ModelRunner
                                ((group.name, cluster_alignment(msa, group).to_a3m())
                                 for group in groups(prepared.clustering)))
         try:
-            timings["samples_per_call"] = runner.samples_per_call(msa.length, spec.models)
+            timings["samples_per_call"] = samples_per_call(runner, prepared, spec)
             stopped_early = _predict_all(runner, _alignments(prepared, spec.random_seed),
                                          spec.samples_run(prepared.num_alignments), spec, samples, timings, report,
                                          templates=bool(prepared.matches),

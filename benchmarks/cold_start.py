@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             params = tmp / "weights"
             make_weights(params, config, presets=["monomer_ptm"], numbers=[1])
         results = {case: run_case(args.msa, params, config, None if case == "no_cache" else tmp / "cache",
-                                  tmp / case) for case in cases}
+                                  tmp / case) for case in CASES if case in cases}
         cache_mb = sum(f.stat().st_size for f in (tmp / "cache").rglob("*") if f.is_file()) / 1e6
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "model_config": config, "msa": args.msa.name,

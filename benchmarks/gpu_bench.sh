@@ -36,4 +36,4 @@ fi
 if [[ " $* " != *" --cpu "* ]]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
-exec "$python" benchmarks/gpu_suite.py --out "$out" "${peer_args[@]}" "$@"
+exec "$python" benchmarks/gpu_suite.py --out "$out" ${peer_args[@]+"${peer_args[@]}"} "$@"

@@ -5,15 +5,15 @@
 
 Steps (files), skipped with the reason when the budget left would not finish them:
 - kernel_check (kernel_check.json): the self-check's verdict on the fused kernels: the whole network, the
-  module-level cases of ColabFold 1.6.2's two fused-path bugs (kernel_cases) and a batch of two samples;
+  module-level cases of ColabFold 1.6.2's two fused-path bugs (kernel_cases) and a batch of four samples;
 - vs_colabfold (vs_colabfold/vs_colabfold.json): ColabFold 1.6.3 beside us on the same card, 5 models, 3
   recycles, at --peer-lengths (benchmarks/gpu_vs_colabfold.py, from --peer-site or --peer-python);
 - batched (batched.json): samples per second at --batch-lengths with --batch-sizes samples per network call, each
   batched sample against its run alone, and the size `auto` picks;
 - warm_job (warm_job.json): two whole --job-models jobs at 100 residues through run_prediction (the second warm:
   where the time outside the network goes), then one of model 1 over --job-seeds seeds (samples per call: auto);
-- memory_table (memory_model.json, memory_table.json): XLA's buffer assignment with the fused kernels at
-  --memory-lengths, monomer and AlphaFold-Multimer: memory_table.json is the table a GPU worker plans with
+- memory_table (memory_table.json, gpu_memory.json): XLA's buffer assignment with the fused kernels at
+  --memory-lengths, monomer and AlphaFold-Multimer: gpu_memory.json is the table a GPU worker plans with
   (copy it to alphafold_msa/model/gpu_memory.json);
 - model_speed (model_speed.json): seconds per model at --lengths per kernel path in --paths, compile time, peak
   device memory against the estimate;
@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,8 @@ STEPS = ("kernel_check", "vs_colabfold", "batched", "warm_job", "memory_table", 
 # Rough seconds each step takes on an H100, to skip what cannot finish.
 STEP_S = {"kernel_check": 80, "vs_colabfold": 120, "batched": 120, "warm_job": 40, "memory_table": 90,
           "model_speed": 90, "multimer": 90, "cold_start": 90, "relax": 40}
+# Environment variables this suite changes for itself, as it found them: its steps' processes get them back.
+INHERITED: dict[str, str] = {}
 # Rough seconds a (length, path) measurement of model_speed takes on an H100 (compile + 2 models).
 EXPECTED_S = {100: 20, 300: 25, 500: 35, 1000: 50}
 
@@ -158,13 +161,29 @@ def step_vs_colabfold(ctx: Context) -> dict:
         command += ["--peer-site", str(args.peer_site)]
     command += ["--cpu"] if args.cpu else ["--weights", str(ctx.param_dir)]
     start = time.perf_counter()
-    completed = subprocess.run(command, text=True, capture_output=True, timeout=max(ctx.suite.left(), 10))
+    completed = run_child(command, ctx.suite.left())
     sys.stdout.write(completed.stdout[-6000:])
     row = {"returncode": completed.returncode, "wall_s": round(time.perf_counter() - start, 1),
            "file": "vs_colabfold/vs_colabfold.json"}
     if completed.returncode:
         row["stderr"] = completed.stderr[-1500:]
     return row
+
+
+def run_child(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """`command` in its own process group with the environment this suite was started with (jax's default GPU
+    memory settings, not this process's), killed with its children when `timeout` passes."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    env.update(INHERITED)
+    child = subprocess.Popen(command, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=max(timeout, 10))
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        stdout, stderr = child.communicate()
+        return subprocess.CompletedProcess(command, -9, stdout, stderr + "\n(killed: out of time)")
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
 
 
 def step_batched(ctx: Context) -> dict:
@@ -182,7 +201,7 @@ def step_batched(ctx: Context) -> dict:
         sizes = ctx.args.batch_sizes
         raw = build_features(ctx.msa(length, seed=length))
         processed = [runner.process(raw, recycles, seed) for seed in range(max(sizes))]
-        row: dict = {"length": length, "auto": runner.samples_per_call(length, [1]), "sizes": []}
+        row: dict = {"length": length, "auto": ctx.runner("auto").samples_per_call(length, [1]), "sizes": []}
         report["rows"].append(row)
         alone = None
         for size in sizes:
@@ -244,9 +263,7 @@ def step_memory_table(ctx: Context) -> dict:
 
     report = memory_model.measure(ctx.config, ["monomer", "multimer"], ctx.args.memory_lengths, "fused",
                                   ctx.suite.left, 5 if ctx.args.cpu else 30)
-    ctx.suite.write("memory_model", report)
-    document = memory_model.table(report, kernel_check.package_versions())
-    ctx.suite.write("memory_table", document)
+    ctx.suite.write("gpu_memory", memory_model.table(report, kernel_check.package_versions()))
     cpu = {str(length): memory.working_bytes(length, ctx.config) for length in ctx.args.memory_lengths}
     return {**report, "cpu_table_working_bytes": cpu}
 
@@ -324,9 +341,9 @@ def step_cold_start(ctx: Context) -> dict:
     """benchmarks/cold_start.py with these weights: fresh processes, empty then warm compilation cache."""
     msa = ctx.suite.out / "cold_start_query.a3m"
     msa.write_text(ctx.msa(ctx.args.batch_lengths[0], seed=5, depth=200 if ctx.args.cpu else 2000).to_a3m())
-    completed = subprocess.run([sys.executable, str(HERE / "cold_start.py"), "--params", str(ctx.param_dir),
-                                "--config", ctx.config, "--msa", str(msa), "--cases", "empty_cache,warm_cache"],
-                               text=True, capture_output=True, timeout=max(ctx.suite.left(), 10))
+    completed = run_child([sys.executable, str(HERE / "cold_start.py"), "--params", str(ctx.param_dir),
+                           "--config", ctx.config, "--msa", str(msa), "--cases", "empty_cache,warm_cache"],
+                          ctx.suite.left())
     if completed.returncode:
         return {"returncode": completed.returncode, "stderr": completed.stderr[-1500:]}
     return json.loads(completed.stdout)
@@ -397,6 +414,10 @@ def main() -> None:
     if unknown:
         sys.exit(f"gpu_suite: unknown steps {', '.join(unknown)}; expected some of {', '.join(STEPS)}")
     suite = Suite(args.out, args.budget_s)
+    # This process grows its GPU memory as it needs it, leaving the card to the steps' own processes (ColabFold,
+    # cold starts), which start with jax's defaults.
+    INHERITED.update({k: os.environ[k] for k in ("XLA_PYTHON_CLIENT_PREALLOCATE",) if k in os.environ})
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 
     import jax
 

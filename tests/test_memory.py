@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alphafold_msa import settings
-from alphafold_msa.errors import ResourceError
+from alphafold_msa.errors import ConfigError, ResourceError
 from alphafold_msa.model import memory
 from alphafold_msa.model.config import network_config
 from alphafold_msa.testing.memory_probe import measure_working_bytes
@@ -36,14 +36,19 @@ def test_a_gpu_worker_plans_with_the_gpu_table_of_its_network(tmp_path):
                                          {kind: params for kind, (_, params) in measured.items()}, {"jax": "0.10.2"})
     gpu_file.write_text(json.dumps(document))
     for kind, (working, params) in measured.items():
-        table = memory.table_for("gpu", "reduced", kind, gpu_file)
+        table = memory.table_for("gpu", "reduced", kind, "pallas", gpu_file)
         assert memory.working_bytes(128, "reduced", table) == working and table.param_bytes["reduced"] == params
         assert memory.estimate_peak_bytes(100, "reduced", 1, table) < memory.estimate_peak_bytes(100, "reduced", 1)
         with pytest.raises(ResourceError, match=f"XLA's GPU compiler on NVIDIA H100 80GB HBM3 .pallas kernels. "
                                                 f".{kind} network.'s buffer assignment"):
             memory.check_fits(2000, "reduced", 1, int(memory.GB), "this worker's H100", table)
-    assert memory.table_for("cpu", "reduced", "multimer", gpu_file) is memory.CPU_TABLE
-    assert memory.table_for("gpu", "full", "monomer", gpu_file) is memory.CPU_TABLE, "no full-size table there"
+    assert memory.table_for("cpu", "reduced", "multimer", gpu_file=gpu_file) is memory.CPU_TABLE
+    assert memory.table_for("gpu", "full", gpu_file=gpu_file) is memory.CPU_TABLE, "no full-size table there"
+    assert memory.table_for("gpu", "reduced", "monomer", "xla", gpu_file) is memory.CPU_TABLE, "measured fused"
+    assert memory.table_for("gpu", "reduced", gpu_file=gpu_file).source.startswith("XLA's GPU compiler")
+    gpu_file.write_text(json.dumps({**document, "working_bytes": {"reduced": {"monomer": [[64, "lots"]]}}}))
+    with pytest.raises(ConfigError, match=f"the GPU memory table {gpu_file} cannot be read .ValueError"):
+        memory.table_for("gpu", "reduced", gpu_file=gpu_file)
     assert 0 < measured["multimer"][0] and measured["multimer"][1] > 0.9 * measured["monomer"][1]
 
 

@@ -94,6 +94,24 @@ def process_features(raw: FeatureDict, network_config, num_recycle: int, random_
     return af_features.np_example_to_features(raw, cfg, random_seed=random_seed)
 
 
+# Host bytes of one seed's processed features, per recycle and residue (measured: within 1% at 100 residues with
+# 512 + 1,536 rows and at 50 with 512 + 5,120): msa_feat and the cluster masks per cluster row, the extra MSA's
+# four arrays per extra row, the per-residue features, and a template's features (four templates at most).
+BYTES_PER_CLUSTER_CELL = 208
+BYTES_PER_EXTRA_CELL = 16
+BYTES_PER_RESIDUE = 1024
+TEMPLATE_BYTES_PER_RESIDUE = 4 * 1024
+
+
+def processed_bytes(length: int, msa_crops: tuple[int, int], num_recycle: int, templates: bool = False) -> int:
+    """About how many bytes `process_features` gives for one seed of a `length`-residue query with `msa_crops`
+    (clusters, extra rows) and `num_recycle` recycles (one copy per pass), with template features or without."""
+    clusters, extra = msa_crops
+    per_residue = (clusters * BYTES_PER_CLUSTER_CELL + extra * BYTES_PER_EXTRA_CELL + BYTES_PER_RESIDUE
+                   + (TEMPLATE_BYTES_PER_RESIDUE if templates else 0))
+    return (num_recycle + 1) * length * per_residue
+
+
 def pad_residues(processed: FeatureDict, network_config, length: int) -> FeatureDict:
     """Zero-pad every residue axis of model-ready features to `length` (padding is masked out).
 

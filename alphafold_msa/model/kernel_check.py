@@ -49,8 +49,9 @@ CHECK_RECYCLES = 1
 CHECK_BATCH = 4  # copies of the check's input in one network call
 CHECK_FOLDER = "kernel-check"
 # What the check runs; a verdict of an earlier version is checked again.
-CHECK_VERSION = 2
-# 2: a batch of two samples, and the module-level cases (kernel_cases) beside the network.
+CHECK_VERSION = 3
+# 2: a batch of samples and the module-level cases (kernel_cases) beside the network; 3: the batch of CHECK_BATCH
+# seeds, the check's input last, compiled with the compile mode's options.
 # The fused path may be this many times further from float32 than plain bfloat16 is, plus SLACK.
 NOISE_FACTOR = 2.0
 SLACK = {"plddt_mean_abs": 0.5, "plddt_max_abs": 2.0, "pae_mean_abs": 0.25, "ca_rmsd": 0.25}

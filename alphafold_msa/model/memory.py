@@ -44,7 +44,6 @@ WORKING_BYTES: dict[str, tuple[tuple[int, int], ...]] = {
 PARAM_BYTES_PER_MODEL = {"full": 371_518_072, "reduced": 26_391_160}
 # The GPU compiler's tables, as benchmarks/memory_model.py --table-out writes them.
 GPU_TABLE_FILE = Path(__file__).with_name("gpu_memory.json")
-KINDS = ("monomer", "multimer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,18 +59,27 @@ class MemoryTable:
 CPU_TABLE = MemoryTable(WORKING_BYTES, PARAM_BYTES_PER_MODEL, TABLE_SOURCE)
 
 
-def table_for(platform: str, model_config: str, kind: str = "monomer", gpu_file: Path = GPU_TABLE_FILE) -> MemoryTable:
+def table_for(platform: str, model_config: str, kind: str = "monomer", kernels: str | None = None,
+              gpu_file: Path = GPU_TABLE_FILE) -> MemoryTable:
     """The table to plan `model_config`'s `kind` of network ('monomer', 'multimer') with on `platform` ('cpu',
-    'gpu'): the GPU compiler's from `gpu_file` on a GPU when it holds them, else the CPU compiler's."""
+    'gpu') running kernel path `kernels` (None: whichever the GPU table was measured with): the GPU compiler's
+    from `gpu_file` on a GPU when it holds them for that path, else the CPU compiler's. A GPU table that cannot be
+    read is a ConfigError naming the file."""
     if platform != "gpu" or not gpu_file.is_file():
         return CPU_TABLE
-    data = json.loads(gpu_file.read_text())
-    entries = data["working_bytes"].get(model_config, {}).get(kind)
-    if not entries:
-        return CPU_TABLE
-    return MemoryTable({model_config: tuple((int(length), int(size)) for length, size in entries)},
-                       {model_config: int(data["param_bytes_per_model"][model_config][kind])},
-                       f"{data['source']} ({kind} network)")
+    try:
+        data = json.loads(gpu_file.read_text())
+        if kernels is not None and data["kernels"] != kernels:
+            return CPU_TABLE
+        entries = data["working_bytes"].get(model_config, {}).get(kind)
+        if not entries:
+            return CPU_TABLE
+        return MemoryTable({model_config: tuple((int(length), int(size)) for length, size in entries)},
+                           {model_config: int(data["param_bytes_per_model"][model_config][kind])},
+                           f"{data['source']} ({kind} network)")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ConfigError(f"the GPU memory table {gpu_file} cannot be read ({type(error).__name__}: {error}); "
+                          f"measure it again with benchmarks/memory_model.py --table-out") from None
 
 
 def gpu_table_document(model_config: str, device: str, kernels: str, working: dict[str, list[tuple[int, int]]],
@@ -79,7 +87,8 @@ def gpu_table_document(model_config: str, device: str, kernels: str, working: di
     """GPU_TABLE_FILE's content: for `model_config` and each kind of network, (padded length, working bytes) as
     measured by XLA's `backend` compiler on `device` with kernel path `kernels`, and one model's parameter bytes;
     `versions` of the packages measured."""
-    return {"source": f"XLA's {backend.upper()} compiler on {device} ({kernels} kernels)", "versions": versions,
+    return {"source": f"XLA's {backend.upper()} compiler on {device} ({kernels} kernels)", "kernels": kernels,
+            "device": device, "versions": versions,
             "working_bytes": {model_config: {kind: [[int(length), int(size)] for length, size in sorted(rows)]
                                              for kind, rows in working.items()}},
             "param_bytes_per_model": {model_config: {kind: int(size) for kind, size in param_bytes.items()}}}
@@ -122,11 +131,11 @@ def longest_fitting_length(available_bytes: int, model_config: str = "full", num
 
 
 def samples_fitting(length: int, model_config: str, num_models: int, available_bytes: int, most: int,
-                    table: MemoryTable = CPU_TABLE) -> int:
+                    table: MemoryTable = CPU_TABLE, feature_bytes: int = 0) -> int:
     """How many samples (at most `most`, at least 1) of a `length`-residue query one network call can hold in
-    `available_bytes` with `num_models` models loaded: each sample has its own working memory, the parameters
-    are shared."""
-    working = HEADROOM * working_bytes(bucket_length(length), model_config, table)
+    `available_bytes` with `num_models` models loaded: each sample has its own working memory and its own
+    `feature_bytes` on the device, the parameters are shared."""
+    working = HEADROOM * working_bytes(bucket_length(length), model_config, table) + feature_bytes
     room = available_bytes - num_models * table.param_bytes[model_config]
     return max(1, min(most, int(room // working)))
 

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -63,6 +64,7 @@ class ModelRunner:
         self._kernel_record: dict[str, Any] | None = None
         self._params: dict[str, Any] = {}
         self._shapes_seen: set[tuple] = set()
+        self._batched: weakref.WeakKeyDictionary[Any, Callable] = weakref.WeakKeyDictionary()  # by network
         self.counters: Counter[str] = Counter()
         # predict swaps parameters into, and sets recycling on, the shared network, and the fork keeps its
         # kernel choice in module globals while tracing: one call at a time across every runner.
@@ -84,7 +86,7 @@ class ModelRunner:
     def memory_table(self) -> memory.MemoryTable:
         """The table of device memory by length to plan this runner's jobs with: its device's, its network's."""
         return memory.table_for(_kernels.current_device().platform, self.model_config,
-                                "multimer" if self.multimer else "monomer")
+                                "multimer" if self.multimer else "monomer", self.kernels)
 
     def uses_templates(self, number: int) -> bool:
         """Whether model `number` of this preset reads templates (see config.template_models)."""
@@ -229,9 +231,11 @@ class ModelRunner:
              "xla": {**plain, "bfloat16": True}, "reference": {**plain, "bfloat16": False}})
         if not self.multimer:  # the input as one of a batch
             try:
-                outputs["batched"] = self._run_batch(
-                    self.network(fused_path), [processed] * kernel_check.CHECK_BATCH, number,
-                    kernel_check.CHECK_RECYCLES, [0] * kernel_check.CHECK_BATCH, 0.0, count=False)[-1][0]
+                seeds = list(range(1, kernel_check.CHECK_BATCH)) + [0]  # the check's own input last
+                batch = [self.process(check_features(self.multimer), kernel_check.CHECK_RECYCLES, seed)
+                         for seed in seeds[:-1]] + [processed]
+                outputs["batched"] = self._run_batch(self.network(fused_path), batch, number,
+                                                     kernel_check.CHECK_RECYCLES, seeds, 0.0, count=False)[-1][0]
             except Exception as error:  # a batch that fails leaves the worker on one sample per call
                 outputs["batched"] = {"error": f"{type(error).__name__}: {error}"}
         return outputs
@@ -292,27 +296,31 @@ class ModelRunner:
         return self._run_batch(network, processed, number, num_recycle, random_seeds, recycle_early_stop_tolerance,
                                on_compile, templates, dropout)
 
-    def samples_per_call(self, length: int, numbers: Sequence[int]) -> int:
-        """How many samples of one model run in one network call at `length` (with models `numbers` loaded):
-        $ALPHAFOLD_MSA_SAMPLES_PER_CALL, else (`auto`) on a GPU up to BATCH_RESIDUES residues per call, one on a
-        CPU (one sample keeps its cores busy); either way no more than fit in device memory. One for
-        AlphaFold-Multimer, for the CUDA legacy kernels, and for the fused kernels unless their self-check
-        found a sample run in a batch as close to float32 as the fused path itself must be."""
+    def samples_per_call(self, length: int, numbers: Sequence[int], feature_bytes: int = 0) -> int:
+        """How many samples of one model run in one network call at `length` (with models `numbers` loaded; each
+        sample's features of one recycle, `feature_bytes`, on the device beside its working memory): at most
+        $ALPHAFOLD_MSA_SAMPLES_PER_CALL, or with `auto` on a GPU up to BATCH_RESIDUES residues per call (on a CPU
+        one: two cores gained 10-30% from a batch of four at 24-40 residues, for four times the memory), never
+        more than MAX_SAMPLES_PER_CALL nor than fit in device memory. One for AlphaFold-Multimer, for the CUDA
+        legacy kernels, and for the fused kernels unless their self-check found a sample run in a batch as close
+        to float32 as the fused path itself must be."""
         if self.multimer:
+            return 1
+        record = self.kernel_record
+        if record["path"] == "cuda_legacy" or (record["path"] != "xla" and not record.get("check", {}).get(
+                "batched", {}).get("passed", False)):
             return 1
         most = settings.samples_per_call()
         if most is None:
-            record = self.kernel_record
-            batch_checked = record.get("check", {}).get("batched", {}).get("passed", False)
-            if _kernels.current_device().platform != "gpu" or record["path"] == "cuda_legacy" or (
-                    record["path"] != "xla" and not batch_checked):
+            if _kernels.current_device().platform != "gpu":
                 return 1
-            most = max(1, BATCH_RESIDUES // configs.bucket_length(length))
+            most = min(settings.MAX_SAMPLES_PER_CALL, max(1, BATCH_RESIDUES // configs.bucket_length(length)))
         if most == 1:
             return 1
         kept_loaded = len(set(self._params) | set(self.names(numbers)))
         available, _ = memory.device_memory()
-        return memory.samples_fitting(length, self.model_config, kept_loaded, available, most, self.memory_table())
+        return memory.samples_fitting(length, self.model_config, kept_loaded, available, most, self.memory_table(),
+                                      feature_bytes)
 
     def _run_batch(self, network: Any, processed: Sequence[FeatureDict], number: int, num_recycle: int,
                    random_seeds: Sequence[int], recycle_early_stop_tolerance: float | None,
@@ -323,10 +331,8 @@ class ModelRunner:
         shapes = {tuple(sorted((k, v.shape) for k, v in features.items())) for features in processed}
         if len(shapes) != 1:
             raise ValueError("a batch's samples must have features of one shape (one query, one MSA crop)")
-        padded = [pad_residues(features, self.config(templates), padded_length) if padded_length != length
-                  else features for features in processed]
-        stacked = {name: np.stack([features[name] for features in padded]) for name in padded[0]}
-        signature = (dropout, len(padded), *sorted((k, v.shape[2:]) for k, v in stacked.items()))
+        stacked = _stacked(processed, self.config(templates), padded_length)
+        signature = (dropout, len(processed), *sorted((k, v.shape[2:]) for k, v in stacked.items()))
         with self._lock:
             network.params = self.params(number, templates)
             tolerance = (self._default_early_stop if recycle_early_stop_tolerance is None
@@ -334,7 +340,7 @@ class ModelRunner:
             if count and signature not in self._shapes_seen:
                 self._shapes_seen.add(signature)
                 self.counters["compilations"] += 1
-                logger.info("compiling for %d samples of %d residues (bucket of %d)", len(padded), length,
+                logger.info("compiling for %d samples of %d residues (bucket of %d)", len(processed), length,
                             padded_length)
                 if on_compile is not None:
                     on_compile(length)
@@ -343,18 +349,18 @@ class ModelRunner:
             outputs = _run_batched(self._batched_apply(network), network.params, stacked, random_seeds, num_recycle,
                                    int(network.config.data.eval.num_ensemble), tolerance,
                                    float(network.config.model.stop_at_score))
-            self.counters["predictions"] += len(padded) if count else 0
+            self.counters["predictions"] += len(processed) if count else 0
         return [(unpad_result(result, length), recycles) for result, recycles in outputs]
 
     def _batched_apply(self, network: Any) -> Callable:
-        """`network`'s compiled step mapped over a batch of samples (keys and features; parameters shared)."""
+        """`network`'s step (one recycle) mapped over a batch of samples (keys and features; parameters shared),
+        compiled as the network is (its compile mode: the compiler options go on the outermost jit)."""
         import jax
 
-        batched = getattr(network, "_alphafold_msa_batched", None)
-        if batched is None:
-            batched = jax.jit(jax.vmap(network.apply, in_axes=(None, 0, 0)))
-            network._alphafold_msa_batched = batched
-        return batched
+        if network not in self._batched:
+            self._batched[network] = jax.jit(jax.vmap(network.apply.__wrapped__, in_axes=(None, 0, 0)),
+                                             **_kernels.jit_kwargs(self.compile_mode, _kernels.current_device()))
+        return self._batched[network]
 
     def _run(self, model: Any, processed: FeatureDict, number: int, num_recycle: int, random_seed: int,
              recycle_early_stop_tolerance: float | None, count: bool = False,
@@ -391,6 +397,16 @@ class ModelRunner:
         return unpad_result(result, length), int(recycles)
 
 
+def _stacked(processed: Sequence[FeatureDict], network_config: Any, padded_length: int) -> FeatureDict:
+    """The samples' features on a leading axis, each padded to `padded_length` residues (one feature at a time,
+    so no padded copy of the whole batch is held beside it)."""
+    stacked = {}
+    for name in processed[0]:
+        stacked[name] = np.stack([pad_residues({name: features[name]}, network_config, padded_length)[name]
+                                  for features in processed])
+    return stacked
+
+
 def _run_batched(apply: Callable, params: Any, stacked: FeatureDict, random_seeds: Sequence[int], num_recycle: int,
                  num_ensemble: int, tolerance: float, stop_at_score: float) -> list[tuple[dict, int]]:
     """The monomer network's recycling loop (alphafold's RunModel.predict) over a batch: `stacked` holds each
@@ -402,13 +418,14 @@ def _run_batched(apply: Callable, params: Any, stacked: FeatureDict, random_seed
 
     count, length = len(random_seeds), stacked["aatype"].shape[2]
     prev = zero_recycling_inputs(length, lambda shape, dtype: jnp.zeros((count, *shape), dtype))
-    features = jax.device_put(stacked)
     keys = jnp.stack([jax.random.PRNGKey(seed) for seed in random_seeds])
     kept: list[tuple[Any, int] | None] = [None] * count
     for recycle in range(num_recycle + 1):
         split = jax.vmap(jax.random.split)(keys)
         keys, step_keys = split[:, 0], split[:, 1]
-        step = {name: value[:, recycle * num_ensemble:(recycle + 1) * num_ensemble] for name, value in features.items()}
+        # one recycle's features on the device at a time
+        step = jax.device_put({name: value[:, recycle * num_ensemble:(recycle + 1) * num_ensemble]
+                               for name, value in stacked.items()})
         result = apply(params, step_keys, {**step, "prev": prev})
         prev = result.pop("prev")
         confidence, change = jax.device_get((result["ranking_confidence"], result["tol"]))
