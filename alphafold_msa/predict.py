@@ -225,7 +225,7 @@ def samples_per_call(runner: ModelRunner, prepared: PreparedInput, spec: JobSpec
     if runner.multimer:
         return 1
     length = prepared.msa.length
-    crops = runner.msa_crops(len(prepared.raw["msa"]), spec.max_msa)
+    crops = runner.msa_crops(prepared.alignment.depth, spec.max_msa)  # at most: AF-Cluster's alignments are parts
     per_seed = processed_bytes(configs.bucket_length(length), crops, spec.num_recycle, bool(prepared.matches))
     most = runner.samples_per_call(length, spec.models, per_seed // (spec.num_recycle + 1))
     most = max(1, min(most, job_memory_bytes() // 3 // per_seed, spec.num_seeds))

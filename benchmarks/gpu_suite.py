@@ -45,6 +45,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from gpu_vs_colabfold import weights  # noqa: E402
 from model_speed import PUBLISHED, generated_msa  # noqa: E402
 
 STEPS = ("kernel_check", "vs_colabfold", "batched", "warm_job", "memory_table", "model_speed", "multimer",
@@ -119,20 +120,6 @@ def peak_bytes() -> int | None:
 
     stats = jax.devices()[0].memory_stats() or {}
     return stats.get("peak_bytes_in_use")
-
-
-def weights(folder: Path, config: str) -> Path:
-    """Random pTM weights of `config`: models 1 and 3 generated, 2, 4 and 5 the same files under their names."""
-    from alphafold_msa.testing.make_weights import make_weights
-
-    make_weights(folder, config, seed=0, presets=["monomer_ptm"], numbers=[1, 3])
-    params = folder / "params"
-    for copy, source in ((2, 1), (4, 3), (5, 3)):
-        target = params / f"params_model_{copy}_ptm.npz"
-        if not target.exists():
-            target.symlink_to(f"params_model_{source}_ptm.npz")
-    (params / "download_finished.txt").touch()
-    return folder
 
 
 def step_kernel_check(ctx: Context) -> dict:

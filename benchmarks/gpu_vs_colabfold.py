@@ -53,12 +53,13 @@ print(json.dumps({"process_s": round(time.perf_counter() - start, 2), "jobs": jo
 """
 
 
-def weights(folder: Path) -> Path:
-    """Full-size random pTM weights: models 1 (with template weights) and 3 generated, 2 and 4-5 the same files
-    under their names (timing does not depend on the values), marked as downloaded for ColabFold."""
+def weights(folder: Path, config: str = "full") -> Path:
+    """Random pTM weights of `config` (in a child process: this one keeps off the GPU): models 1 (with template
+    weights) and 3 generated, 2 and 4-5 the same files under their names (timing does not depend on the values),
+    marked as downloaded for ColabFold."""
     params = folder / "params"
     if not (params / "params_model_3_ptm.npz").exists():
-        subprocess.run([sys.executable, "-m", "alphafold_msa.testing.make_weights", "--config", "full", "--preset",
+        subprocess.run([sys.executable, "-m", "alphafold_msa.testing.make_weights", "--config", config, "--preset",
                         "monomer_ptm", "--models", "1,3", str(folder)], check=True, stdout=sys.stderr)
     for copy, source in ((2, 1), (4, 3), (5, 3)):
         target = params / f"params_model_{copy}_ptm.npz"
