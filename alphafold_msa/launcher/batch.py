@@ -32,6 +32,7 @@ from alphafold_msa.launcher.client import (
 )
 from alphafold_msa.launcher.options import LaunchOptions
 from alphafold_msa.launcher.templates import fingerprints
+from alphafold_msa.protocol.archive import REPORT_FILE, VIEWER_FILE
 from alphafold_msa.protocol.schema import request_body
 from alphafold_msa.protocol.spec import JobSpec
 
@@ -40,9 +41,9 @@ ALIGNMENT_SUFFIXES = (".a3m", ".a2m", ".sto", ".sth", ".stk", ".stockholm", ".se
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
 MANIFEST = "manifest.json"
 LOCK = ".launcher.lock"
+SCREEN_TSV, SCREEN_JSON = "screen.tsv", "screen.json"  # a screen's table (launcher/screen.py)
 # The batch folder's own files (a screen's table and page, the viewer its entries' pages share): no entry's folder.
-RESERVED_NAMES = {MANIFEST, "summary.tsv", "summary.json", LOCK, "screen.tsv", "screen.json", "report.html",
-                  "report-viewer.js"}
+RESERVED_NAMES = {MANIFEST, "summary.tsv", "summary.json", LOCK, SCREEN_TSV, SCREEN_JSON, REPORT_FILE, VIEWER_FILE}
 # Never run again (STOPPED: a fanned-out prediction's job not needed once one reached its stop_at_score); FAILED
 # ones are retried on a rerun while attempts remain.
 DONE = ("COMPLETED", "INVALID", "STOPPED")

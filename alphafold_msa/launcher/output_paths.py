@@ -11,12 +11,12 @@ from typing import Sequence
 
 from alphafold_msa.errors import UserError
 from alphafold_msa.launcher.output_folder import check_free
-from alphafold_msa.protocol.archive import FIXED_RESULT_FILES
+from alphafold_msa.protocol.archive import FIXED_RESULT_FILES, REPORT_FILE
 
 # --output's suffix names its structure format.
 STRUCTURE_SUFFIXES = {".pdb": "pdb", ".ent": "pdb", ".cif": "cif", ".mmcif": "cif"}
 # The files a user looks at first, copied next to --output as <stem>_<name> (summary as <stem>.summary.*).
-BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png", "report.html")
+BESIDE_OUTPUT = ("plddt.png", "pae.png", "coverage.png", REPORT_FILE)
 SUMMARIES = ("summary.json", "summary.txt")
 
 

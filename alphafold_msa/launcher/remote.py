@@ -45,6 +45,7 @@ from alphafold_msa.launcher.result_files import (
 )
 from alphafold_msa.launcher.templates import describe_templates, read_templates
 from alphafold_msa.msa.read import alignment_lines
+from alphafold_msa.protocol.archive import REPORT_FILE
 from alphafold_msa.protocol.output import decode_output, is_local_endpoint
 from alphafold_msa.protocol.schema import COMPLEX_SCORES, request_body
 from alphafold_msa.protocol.spec import JobSpec
@@ -104,8 +105,8 @@ def receive(output: dict, destination: Path, origin: ResultOrigin, shared_viewer
         if "files" in output:
             receive_files(output["files"], arrived, origin)
             # Left out to keep the archive small, or to share the batch folder's viewer: written here.
-            left_out = "report.html" in output["files"].get("left_out", [])
-            if left_out or (shared_viewer and (arrived / "report.html").is_file()):
+            left_out = REPORT_FILE in output["files"].get("left_out", [])
+            if left_out or (shared_viewer and (arrived / REPORT_FILE).is_file()):
                 from alphafold_msa.results.html_report import write_report
 
                 write_report(arrived, shared_viewer=shared_viewer)
@@ -119,7 +120,7 @@ def collect_batch_entry(api_url: str, entry, status: dict, destination: Path, sh
     out/report-viewer.js) and its numbers into the manifest entry."""
     output = decode_output(status.get("output"), api_url)
     files = receive(output, destination, ResultOrigin(entry.job_id, api_url), shared_viewer=shared_viewer)
-    if shared_viewer and any(path.name == "report.html" for path in files):
+    if shared_viewer and any(path.name == REPORT_FILE for path in files):
         from alphafold_msa.results.html_report import write_shared_viewer
 
         write_shared_viewer(destination.parent)

@@ -25,6 +25,8 @@ from alphafold_msa.errors import EXIT_CANCELLED, EXIT_OK, AlphafoldMsaError, Use
 from alphafold_msa.files import write_atomic
 from alphafold_msa.launcher.batch import (
     DONE,
+    SCREEN_JSON,
+    SCREEN_TSV,
     Entry,
     _alignment_stem,
     batch_settings,
@@ -43,7 +45,6 @@ from alphafold_msa.launcher.result_files import job_scores
 from alphafold_msa.protocol.spec import JobSpec
 
 SCREEN_COLUMNS = ("rank", "name", "chains", "ipsae", "iptm", "pdockq", "pdockq2", "mean_plddt", "length", "status")
-SCREEN_TSV, SCREEN_JSON = "screen.tsv", "screen.json"
 # A pairs file: ample for --max-complexes' default of 10,000 lines of a few file names each.
 MAX_PAIRS_FILE_BYTES = 10_000_000
 _MEMBER = re.compile(r"(?P<path>[^:]+?)(?::(?P<copies>\d+))?")

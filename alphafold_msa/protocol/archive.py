@@ -25,6 +25,9 @@ RESULTS_KEY_PREFIX = "alphafold-msa/"
 FIXED_RESULT_FILES = ("ranked_0.pdb", "scores_rank_0.json", "ranking.json", "timings.json", "summary.json",
                       "summary.txt", "plddt.png", "coverage.png", "config.json", "log.txt", "msa.a3m", "cite.bibtex",
                       "samples.tsv", "samples.json")
+# A prediction's offline page (results/html_report.py; unless the job asks for none), and the viewer script the
+# pages of a batch or screen share in the batch folder.
+REPORT_FILE, VIEWER_FILE = "report.html", "report-viewer.js"
 _NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_-]")
 
 

@@ -24,11 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from alphafold_msa.files import write_atomic
+from alphafold_msa.protocol.archive import REPORT_FILE, VIEWER_FILE
 from alphafold_msa.protocol.output import DEMO_WEIGHTS_NOTE
 
-REPORT_FILE = "report.html"
-# A batch's or screen's pages share the viewer in the batch folder (each page is in its own folder below it).
-VIEWER_FILE = "report-viewer.js"
 PAE_STEP = 8  # bytes per Å: PAE 0..31.875 Å in one byte
 # The most ranked models a page holds (the top ones; --keep-top may keep up to 1,000): 25 at 500 residues is
 # about 13 MB of page. Fewer for long queries: their PAE matrices (one byte per residue pair) stay within

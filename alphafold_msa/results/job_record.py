@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
 
 from alphafold_msa.files import write_atomic
-from alphafold_msa.results.html_report import REPORT_FILE
+from alphafold_msa.protocol.archive import REPORT_FILE
 from alphafold_msa.results.types import COLABFOLD_NAME
 
 CONFIG_FILE, LOG_FILE, ALIGNMENT_FILE, CITATIONS_FILE = "config.json", "log.txt", "msa.a3m", "cite.bibtex"
