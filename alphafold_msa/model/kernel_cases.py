@@ -54,14 +54,12 @@ def judge_cases(outputs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dic
     problems: list[str] = []
     for case, runs in outputs.items():
         for label in ("xla", "reference"):
-            if "error" in runs[label] if isinstance(runs[label], dict) else not np.isfinite(runs[label]).all():
-                raise ValueError(f"{case}: the plain-XLA {label} run failed: {runs[label]}")
-        fused = runs["fused"]
-        if isinstance(fused, dict):
-            problems.append(f"{case}: {fused['error']}")
-            continue
-        if not np.isfinite(fused).all():
-            problems.append(f"{case}: fused output is not finite")
+            failed = _failure(runs[label], label)
+            if failed:
+                raise ValueError(f"{case}: the plain-XLA run failed: {failed}")
+        failed = _failure(runs["fused"], "fused")
+        if failed:
+            problems.append(f"{case}: {failed}")
             continue
         distances[case] = {label: _distance(runs[label], runs["reference"], runs["live"]) for label in ("fused", "xla")}
         for name, slack in SLACK.items():
@@ -69,6 +67,13 @@ def judge_cases(outputs: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dic
             if not distances[case]["fused"][name] <= limit:
                 problems.append(f"{case}: {name}={distances[case]['fused'][name]} > {limit}")
     return distances, problems
+
+
+def _failure(output: np.ndarray | Mapping[str, str], label: str) -> str | None:
+    """Why a run gave no usable output (its error, or '<label> output is not finite'), or None."""
+    if isinstance(output, Mapping):
+        return output["error"]
+    return None if np.isfinite(output).all() else f"{label} output is not finite"
 
 
 def _distance(output: np.ndarray, reference: np.ndarray, live: np.ndarray) -> dict[str, float]:

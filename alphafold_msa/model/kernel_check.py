@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 CHECK_LENGTH = 40
 CHECK_DEPTH = 64
 CHECK_RECYCLES = 1
-CHECK_BATCH = 4  # copies of the check's input in one network call
+CHECK_BATCH = 4  # samples in the check's batch: three other seeds, then the check's input
 CHECK_FOLDER = "kernel-check"
 # What the check runs; a verdict of an earlier version is checked again.
 CHECK_VERSION = 3

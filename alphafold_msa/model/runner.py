@@ -208,7 +208,8 @@ class ModelRunner:
                        if weights.params_file(self.param_dir, self.names([n])[0]).is_file()), 1)
         import jax
 
-        processed = self.process(check_features(self.multimer), kernel_check.CHECK_RECYCLES, random_seed=0)
+        raw = check_features(self.multimer)
+        processed = self.process(raw, kernel_check.CHECK_RECYCLES, random_seed=0)
 
         def run(network: Any) -> dict:
             return self._run(network, processed, number, kernel_check.CHECK_RECYCLES, 0, 0.0)[0]
@@ -232,8 +233,7 @@ class ModelRunner:
         if not self.multimer:  # the input as one of a batch
             try:
                 seeds = list(range(1, kernel_check.CHECK_BATCH)) + [0]  # the check's own input last
-                batch = [self.process(check_features(self.multimer), kernel_check.CHECK_RECYCLES, seed)
-                         for seed in seeds[:-1]] + [processed]
+                batch = [self.process(raw, kernel_check.CHECK_RECYCLES, seed) for seed in seeds[:-1]] + [processed]
                 outputs["batched"] = self._run_batch(self.network(fused_path), batch, number,
                                                      kernel_check.CHECK_RECYCLES, seeds, 0.0, count=False)[-1][0]
             except Exception as error:  # a batch that fails leaves the worker on one sample per call
@@ -335,19 +335,11 @@ class ModelRunner:
         signature = (dropout, len(processed), *sorted((k, v.shape[2:]) for k, v in stacked.items()))
         with self._lock:
             network.params = self.params(number, templates)
-            tolerance = (self._default_early_stop if recycle_early_stop_tolerance is None
-                         else recycle_early_stop_tolerance)
-            if count and signature not in self._shapes_seen:
-                self._shapes_seen.add(signature)
-                self.counters["compilations"] += 1
-                logger.info("compiling for %d samples of %d residues (bucket of %d)", len(processed), length,
-                            padded_length)
-                if on_compile is not None:
-                    on_compile(length)
-            elif count:
-                self.counters["compile_cache_hits"] += 1
+            if count:
+                self._count_compilation(signature, length, padded_length, on_compile, len(processed))
             outputs = _run_batched(self._batched_apply(network), network.params, stacked, random_seeds, num_recycle,
-                                   int(network.config.data.eval.num_ensemble), tolerance,
+                                   int(network.config.data.eval.num_ensemble),
+                                   self._tolerance(recycle_early_stop_tolerance),
                                    float(network.config.model.stop_at_score))
             self.counters["predictions"] += len(processed) if count else 0
         return [(unpad_result(result, length), recycles) for result, recycles in outputs]
@@ -380,21 +372,31 @@ class ModelRunner:
         with self._lock:
             model.params = self.params(number, templates)
             model.config.model.num_recycle = num_recycle
-            model.config.model.recycle_early_stop_tolerance = (
-                self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance)
+            model.config.model.recycle_early_stop_tolerance = self._tolerance(recycle_early_stop_tolerance)
             if count:
-                if signature not in self._shapes_seen:
-                    self._shapes_seen.add(signature)
-                    self.counters["compilations"] += 1
-                    logger.info("compiling for %d residues (bucket of %d)", length, padded_length)
-                    if on_compile is not None:
-                        on_compile(length)
-                else:
-                    self.counters["compile_cache_hits"] += 1
+                self._count_compilation(signature, length, padded_length, on_compile)
             result, recycles = model.predict(processed, random_seed=random_seed)
             if count:
                 self.counters["predictions"] += 1
         return unpad_result(result, length), int(recycles)
+
+    def _tolerance(self, recycle_early_stop_tolerance: float | None) -> float:
+        """A job's recycle early-stop tolerance, or the network config's default."""
+        return self._default_early_stop if recycle_early_stop_tolerance is None else recycle_early_stop_tolerance
+
+    def _count_compilation(self, signature: tuple, length: int, padded_length: int,
+                           on_compile: Callable[[int], None] | None, samples: int = 1) -> None:
+        """Count a run of network shape `signature`: a compilation (logged, `on_compile(length)` called) the first
+        time, a cache hit after. Called under the runner's lock."""
+        if signature in self._shapes_seen:
+            self.counters["compile_cache_hits"] += 1
+            return
+        self._shapes_seen.add(signature)
+        self.counters["compilations"] += 1
+        of = f"{samples} samples of " if samples > 1 else ""
+        logger.info("compiling for %s%d residues (bucket of %d)", of, length, padded_length)
+        if on_compile is not None:
+            on_compile(length)
 
 
 def _stacked(processed: Sequence[FeatureDict], network_config: Any, padded_length: int) -> FeatureDict:
