@@ -16,10 +16,10 @@ from alphafold_msa.launcher.output_paths import structure_formats
 from alphafold_msa.protocol.schema import JobInputError
 from alphafold_msa.protocol.spec import JobSpec, TemplateSpec
 
-# Job fields whose flag is not the field's name with '-' for '_'.
 # --screen's kinds, and what a screen may be ranked by (--rank-by: the top model's scores, higher is better).
 SCREEN_MODES = ("pulldown", "all-vs-all", "pairs")
 RANK_BY = ("ipsae", "iptm", "pdockq2", "pdockq", "ranking_confidence", "mean_plddt")
+# Job fields whose flag is not the field's name with '-' for '_'.
 FLAG_OF_FIELD = {"formats": "--format", "format": "--format", "dropout": "--use-dropout"}
 
 

@@ -126,7 +126,7 @@ def merge_parts(parts: Sequence[Path], destination: Path, fan_out: dict[str, Any
     log = "".join(f"# part {index} (samples {record['sample_slice'][0]}-{record['sample_slice'][1] - 1})\n"
                   + (part / "log.txt").read_text() for index, (part, record) in enumerate(zip(parts, records)))
     write_atomic(destination / "log.txt", log)
-    if _json(parts[0] / "config.json").get("report", True):
+    if config.get("report", True):
         write_report(destination)
 
 

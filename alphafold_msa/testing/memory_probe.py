@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from alphafold_msa.msa import Msa, parse_msa
+
 
 def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]:
     """(working bytes, parameter bytes) XLA assigns to one recycle at `padded_length` residues.
@@ -35,18 +37,18 @@ def measure_working_bytes(network_config, padded_length: int) -> tuple[int, int]
     return int(working), int(param_bytes)
 
 
-def _sequence(length: int, offset: int = 0) -> str:
-    return ("ACDEFGHIKLMNPQRSTVWY" * (length + 20))[offset:offset + length]
+def _two_rows(length: int, offset: int = 0) -> Msa:
+    """A `length`-residue query (the amino acids in turn from `offset`) and its reverse: the smallest alignment."""
+    sequence = ("ACDEFGHIKLMNPQRSTVWY" * (length + 20))[offset:offset + length]
+    return parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
 
 
 def _monomer_features(network_config, padded_length: int) -> dict[str, tuple[tuple, Any]]:
     """(shape, dtype) of each feature of one recycle of the monomer network."""
     from alphafold_msa.model.features import build_features, process_features
-    from alphafold_msa.msa import parse_msa
 
-    sequence = _sequence(padded_length)
-    msa = parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
-    processed = process_features(build_features(msa), network_config, num_recycle=0, random_seed=0)
+    processed = process_features(build_features(_two_rows(padded_length)), network_config, num_recycle=0,
+                                 random_seed=0)
     return {name: ((1, *value.shape[1:]), value.dtype) for name, value in processed.items()}
 
 
@@ -57,11 +59,10 @@ def _multimer_features(network_config, padded_length: int) -> dict[str, tuple[tu
     from alphafold.model import msa_sampling
 
     from alphafold_msa.model.complex_features import build_multimer_features
-    from alphafold_msa.msa import ComplexMsa, parse_msa
+    from alphafold_msa.msa import ComplexMsa
 
     first = padded_length // 2
-    chains = tuple(parse_msa(f">query\n{sequence}\n>other\n{sequence[::-1]}\n")
-                   for sequence in (_sequence(first), _sequence(padded_length - first, 7)))
+    chains = (_two_rows(first), _two_rows(padded_length - first, 7))
     features = dict(build_multimer_features(ComplexMsa(chains, (1, 1), None, "memory probe")))
     evoformer = network_config.model.embeddings_and_evoformer
     raw = {name: features.pop(name) for name in msa_sampling.RAW if name in features}
