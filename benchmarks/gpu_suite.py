@@ -29,6 +29,7 @@ lengths to prove the script.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -39,7 +40,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -53,6 +54,7 @@ STEPS = ("kernel_check", "vs_colabfold", "batched", "warm_job", "memory_table", 
 # Rough seconds each step takes on an H100, to skip what cannot finish.
 STEP_S = {"kernel_check": 80, "vs_colabfold": 120, "batched": 120, "warm_job": 40, "memory_table": 90,
           "model_speed": 90, "multimer": 90, "cold_start": 90, "relax": 40}
+T = TypeVar("T")
 # Environment variables this suite changes for itself, as it found them: its steps' processes get them back.
 INHERITED: dict[str, str] = {}
 # Rough seconds a (length, path) measurement of model_speed takes on an H100 (compile + 2 models).
@@ -120,6 +122,17 @@ def peak_bytes() -> int | None:
 
     stats = jax.devices()[0].memory_stats() or {}
     return stats.get("peak_bytes_in_use")
+
+
+def first_and_warm(call: Callable[[], T]) -> tuple[float, float, T]:
+    """(seconds of the first call, which compiles; of the second, warm; the second's result). The runner returns
+    its outputs on the host, so the device has finished when it returns."""
+    seconds = []
+    for _ in range(2):
+        start = time.perf_counter()
+        result = call()
+        seconds.append(time.perf_counter() - start)
+    return seconds[0], seconds[1], result
 
 
 def step_kernel_check(ctx: Context) -> dict:
@@ -196,15 +209,10 @@ def step_batched(ctx: Context) -> dict:
                 row["sizes"].append({"size": size, "skipped": f"{ctx.suite.left():.0f} s left"})
                 continue
             try:
-                batch, seeds = processed[:size], list(range(size))
-                times = []
-                for _ in range(2):  # the first compiles
-                    start = time.perf_counter()
-                    outputs = runner.predict_batch(batch, 1, recycles, seeds, 0.0)
-                    np.asarray(outputs[-1][0]["plddt"])
-                    times.append(time.perf_counter() - start)
-                entry = {"size": size, "first_s": round(times[0], 2), "warm_s": round(times[1], 3),
-                         "samples_per_s": round(size / times[1], 2), "peak_bytes": peak_bytes()}
+                first, warm, outputs = first_and_warm(
+                    functools.partial(runner.predict_batch, processed[:size], 1, recycles, list(range(size)), 0.0))
+                entry = {"size": size, "first_s": round(first, 2), "warm_s": round(warm, 3),
+                         "samples_per_s": round(size / warm, 2), "peak_bytes": peak_bytes()}
                 if alone is None:
                     alone = outputs[0][0]
                 else:
@@ -280,14 +288,10 @@ def step_model_speed(ctx: Context) -> dict:
                     stage = time.perf_counter()
                     features = runner.process(build_features(ctx.msa(length)), ctx.args.num_recycle, 0)
                     speed.setdefault("features_s", {})[length] = round(time.perf_counter() - stage, 2)
-                times = []
-                for _ in range(2):
-                    start = time.perf_counter()
-                    result, _ = runner.predict(features, 1, ctx.args.num_recycle, 0, recycle_early_stop_tolerance=0.0)
-                    np.asarray(result["plddt"])
-                    times.append(time.perf_counter() - start)
-                row.update(first_model_s=round(times[0], 2), warm_model_s=round(times[1], 2),
-                           compile_s=round(times[0] - times[1], 1), peak_bytes=peak_bytes(),
+                first, warm, (result, _) = first_and_warm(functools.partial(
+                    runner.predict, features, 1, ctx.args.num_recycle, 0, recycle_early_stop_tolerance=0.0))
+                row.update(first_model_s=round(first, 2), warm_model_s=round(warm, 2),
+                           compile_s=round(first - warm, 1), peak_bytes=peak_bytes(),
                            estimate_bytes=memory.estimate_peak_bytes(length, ctx.config, 1, table),
                            mean_plddt=round(float(np.mean(result["plddt"])), 2))
             except Exception as error:  # keep measuring the rest
