@@ -95,8 +95,9 @@ def process_features(raw: FeatureDict, network_config, num_recycle: int, random_
 
 
 # Host bytes of one seed's processed features, per recycle and residue (benchmarks/feature_processing.py: within 1%
-# at 100 residues with 512 + 1,536 rows and at 50 with 512 + 5,120): msa_feat and the cluster masks per cluster row, the extra MSA's
-# four arrays per extra row, the per-residue features, and a template's features (four templates at most).
+# at 100 residues with 512 + 1,536 rows and at 50 with 512 + 5,120): msa_feat and the cluster masks per cluster
+# row, the extra MSA's four arrays per extra row, the per-residue features, and a template's features (four
+# templates at most).
 BYTES_PER_CLUSTER_CELL = 208
 BYTES_PER_EXTRA_CELL = 16
 BYTES_PER_RESIDUE = 1024
